@@ -1,0 +1,58 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is listed by `make help`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# Every installable package of the repository, shared plumbing first.
+PACKAGES := $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml devstack/pyproject.toml))
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install run test test-fast bench-bus bench-documents definitions contracts browser clean
+
+help:
+	@echo "make run              start the whole portal on embedded defaults at http://127.0.0.1:8000"
+	@echo "make test             every test (unit, integration on RabbitMQ/PostgreSQL, contract, browser)"
+	@echo "make test-fast        unit tests only (no servers, no browser)"
+	@echo "make bench-bus        outbox -> relay -> RabbitMQ -> consumer throughput vs raw pika"
+	@echo "make bench-documents  document ingestion throughput vs raw boto3 CopyObject"
+	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json"
+	@echo "make contracts        export each service's OpenAPI document to contracts/http/"
+	@echo "make clean            remove the virtual environment and var/"
+
+install: $(STAMP)
+
+$(STAMP): $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml devstack/pyproject.toml) requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $(STAMP)
+
+run: install
+	$(PY) -m portal_devstack
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
+
+test: install browser
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not broker and not database and not browser"
+
+bench-bus: install
+	$(PY) bench/bench_bus.py
+
+bench-documents: install
+	$(PY) bench/bench_documents.py
+
+definitions: install
+	$(PY) -m portal_common.topology_export > deploy/rabbitmq/definitions.json
+
+contracts: install
+	$(PY) -m portal_devstack.openapi
+
+clean:
+	rm -rf $(VENV) var

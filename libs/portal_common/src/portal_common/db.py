@@ -1,0 +1,122 @@
+"""Database plumbing: engines, sessions and the two tables every service owns (outbox, processed messages).
+
+Each service has its own database and its own Alembic migrations; the plumbing tables are defined here once and
+created by each service's first migration via :func:`create_plumbing_tables`.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import sessionmaker
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone; naive input is a bug)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            # WAL lets the API and the worker process use the same file at once.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Define ``outbox`` and ``processed_messages`` on a service's metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        # A monotonically increasing key gives FIFO publishing per service.
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("event", String(100), nullable=False),
+        Column("version", Integer, nullable=False, default=1),
+        Column("payload", Text, nullable=False),
+        Column("secret_fields", Text, nullable=True),
+        Column("correlation_id", String(64), nullable=True),
+        Column("occurred_at", UTCDateTime(), nullable=False),
+        Column("published_at", UTCDateTime(), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", UTCDateTime(), nullable=False),
+        Column("last_error", Text, nullable=True),
+        Index("ix_outbox_unpublished", "published_at", "next_attempt_at"),
+        extend_existing=True,
+    )
+    processed = Table(
+        "processed_messages",
+        metadata,
+        Column("message_id", String(200), primary_key=True),
+        Column("event", String(100), nullable=False),
+        Column("processed_at", UTCDateTime(), nullable=False),
+        extend_existing=True,
+    )
+    return outbox, processed
+
+
+def create_plumbing_tables(op) -> None:
+    """Alembic helper: call ``create_plumbing_tables(op)`` in a service's first migration."""
+    metadata = MetaData()
+    plumbing_tables(metadata)
+    metadata.create_all(op.get_bind())
+
+
+def drop_plumbing_tables(op) -> None:
+    op.drop_table("processed_messages")
+    op.drop_table("outbox")

@@ -1,0 +1,31 @@
+"""gunicorn settings shared by every API: ``from portal_common.gunicorn_conf import *`` in a service's config.
+
+No ``preload_app``: the app (and so every database engine and connection) is created in each worker after the
+fork, never shared between processes (benoitc/gunicorn#1953).
+"""
+import os
+
+bind = f"{os.environ.get('PORTAL_API_HOST', '0.0.0.0')}:{os.environ.get('PORTAL_API_PORT', '8000')}"
+workers = int(os.environ.get("PORTAL_API_WORKERS", "2"))
+threads = int(os.environ.get("PORTAL_API_THREADS", "4"))
+worker_class = "gthread"
+preload_app = False
+accesslog = None  # the app logs each request as JSON, with its correlation id
+graceful_timeout = 20
+timeout = 30
+
+
+def on_starting(server):
+    # Several worker processes need a shared directory for Prometheus metrics.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

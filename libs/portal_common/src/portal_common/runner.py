@@ -1,0 +1,57 @@
+"""Runs a service's worker process: health side port, outbox relay thread, consumer loop, clean shutdown."""
+from __future__ import annotations
+
+import signal
+import threading
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from . import config, logs
+from .bus import Publisher, Topology, load_topology
+from .consumer import Handler, Worker
+from .db import ping
+from .health import broker_check, serve_health
+from .outbox import OutboxRelay
+
+log = logs.get_logger(__name__)
+
+
+def build_worker(service: str, handlers: dict[str, Handler], engine: Engine, session_factory: sessionmaker, *,
+                 topology: Topology | None = None, url: str | None = None, batch_size: int = 100):
+    topology = topology or load_topology()
+    url = url if url is not None else config.amqp_url()
+    worker = Worker(service, handlers, session_factory, topology, url=url, batch_size=batch_size)
+    relay = OutboxRelay(service, session_factory, Publisher(topology, url=url))
+    checks = {
+        "database": lambda: ping(engine),
+        "broker": broker_check(url),
+    }
+    return worker, relay, checks
+
+
+def run(service: str, handlers: dict[str, Handler], engine: Engine, session_factory: sessionmaker,
+        extra_threads: tuple = (), **kwargs) -> None:
+    """Block until SIGTERM/SIGINT. ``extra_threads`` are objects with ``run_forever()`` and ``stop()``."""
+    logs.configure_logging(f"{service}-worker")
+    worker, relay, checks = build_worker(service, handlers, engine, session_factory, **kwargs)
+    port = config.env_int("PORTAL_HEALTH_PORT", 9100)
+    server = serve_health(port, checks)
+    loops = [relay, *extra_threads]
+    threads = [threading.Thread(target=loop.run_forever, name=type(loop).__name__, daemon=True) for loop in loops]
+    for t in threads:
+        t.start()
+
+    def _stop(signum, _frame):
+        log.info("worker_stopping", signal=signum)
+        worker.stop()
+        for loop in loops:
+            loop.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("worker_started", health_port=port, transport="amqp" if worker.url else "filesystem")
+    worker.run_forever()
+    for t in threads:
+        t.join(timeout=10)
+    server.shutdown()

@@ -1,0 +1,91 @@
+"""Test helpers shared by the services' and the cross-service suites.
+
+Under ``CI=true`` a test that needs RabbitMQ or PostgreSQL *fails* when the server is missing; elsewhere it skips,
+so a laptop without them still runs the unit tests.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+AMQP_URL = os.environ.get("PORTAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require(url: str, what: str) -> str:
+    import pytest
+
+    if _reachable(url):
+        return url
+    message = f"{what} is not reachable at {urlparse(url).hostname}:{urlparse(url).port}"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: broker and database tests must run; .ci/run starts them)")
+    pytest.skip(message)
+
+
+def require_rabbitmq() -> str:
+    return require(AMQP_URL, "RabbitMQ")
+
+
+def require_postgres() -> str:
+    return require(POSTGRES_URL, "PostgreSQL")
+
+
+@contextlib.contextmanager
+def temp_postgres_database(prefix: str):
+    """Create a throwaway database; yields its SQLAlchemy URL; drops it afterwards."""
+    from sqlalchemy import create_engine, text
+
+    base = require_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+            ), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def migrate(alembic_ini: Path, database_url: str) -> None:
+    """Run a service's Alembic migrations against ``database_url`` (in a subprocess, like production)."""
+    alembic_ini = Path(alembic_ini).resolve()
+    env = dict(os.environ, ALEMBIC_DATABASE_URL=database_url)
+    done = subprocess.run([sys.executable, "-m", "alembic", "-c", str(alembic_ini), "upgrade", "head"], env=env,
+                          cwd=alembic_ini.parent, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"alembic upgrade failed for {alembic_ini}:\n{done.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bus_namespace() -> str:
+    return "t" + uuid.uuid4().hex[:8]

@@ -1,0 +1,73 @@
+"""What every internal service API shares: correlation ids, the service credential, JSON errors, metrics.
+
+Usage in a service's ``create_app``::
+
+    app = service_app("policies", checks={"database": lambda: ping(engine)})
+    app.register_blueprint(policies_api)
+"""
+from __future__ import annotations
+
+import hmac
+import time
+
+from flask import Flask, g, jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from . import config, logs, metrics
+from .health import Check, health_blueprint
+
+log = logs.get_logger(__name__)
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def service_app(service: str, checks: dict[str, Check], import_name: str | None = None) -> Flask:
+    logs.configure_logging(service)
+    app = Flask(import_name or service)
+    app.config["SERVICE_NAME"] = service
+    app.config["SERVICE_TOKEN"] = config.service_token()
+    app.json.ensure_ascii = False
+    app.register_blueprint(health_blueprint(checks))
+    _install_request_hooks(app, service)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_request_hooks(app: Flask, service: str) -> None:
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+        g.correlation_id = logs.bind_correlation_id(request.headers.get("X-Correlation-ID"))
+        if request.path in PUBLIC_PATHS:
+            return None
+        token = request.headers.get("X-Service-Token", "")
+        # Internal APIs are not public: only callers holding the service credential get in.
+        if not hmac.compare_digest(token.encode(), app.config["SERVICE_TOKEN"].encode()):
+            return jsonify(error="unauthorized", message="missing or wrong X-Service-Token"), 401
+        return None
+
+    @app.after_request
+    def _finish(response):
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, response.status_code).inc()
+        metrics.HTTP_LATENCY.labels(service, endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
+        if request.path not in PUBLIC_PATHS:
+            log.info("http_request", method=request.method, path=request.path, status=response.status_code)
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):
+        return jsonify(error="invalid", fields=exc.messages), 422
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled_error")
+        return jsonify(error="internal_error", message="unexpected error; see the service log",
+                       correlation_id=g.get("correlation_id")), 500

@@ -1,0 +1,85 @@
+"""Internal HTTP API of the policies service (only the gateway and other services call it)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from portal_common.db import ping
+from portal_common.web import service_app
+
+from .. import SERVICE
+from ..bootstrap import Wiring, bootstrap
+from ..domain import commands, model
+from ..service_layer import handlers
+from . import schemas
+
+bp = Blueprint("policies", __name__, url_prefix="/internal")
+
+
+def _wiring() -> Wiring:
+    return current_app.extensions["policies"]
+
+
+def _policy_json(policy, holder=None) -> dict:
+    data = schemas.PolicyOutSchema().dump(policy)
+    if holder is not None:
+        data["policyholder"] = schemas.PolicyholderOutSchema().dump(holder)
+    return data
+
+
+@bp.get("/policies/<policy_number>")
+def get_policy(policy_number: str):
+    """A policy with its holder. 404 when unknown."""
+    try:
+        policy, holder = handlers.get_policy(_wiring().uow(), policy_number)
+    except handlers.PolicyNotFound:
+        abort(404, description=f"no policy {policy_number}")
+    return jsonify(_policy_json(policy, holder))
+
+
+@bp.get("/customers/<customer_id>/policies")
+def customer_policies(customer_id: str):
+    """Every policy of a customer: ``{"policies": [...]}``."""
+    policies = handlers.policies_of(_wiring().uow(), customer_id)
+    return jsonify(policies=[_policy_json(p) for p in policies])
+
+
+@bp.post("/policyholders/match")
+def match_policyholder():
+    """Identify a policyholder by policy number + natural identification data (registration, declaration).
+
+    200 ``{"customer_id": "C-1001", "email": ..., "mobile": ..., "may_register": true, "policies": [...]}``;
+    404 ``{"error": "no_match"}`` without saying which item failed.
+    """
+    args = schemas.MatchRequestSchema().load(request.get_json(force=True, silent=True) or {})
+    found = handlers.match_policyholder(_wiring().uow(), **args)
+    if found is None:
+        return jsonify(error="no_match"), 404
+    holder, policies = found
+    return jsonify(schemas.MatchResponseSchema().dump({
+        "customer_id": holder.customer_id, "email": holder.email, "mobile": holder.mobile,
+        "may_register": any(p.qualifies_for_registration for p in policies), "policies": policies,
+    }))
+
+
+@bp.post("/policies/<policy_number>/epost")
+def enrol_policy(policy_number: str):
+    """Enrol a policy into ePosta; a cheque-paid policy switches to bank transfer. Publishes ``policy.enrolled``.
+
+    Body ``{"customer_id": "C-1001"}``. 404 when the policy is not the customer's; 409 when not enrollable.
+    """
+    args = schemas.EnrolRequestSchema().load(request.get_json(force=True, silent=True) or {})
+    try:
+        policy = handlers.enrol_policy(commands.EnrolPolicy(policy_number, args["customer_id"]), _wiring().uow())
+    except handlers.PolicyNotFound:
+        abort(404, description=f"no policy {policy_number}")
+    except model.NotEnrollable as exc:
+        abort(409, description=str(exc))
+    return jsonify(_policy_json(policy))
+
+
+def create_app(database_url: str | None = None):
+    wiring = bootstrap(database_url)
+    app = service_app(SERVICE, checks={"database": lambda: ping(wiring.engine)}, import_name=__name__)
+    app.extensions["policies"] = wiring
+    app.register_blueprint(bp)
+    return app
