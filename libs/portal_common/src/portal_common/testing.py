@@ -89,3 +89,17 @@ def free_port() -> int:
 
 def bus_namespace() -> str:
     return "t" + uuid.uuid4().hex[:8]
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
+    """Retry-until for end-to-end tests: returns the first truthy value of ``predicate()`` or fails."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last value: {last!r})")

@@ -1,0 +1,1 @@
+"""The embedded development stack started by ``make run``. Never used in production."""

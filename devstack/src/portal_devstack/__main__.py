@@ -1,0 +1,190 @@
+"""``make run``: migrate and start every process of the portal on embedded defaults, seed demo data, stop on Ctrl-C.
+
+Each process is a separate OS process, as in production: S3 (moto), SMTP and SMS sinks, and per service an API
+(gunicorn) and a worker, plus the gateway. With ``PORTAL_AMQP_URL`` set the bus is RabbitMQ, otherwise kombu's
+filesystem transport under ``var/bus``. Data stays in ``var/`` between runs.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from portal_common import config
+
+ROOT = config.REPO_ROOT
+SERVICES = {"identity": 8101, "policies": 8102, "documents": 8103, "notify": 8104}
+HEALTH_PORTS = {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104}
+S3_PORT, SMTP_PORT, SMS_PORT = 9000, 1025, 9025
+COLOURS = ["36", "33", "35", "32", "34", "31", "96", "93", "95", "92", "94", "91"]
+
+
+def base_env() -> dict:
+    http_port = config.env("PORTAL_HTTP_PORT", "8000")
+    env = dict(os.environ)
+    defaults = {
+        "PORTAL_VAR_DIR": str(config.var_dir()),
+        "PORTAL_HTTP_PORT": http_port,
+        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
+        "PORTAL_S3_ENDPOINT_URL": f"http://127.0.0.1:{S3_PORT}",
+        "PORTAL_S3_ACCESS_KEY_ID": "portal",
+        "PORTAL_S3_SECRET_ACCESS_KEY": "portal-secret",
+        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        "PORTAL_SMS_URL": f"http://127.0.0.1:{SMS_PORT}/sms",
+        "PORTAL_API_WORKERS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **{f"PORTAL_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in SERVICES.items()},
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    return env
+
+
+def available_services() -> list[str]:
+    return [name for name in SERVICES if (ROOT / "services" / name / "pyproject.toml").exists()]
+
+
+def plan(env: dict) -> list[tuple[str, list[str], dict]]:
+    py = sys.executable
+    gunicorn = str(Path(py).with_name("gunicorn"))
+    procs = [
+        ("s3", [py, "-m", "portal_devstack.s3", "--port", str(S3_PORT)], {}),
+        ("smtp", [py, "-m", "portal_devstack.smtp", "--port", str(SMTP_PORT)], {}),
+        ("sms", [py, "-m", "portal_devstack.sms", "--port", str(SMS_PORT)], {}),
+    ]
+    for name in available_services():
+        conf = str(ROOT / "services" / name / "gunicorn.conf.py")
+        procs.append((f"{name}-api", [gunicorn, "-c", conf, f"{name}.entrypoints.api:create_app()"],
+                      {"PORTAL_API_PORT": str(SERVICES[name]), "PORTAL_API_HOST": "127.0.0.1"}))
+        procs.append((f"{name}-worker", [py, "-m", f"{name}.entrypoints.worker"],
+                      {"PORTAL_HEALTH_PORT": str(HEALTH_PORTS[name])}))
+    if (ROOT / "gateway" / "pyproject.toml").exists():
+        procs.append(("gateway", [gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:create_app()"],
+                      {"PORTAL_API_PORT": env["PORTAL_HTTP_PORT"], "PORTAL_API_HOST": "127.0.0.1"}))
+    return procs
+
+
+class Supervisor:
+    def __init__(self):
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = threading.Event()
+
+    def start(self, name: str, cmd: list[str], env: dict, colour: str) -> None:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.children.append((name, proc))
+        threading.Thread(target=self._pump, args=(name, proc, colour), daemon=True).start()
+
+    @staticmethod
+    def _pump(name: str, proc: subprocess.Popen, colour: str) -> None:
+        prefix = f"\033[{colour}m{name:>16} |\033[0m " if sys.stdout.isatty() else f"{name:>16} | "
+        for line in iter(proc.stdout.readline, b""):
+            sys.stdout.write(prefix + line.decode("utf-8", "replace"))
+            sys.stdout.flush()
+
+    def watch(self) -> None:
+        while not self.stopping.wait(0.5):
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    print(f"\n!! {name} exited with code {proc.returncode}; stopping the portal", flush=True)
+                    self.stopping.set()
+                    break
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for _name, proc in self.children:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _name, proc in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def migrate(env: dict) -> None:
+    for name in available_services():
+        print(f"migrating {name} …", flush=True)
+        subprocess.run([sys.executable, "-m", "alembic", "-c", str(ROOT / "services" / name / "alembic.ini"),
+                        "upgrade", "head"], env=env, cwd=ROOT, check=True)
+
+
+def wait_ready(urls: list[str], timeout: float = 90) -> list[str]:
+    deadline, pending = time.monotonic() + timeout, list(urls)
+    while pending and time.monotonic() < deadline:
+        for url in list(pending):
+            try:
+                if requests.get(url, timeout=2).status_code == 200:
+                    pending.remove(url)
+            except requests.RequestException:
+                pass
+        time.sleep(0.5)
+    return pending
+
+
+def seed_demo(env: dict) -> None:
+    marker = config.var_dir() / "demo-seeded"
+    if marker.exists():
+        return
+    from . import demo
+    from .s3 import client
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PORTAL_")})
+    demo.seed(client(env["PORTAL_S3_ENDPOINT_URL"]), env.get("PORTAL_S3_INBOX_BUCKET", "portal-inbox"))
+    marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def main() -> int:
+    env = base_env()
+    supervisor = Supervisor()
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
+    try:
+        migrate(env)
+        for index, (name, cmd, extra) in enumerate(plan(env)):
+            supervisor.start(name, cmd, {**env, **extra}, COLOURS[index % len(COLOURS)])
+        checks = [f"http://127.0.0.1:{port}/readyz" for name, port in SERVICES.items() if name in available_services()]
+        checks += [f"http://127.0.0.1:{HEALTH_PORTS[name]}/readyz" for name in available_services()]
+        checks.append(f"http://127.0.0.1:{env['PORTAL_HTTP_PORT']}/healthz")
+        not_ready = wait_ready(checks)
+        if not_ready:
+            print(f"!! not ready after 90 s: {', '.join(not_ready)}", flush=True)
+        seed_demo(env)
+        print_banner(env)
+        supervisor.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping the portal …", flush=True)
+        supervisor.stop()
+    return 0
+
+
+def print_banner(env: dict) -> None:
+    from .demo import banner_lines
+
+    var = config.var_dir()
+    bus = env.get("PORTAL_AMQP_URL") or f"embedded file transport in {var / 'bus'}"
+    lines = [
+        "",
+        "=" * 78,
+        f"  Ügyfélportál is running: {env['PORTAL_PUBLIC_URL']}",
+        f"  bus: {bus}",
+        f"  captured e-mail: {var / 'mail'}   SMS: {var / 'sms'}   (also at {env['PORTAL_PUBLIC_URL']}/dev)",
+        "  Ctrl-C stops every process; the data stays in var/ for the next run.",
+        "",
+        *["  " + line for line in banner_lines()],
+        "=" * 78,
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

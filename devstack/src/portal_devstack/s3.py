@@ -1,0 +1,107 @@
+"""Local S3-compatible server for the embedded run: moto's server, mirrored to ``var/s3/`` so data survives restarts.
+
+moto keeps objects in memory only. This process restores ``var/s3/<bucket>/<key>`` at start and mirrors the
+buckets back every few seconds and at shutdown (Ctrl-C). Good enough for a developer's machine; production uses a
+real S3-compatible store (MinIO in docker-compose.yml). ``python -m portal_devstack.s3 --port 9000``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from portal_common import config
+
+ACCESS_KEY, SECRET_KEY = "portal", "portal-secret"
+
+
+def client(endpoint: str):
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                        region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+
+
+def restore(s3, root: Path) -> int:
+    count = 0
+    for bucket_dir in sorted(p for p in root.glob("*") if p.is_dir()):
+        s3.create_bucket(Bucket=bucket_dir.name)
+        lifecycle = bucket_dir.with_suffix(".lifecycle.json")
+        if lifecycle.exists():
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket_dir.name,
+                                                  LifecycleConfiguration=json.loads(lifecycle.read_text()))
+        for path in bucket_dir.rglob("*"):
+            if path.is_file() and not path.name.endswith(".meta.json"):
+                meta_file = path.with_name(path.name + ".meta.json")
+                meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+                s3.put_object(Bucket=bucket_dir.name, Key=str(path.relative_to(bucket_dir)), Body=path.read_bytes(),
+                              ContentType=meta.get("ContentType", "application/octet-stream"),
+                              **({"ChecksumSHA256": meta["ChecksumSHA256"]} if meta.get("ChecksumSHA256") else {}))
+                count += 1
+    return count
+
+
+def mirror(s3, root: Path, seen: dict) -> None:
+    """Write new/changed objects to disk and remove files of deleted ones."""
+    root.mkdir(parents=True, exist_ok=True)
+    for bucket in s3.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        bucket_dir = root / name
+        bucket_dir.mkdir(exist_ok=True)
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+            (root / f"{name}.lifecycle.json").write_text(json.dumps({"Rules": rules}, default=str))
+        except s3.exceptions.ClientError:
+            pass
+        present = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                key, etag = obj["Key"], obj["ETag"]
+                present.add(key)
+                if seen.get((name, key)) == etag:
+                    continue
+                got = s3.get_object(Bucket=name, Key=key, ChecksumMode="ENABLED")
+                path = bucket_dir / key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(got["Body"].read())
+                path.with_name(path.name + ".meta.json").write_text(json.dumps(
+                    {"ContentType": got.get("ContentType"), "ChecksumSHA256": got.get("ChecksumSHA256")}))
+                seen[(name, key)] = etag
+        for path in list(bucket_dir.rglob("*")):
+            if path.is_file() and not path.name.endswith(".meta.json"):
+                key = str(path.relative_to(bucket_dir))
+                if key not in present:
+                    path.unlink()
+                    path.with_name(path.name + ".meta.json").unlink(missing_ok=True)
+                    seen.pop((name, key), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--mirror-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    root = config.var_dir() / "s3"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{args.port}"
+    s3 = client(endpoint)
+    restored = restore(s3, root) if root.exists() else 0
+    seen: dict = {}
+    mirror(s3, root, seen)
+    print(f"s3 on {endpoint} (restored {restored} objects from {root})", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(args.mirror_seconds):
+        mirror(s3, root, seen)
+    mirror(s3, root, seen)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
