@@ -98,7 +98,8 @@ def service_queues(topology: Topology, service: str, amqp_broker: bool) -> tuple
         durable=True,
         queue_arguments=arguments or None,
     )
-    dead = Queue(sq.dead_letter_queue, exchange=dlx, routing_key=service, durable=True)
+    dead = Queue(sq.dead_letter_queue, exchange=dlx, routing_key=service, durable=True,
+                 queue_arguments={"x-queue-type": "quorum"} if amqp_broker else None)
     return queue, dead
 
 
@@ -196,12 +197,39 @@ class OutgoingMessage:
     type: str | None = None
 
     @classmethod
-    def for_event(cls, event_id: str, name: str, payload: dict, *, version: int = 1, occurred_at: str,
+    def for_event(cls, event_id: str, name: str, payload: dict | str, *, version: int = 1, occurred_at: str,
                   correlation_id: str | None) -> "OutgoingMessage":
+        """``payload`` is the event object, or its JSON text as stored in an outbox row (sent as is)."""
         headers = {"event": name, "version": version, "occurred_at": occurred_at,
                    "correlation_id": correlation_id or event_id}
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        if isinstance(payload, str):
+            body = payload.encode()
+        else:
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         return cls(event_id, name, body, headers, type=name)
+
+
+class _coalesced_writes:
+    """Send a whole batch's frames with one ``sendall`` instead of one system call per frame.
+
+    py-amqp writes every frame straight to the socket through ``transport._write``; while publishing a batch we
+    collect the bytes (copied: py-amqp reuses its frame buffer) and write them at once on exit.
+    """
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.chunks: list[bytes] = []
+
+    def __enter__(self):
+        self.original = self.transport._write
+        self.transport._write = lambda data: self.chunks.append(bytes(data))
+        return self
+
+    def __exit__(self, *exc):
+        self.transport._write = self.original
+        if self.chunks:
+            self.transport.write(b"".join(self.chunks))
+        return False
 
 
 class Publisher:
@@ -287,16 +315,19 @@ class Publisher:
         self._pending.clear()
         self._results.clear()
         self._returned.clear()
-        for m in messages:
-            self._seq += 1
-            self._pending[self._seq] = m.message_id
-            self._channel.basic_publish(
-                amqp.Message(m.body, content_type="application/json", content_encoding="utf-8", delivery_mode=2,
-                             message_id=m.message_id, type=m.type or m.routing_key, application_headers=m.headers),
-                exchange=m.exchange if m.exchange is not None else self.topology.exchange,
-                routing_key=m.routing_key,
-                mandatory=True,
-            )
+        exchange_default = self.topology.exchange
+        with _coalesced_writes(self._conn.connection.transport):
+            for m in messages:
+                self._seq += 1
+                self._pending[self._seq] = m.message_id
+                self._channel.basic_publish(
+                    amqp.Message(m.body, content_type="application/json", content_encoding="utf-8",
+                                 delivery_mode=2, message_id=m.message_id, type=m.type or m.routing_key,
+                                 application_headers=m.headers),
+                    exchange=m.exchange if m.exchange is not None else exchange_default,
+                    routing_key=m.routing_key,
+                    mandatory=True,
+                )
         deadline = time.monotonic() + self.confirm_timeout
         while self._pending:
             remaining = deadline - time.monotonic()

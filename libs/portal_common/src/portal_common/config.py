@@ -56,7 +56,7 @@ def contracts_dir() -> Path:
 def database_url(service: str) -> str:
     """``PORTAL_<SERVICE>_DATABASE_URL``; SQLite under ``var/`` when not set (embedded run only)."""
     name = f"PORTAL_{service.upper()}_DATABASE_URL"
-    return env(name, f"sqlite:///{var_dir() / (service + '.db')}", production_required=True)
+    return env(name, None, production_required=True) or f"sqlite:///{var_dir() / (service + '.db')}"
 
 
 def amqp_url() -> str | None:

@@ -159,10 +159,7 @@ class Worker:
         delay = 0.5
         while True:
             try:
-                with self.session_factory() as session, session.begin():
-                    for d in batch:
-                        if d.error is None and d.transient is None:
-                            self._apply(session, d)
+                self._apply_batch(batch)
                 return
             except (OperationalError, DBAPIError) as exc:
                 if not _is_connectivity(exc):
@@ -178,6 +175,52 @@ class Worker:
                         d.outcome, d.transient = "pending", None
                 self._sleep_with_heartbeats(conn, delay)
                 delay = min(delay * 2, 30.0)
+
+    def _apply_batch(self, batch) -> None:
+        """Fast path: one transaction, one dedup query, no savepoints. If any handler fails, roll back and apply the
+        batch again with a savepoint per message, so one bad message cannot take the others down with it."""
+        todo = [d for d in batch if d.error is None and d.transient is None]
+        if not todo:
+            return
+        with self.session_factory() as session, session.begin():
+            seen = self._already_processed(session, todo)
+            fresh = []
+            for d in todo:
+                if d.meta.message_id in seen:
+                    d.outcome = "duplicate"
+                    log.info("message_duplicate", event_type=d.meta.event, message_id=d.meta.message_id)
+                else:
+                    seen.add(d.meta.message_id)  # the same message twice within one batch
+                    fresh.append(d)
+            try:
+                with session.begin_nested():
+                    for d in fresh:
+                        logs.bind_correlation_id(d.meta.correlation_id)
+                        self.handlers[d.meta.event].fn(d.data, session, d.meta)
+                    self._mark_processed(session, fresh)
+            except OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - fall back to per-message savepoints below
+                log.info("consumer_batch_fallback", error=f"{type(exc).__name__}: {exc}", size=len(fresh))
+                for d in fresh:
+                    self._apply(session, d)
+                return
+            for d in fresh:
+                d.outcome = "applied"
+                log.info("message_applied", event_type=d.meta.event, message_id=d.meta.message_id)
+
+    @staticmethod
+    def _already_processed(session: Session, deliveries) -> set[str]:
+        ids = [d.meta.message_id for d in deliveries]
+        rows = session.execute(select(_processed.c.message_id).where(_processed.c.message_id.in_(ids)))
+        return {row[0] for row in rows}
+
+    @staticmethod
+    def _mark_processed(session: Session, deliveries) -> None:
+        if deliveries:
+            now = utcnow()
+            session.execute(_processed.insert(), [
+                {"message_id": d.meta.message_id, "event": d.meta.event, "processed_at": now} for d in deliveries])
 
     def _sleep_with_heartbeats(self, conn, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import MetaData, Table, func, select, update
@@ -54,7 +55,7 @@ def add_event(session: Session, name: str, payload: dict, *, version: int = 1, e
             event_id=event_id,
             event=name,
             version=version,
-            payload=json.dumps(payload, ensure_ascii=False, default=str),
+            payload=json.dumps(payload, ensure_ascii=False, default=_iso),
             secret_fields=json.dumps(list(secret_fields)) if secret_fields else None,
             correlation_id=correlation_id or logs.current_correlation_id() or event_id,
             occurred_at=now,
@@ -65,6 +66,13 @@ def add_event(session: Session, name: str, payload: dict, *, version: int = 1, e
     return event_id
 
 
+def _iso(value):
+    """Dates and datetimes go on the wire as ISO 8601 (``2026-11-21T10:00:00+00:00``), never ``str()``'s space."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
 def backlog(session: Session) -> int:
     t = outbox_table()
     return session.execute(select(func.count()).select_from(t).where(t.c.published_at.is_(None))).scalar_one()
@@ -73,7 +81,7 @@ def backlog(session: Session) -> int:
 class OutboxRelay:
     """Publishes outbox rows in batches with pipelined confirms; run :meth:`run_forever` in a worker thread."""
 
-    def __init__(self, service: str, session_factory: sessionmaker, publisher: Publisher, *, batch_size: int = 500,
+    def __init__(self, service: str, session_factory: sessionmaker, publisher: Publisher, *, batch_size: int = 1000,
                  idle_interval: float = 0.1, sweep_interval: float = 5.0, max_backoff: float = 30.0):
         self.service = service
         self.session_factory = session_factory
@@ -129,7 +137,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             messages = [
-                OutgoingMessage.for_event(row["event_id"], row["event"], json.loads(row["payload"]),
+                OutgoingMessage.for_event(row["event_id"], row["event"], row["payload"],
                                           version=row["version"], occurred_at=row["occurred_at"].isoformat(),
                                           correlation_id=row["correlation_id"])
                 for row in rows
@@ -145,13 +153,13 @@ class OutboxRelay:
 
     def _record(self, session: Session, rows, results: dict, now: datetime) -> None:
         t = outbox_table()
-        ok_ids = [r["event_id"] for r in rows if results.get(r["event_id"], "missing") is None]
-        if ok_ids:
-            session.execute(update(t).where(t.c.event_id.in_(ok_ids)).values(published_at=now, last_error=None))
-            self._scrub_secrets(session, [r for r in rows if r["event_id"] in set(ok_ids)])
-            for row in rows:
-                if row["event_id"] in ok_ids:
-                    metrics.MESSAGES_PUBLISHED.labels(self.service, row["event"]).inc()
+        ok = [r for r in rows if results.get(r["event_id"], "missing") is None]
+        if ok:
+            session.execute(update(t).where(t.c.seq.in_([r["seq"] for r in ok])).values(published_at=now,
+                                                                                         last_error=None))
+            self._scrub_secrets(session, ok)
+            for event, n in Counter(r["event"] for r in ok).items():
+                metrics.MESSAGES_PUBLISHED.labels(self.service, event).inc(n)
         for row in rows:
             error = results.get(row["event_id"], "no confirm received")
             if error is None:

@@ -53,7 +53,8 @@ def _install_request_hooks(app: Flask, service: str) -> None:
         metrics.HTTP_LATENCY.labels(service, endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
         if request.path not in PUBLIC_PATHS:
-            log.info("http_request", method=request.method, path=request.path, status=response.status_code)
+            # The route pattern, not the path: paths carry activation tokens and session ids.
+            log.info("http_request", method=request.method, route=endpoint, status=response.status_code)
         return response
 
 

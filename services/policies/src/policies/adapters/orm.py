@@ -51,4 +51,4 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.Policyholder, policyholders)
     # The relationship is there for the unit of work's insert order (holder before policy), not for navigation.
     mapper_registry.map_imperatively(model.Policy, policies, exclude_properties={"events"}, properties={
-        "_holder": relationship(model.Policyholder, lazy="noload")})
+        "_holder": relationship(model.Policyholder, lazy="raise")})

@@ -1,0 +1,96 @@
+"""Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy.orm import registry
+
+from portal_common.db import UTCDateTime, plumbing_tables
+
+from ..domain import model
+
+metadata = MetaData()
+mapper_registry = registry(metadata=metadata)
+
+accounts = Table(
+    "accounts", metadata,
+    Column("account_id", String(36), primary_key=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("username", String(32), nullable=False),
+    Column("username_key", String(32), nullable=False, unique=True),
+    Column("email", String(254), nullable=False, index=True),
+    Column("mobile", String(16), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("password_hash", Text),
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime()),
+    Column("otp_hash", Text),
+    Column("otp_expires_at", UTCDateTime()),
+    Column("otp_used_at", UTCDateTime()),
+    Column("sms_status", String(10), nullable=False, default="ok"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("activated_at", UTCDateTime()),
+    Column("password_changed_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
+    # One open account per customer; a closed one keeps its row (and reserves its username).
+    Index("uq_accounts_open_customer", "customer_id", unique=True,
+          postgresql_where=text("status <> 'closed'"), sqlite_where=text("status <> 'closed'")),
+)
+
+activation_tokens = Table(
+    "activation_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.account_id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
+
+login_sessions = Table(
+    "login_sessions", metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.account_id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+)
+
+declarations = Table(
+    "declarations", metadata,
+    Column("declaration_id", String(36), primary_key=True),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("policy_number", String(64), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("text_version", String(32), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("declared_at", UTCDateTime(), nullable=False),
+    Column("withdrawn_at", UTCDateTime()),
+    # One active declaration per customer, enforced by the database too (two concurrent requests).
+    Index("uq_declarations_active_customer", "customer_id", unique=True,
+          postgresql_where=text("withdrawn_at IS NULL"), sqlite_where=text("withdrawn_at IS NULL")),
+)
+
+identification_failures = Table(
+    "identification_failures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_key", String(100), nullable=False),
+    Column("failed_at", UTCDateTime(), nullable=False),
+    Index("ix_identification_failures_client", "client_key", "failed_at"),
+)
+
+outbox, processed_messages = plumbing_tables(metadata)
+
+_mapped = False
+
+
+def start_mappers() -> None:
+    global _mapped
+    if _mapped:
+        return
+    _mapped = True
+    mapper_registry.map_imperatively(model.Account, accounts)
+    mapper_registry.map_imperatively(model.ActivationToken, activation_tokens)
+    mapper_registry.map_imperatively(model.LoginSession, login_sessions)
+    mapper_registry.map_imperatively(model.Declaration, declarations)

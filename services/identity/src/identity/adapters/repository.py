@@ -1,0 +1,258 @@
+"""Repository port and its adapters (SQLAlchemy for the service, in-memory for unit tests)."""
+from __future__ import annotations
+
+import abc
+import threading
+from datetime import datetime
+
+from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..domain import model
+from . import orm
+
+
+class AbstractRepository(abc.ABC):
+    # ---------------------------------------------------------------------------------------------- accounts
+    @abc.abstractmethod
+    def add_account(self, account: model.Account) -> None: ...
+
+    @abc.abstractmethod
+    def get_account(self, account_id: str) -> model.Account | None: ...
+
+    @abc.abstractmethod
+    def account_by_username(self, username_key: str) -> model.Account | None: ...
+
+    @abc.abstractmethod
+    def open_account_of(self, customer_id: str) -> model.Account | None:
+        """The customer's account that is not closed (pending or active), if any."""
+
+    @abc.abstractmethod
+    def accounts_by_email(self, email: str, status: str) -> list[model.Account]: ...
+
+    @abc.abstractmethod
+    def count_failed_login(self, account_id: str, now: datetime, threshold: int,
+                           lock_until: datetime) -> tuple[int, datetime | None] | None:
+        """Atomically add one failed attempt. An expired lock restarts the count at 1; reaching ``threshold`` sets
+        ``locked_until``. Returns ``(failed_attempts, locked_until)`` after the update, or None when the account is
+        locked right now (another attempt locked it first: this one does not count)."""
+
+    # -------------------------------------------------------------------------------------- activation tokens
+    @abc.abstractmethod
+    def add_token(self, token: model.ActivationToken) -> None: ...
+
+    @abc.abstractmethod
+    def get_token(self, token_hash: str, for_update: bool = False) -> model.ActivationToken | None:
+        """``for_update`` locks the row until the transaction ends (a second request waits, then sees it used)."""
+
+    @abc.abstractmethod
+    def revoke_tokens(self, account_id: str, now: datetime) -> None:
+        """Supersede every unused token of the account (a resent link makes the older ones invalid)."""
+
+    # ---------------------------------------------------------------------------------------------- sessions
+    @abc.abstractmethod
+    def add_session(self, session: model.LoginSession) -> None: ...
+
+    @abc.abstractmethod
+    def get_session(self, session_hash: str) -> model.LoginSession | None: ...
+
+    @abc.abstractmethod
+    def sessions_of(self, account_id: str) -> list[model.LoginSession]: ...
+
+    @abc.abstractmethod
+    def delete_sessions(self, account_id: str, keep: str | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def delete_session(self, session_hash: str) -> None: ...
+
+    # ------------------------------------------------------------------------------------------ declarations
+    @abc.abstractmethod
+    def add_declaration(self, declaration: model.Declaration) -> None: ...
+
+    @abc.abstractmethod
+    def latest_declaration(self, customer_id: str) -> model.Declaration | None:
+        """The active declaration, else the most recent withdrawn one."""
+
+    # ------------------------------------------------------------------------------------------- throttling
+    @abc.abstractmethod
+    def add_identification_failure(self, client_key: str, at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def identification_failures_since(self, client_key: str, since: datetime) -> list[datetime]:
+        """Times of the client's failed identifications after ``since``, oldest first."""
+
+
+class SqlAlchemyRepository(AbstractRepository):
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add_account(self, account):
+        self.session.add(account)
+
+    def get_account(self, account_id):
+        return self.session.get(model.Account, account_id)
+
+    def account_by_username(self, username_key):
+        return self.session.scalars(select(model.Account).where(model.Account.username_key == username_key)).first()
+
+    def open_account_of(self, customer_id):
+        return self.session.scalars(select(model.Account).where(
+            model.Account.customer_id == customer_id, model.Account.status != model.CLOSED)).first()
+
+    def accounts_by_email(self, email, status):
+        return list(self.session.scalars(select(model.Account).where(
+            model.Account.email == email, model.Account.status == status)))
+
+    def count_failed_login(self, account_id, now, threshold, lock_until):
+        # One UPDATE … RETURNING: PostgreSQL takes the row lock and re-checks the WHERE clause after a concurrent
+        # update commits, so ten simultaneous wrong passwords count 1, 2, 3 (lock) and the rest see the lock.
+        t = orm.accounts
+        lock_expired = and_(t.c.locked_until.is_not(None), t.c.locked_until <= now)
+        new_count = case((lock_expired, 1), else_=t.c.failed_attempts + 1)
+        stmt = (
+            update(t)
+            .where(t.c.account_id == account_id, or_(t.c.locked_until.is_(None), t.c.locked_until <= now))
+            .values(failed_attempts=new_count,
+                    locked_until=case((new_count >= threshold, lock_until), else_=None))
+            .returning(t.c.failed_attempts, t.c.locked_until)
+            .execution_options(synchronize_session=False)
+        )
+        row = self.session.execute(stmt).first()
+        account = self.session.get(model.Account, account_id)
+        if account is not None:
+            self.session.expire(account, ["failed_attempts", "locked_until"])
+        if row is None:
+            return None
+        return row.failed_attempts, row.locked_until
+
+    def add_token(self, token):
+        self.session.add(token)
+
+    def get_token(self, token_hash, for_update=False):
+        return self.session.get(model.ActivationToken, token_hash, with_for_update=for_update or None)
+
+    def revoke_tokens(self, account_id, now):
+        t = orm.activation_tokens
+        self.session.execute(update(t).where(t.c.account_id == account_id, t.c.used_at.is_(None),
+                                             t.c.revoked_at.is_(None)).values(revoked_at=now)
+                             .execution_options(synchronize_session=False))
+
+    def add_session(self, session):
+        self.session.add(session)
+
+    def get_session(self, session_hash):
+        return self.session.get(model.LoginSession, session_hash)
+
+    def sessions_of(self, account_id):
+        return list(self.session.scalars(select(model.LoginSession).where(
+            model.LoginSession.account_id == account_id)))
+
+    def delete_sessions(self, account_id, keep=None):
+        t = orm.login_sessions
+        stmt = delete(t).where(t.c.account_id == account_id)
+        if keep is not None:
+            stmt = stmt.where(t.c.session_hash != keep)
+        self.session.flush()
+        return self.session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+
+    def delete_session(self, session_hash):
+        t = orm.login_sessions
+        self.session.flush()
+        self.session.execute(delete(t).where(t.c.session_hash == session_hash)
+                             .execution_options(synchronize_session=False))
+
+    def add_declaration(self, declaration):
+        self.session.add(declaration)
+
+    def latest_declaration(self, customer_id):
+        d = model.Declaration
+        return self.session.scalars(select(d).where(d.customer_id == customer_id).order_by(
+            d.withdrawn_at.is_not(None), d.declared_at.desc())).first()
+
+    def add_identification_failure(self, client_key, at):
+        self.session.execute(orm.identification_failures.insert().values(client_key=client_key, failed_at=at))
+
+    def identification_failures_since(self, client_key, since):
+        t = orm.identification_failures
+        return list(self.session.scalars(select(t.c.failed_at).where(
+            t.c.client_key == client_key, t.c.failed_at > since).order_by(t.c.failed_at)))
+
+
+class FakeRepository(AbstractRepository):
+    """In memory. Shared between fake units of work (like one database), so state survives a commit."""
+
+    def __init__(self):
+        self.accounts: dict[str, model.Account] = {}
+        self.tokens: dict[str, model.ActivationToken] = {}
+        self.sessions: dict[str, model.LoginSession] = {}
+        self.declarations: list[model.Declaration] = []
+        self.failures: list[tuple[str, datetime]] = []
+        self._lock = threading.Lock()
+
+    def add_account(self, account):
+        self.accounts[account.account_id] = account
+
+    def get_account(self, account_id):
+        return self.accounts.get(account_id)
+
+    def account_by_username(self, username_key):
+        return next((a for a in self.accounts.values() if a.username_key == username_key), None)
+
+    def open_account_of(self, customer_id):
+        return next((a for a in self.accounts.values()
+                     if a.customer_id == customer_id and a.status != model.CLOSED), None)
+
+    def accounts_by_email(self, email, status):
+        return [a for a in self.accounts.values() if a.email == email and a.status == status]
+
+    def count_failed_login(self, account_id, now, threshold, lock_until):
+        with self._lock:
+            a = self.accounts[account_id]
+            if a.locked_until is not None and a.locked_until > now:
+                return None
+            a.failed_attempts = 1 if a.locked_until is not None else a.failed_attempts + 1
+            a.locked_until = lock_until if a.failed_attempts >= threshold else None
+            return a.failed_attempts, a.locked_until
+
+    def add_token(self, token):
+        self.tokens[token.token_hash] = token
+
+    def get_token(self, token_hash, for_update=False):
+        return self.tokens.get(token_hash)
+
+    def revoke_tokens(self, account_id, now):
+        for t in self.tokens.values():
+            if t.account_id == account_id and t.used_at is None and t.revoked_at is None:
+                t.revoked_at = now
+
+    def add_session(self, session):
+        self.sessions[session.session_hash] = session
+
+    def get_session(self, session_hash):
+        return self.sessions.get(session_hash)
+
+    def sessions_of(self, account_id):
+        return [s for s in self.sessions.values() if s.account_id == account_id]
+
+    def delete_sessions(self, account_id, keep=None):
+        doomed = [h for h, s in self.sessions.items() if s.account_id == account_id and h != keep]
+        for h in doomed:
+            del self.sessions[h]
+        return len(doomed)
+
+    def delete_session(self, session_hash):
+        self.sessions.pop(session_hash, None)
+
+    def add_declaration(self, declaration):
+        self.declarations.append(declaration)
+
+    def latest_declaration(self, customer_id):
+        mine = [d for d in self.declarations if d.customer_id == customer_id]
+        mine.sort(key=lambda d: (d.withdrawn_at is not None, -d.declared_at.timestamp()))
+        return mine[0] if mine else None
+
+    def add_identification_failure(self, client_key, at):
+        self.failures.append((client_key, at))
+
+    def identification_failures_since(self, client_key, since):
+        return sorted(at for key, at in self.failures if key == client_key and at > since)

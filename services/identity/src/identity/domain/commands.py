@@ -1,0 +1,91 @@
+"""Commands: what the service is asked to do (imperative names)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Identification:
+    """A policy number plus the policyholder's natural identification data."""
+
+    policy_number: str
+    name: str
+    birth_name: str
+    birth_date: date
+    birth_place: str
+    mother_name: str
+
+
+@dataclass(frozen=True)
+class Declare:
+    identification: Identification
+    email: str
+    language: str
+    client_ip: str
+
+
+@dataclass(frozen=True)
+class WithdrawDeclaration:
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class Register:
+    identification: Identification
+    email: str
+    mobile: str  # already normalised to +36…
+    username: str
+    language: str
+    client_ip: str
+
+
+@dataclass(frozen=True)
+class ResendActivation:
+    email: str
+
+
+@dataclass(frozen=True)
+class Activate:
+    token: str
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class TouchSession:
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Logout:
+    session_id: str
+
+
+@dataclass(frozen=True)
+class ChangePassword:
+    account_id: str
+    current_password: str
+    new_password: str
+    keep_session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecovery:
+    email: str
+    mobile: str
+
+
+@dataclass(frozen=True)
+class CloseAccount:
+    account_id: str
+    password: str
+
+
+@dataclass(frozen=True)
+class MarkSmsFailed:
+    account_id: str

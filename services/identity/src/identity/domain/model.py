@@ -1,0 +1,128 @@
+"""Accounts, declarations, login sessions and activation tokens. Plain Python: no framework imports here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+PENDING, ACTIVE, CLOSED = "pending_activation", "active", "closed"
+LANGUAGES = ("hu", "en")
+CHANNELS = ("portal", "registration")
+SMS_OK, SMS_FAILED = "ok", "failed"
+
+
+@dataclass(eq=False)  # entities: identity is the key, instances go into sets
+class Account:
+    account_id: str
+    customer_id: str
+    username: str
+    username_key: str  # lower-cased: usernames are unique case-insensitively
+    email: str
+    mobile: str
+    language: str
+    status: str
+    created_at: datetime
+    password_hash: str | None = None
+    must_change_password: bool = False
+    failed_attempts: int = 0
+    locked_until: datetime | None = None
+    otp_hash: str | None = None
+    otp_expires_at: datetime | None = None
+    otp_used_at: datetime | None = None
+    sms_status: str = SMS_OK
+    activated_at: datetime | None = None
+    password_changed_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    def has_valid_otp(self, now: datetime) -> bool:
+        """A one-time password that can still log in (issued, not used, not expired)."""
+        return (self.otp_hash is not None and self.otp_used_at is None and self.otp_expires_at is not None
+                and self.otp_expires_at > now)
+
+    def has_used_otp(self, now: datetime) -> bool:
+        """A one-time password that logged in and may still be given as the current password on the forced change."""
+        return (self.otp_hash is not None and self.otp_used_at is not None and self.otp_expires_at is not None
+                and self.otp_expires_at > now)
+
+    def activate(self, password_hash: str, now: datetime) -> None:
+        self.status = ACTIVE
+        self.password_hash = password_hash
+        self.must_change_password = True  # the initial password travelled by SMS: the owner must choose their own
+        self.sms_status = SMS_OK
+        self.activated_at = now
+
+    def login_succeeded(self) -> None:
+        self.failed_attempts = 0
+        self.locked_until = None
+
+    def use_otp(self, now: datetime) -> None:
+        """Single use: it logs in once, lifts any lock and forces a new password. Until that change (or its expiry)
+        it is still accepted as ``current_password`` on the forced password change."""
+        self.otp_used_at = now
+        self.must_change_password = True
+        self.login_succeeded()
+
+    def set_password(self, password_hash: str, now: datetime) -> None:
+        self.password_hash = password_hash
+        self.must_change_password = False
+        self.password_changed_at = now
+        self.otp_hash = self.otp_expires_at = self.otp_used_at = None
+
+    def issue_otp(self, otp_hash: str, expires_at: datetime) -> None:
+        # The old password keeps working too; the one-time password is the way back for whoever forgot it.
+        self.otp_hash, self.otp_expires_at, self.otp_used_at = otp_hash, expires_at, None
+
+    def close(self, now: datetime) -> None:
+        # The username stays reserved (the row stays, username_key stays unique): nobody can take over a
+        # name that e-mails and letters have already been sent under.
+        self.status = CLOSED
+        self.closed_at = now
+        self.otp_hash = self.otp_expires_at = self.otp_used_at = None
+
+
+@dataclass(eq=False)
+class Declaration:
+    declaration_id: str
+    customer_id: str
+    policy_number: str
+    email: str
+    language: str
+    text_version: str
+    channel: str
+    declared_at: datetime
+    withdrawn_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.withdrawn_at is None
+
+
+@dataclass(eq=False)
+class LoginSession:
+    session_hash: str  # SHA-256 of the opaque id: a database leak does not hand out live sessions
+    account_id: str
+    created_at: datetime
+    last_seen_at: datetime
+
+    def expired(self, now: datetime, idle: timedelta) -> bool:
+        return self.last_seen_at + idle <= now
+
+
+@dataclass(eq=False)
+class ActivationToken:
+    token_hash: str
+    account_id: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None  # superseded by a resent link
+
+    def state(self, now: datetime) -> str:
+        """``valid`` | ``used`` | ``expired`` (a superseded link counts as expired: ask for a new one)."""
+        if self.used_at is not None:
+            return "used"
+        if self.revoked_at is not None or self.expires_at <= now:
+            return "expired"
+        return "valid"

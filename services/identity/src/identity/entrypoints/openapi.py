@@ -1,0 +1,118 @@
+"""OpenAPI 3 document of the internal API. ``python -m identity.entrypoints.openapi`` writes
+``contracts/http/identity.openapi.json``; a test checks the committed file equals :func:`build`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from portal_common import config
+
+from . import schemas
+
+OUTPUT = "http/identity.openapi.json"
+
+
+def _json(schema: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _err(description: str) -> dict:
+    return _json("Error", description)
+
+
+def _body(schema: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _path_param(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+CLIENT_IP = {"name": "X-Client-IP", "in": "header", "required": False, "schema": {"type": "string"},
+             "description": "The end user's IP address (identification attempts are throttled per client)."}
+EMPTY = {"description": "Accepted (the same answer whatever matched)",
+         "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def build() -> dict:
+    spec = APISpec(
+        title="identity (internal API)", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
+        info={"description": "Declarations, registration, activation, login with lockout, sessions, recovery. "
+                             "Every call needs the X-Service-Token header."},
+        components={"securitySchemes": {"serviceToken": {"type": "apiKey", "in": "header",
+                                                         "name": "X-Service-Token"}}},
+        security=[{"serviceToken": []}],
+    )
+    for name in ("DeclarationRequest", "RegistrationRequest", "ResendRequest", "LoginRequest",
+                 "PasswordChangeRequest", "RecoveryRequest", "CloseRequest", "FieldError", "Error",
+                 "DeclarationCreated", "DeclarationOut", "RegistrationCreated", "ActivationOut", "AccountOut",
+                 "SessionOut"):
+        spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
+
+    spec.path("/internal/declarations", operations={"post": {
+        "summary": "Declare for electronic communication", "parameters": [CLIENT_IP],
+        "requestBody": _body("DeclarationRequest"),
+        "responses": {"201": _json("DeclarationCreated", "Recorded"),
+                      "409": _err("already_declared"), "422": _err("identification_failed | invalid"),
+                      "429": _err("throttled (retry_after seconds)"), "503": _err("policies service unavailable")}}})
+    spec.path("/internal/declarations/{customer_id}", parameters=[_path_param("customer_id")], operations={"get": {
+        "summary": "The customer's declaration",
+        "responses": {"200": _json("DeclarationOut", "Active, else the last withdrawn"), "404": _err("not_found")}}})
+    spec.path("/internal/declarations/{customer_id}/withdraw", parameters=[_path_param("customer_id")],
+              operations={"post": {"summary": "Withdraw the declaration (back to paper post)",
+                                   "responses": {"200": _json("DeclarationOut", "Withdrawn"),
+                                                 "404": _err("not_found")}}})
+    spec.path("/internal/registrations", operations={"post": {
+        "summary": "Register a portal account", "parameters": [CLIENT_IP],
+        "requestBody": _body("RegistrationRequest"),
+        "responses": {"201": _json("RegistrationCreated", "Pending activation; activation e-mail queued"),
+                      "422": _err("identification_failed | not_eligible | already_registered | invalid"),
+                      "429": _err("throttled"), "503": _err("policies service unavailable")}}})
+    spec.path("/internal/registrations/resend", operations={"post": {
+        "summary": "Resend the activation link", "requestBody": _body("ResendRequest"),
+        "responses": {"202": EMPTY}}})
+    spec.path("/internal/activations/{token}", parameters=[_path_param("token")], operations={"post": {
+        "summary": "Activate an account (the initial password goes by SMS)",
+        "responses": {"200": _json("ActivationOut", "Activated"), "410": _err("expired | used | unknown")}}})
+    spec.path("/internal/accounts/{account_id}", parameters=[_path_param("account_id")], operations={"get": {
+        "summary": "An account", "responses": {"200": _json("AccountOut", "The account"),
+                                               "404": _err("not_found")}}})
+    spec.path("/internal/sessions", operations={"post": {
+        "summary": "Log in", "requestBody": _body("LoginRequest"),
+        "responses": {"201": _json("SessionOut", "Logged in"), "401": _err("invalid_credentials"),
+                      "423": _err("locked (locked_until)"), "422": _err("invalid")}}})
+    spec.path("/internal/sessions/{session_id}", parameters=[_path_param("session_id")], operations={
+        "get": {"summary": "A live session (slides the idle timer)",
+                "responses": {"200": _json("SessionOut", "Live"), "404": _err("expired")}},
+        "delete": {"summary": "Log out", "responses": {"204": {"description": "Logged out"}}}})
+    spec.path("/internal/accounts/{account_id}/password", parameters=[_path_param("account_id")], operations={"post": {
+        "summary": "Change the password (ends the other sessions)", "requestBody": _body("PasswordChangeRequest"),
+        "parameters": [{"name": "X-Session-ID", "in": "header", "required": False, "schema": {"type": "string"},
+                        "description": "The session to keep (else the most recently used one)"}],
+        "responses": {"204": {"description": "Changed"}, "422": _err("invalid"), "404": _err("not_found")}}})
+    spec.path("/internal/recovery", operations={"post": {
+        "summary": "Forgotten username or password", "requestBody": _body("RecoveryRequest"),
+        "responses": {"202": EMPTY, "422": _err("invalid (a field is missing)")}}})
+    spec.path("/internal/accounts/{account_id}/close", parameters=[_path_param("account_id")], operations={"post": {
+        "summary": "Close the account", "requestBody": _body("CloseRequest"),
+        "responses": {"204": {"description": "Closed"}, "422": _err("invalid (password)"),
+                      "404": _err("not_found")}}})
+    return spec.to_dict()
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    path = Path(config.contracts_dir()) / OUTPUT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(), encoding="utf-8")
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Wire schemas. Request errors are *codes* (``required``, ``invalid_mobile`` …) which the API turns into
+``{"code", "message_hu", "message_en"}`` objects; consumers declare only the fields they read (``unknown = EXCLUDE``).
+"""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+from ..domain import model, rules
+
+_ERRORS = {"required": "required", "null": "required", "invalid": "invalid"}
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _text_rule(max_len: int):
+    def check(value: str) -> None:
+        if not value.strip():
+            raise ValidationError("required")
+        if len(value) > max_len:
+            raise ValidationError("too_long_text")
+
+    return check
+
+
+def _codes(check):
+    def run(value: str) -> None:
+        codes = check(value)
+        if codes:
+            raise ValidationError(codes)
+
+    return run
+
+
+def _mobile_rule(value: str) -> None:
+    if rules.normalise_mobile(value) is None:
+        raise ValidationError("invalid_mobile")
+
+
+def Text(max_len: int = 200, **kw):  # noqa: N802 - a field factory reads like a field class
+    return fields.String(required=True, validate=_text_rule(max_len), error_messages=_ERRORS, **kw)
+
+
+def Email(**kw):  # noqa: N802
+    return fields.String(required=True, validate=_codes(rules.check_email), error_messages=_ERRORS, **kw)
+
+
+def Mobile(**kw):  # noqa: N802
+    return fields.String(required=True, validate=_mobile_rule, error_messages=_ERRORS, **kw)
+
+
+def Language():  # noqa: N802
+    return fields.String(load_default="hu", validate=validate.OneOf(model.LANGUAGES, error="invalid_language"),
+                         error_messages=_ERRORS)
+
+
+def Secret(**kw):  # noqa: N802 - a password: any characters, only presence is checked here
+    return fields.String(required=True, validate=validate.Length(min=1, max=rules.PASSWORD_MAX, error="invalid"),
+                         error_messages=_ERRORS, **kw)
+
+
+# ------------------------------------------------------------------------------------------------------ requests
+class IdentificationSchema(_Lenient):
+    policy_number = Text(64)
+    name = Text()
+    birth_name = Text()
+    birth_date = fields.Date(required=True, error_messages={**_ERRORS, "invalid": "invalid_date"})
+    birth_place = Text()
+    mother_name = Text()
+
+
+class DeclarationRequestSchema(IdentificationSchema):
+    """Example: ``{"policy_number": "KGFB-1001", "name": "Minta Anna", "birth_name": "Példa Anna",
+    "birth_date": "1985-07-14", "birth_place": "Debrecen", "mother_name": "Teszt Mária",
+    "email": "anna@example.com", "language": "hu"}``"""
+
+    email = Email()
+    language = Language()
+
+
+class RegistrationRequestSchema(DeclarationRequestSchema):
+    """As a declaration, plus ``"mobile": "06 30 123 4567"`` (normalised to ``+36301234567``) and
+    ``"username": "minta.anna"``."""
+
+    mobile = Mobile()
+    username = fields.String(required=True, validate=_codes(rules.check_username), error_messages=_ERRORS)
+
+    @post_load
+    def _normalise(self, data, **_):
+        data["mobile"] = rules.normalise_mobile(data["mobile"])
+        data["username"] = data["username"].strip()
+        return data
+
+
+class ResendRequestSchema(_Lenient):
+    """Example: ``{"email": "anna@example.com"}``"""
+
+    email = fields.String(required=True, error_messages=_ERRORS)
+
+
+class LoginRequestSchema(_Lenient):
+    """Example: ``{"username": "minta.anna", "password": "…"}``"""
+
+    username = fields.String(required=True, validate=validate.Length(max=200, error="invalid"), error_messages=_ERRORS)
+    password = Secret()
+
+
+class PasswordChangeRequestSchema(_Lenient):
+    """Example: ``{"current_password": "…", "new_password": "…", "session_id": "…(optional: the session to keep)"}``"""
+
+    current_password = Secret()
+    new_password = Secret()
+    session_id = fields.String(load_default=None, allow_none=True)
+
+
+class RecoveryRequestSchema(_Lenient):
+    """Example: ``{"email": "anna@example.com", "mobile": "+36 30 123 4567"}``. Answers 202 ``{}`` whatever it
+    finds; only a missing field is an error."""
+
+    email = fields.String(required=True, validate=validate.Length(max=1000, error="invalid"), error_messages=_ERRORS)
+    mobile = fields.String(required=True, validate=validate.Length(max=100, error="invalid"), error_messages=_ERRORS)
+
+
+class CloseRequestSchema(_Lenient):
+    """Example: ``{"password": "…"}``"""
+
+    password = Secret()
+
+
+# ----------------------------------------------------------------------------------------------------- responses
+class FieldErrorSchema(Schema):
+    code = fields.String(metadata={"example": "too_short"})
+    message_hu = fields.String()
+    message_en = fields.String()
+
+
+class ErrorSchema(Schema):
+    """``{"error": "identification_failed"}``; field errors: ``{"error": "invalid", "fields": {"new_password":
+    [{"code": "too_short", "message_hu": "…", "message_en": "…"}]}}``; 429 adds ``retry_after`` (seconds), 423 adds
+    ``locked_until``."""
+
+    error = fields.String(required=True)
+    fields_ = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FieldErrorSchema)),
+                          data_key="fields")
+    retry_after = fields.Integer()
+    locked_until = fields.DateTime()
+
+
+class DeclarationCreatedSchema(Schema):
+    declaration_id = fields.String()
+    customer_id = fields.String()
+
+
+class DeclarationOutSchema(Schema):
+    declaration_id = fields.String()
+    customer_id = fields.String()
+    policy_number = fields.String()
+    email = fields.String()
+    language = fields.String()
+    text_version = fields.String()
+    channel = fields.String()
+    declared_at = fields.DateTime()
+    withdrawn_at = fields.DateTime(allow_none=True)
+    active = fields.Boolean()
+
+
+class RegistrationCreatedSchema(Schema):
+    account_id = fields.String()
+    email = fields.String()
+
+
+class ActivationOutSchema(Schema):
+    username = fields.String()
+    sms = fields.String(metadata={"example": "queued"})
+
+
+class AccountOutSchema(Schema):
+    account_id = fields.String()
+    customer_id = fields.String()
+    username = fields.String()
+    email = fields.String()
+    mobile = fields.String()
+    language = fields.String()
+    status = fields.String(metadata={"enum": [model.PENDING, model.ACTIVE, model.CLOSED]})
+    must_change_password = fields.Boolean()
+    sms_status = fields.String(metadata={"enum": [model.SMS_OK, model.SMS_FAILED]})
+    created_at = fields.DateTime()
+
+
+class SessionOutSchema(Schema):
+    session_id = fields.String()
+    account_id = fields.String()
+    customer_id = fields.String()
+    username = fields.String()
+    must_change_password = fields.Boolean()
+    idle_timeout_s = fields.Integer()
+
+
+# --------------------------------------------------------------------------------------------- consumed events
+class PolicyUpsertedSchema(_Lenient):
+    """``policy.upserted`` v1 as identity reads it: nothing but its key (the handler is a deliberate no-op)."""
+
+    policy_number = fields.String(required=True)
+
+
+class NotificationFailedSchema(_Lenient):
+    """``notification.failed`` v1 as identity reads it."""
+
+    channel = fields.String(required=True)
+    template = fields.String(load_default="", allow_none=True)
+    cause_event = fields.String(load_default=None, allow_none=True)
+    account_id = fields.String(load_default=None, allow_none=True)

@@ -1,0 +1,14 @@
+"""The identity worker: consumes ``identity.events`` and relays the outbox. ``python -m identity.entrypoints.worker``"""
+from portal_common import runner
+
+from .. import SERVICE
+from ..bootstrap import EVENT_HANDLERS, bootstrap
+
+
+def main() -> None:
+    wiring = bootstrap()
+    runner.run(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory)
+
+
+if __name__ == "__main__":
+    main()

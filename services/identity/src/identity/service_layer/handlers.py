@@ -1,0 +1,389 @@
+"""Use cases. Plain functions ``(command, *, deps)``; the HTTP API, the worker and the tests call the same ones.
+
+Dependencies are injected by name (see :meth:`identity.bootstrap.Wiring.handle`): ``uow``, ``clock``, ``hasher``,
+``directory``, ``settings``. Nothing here logs a password, a one-time password, a token or a link with a token.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from datetime import datetime, timezone
+
+from portal_common import logs
+
+from ..adapters.clock import Clock
+from ..adapters.hasher import PasswordHasher
+from ..adapters.policy_directory import PolicyDirectory, Policyholder
+from ..domain import commands, errors, model, rules
+from ..settings import Settings
+from .unit_of_work import AbstractUnitOfWork, Conflict
+
+log = logs.get_logger(__name__)
+
+
+def sha256(raw: str) -> str:
+    """Tokens, session ids: only their SHA-256 is stored (they are random, so no salt or slow hash is needed)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------- identification
+def _check_throttle(uow: AbstractUnitOfWork, client_key: str, now: datetime, settings: Settings) -> None:
+    failures = uow.repo.identification_failures_since(client_key, now - settings.identify_window)
+    if len(failures) >= settings.identify_max_failures:
+        # One more attempt is allowed once enough of the failures have left the window.
+        frees_at = failures[-settings.identify_max_failures] + settings.identify_window
+        raise errors.Throttled(max(1, math.ceil((frees_at - now).total_seconds())))
+
+
+def identify(ident: commands.Identification, client_ip: str, *, uow: AbstractUnitOfWork, directory: PolicyDirectory,
+             clock: Clock, settings: Settings) -> Policyholder:
+    """Ask the policies service who this is. Failures are counted per client (stored in the database, so every
+    gunicorn worker sees them) and throttled; a mismatch never says which item failed."""
+    client_key = (client_ip or "unknown")[:100]
+    with uow:
+        _check_throttle(uow, client_key, clock.now(), settings)
+    holder = directory.match(ident)  # no transaction is held open during the HTTP call
+    if holder is None:
+        with uow:
+            uow.repo.add_identification_failure(client_key, clock.now())
+            uow.commit()
+        log.info("identification_failed", client=client_key)
+        raise errors.IdentificationFailed()
+    return holder
+
+
+def _new_declaration(uow: AbstractUnitOfWork, *, customer_id: str, policy_number: str, email: str, language: str,
+                     channel: str, now: datetime, settings: Settings) -> model.Declaration:
+    declaration = model.Declaration(
+        declaration_id=str(uuid.uuid4()), customer_id=customer_id, policy_number=policy_number,
+        email=rules.normalise_email(email), language=language, text_version=settings.declaration_version,
+        channel=channel, declared_at=now)
+    uow.repo.add_declaration(declaration)
+    uow.publish("customer.declared", {
+        "declaration_id": declaration.declaration_id, "customer_id": customer_id, "policy_number": policy_number,
+        "email": declaration.email, "language": language, "text_version": declaration.text_version,
+        "channel": channel, "declared_at": iso(now)})
+    return declaration
+
+
+# ------------------------------------------------------------------------------------------------ declarations
+def declare(cmd: commands.Declare, *, uow: AbstractUnitOfWork, directory: PolicyDirectory, clock: Clock,
+            settings: Settings) -> model.Declaration:
+    holder = identify(cmd.identification, cmd.client_ip, uow=uow, directory=directory, clock=clock, settings=settings)
+    with uow:
+        existing = uow.repo.latest_declaration(holder.customer_id)
+        if existing is not None and existing.active:
+            raise errors.AlreadyDeclared()
+        declaration = _new_declaration(uow, customer_id=holder.customer_id,
+                                       policy_number=cmd.identification.policy_number.strip(), email=cmd.email,
+                                       language=cmd.language, channel="portal", now=clock.now(), settings=settings)
+        try:
+            uow.commit()
+        except Conflict:
+            raise errors.AlreadyDeclared() from None
+    log.info("declaration_recorded", declaration_id=declaration.declaration_id, channel="portal")
+    return declaration
+
+
+def get_declaration(customer_id: str, *, uow: AbstractUnitOfWork) -> model.Declaration:
+    with uow:
+        declaration = uow.repo.latest_declaration(customer_id)
+        if declaration is None:
+            raise errors.NotFound(customer_id)
+        return declaration
+
+
+def withdraw_declaration(cmd: commands.WithdrawDeclaration, *, uow: AbstractUnitOfWork,
+                         clock: Clock) -> model.Declaration:
+    """Back to paper post. Idempotent: withdrawing again returns the withdrawn declaration without a new event."""
+    with uow:
+        declaration = uow.repo.latest_declaration(cmd.customer_id)
+        if declaration is None:
+            raise errors.NotFound(cmd.customer_id)
+        if declaration.active:
+            declaration.withdrawn_at = clock.now()
+            uow.publish("customer.declaration_withdrawn", {
+                "declaration_id": declaration.declaration_id, "customer_id": declaration.customer_id,
+                "email": declaration.email, "language": declaration.language,
+                "withdrawn_at": iso(declaration.withdrawn_at)})
+            uow.commit()
+            log.info("declaration_withdrawn", declaration_id=declaration.declaration_id)
+        return declaration
+
+
+# ------------------------------------------------------------------------------------------------ registration
+def _issue_activation(uow: AbstractUnitOfWork, account: model.Account, now: datetime, settings: Settings) -> str:
+    raw = secrets.token_urlsafe(32)
+    expires_at = now + settings.activation_ttl
+    uow.repo.add_token(model.ActivationToken(token_hash=sha256(raw), account_id=account.account_id, created_at=now,
+                                             expires_at=expires_at))
+    uow.publish("account.activation_requested", {
+        "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
+        "email": account.email, "language": account.language,
+        "activation_url": f"{settings.public_url}/activate/{raw}", "expires_at": iso(expires_at),
+    }, secret_fields=("activation_url",))
+    return raw
+
+
+def register(cmd: commands.Register, *, uow: AbstractUnitOfWork, directory: PolicyDirectory, clock: Clock,
+             settings: Settings) -> model.Account:
+    """Fields are already valid in form (the API's schema checks them with :mod:`identity.domain.rules`)."""
+    holder = identify(cmd.identification, cmd.client_ip, uow=uow, directory=directory, clock=clock, settings=settings)
+    if not holder.may_register:
+        raise errors.NotEligible()
+    now = clock.now()
+    key = rules.username_key(cmd.username)
+    with uow:
+        if uow.repo.open_account_of(holder.customer_id) is not None:
+            raise errors.AlreadyRegistered()
+        if uow.repo.account_by_username(key) is not None:
+            raise errors.InvalidFields({"username": ["username_taken"]})
+        declaration = uow.repo.latest_declaration(holder.customer_id)
+        if declaration is None or not declaration.active:
+            # Registering includes the declaration on electronic communication (channel "registration").
+            _new_declaration(uow, customer_id=holder.customer_id,
+                             policy_number=cmd.identification.policy_number.strip(), email=cmd.email,
+                             language=cmd.language, channel="registration", now=now, settings=settings)
+        account = model.Account(
+            account_id=str(uuid.uuid4()), customer_id=holder.customer_id, username=cmd.username.strip(),
+            username_key=key, email=rules.normalise_email(cmd.email), mobile=cmd.mobile, language=cmd.language,
+            status=model.PENDING, created_at=now)
+        uow.repo.add_account(account)
+        _issue_activation(uow, account, now, settings)
+        try:
+            uow.commit()
+        except Conflict as exc:  # a concurrent registration won the race
+            if "username" in str(exc):
+                raise errors.InvalidFields({"username": ["username_taken"]}) from None
+            raise errors.AlreadyRegistered() from None
+    log.info("account_registered", account_id=account.account_id)
+    return account
+
+
+def resend_activation(cmd: commands.ResendActivation, *, uow: AbstractUnitOfWork, clock: Clock,
+                      settings: Settings) -> None:
+    """A new link for a pending account with this e-mail; the older links stop working. Says nothing either way."""
+    now = clock.now()
+    with uow:
+        pending = uow.repo.accounts_by_email(rules.normalise_email(cmd.email), model.PENDING)
+        for account in pending:
+            uow.repo.revoke_tokens(account.account_id, now)
+            _issue_activation(uow, account, now, settings)
+        uow.commit()
+    for account in pending:
+        log.info("activation_resent", account_id=account.account_id)
+
+
+def activate(cmd: commands.Activate, *, uow: AbstractUnitOfWork, hasher: PasswordHasher,
+             clock: Clock) -> model.Account:
+    now = clock.now()
+    with uow:
+        token = uow.repo.get_token(sha256(cmd.token), for_update=True)  # a double click activates once
+        if token is None:
+            raise errors.TokenInvalid("unknown")
+        state = token.state(now)
+        if state != "valid":
+            raise errors.TokenInvalid(state)
+        account = uow.repo.get_account(token.account_id)
+        if account is None or account.status != model.PENDING:
+            raise errors.TokenInvalid("used")
+        password = rules.generate_password()
+        account.activate(hasher.hash(password), now)
+        token.used_at = now
+        uow.publish("account.activated", {
+            "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
+            "email": account.email, "mobile": account.mobile, "language": account.language,
+            "initial_password": password,
+        }, secret_fields=("initial_password",))
+        uow.commit()
+    log.info("account_activated", account_id=account.account_id)
+    return account
+
+
+def get_account(account_id: str, *, uow: AbstractUnitOfWork) -> model.Account:
+    with uow:
+        account = uow.repo.get_account(account_id)
+        if account is None:
+            raise errors.NotFound(account_id)
+        return account
+
+
+# ------------------------------------------------------------------------------------------- login and lockout
+def login(cmd: commands.Login, *, uow: AbstractUnitOfWork, hasher: PasswordHasher, clock: Clock,
+          settings: Settings) -> tuple[str, model.Account]:
+    """Returns ``(session_id, account)``. The opaque session id is handed out once; only its hash is stored."""
+    now = clock.now()
+    with uow:
+        account = uow.repo.account_by_username(rules.username_key(cmd.username))
+        if account is None or account.status != model.ACTIVE:
+            hasher.verify(None, cmd.password)  # the same argon2 work as for a known account (OWASP ASVS 6.3.8)
+            raise errors.InvalidCredentials()
+        password_ok = hasher.verify(account.password_hash, cmd.password)
+        otp_ok = (not password_ok and account.has_valid_otp(now)
+                  and hasher.verify(account.otp_hash, cmd.password))
+        if account.is_locked(now) and not otp_ok:
+            # Even the right password waits for the lock to end; the one-time password from the forgotten-
+            # credentials journey is the other way back in.
+            raise errors.Locked(account.locked_until)
+        if not (password_ok or otp_ok):
+            _count_failure(uow, account, now, settings)
+        if otp_ok:
+            account.use_otp(now)
+            log.info("one_time_password_used", account_id=account.account_id)
+        else:
+            account.login_succeeded()
+            if hasher.needs_rehash(account.password_hash):
+                account.password_hash = hasher.hash(cmd.password)
+        session_id = secrets.token_urlsafe(32)
+        uow.repo.add_session(model.LoginSession(session_hash=sha256(session_id), account_id=account.account_id,
+                                                created_at=now, last_seen_at=now))
+        uow.commit()
+    log.info("login_succeeded", account_id=account.account_id)
+    return session_id, account
+
+
+def _count_failure(uow: AbstractUnitOfWork, account: model.Account, now: datetime, settings: Settings):
+    """Count the wrong password atomically; the attempt that reaches the threshold locks and tells the owner."""
+    result = uow.repo.count_failed_login(account.account_id, now, settings.lockout_threshold, now + settings.lockout)
+    if result is None:  # a concurrent attempt locked the account a moment ago
+        current = uow.repo.get_account(account.account_id)
+        raise errors.Locked(current.locked_until)
+    failed_attempts, locked_until = result
+    if locked_until is not None:
+        uow.publish("account.locked", {
+            "account_id": account.account_id, "username": account.username, "email": account.email,
+            "language": account.language, "locked_until": iso(locked_until), "failed_attempts": failed_attempts})
+        uow.commit()
+        log.warning("account_locked", account_id=account.account_id, locked_until=iso(locked_until))
+        raise errors.Locked(locked_until)
+    uow.commit()
+    log.info("login_failed", account_id=account.account_id, failed_attempts=failed_attempts)
+    raise errors.InvalidCredentials()
+
+
+# ------------------------------------------------------------------------------------------------------ sessions
+def touch_session(cmd: commands.TouchSession, *, uow: AbstractUnitOfWork, clock: Clock,
+                  settings: Settings) -> model.Account:
+    """A live session slides its idle timer; an idle or orphaned one is deleted."""
+    now = clock.now()
+    with uow:
+        session = uow.repo.get_session(sha256(cmd.session_id))
+        if session is None:
+            raise errors.SessionExpired()
+        account = uow.repo.get_account(session.account_id)
+        if account is None or account.status != model.ACTIVE or session.expired(now, settings.session_idle):
+            uow.repo.delete_session(session.session_hash)
+            uow.commit()
+            raise errors.SessionExpired()
+        session.last_seen_at = now
+        uow.commit()
+        return account
+
+
+def logout(cmd: commands.Logout, *, uow: AbstractUnitOfWork) -> None:
+    with uow:
+        uow.repo.delete_session(sha256(cmd.session_id))
+        uow.commit()
+
+
+def change_password(cmd: commands.ChangePassword, *, uow: AbstractUnitOfWork, hasher: PasswordHasher, clock: Clock,
+                    settings: Settings) -> None:
+    """Checks the current password and the policy; ends every other session of the account.
+
+    The session kept is ``keep_session_id`` when given, else the most recently used one (the one that asked).
+    """
+    now = clock.now()
+    with uow:
+        account = uow.repo.get_account(cmd.account_id)
+        if account is None or account.status != model.ACTIVE:
+            raise errors.NotFound(cmd.account_id)
+        codes: dict[str, list[str]] = {}
+        current_ok = hasher.verify(account.password_hash, cmd.current_password) or (
+            account.has_used_otp(now) and hasher.verify(account.otp_hash, cmd.current_password))
+        if not current_ok:
+            codes["current_password"] = ["wrong_password"]
+        policy = rules.check_password(cmd.new_password, username=account.username,
+                                      min_length=settings.password_min_length, current_password=cmd.current_password)
+        if policy:
+            codes["new_password"] = policy
+        if codes:
+            raise errors.InvalidFields(codes)
+        account.set_password(hasher.hash(cmd.new_password), now)
+        if cmd.keep_session_id:
+            keep = sha256(cmd.keep_session_id)
+        else:
+            sessions = sorted(uow.repo.sessions_of(account.account_id), key=lambda s: s.last_seen_at)
+            keep = sessions[-1].session_hash if sessions else None
+        uow.repo.delete_sessions(account.account_id, keep=keep)
+        uow.publish("account.password_changed", {
+            "account_id": account.account_id, "username": account.username, "email": account.email,
+            "language": account.language, "changed_at": iso(now)})
+        uow.commit()
+    log.info("password_changed", account_id=account.account_id)
+
+
+# ------------------------------------------------------------------------------------------------------ recovery
+def request_recovery(cmd: commands.RequestRecovery, *, uow: AbstractUnitOfWork, hasher: PasswordHasher,
+                     clock: Clock, settings: Settings) -> None:
+    """Forgotten username or password: e-mail + mobile both matching an active account get a one-time password.
+
+    The answer never depends on a match, and neither does the work: a one-time password is generated and hashed
+    before looking anything up.
+    """
+    now = clock.now()
+    otp = rules.generate_password()
+    otp_hash = hasher.hash(otp)
+    email, mobile = rules.normalise_email(cmd.email), rules.normalise_mobile(cmd.mobile)
+    with uow:
+        matches = [a for a in uow.repo.accounts_by_email(email, model.ACTIVE) if mobile and a.mobile == mobile]
+        for i, account in enumerate(matches):
+            if i:  # the rare second account with the same contact details gets its own password
+                otp = rules.generate_password()
+                otp_hash = hasher.hash(otp)
+            expires_at = now + settings.otp_ttl
+            account.issue_otp(otp_hash, expires_at)
+            ended = uow.repo.delete_sessions(account.account_id)
+            uow.publish("account.credentials_reset", {
+                "account_id": account.account_id, "username": account.username, "email": account.email,
+                "mobile": account.mobile, "language": account.language, "one_time_password": otp,
+                "expires_at": iso(expires_at)}, secret_fields=("one_time_password",))
+            log.info("credentials_reset", account_id=account.account_id, sessions_ended=ended)
+        uow.commit()
+
+
+# ------------------------------------------------------------------------------------------------------- closing
+def close_account(cmd: commands.CloseAccount, *, uow: AbstractUnitOfWork, hasher: PasswordHasher,
+                  clock: Clock) -> None:
+    now = clock.now()
+    with uow:
+        account = uow.repo.get_account(cmd.account_id)
+        if account is None or account.status != model.ACTIVE:
+            raise errors.NotFound(cmd.account_id)
+        if not hasher.verify(account.password_hash, cmd.password):
+            raise errors.InvalidFields({"password": ["wrong_password"]})
+        account.close(now)
+        uow.repo.delete_sessions(account.account_id)
+        uow.publish("account.closed", {
+            "account_id": account.account_id, "customer_id": account.customer_id, "email": account.email,
+            "language": account.language, "closed_at": iso(now)})
+        uow.commit()
+    log.info("account_closed", account_id=account.account_id)
+
+
+# --------------------------------------------------------------------------------------------------- bus events
+def mark_sms_failed(cmd: commands.MarkSmsFailed, *, uow: AbstractUnitOfWork) -> bool:
+    """The initial-password SMS could not be delivered: the portal tells the user to call the telephone service."""
+    with uow:
+        account = uow.repo.get_account(cmd.account_id)
+        if account is None:
+            return False
+        account.sms_status = model.SMS_FAILED
+        uow.commit()
+    log.warning("initial_password_sms_failed", account_id=cmd.account_id)
+    return True

@@ -1,0 +1,112 @@
+"""Unit of work: one transaction, its repository and the events staged in it (written to the outbox)."""
+from __future__ import annotations
+
+import abc
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal_common.outbox import add_event
+
+from ..adapters import repository
+
+
+class Conflict(Exception):
+    """A uniqueness rule was broken by a concurrent request (the database said so at commit)."""
+
+
+class AbstractUnitOfWork(abc.ABC):
+    repo: repository.AbstractRepository
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.rollback()
+
+    def publish(self, name: str, payload: dict, secret_fields: tuple[str, ...] = ()) -> None:
+        """Stage an event: it is written to the outbox in this transaction and published after the commit."""
+        self._add_event(name, payload, secret_fields)
+
+    @abc.abstractmethod
+    def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...]) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    """Owns its transaction (used by the HTTP API)."""
+
+    def __init__(self, session_factory: sessionmaker):
+        self.session_factory = session_factory
+
+    def __enter__(self):
+        self.session: Session = self.session_factory()
+        self.repo = repository.SqlAlchemyRepository(self.session)
+        return super().__enter__()
+
+    def __exit__(self, *args):
+        # close() discards whatever was not committed but, unlike rollback(), leaves loaded objects readable.
+        self.session.close()
+
+    def _add_event(self, name, payload, secret_fields):
+        add_event(self.session, name, payload, secret_fields=secret_fields)
+
+    def commit(self):
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise Conflict(str(exc.orig)) from exc
+
+    def rollback(self):
+        self.session.rollback()
+
+
+class SessionUnitOfWork(AbstractUnitOfWork):
+    """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.repo = repository.SqlAlchemyRepository(session)
+
+    def __exit__(self, *args):
+        pass
+
+    def _add_event(self, name, payload, secret_fields):
+        add_event(self.session, name, payload, secret_fields=secret_fields)
+
+    def commit(self):
+        self.session.flush()
+
+    def rollback(self):
+        pass
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """In memory. Events are visible in ``published`` only once committed, like the outbox."""
+
+    def __init__(self, repo: repository.FakeRepository | None = None, published: list | None = None):
+        self.repo = repo or repository.FakeRepository()
+        #: pass one list to several units of work to see every committed event, like one outbox table
+        self.published: list[tuple[str, dict, tuple[str, ...]]] = published if published is not None else []
+        self._staged: list[tuple[str, dict, tuple[str, ...]]] = []
+        self.commits = 0
+
+    def _add_event(self, name, payload, secret_fields):
+        self._staged.append((name, payload, tuple(secret_fields)))
+
+    def commit(self):
+        self.published.extend(self._staged)
+        self._staged.clear()
+        self.commits += 1
+
+    def rollback(self):
+        self._staged.clear()
+
+    def events(self, name: str | None = None) -> list[dict]:
+        return [payload for n, payload, _ in self.published if name is None or n == name]

@@ -1,0 +1,62 @@
+"""The identity service's rules, each configurable through a ``PORTAL_*`` variable (defaults in brackets).
+
+The numbers come from the product's rules (the 3rd wrong password locks for 24 hours, the activation link and the
+one-time password are valid for 24 hours, a session ends after 15 minutes idle).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from portal_common import config
+
+
+@dataclass(frozen=True)
+class Settings:
+    lockout_threshold: int = 3  # PORTAL_LOCKOUT_THRESHOLD
+    lockout_hours: int = 24  # PORTAL_LOCKOUT_HOURS
+    activation_ttl_hours: int = 24  # PORTAL_ACTIVATION_TTL_HOURS
+    otp_ttl_hours: int = 24  # PORTAL_OTP_TTL_HOURS
+    session_idle_minutes: int = 15  # PORTAL_SESSION_IDLE_MINUTES
+    identify_max_failures: int = 5  # PORTAL_IDENTIFY_MAX_FAILURES
+    identify_window_minutes: int = 15  # PORTAL_IDENTIFY_WINDOW_MINUTES
+    declaration_version: str = "2026-11"  # PORTAL_DECLARATION_VERSION
+    public_url: str = "http://127.0.0.1:8000"  # PORTAL_PUBLIC_URL
+    policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
+    password_min_length: int = 12  # PORTAL_PASSWORD_MIN_LENGTH
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            lockout_threshold=config.env_int("PORTAL_LOCKOUT_THRESHOLD", cls.lockout_threshold),
+            lockout_hours=config.env_int("PORTAL_LOCKOUT_HOURS", cls.lockout_hours),
+            activation_ttl_hours=config.env_int("PORTAL_ACTIVATION_TTL_HOURS", cls.activation_ttl_hours),
+            otp_ttl_hours=config.env_int("PORTAL_OTP_TTL_HOURS", cls.otp_ttl_hours),
+            session_idle_minutes=config.env_int("PORTAL_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            identify_max_failures=config.env_int("PORTAL_IDENTIFY_MAX_FAILURES", cls.identify_max_failures),
+            identify_window_minutes=config.env_int("PORTAL_IDENTIFY_WINDOW_MINUTES", cls.identify_window_minutes),
+            declaration_version=config.env("PORTAL_DECLARATION_VERSION", cls.declaration_version),
+            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url).rstrip("/"),
+            policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
+            password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
+        )
+
+    @property
+    def lockout(self) -> timedelta:
+        return timedelta(hours=self.lockout_hours)
+
+    @property
+    def activation_ttl(self) -> timedelta:
+        return timedelta(hours=self.activation_ttl_hours)
+
+    @property
+    def otp_ttl(self) -> timedelta:
+        return timedelta(hours=self.otp_ttl_hours)
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def identify_window(self) -> timedelta:
+        return timedelta(minutes=self.identify_window_minutes)

@@ -1,0 +1,100 @@
+"""Producer side: every event identity emits validates against contracts/events/<event>.v1.json.
+Consumer side: the example of every event identity consumes loads through its marshmallow schema.
+HTTP: contracts/http/identity.openapi.json is exactly what the code documents."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from identity.adapters.clock import FakeClock
+from identity.adapters.hasher import FakeHasher
+from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
+from identity.adapters.repository import FakeRepository
+from identity.bootstrap import EVENT_HANDLERS, Wiring
+from identity.domain import commands
+from identity.entrypoints import openapi
+from identity.service_layer import handlers
+from identity.service_layer.unit_of_work import FakeUnitOfWork
+from identity.settings import Settings
+
+CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
+PRODUCED = ("customer.declared", "customer.declaration_withdrawn", "account.activation_requested",
+            "account.activated", "account.locked", "account.credentials_reset", "account.password_changed",
+            "account.closed")
+SECRETS = {"account.activation_requested": ("activation_url",), "account.activated": ("initial_password",),
+           "account.credentials_reset": ("one_time_password",)}
+
+
+def schema_of(event: str) -> dict:
+    return json.loads((CONTRACTS / "events" / f"{event}.v1.json").read_text(encoding="utf-8"))
+
+
+def example_of(event: str) -> dict:
+    return json.loads((CONTRACTS / "events" / "examples" / f"{event}.v1.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def emitted() -> list:
+    """Walk every journey once with fakes and collect what would go into the outbox."""
+    from datetime import date
+
+    ident = commands.Identification("KGFB-1001", "Minta Anna", "Példa Anna", date(1985, 7, 14), "Debrecen",
+                                    "Teszt Mária")
+    directory = FakePolicyDirectory([(ident, Policyholder("C-1001", None, None, True))])
+    repo, published, hasher, clock = FakeRepository(), [], FakeHasher(), FakeClock()
+    w = Wiring(Settings(), clock, hasher, directory, lambda: FakeUnitOfWork(repo, published))
+    w.handle(handlers.declare, commands.Declare(ident, "anna@example.com", "hu", "10.0.0.1"))
+    w.handle(handlers.withdraw_declaration, commands.WithdrawDeclaration("C-1001"))
+    account = w.handle(handlers.register, commands.Register(ident, "anna@example.com", "+36301234567",
+                                                            "minta.anna", "en", "10.0.0.1"))
+    token = [p for n, p, _ in published if n == "account.activation_requested"][-1]["activation_url"].split("/")[-1]
+    w.handle(handlers.activate, commands.Activate(token))
+    initial = [p for n, p, _ in published if n == "account.activated"][-1]["initial_password"]
+    for _ in range(3):
+        try:
+            w.handle(handlers.login, commands.Login("minta.anna", "wrong-password-1"))
+        except Exception:  # noqa: BLE001 - 401 twice, then 423
+            pass
+    w.handle(handlers.request_recovery, commands.RequestRecovery("anna@example.com", "+36301234567"))
+    otp = [p for n, p, _ in published if n == "account.credentials_reset"][-1]["one_time_password"]
+    w.handle(handlers.login, commands.Login("minta.anna", otp))
+    w.handle(handlers.change_password, commands.ChangePassword(account.account_id, otp, "Sajat-Uj-Jelszo-42"))
+    w.handle(handlers.close_account, commands.CloseAccount(account.account_id, "Sajat-Uj-Jelszo-42"))
+    assert initial
+    return published
+
+
+@pytest.mark.parametrize("event", PRODUCED)
+def test_what_identity_emits_validates_against_the_contract(event, emitted):
+    payloads = [(p, secret) for n, p, secret in emitted if n == event]
+    assert payloads, f"the journey did not emit {event}"
+    validator = Draft202012Validator(schema_of(event), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    for payload, secret in payloads:
+        assert [e.message for e in validator.iter_errors(payload)] == []
+        assert secret == SECRETS.get(event, ())
+
+
+@pytest.mark.parametrize("event", PRODUCED)
+def test_every_produced_event_has_a_schema_and_an_example(event):
+    Draft202012Validator.check_schema(schema_of(event))
+    Draft202012Validator(schema_of(event)).validate(example_of(event))
+
+
+@pytest.mark.parametrize("event", sorted(EVENT_HANDLERS))
+def test_the_example_of_every_consumed_event_loads(event):
+    data = EVENT_HANDLERS[event].schema.load(example_of(event))
+    assert data  # the fields identity reads are there
+
+
+def test_notification_failed_example_is_recognised_as_an_initial_password_failure():
+    example = EVENT_HANDLERS["notification.failed"].schema.load(example_of("notification.failed"))
+    assert example["channel"] == "sms" and example["account_id"]
+    assert example["cause_event"] == "account.activated" or example["template"] == "initial_password"
+
+
+def test_the_committed_openapi_document_is_current():
+    committed = (CONTRACTS / openapi.OUTPUT).read_text(encoding="utf-8")
+    assert committed == openapi.render(), "run: .venv/bin/python -m identity.entrypoints.openapi"

@@ -1,0 +1,310 @@
+"""The whole internal API through Flask's test client on real PostgreSQL (the policies service faked)."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from identity.adapters.clock import FakeClock
+from identity.adapters.hasher import fast_argon2
+from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
+from identity.bootstrap import on_notification_failed
+from identity.domain import commands
+from identity.entrypoints.api import create_app
+from portal_common import config
+
+pytestmark = pytest.mark.database
+TOKEN = {"X-Service-Token": config.service_token()}
+
+
+class Portal:
+    def __init__(self, app, directory, clock):
+        self.app, self.directory, self.clock = app, directory, clock
+        self.client = app.test_client()
+        self.wiring = app.extensions["identity"]
+
+    def call(self, method, path, body=None, ip="192.0.2.1", headers=None):
+        return self.client.open(path, method=method, json=body,
+                                headers={**TOKEN, "X-Client-IP": ip, **(headers or {})})
+
+    def customer(self, may_register=True) -> dict:
+        """A new policyholder known to the (fake) policies service; returns the identification fields."""
+        n = uuid.uuid4().hex[:8]
+        ident = {"policy_number": f"KGFB-{n}", "name": "Minta Anna", "birth_name": "Példa Anna",
+                 "birth_date": "1985-07-14", "birth_place": "Debrecen", "mother_name": "Teszt Mária"}
+        self.directory.add(commands.Identification(**{**ident, "birth_date": date(1985, 7, 14)}),
+                           Policyholder(f"C-{n}", None, None, may_register))
+        return ident
+
+    def outbox(self, event: str) -> list[dict]:
+        with self.wiring.engine.connect() as conn:
+            rows = conn.execute(text("SELECT payload FROM outbox WHERE event = :e ORDER BY seq"), {"e": event})
+            return [json.loads(r.payload) for r in rows]
+
+    def register(self, ident=None, username=None, mobile="06 30 123 4567", **extra):
+        ident = ident or self.customer()
+        username = username or "u" + uuid.uuid4().hex[:10]
+        body = {**ident, "email": f"{username}@Example.com", "mobile": mobile, "username": username,
+                "language": "hu", **extra}
+        return self.call("POST", "/internal/registrations", body), username
+
+    def active_user(self) -> tuple[str, str, str]:
+        """(account_id, username, initial password)"""
+        response, username = self.register()
+        account_id = response.get_json()["account_id"]
+        url = [e for e in self.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
+        assert self.call("POST", f"/internal/activations/{url['activation_url'].rsplit('/', 1)[1]}").status_code == 200
+        password = [e for e in self.outbox("account.activated") if e["account_id"] == account_id][-1]
+        return account_id, username, password["initial_password"]
+
+    def login(self, username, password):
+        return self.call("POST", "/internal/sessions", {"username": username, "password": password})
+
+
+@pytest.fixture(scope="module")
+def portal(database_url):
+    directory, clock = FakePolicyDirectory(), FakeClock()
+    app = create_app(database_url, directory=directory, clock=clock, hasher=fast_argon2())
+    yield Portal(app, directory, clock)
+    app.extensions["identity"].engine.dispose()
+
+
+def field_codes(response) -> dict:
+    body = response.get_json()
+    assert body["error"] == "invalid"
+    for errors in body["fields"].values():
+        for error in errors:
+            assert set(error) == {"code", "message_hu", "message_en"} and error["message_hu"] and error["message_en"]
+    return {field: [e["code"] for e in errors] for field, errors in body["fields"].items()}
+
+
+# ---------------------------------------------------------------------------------------------------- access
+def test_the_service_token_is_required(portal):
+    response = portal.client.get("/internal/accounts/x")
+    assert response.status_code == 401 and response.get_json()["error"] == "unauthorized"
+
+
+# ---------------------------------------------------------------------------------------------- declarations
+def test_declaration_lifecycle(portal):
+    ident = portal.customer(may_register=False)  # declaring needs no eligible policy
+    body = {**ident, "email": "Anna@Example.com", "language": "en"}
+    created = portal.call("POST", "/internal/declarations", body)
+    assert created.status_code == 201
+    customer_id = created.get_json()["customer_id"]
+    assert portal.call("POST", "/internal/declarations", body).get_json() == {"error": "already_declared"}
+    current = portal.call("GET", f"/internal/declarations/{customer_id}").get_json()
+    assert current["active"] is True and current["email"] == "anna@example.com"
+    assert current["text_version"] == "2026-11" and current["declared_at"].endswith("+00:00")
+    withdrawn = portal.call("POST", f"/internal/declarations/{customer_id}/withdraw")
+    assert withdrawn.status_code == 200 and withdrawn.get_json()["active"] is False
+    assert portal.call("GET", f"/internal/declarations/{customer_id}").get_json()["active"] is False
+    assert [e for e in portal.outbox("customer.declaration_withdrawn") if e["customer_id"] == customer_id]
+    assert portal.call("GET", "/internal/declarations/C-nobody").status_code == 404
+
+
+def test_a_mismatch_gets_one_generic_answer_and_repeated_ones_are_throttled(portal):
+    ident = portal.customer()
+    for wrong in ({"name": "Minta Anikó"}, {"birth_date": "1985-07-15"}, {"mother_name": "Teszt Maria"},
+                  {"policy_number": "NOPE-1"}, {"birth_place": "Debrecenn"}):
+        response = portal.call("POST", "/internal/declarations",
+                               {**ident, **wrong, "email": "a@example.com", "language": "hu"}, ip="198.51.100.23")
+        assert (response.status_code, response.get_json()) == (422, {"error": "identification_failed"})
+    throttled = portal.call("POST", "/internal/registrations", {**ident, "email": "a@example.com",
+                            "mobile": "+36301234567", "username": "throttled.one"}, ip="198.51.100.23")
+    assert throttled.status_code == 429 and throttled.get_json()["error"] == "throttled"
+    assert 0 < throttled.get_json()["retry_after"] <= 15 * 60
+    assert throttled.headers["Retry-After"] == str(throttled.get_json()["retry_after"])
+
+
+def test_the_policies_service_being_down_is_503_not_a_mismatch(portal):
+    portal.directory.down = True
+    try:
+        response, _ = portal.register()
+    finally:
+        portal.directory.down = False
+    assert (response.status_code, response.get_json()) == (503, {"error": "unavailable"})
+
+
+# ---------------------------------------------------------------------------------------------- registration
+def test_invalid_fields_are_reported_per_field_in_both_languages_and_nothing_is_saved(portal):
+    calls = portal.directory.calls
+    response = portal.call("POST", "/internal/registrations", {
+        "policy_number": "KGFB-1", "name": " ", "birth_name": "x", "birth_date": "14/07/1985",
+        "birth_place": "x", "mother_name": "x", "email": "anna@", "mobile": "06 1 123 4567", "username": "a b",
+        "language": "de"})
+    assert response.status_code == 422
+    assert field_codes(response) == {"name": ["required"], "birth_date": ["invalid_date"],
+                                     "email": ["invalid_email"], "mobile": ["invalid_mobile"],
+                                     "username": ["username_chars"],
+                                     "language": ["invalid_language"]}
+    assert portal.directory.calls == calls  # not even identified
+
+
+def test_registration_normalises_the_mobile_and_e_mail(portal):
+    response, username = portal.register(mobile="06 30 123 4567")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["email"] == f"{username}@example.com"
+    account = portal.call("GET", f"/internal/accounts/{body['account_id']}").get_json()
+    assert account["mobile"] == "+36301234567" and account["status"] == "pending_activation"
+    assert account["sms_status"] == "ok" and account["must_change_password"] is False
+
+
+def test_registration_refusals(portal):
+    assert portal.register(portal.customer(may_register=False))[0].get_json() == {"error": "not_eligible"}
+    ident = portal.customer()
+    first, username = portal.register(ident)
+    assert first.status_code == 201
+    again, _ = portal.register(ident)
+    assert (again.status_code, again.get_json()) == (422, {"error": "already_registered"})
+    taken, _ = portal.register(username=username.upper())
+    assert taken.status_code == 422 and field_codes(taken) == {"username": ["username_taken"]}
+
+
+# ------------------------------------------------------------------------------------------------ activation
+def test_activation_link_single_use_and_expiry(portal):
+    response, username = portal.register()
+    account_id = response.get_json()["account_id"]
+    link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
+    token = link["activation_url"].rsplit("/", 1)[1]
+    assert portal.call("POST", "/internal/activations/" + token).get_json() == {"username": username, "sms": "queued"}
+    again = portal.call("POST", "/internal/activations/" + token)
+    assert (again.status_code, again.get_json()) == (410, {"error": "used"})
+    assert portal.call("POST", "/internal/activations/nonsense").get_json() == {"error": "unknown"}
+
+    response, _ = portal.register()
+    account_id = response.get_json()["account_id"]
+    link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
+    portal.clock.advance(hours=24)
+    expired = portal.call("POST", "/internal/activations/" + link["activation_url"].rsplit("/", 1)[1])
+    assert (expired.status_code, expired.get_json()) == (410, {"error": "expired"})
+
+
+def test_resend_answers_the_same_for_any_address(portal):
+    response, username = portal.register()
+    known = portal.call("POST", "/internal/registrations/resend", {"email": f"{username}@example.com"})
+    unknown = portal.call("POST", "/internal/registrations/resend", {"email": "nobody@example.com"})
+    assert (known.status_code, known.get_json()) == (unknown.status_code, unknown.get_json()) == (202, {})
+
+
+# ----------------------------------------------------------------------------------------- login and sessions
+def test_login_lockout_and_sessions(portal):
+    account_id, username, password = portal.active_user()
+    unknown = portal.login("no-such-user", "wrong-password-1")
+    wrong = portal.login(username, "wrong-password-1")
+    assert (unknown.status_code, unknown.get_json()) == (wrong.status_code, wrong.get_json()) \
+        == (401, {"error": "invalid_credentials"})
+
+    ok = portal.login(username, password)
+    assert ok.status_code == 201
+    session = ok.get_json()
+    assert session["must_change_password"] is True and session["idle_timeout_s"] == 900
+    assert session["account_id"] == account_id and session["username"] == username
+
+    assert portal.login(username, "wrong-password-1").status_code == 401
+    assert portal.login(username, "wrong-password-1").status_code == 401
+    locked = portal.login(username, "wrong-password-1")
+    assert locked.status_code == 423 and locked.get_json()["error"] == "locked"
+    assert locked.get_json()["locked_until"].endswith("+00:00")
+    assert portal.login(username, password).status_code == 423
+    assert len([e for e in portal.outbox("account.locked") if e["account_id"] == account_id]) == 1
+
+    portal.clock.advance(hours=24)
+    sid = portal.login(username, password).get_json()["session_id"]
+    portal.clock.advance(minutes=10)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
+    portal.clock.advance(minutes=10)  # 20 minutes since login, 10 since the last use
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
+    portal.clock.advance(minutes=15)
+    expired = portal.call("GET", f"/internal/sessions/{sid}")
+    assert (expired.status_code, expired.get_json()) == (404, {"error": "expired"})
+
+    sid = portal.login(username, password).get_json()["session_id"]
+    assert portal.call("DELETE", f"/internal/sessions/{sid}").status_code == 204
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
+
+
+def test_password_change(portal):
+    account_id, username, password = portal.active_user()
+    here = portal.login(username, password).get_json()["session_id"]
+    elsewhere = portal.login(username, password).get_json()["session_id"]
+    bad = portal.call("POST", f"/internal/accounts/{account_id}/password",
+                      {"current_password": password, "new_password": "short"})
+    assert bad.status_code == 422
+    assert bad.get_json()["fields"]["new_password"][0] == {
+        "code": "too_short", "message_hu": "A jelszó legalább 12 karakter legyen.",
+        "message_en": "The password must be at least 12 characters long."}
+    assert field_codes(portal.call("POST", f"/internal/accounts/{account_id}/password",
+                                   {"current_password": password, "new_password": "jelszo123456"})) \
+        == {"new_password": ["common_password"]}
+    changed = portal.call("POST", f"/internal/accounts/{account_id}/password",
+                          {"current_password": password, "new_password": "Sajat-Jelszo-2026"},
+                          headers={"X-Session-ID": here})
+    assert changed.status_code == 204
+    assert portal.call("GET", f"/internal/sessions/{here}").get_json()["must_change_password"] is False
+    assert portal.call("GET", f"/internal/sessions/{elsewhere}").status_code == 404
+    assert portal.login(username, "Sajat-Jelszo-2026").status_code == 201
+    assert [e for e in portal.outbox("account.password_changed") if e["account_id"] == account_id]
+
+
+# ----------------------------------------------------------------------------------------------------- recovery
+def test_recovery_answers_the_same_and_the_one_time_password_works_once(portal):
+    account_id, username, password = portal.active_user()
+    sid = portal.login(username, password).get_json()["session_id"]
+    for _ in range(3):
+        portal.login(username, "wrong-password-1")  # locked
+    email = f"{username}@example.com"
+    matched = portal.call("POST", "/internal/recovery", {"email": email.upper(), "mobile": "+36 30 123 4567"})
+    unmatched = portal.call("POST", "/internal/recovery", {"email": email, "mobile": "+36 20 000 0000"})
+    assert (matched.status_code, matched.get_data()) == (unmatched.status_code, unmatched.get_data())
+    assert matched.status_code == 202 and matched.get_json() == {}
+    [reset] = [e for e in portal.outbox("account.credentials_reset") if e["account_id"] == account_id]
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404  # every session ended
+
+    otp_login = portal.login(username, reset["one_time_password"])
+    assert otp_login.status_code == 201 and otp_login.get_json()["must_change_password"] is True  # lock lifted
+    assert portal.login(username, reset["one_time_password"]).status_code == 401  # single use
+    assert portal.call("POST", f"/internal/accounts/{account_id}/password", {
+        "current_password": reset["one_time_password"], "new_password": "Visszaszerzett-77"}).status_code == 204
+
+
+# ------------------------------------------------------------------------------------------------- closing
+def test_closing_the_account(portal):
+    account_id, username, password = portal.active_user()
+    sid = portal.login(username, password).get_json()["session_id"]
+    wrong = portal.call("POST", f"/internal/accounts/{account_id}/close", {"password": "not-it-123456"})
+    assert wrong.status_code == 422 and field_codes(wrong) == {"password": ["wrong_password"]}
+    assert portal.call("POST", f"/internal/accounts/{account_id}/close", {"password": password}).status_code == 204
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
+    assert portal.login(username, password).get_json() == {"error": "invalid_credentials"}
+    assert portal.call("GET", f"/internal/accounts/{account_id}").get_json()["status"] == "closed"
+    assert [e for e in portal.outbox("account.closed") if e["account_id"] == account_id]
+
+
+# ------------------------------------------------------------------------------------------- bus: sms failed
+def test_an_undeliverable_initial_password_sms_shows_on_the_account(portal):
+    account_id, _, _ = portal.active_user()
+    with portal.wiring.session_factory() as session, session.begin():
+        on_notification_failed({"channel": "sms", "template": "initial_password", "cause_event": "account.activated",
+                                "account_id": account_id}, session, None)
+    assert portal.call("GET", f"/internal/accounts/{account_id}").get_json()["sms_status"] == "failed"
+
+
+def test_secrets_never_reach_the_log(portal, caplog):
+    caplog.set_level("INFO")
+    response, username = portal.register()
+    account_id = response.get_json()["account_id"]
+    link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
+    token = link["activation_url"].rsplit("/", 1)[1]
+    portal.call("POST", "/internal/activations/" + token)
+    password = [e for e in portal.outbox("account.activated") if e["account_id"] == account_id][-1]["initial_password"]
+    sid = portal.login(username, password).get_json()["session_id"]
+    portal.call("GET", f"/internal/sessions/{sid}")
+    portal.call("DELETE", f"/internal/sessions/{sid}")
+    logged = caplog.text
+    assert "account_activated" in logged and "/internal/sessions/<session_id>" in logged  # the log was captured
+    for secret in (token, password, sid):
+        assert secret not in logged

@@ -1,0 +1,116 @@
+"""HttpPolicyDirectory against real HTTP servers: the real policies API (on its own PostgreSQL database, seeded with
+the policy.upserted contract example) and a stub for the failure cases."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+from identity.adapters.policy_directory import HttpPolicyDirectory
+from identity.domain import commands, errors
+from portal_common import logs
+from portal_common.testing import migrate, temp_postgres_database
+
+pytestmark = pytest.mark.database
+REPO = Path(__file__).resolve().parents[4]
+EXAMPLE = json.loads((REPO / "contracts/events/examples/policy.upserted.v1.json").read_text(encoding="utf-8"))
+ANNA = commands.Identification(policy_number=EXAMPLE["policy_number"], name="  MINTA anna ",
+                               birth_name="Példa Anna", birth_date=date(1985, 7, 14), birth_place="debrecen",
+                               mother_name="Teszt Mária")
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def policies_app():
+    """The real policies API, if the policies package is installed."""
+    pytest.importorskip("policies.entrypoints.api")
+    from policies.bootstrap import EVENT_HANDLERS
+    from policies.entrypoints.api import create_app
+
+    with temp_postgres_database("identity_policies") as url:
+        migrate(REPO / "services/policies/alembic.ini", url)
+        app = create_app(url)
+        wiring = app.extensions["policies"]
+        handler = EVENT_HANDLERS["policy.upserted"]
+        with wiring.session_factory() as session, session.begin():
+            handler.fn(handler.schema.load(EXAMPLE), session, None)
+        yield app
+        wiring.engine.dispose()
+
+
+def test_identification_through_the_real_policies_api(policies_app, serve):
+    directory = HttpPolicyDirectory(serve(policies_app))
+    holder = directory.match(ANNA)
+    assert holder.customer_id == EXAMPLE["policyholder"]["customer_id"]
+    assert holder.may_register is False  # the example policy is paid by cheque
+    from dataclasses import replace
+
+    assert directory.match(replace(ANNA, mother_name="Teszt Maria")) is None  # accents count
+    assert directory.match(replace(ANNA, policy_number="NO-SUCH-POLICY")) is None
+
+
+def test_the_service_token_and_correlation_id_are_sent(serve):
+    seen = {}
+    stub = Flask("stub")
+
+    @stub.post("/internal/policyholders/match")
+    def match():
+        seen.update(request.headers)
+        seen["body"] = request.get_json()
+        return jsonify(customer_id="C-1", email=None, mobile=None, may_register=True, policies=[])
+
+    directory = HttpPolicyDirectory(serve(stub), token="secret-token")
+    logs.bind_correlation_id("corr-123")
+    holder = directory.match(ANNA)
+    assert holder.customer_id == "C-1" and holder.may_register is True
+    assert seen["X-Service-Token"] == "secret-token" and seen["X-Correlation-Id"] == "corr-123"
+    assert seen["body"]["birth_date"] == "1985-07-14"
+
+
+@pytest.mark.parametrize("status", [500, 503, 401])
+def test_an_error_answer_is_unavailable_not_a_mismatch(serve, status):
+    stub = Flask("stub")
+    stub.post("/internal/policyholders/match")(lambda: (jsonify(error="boom"), status))
+    with pytest.raises(errors.DirectoryUnavailable):
+        HttpPolicyDirectory(serve(stub)).match(ANNA)
+
+
+def test_a_slow_policies_service_times_out(serve):
+    stub = Flask("stub")
+
+    @stub.post("/internal/policyholders/match")
+    def slow():
+        time.sleep(2)
+        return jsonify(customer_id="C-1")
+
+    started = time.monotonic()
+    with pytest.raises(errors.DirectoryUnavailable):
+        HttpPolicyDirectory(serve(stub), timeout=(1, 0.5)).match(ANNA)
+    assert time.monotonic() - started < 2
+
+
+def test_nobody_listening_is_unavailable():
+    from portal_common.testing import free_port
+
+    with pytest.raises(errors.DirectoryUnavailable):
+        HttpPolicyDirectory(f"http://127.0.0.1:{free_port()}").match(ANNA)

@@ -1,0 +1,201 @@
+"""Declaration, registration, activation, resend and throttling of identification."""
+from dataclasses import replace
+
+import pytest
+
+from identity.domain import commands, errors
+from identity.service_layer import handlers
+
+
+def register(world, ident=None, username="minta.anna", ip="10.0.0.1", email="Anna@Example.com"):
+    return world.handle(handlers.register, commands.Register(ident or world.anna, email, "+36301234567", username,
+                                                             "hu", ip))
+
+
+def declare(world, ident=None, ip="10.0.0.1"):
+    return world.handle(handlers.declare, commands.Declare(ident or world.anna, "anna@example.com", "en", ip))
+
+
+def token_of(world):
+    return world.events("account.activation_requested")[-1]["activation_url"].rsplit("/", 1)[1]
+
+
+def activate(world, token):
+    return world.handle(handlers.activate, commands.Activate(token))
+
+
+# ------------------------------------------------------------------------------------------------ declaration
+def test_a_declaration_is_recorded_with_version_channel_and_time(world):
+    declaration = declare(world)
+    assert (declaration.customer_id, declaration.text_version, declaration.channel) == ("C-1001", "2026-11", "portal")
+    [event] = world.events("customer.declared")
+    assert event == {"declaration_id": declaration.declaration_id, "customer_id": "C-1001",
+                     "policy_number": "KGFB-1001", "email": "anna@example.com", "language": "en",
+                     "text_version": "2026-11", "channel": "portal", "declared_at": handlers.iso(world.clock.now())}
+
+
+def test_one_active_declaration_per_customer(world):
+    declare(world)
+    with pytest.raises(errors.AlreadyDeclared):
+        declare(world)
+
+
+def test_a_withdrawn_declaration_publishes_an_event_once_and_can_be_made_again(world):
+    declaration = declare(world)
+    world.clock.advance(days=1)
+    world.handle(handlers.withdraw_declaration, commands.WithdrawDeclaration("C-1001"))
+    world.handle(handlers.withdraw_declaration, commands.WithdrawDeclaration("C-1001"))
+    [event] = world.events("customer.declaration_withdrawn")
+    assert event["declaration_id"] == declaration.declaration_id
+    assert event["withdrawn_at"] == handlers.iso(world.clock.now())
+    assert world.handle(handlers.get_declaration, "C-1001").active is False
+    declare(world)
+    assert world.handle(handlers.get_declaration, "C-1001").active is True
+
+
+def test_identification_is_tolerant_of_case_and_spaces_but_not_accents(world):
+    declare(world, replace(world.anna, name="  minta   ANNA ", mother_name="TESZT MÁRIA"))
+    with pytest.raises(errors.IdentificationFailed):
+        declare(world, replace(world.bela, name="Teszt Bela"))
+
+
+# ------------------------------------------------------------------------------------------------ registration
+def test_registration_creates_a_pending_account_and_sends_a_link(world):
+    account = register(world)
+    assert account.status == "pending_activation" and account.email == "anna@example.com"
+    [event] = world.events("account.activation_requested")
+    assert event["activation_url"].startswith("http://127.0.0.1:8000/activate/")
+    assert event["expires_at"] == handlers.iso(world.clock.now() + world.settings.activation_ttl)
+    assert world.secrets_of("account.activation_requested") == ("activation_url",)
+    token = token_of(world)
+    assert token not in world.repo.tokens and handlers.sha256(token) in world.repo.tokens
+
+
+def test_registration_without_a_declaration_records_one(world):
+    register(world)
+    [event] = world.events("customer.declared")
+    assert event["channel"] == "registration" and event["email"] == "anna@example.com"
+
+
+def test_registration_with_a_declaration_keeps_it(world):
+    declare(world)
+    register(world)
+    assert len(world.events("customer.declared")) == 1
+
+
+def test_a_policyholder_without_an_eligible_policy_may_not_register(world):
+    with pytest.raises(errors.NotEligible):
+        register(world, world.cheque, username="cecilia")
+    assert world.repo.accounts == {}
+
+
+def test_one_account_per_customer(world):
+    register(world)
+    with pytest.raises(errors.AlreadyRegistered):
+        register(world, username="anna2")
+
+
+def test_usernames_are_taken_case_insensitively(world):
+    register(world)
+    with pytest.raises(errors.InvalidFields) as invalid:
+        register(world, world.bela, username="MINTA.ANNA")
+    assert invalid.value.codes == {"username": ["username_taken"]}
+
+
+def test_a_closed_account_keeps_its_username_reserved_but_the_customer_may_register_again(world):
+    account = world.active_account()
+    world.handle(handlers.close_account, commands.CloseAccount(account.account_id, "Kezdo-Jelszo-2026"))
+    with pytest.raises(errors.InvalidFields):
+        register(world, username="minta.anna")
+    assert register(world, username="anna.ujra").status == "pending_activation"
+
+
+# ------------------------------------------------------------------------------------------------ throttling
+def test_mismatches_are_throttled_per_client_after_5_failures_in_15_minutes(world):
+    wrong = replace(world.anna, birth_place="Budapest")
+    for _ in range(5):
+        with pytest.raises(errors.IdentificationFailed):
+            register(world, wrong, ip="203.0.113.9")
+        world.clock.advance(minutes=1)
+    calls = world.directory.calls
+    with pytest.raises(errors.Throttled) as throttled:
+        register(world, world.anna, ip="203.0.113.9")  # even the right data waits
+    assert world.directory.calls == calls
+    assert throttled.value.retry_after == 10 * 60  # the first failure (at minute 0) leaves the window at minute 15
+    register(world, world.anna, ip="198.51.100.7")  # another client is not affected
+    world.clock.advance(minutes=10)
+    with pytest.raises(errors.AlreadyRegistered):  # allowed again (and identified)
+        register(world, world.anna, ip="203.0.113.9")
+
+
+def test_declarations_count_towards_the_same_throttle(world):
+    wrong = replace(world.anna, mother_name="Valaki Más")
+    for _ in range(5):
+        with pytest.raises(errors.IdentificationFailed):
+            declare(world, wrong, ip="203.0.113.9")
+    with pytest.raises(errors.Throttled):
+        register(world, ip="203.0.113.9")
+
+
+# ------------------------------------------------------------------------------------------------ activation
+def test_activation_generates_the_initial_password_for_the_sms(world):
+    account = register(world)
+    activated = activate(world, token_of(world))
+    assert activated.status == "active" and activated.must_change_password is True
+    [event] = world.events("account.activated")
+    assert event["mobile"] == "+36301234567" and event["account_id"] == account.account_id
+    assert world.secrets_of("account.activated") == ("initial_password",)
+    session_id, logged_in = world.handle(handlers.login, commands.Login("minta.anna", event["initial_password"]))
+    assert logged_in.must_change_password is True
+
+
+def test_an_activation_link_works_once(world):
+    register(world)
+    token = token_of(world)
+    activate(world, token)
+    with pytest.raises(errors.TokenInvalid) as invalid:
+        activate(world, token)
+    assert invalid.value.reason == "used"
+    assert len(world.events("account.activated")) == 1
+
+
+def test_an_activation_link_expires_after_24_hours(world):
+    register(world)
+    world.clock.advance(hours=23, minutes=59)
+    token = token_of(world)
+    world.clock.advance(minutes=1)
+    with pytest.raises(errors.TokenInvalid) as invalid:
+        activate(world, token)
+    assert invalid.value.reason == "expired"
+
+
+def test_an_unknown_link_is_unknown(world):
+    with pytest.raises(errors.TokenInvalid) as invalid:
+        activate(world, "made-up-token")
+    assert invalid.value.reason == "unknown"
+
+
+def test_a_resent_link_replaces_the_old_one(world):
+    register(world)
+    old = token_of(world)
+    world.handle(handlers.resend_activation, commands.ResendActivation(" ANNA@example.com"))
+    new = token_of(world)
+    assert new != old
+    with pytest.raises(errors.TokenInvalid):
+        activate(world, old)
+    activate(world, new)
+
+
+def test_resend_for_an_unknown_or_active_address_sends_nothing(world):
+    world.active_account()
+    before = len(world.events("account.activation_requested"))
+    world.handle(handlers.resend_activation, commands.ResendActivation("anna@example.com"))
+    world.handle(handlers.resend_activation, commands.ResendActivation("nobody@example.com"))
+    assert len(world.events("account.activation_requested")) == before
+
+
+def test_the_directory_being_down_is_not_a_mismatch(world):
+    world.directory.down = True
+    with pytest.raises(errors.DirectoryUnavailable):
+        register(world)
+    assert world.repo.failures == []

@@ -1,0 +1,159 @@
+"""Wire schemas. Consumers declare only the fields they read and ignore the rest (``unknown = EXCLUDE``).
+
+Addresses are plain strings, not validated e-mails: a message with a malformed address should become a failed
+delivery that identity hears about (``notification.failed``), not a dead letter nobody reads.
+"""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from ..domain.model import CHANNELS, STATUSES
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+_str = dict(load_default=None, allow_none=True)
+
+
+class ActivationRequestedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    username = fields.String(**_str)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    activation_url = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class AccountActivatedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    username = fields.String(**_str)
+    email = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    initial_password = fields.String(required=True)
+
+
+class AccountLockedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    username = fields.String(**_str)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    locked_until = fields.AwareDateTime(required=True)
+    failed_attempts = fields.Integer(**_str)
+
+
+class CredentialsResetSchema(_Lenient):
+    account_id = fields.String(required=True)
+    username = fields.String(required=True)
+    email = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    one_time_password = fields.String(required=True)
+    expires_at = fields.AwareDateTime(**_str)
+
+
+class PasswordChangedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    username = fields.String(**_str)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    changed_at = fields.AwareDateTime(**_str)
+
+
+class AccountClosedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    closed_at = fields.AwareDateTime(**_str)
+
+
+class CustomerDeclaredSchema(_Lenient):
+    customer_id = fields.String(required=True)
+    policy_number = fields.String(**_str)
+    email = fields.String(required=True)
+    language = fields.String(**_str)
+    channel = fields.String(**_str)
+    declared_at = fields.AwareDateTime(**_str)
+
+
+class DeclarationWithdrawnSchema(_Lenient):
+    customer_id = fields.String(required=True)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    withdrawn_at = fields.AwareDateTime(**_str)
+
+
+class DocumentAvailableSchema(_Lenient):
+    document_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    policy_number = fields.String(required=True)
+    doc_type = fields.String(required=True)
+    title = fields.String(required=True)
+    available_until = fields.AwareDateTime(**_str)
+
+
+class PolicyEnrolledSchema(_Lenient):
+    policy_number = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    payment_method = fields.String(**_str)
+    previous_payment_method = fields.String(**_str)
+
+
+#: Event name -> the schema notify reads it with.
+EVENT_SCHEMAS = {
+    "account.activation_requested": ActivationRequestedSchema,
+    "account.activated": AccountActivatedSchema,
+    "account.locked": AccountLockedSchema,
+    "account.credentials_reset": CredentialsResetSchema,
+    "account.password_changed": PasswordChangedSchema,
+    "account.closed": AccountClosedSchema,
+    "customer.declared": CustomerDeclaredSchema,
+    "customer.declaration_withdrawn": DeclarationWithdrawnSchema,
+    "document.available": DocumentAvailableSchema,
+    "policy.enrolled": PolicyEnrolledSchema,
+}
+
+
+# ------------------------------------------------------------------------------------------------ HTTP API
+class DeliveriesQuerySchema(Schema):
+    """Query string of ``GET /internal/deliveries``: ``?to=anna@example.org&limit=20``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    to = fields.String(load_default=None, metadata={"description": "exact recipient (e-mail or +36… number)"})
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class DeliveryOutSchema(Schema):
+    """One delivery, never its text. Example: ``{"id": "…", "channel": "email", "template": "activation",
+    "to": "anna@example.org", "status": "sent", "attempts": 1, "created_at": "2026-11-21T10:00:00+00:00",
+    "sent_at": "2026-11-21T10:00:01+00:00", "reason": null}``"""
+
+    id = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    template = fields.String(required=True)
+    to = fields.String(allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    attempts = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    sent_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True, attribute="last_error")
+    cause_event = fields.String()
+
+
+class DeliveriesOutSchema(Schema):
+    deliveries = fields.List(fields.Nested(DeliveryOutSchema), required=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True)
+    message = fields.String()
+    fields_ = fields.Dict(data_key="fields")

@@ -1,0 +1,72 @@
+"""Recording deliveries: what the consumer does with an event, inside the worker's transaction.
+
+Nothing is sent here. The handler only writes rows (and moves the contact projection); the delivery loop sends
+them later. A redelivered event therefore never sends twice: the worker's ``processed_messages`` check stops it
+first, and the unique key (cause event, template, channel) stops it even if that check were bypassed.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from portal_common import logs
+
+from ..adapters.repository import AbstractRepository
+from ..domain import messages
+from ..domain.model import FAILED, SKIPPED, Delivery
+from . import metrics
+
+log = logs.get_logger(__name__)
+
+
+def record(event: str, data: dict, *, message_id: str, now: datetime, repo: AbstractRepository,
+           correlation_id: str | None = None) -> list[Delivery]:
+    """Record the messages ``event`` asks for; returns the deliveries actually added (none for a duplicate)."""
+    customer_id = data.get("customer_id")
+    contact = repo.get_contact(customer_id) if customer_id else None
+    planned = messages.plan(event, data, contact)
+    updated = messages.project(event, data, contact, now)
+    if updated is not None:
+        repo.save_contact(updated)
+    added = []
+    for p in planned:
+        d = Delivery(cause_event_id=message_id, cause_event=event, template=p.template, channel=p.channel, to=p.to,
+                     language=p.language, payload=p.payload, created_at=now, next_attempt_at=now,
+                     account_id=p.account_id, customer_id=p.customer_id, correlation_id=correlation_id,
+                     subject_key=p.subject_key)
+        if p.skip_reason:
+            # A skipped row does not claim the subject: a later announcement of the same document (after the
+            # customer has declared) must still be able to send its one e-mail.
+            d.status, d.last_error, d.subject_key = SKIPPED, p.skip_reason, None
+            d.forget_secrets()
+        elif p.fail_reason:
+            d.mark_failed(p.fail_reason, now, attempted=False)
+        if not repo.add_delivery(d):
+            log.info("delivery_duplicate", template=d.template, channel=d.channel, cause_event=event,
+                     cause_event_id=message_id)
+            continue
+        added.append(d)
+        metrics.DELIVERIES.labels(d.channel, d.template, d.status).inc()
+        log.info("delivery_recorded", delivery_id=d.id, template=d.template, channel=d.channel, to=d.masked_to,
+                 status=d.status, reason=d.last_error, cause_event=event, cause_event_id=message_id)
+        if d.status == FAILED:
+            publish_failure(repo, d, now)
+    return added
+
+
+def publish_failure(repo: AbstractRepository, d: Delivery, now: datetime) -> str:
+    """``notification.failed`` into the outbox, in the same transaction as the delivery's new status."""
+    return repo.add_event("notification.failed", failure_payload(d, now), correlation_id=d.correlation_id)
+
+
+def failure_payload(d: Delivery, now: datetime) -> dict:
+    return {
+        "notification_id": d.id,
+        "cause_event_id": d.cause_event_id,
+        "cause_event": d.cause_event,
+        "channel": d.channel,
+        "template": d.template,
+        "account_id": d.account_id,
+        "customer_id": d.customer_id,
+        "reason": d.last_error or "unknown",
+        "failed_at": now.isoformat(),
+    }

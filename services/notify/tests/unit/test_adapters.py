@@ -1,0 +1,137 @@
+"""Adapters: SMTP URL forms, the e-mail's shape, transient vs permanent classification, masking."""
+from __future__ import annotations
+
+import smtplib
+import socket
+
+import pytest
+import requests
+
+from notify.adapters.mailer import Email, SmtpConfig, SmtpMailer
+from notify.adapters.sms import HttpSmsGateway
+from notify.domain.model import PermanentDeliveryError, TransientDeliveryError, mask_email, mask_phone, normalize_phone
+from portal_common.testing import free_port
+
+EMAIL = Email(to="anna.minta@example.org", subject="Tárgy – ő", text="Szöveg ű\n", html="<p>Szöveg ű</p>",
+              message_id="<d-1@portal.example>")
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("smtp://127.0.0.1:1025", ("127.0.0.1", 1025, False, False, None, None)),
+    ("smtp://mailer:s%40cret@mail.example:587?starttls=1", ("mail.example", 587, False, True, "mailer", "s@cret")),
+    ("smtp://u:p@mail.example?starttls=1", ("mail.example", 587, False, True, "u", "p")),
+    ("smtps://u:p@mail.example", ("mail.example", 465, True, False, "u", "p")),
+])
+def test_smtp_url_forms(url, expected):
+    c = SmtpConfig.from_url(url)
+    assert (c.host, c.port, c.implicit_tls, c.starttls, c.username, c.password) == expected
+
+
+def test_smtp_url_must_be_smtp():
+    with pytest.raises(ValueError):
+        SmtpConfig.from_url("http://mail.example")
+
+
+def test_email_is_multipart_alternative_with_message_id():
+    msg = SmtpMailer("smtp://127.0.0.1:1025", "Ügyfélportál <no-reply@portal.example>").build(EMAIL)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["Message-ID"] == "<d-1@portal.example>" and msg["To"] == "anna.minta@example.org"
+    assert str(msg["Subject"]) == "Tárgy – ő" and "no-reply@portal.example" in str(msg["From"])
+
+
+class _FakeSmtp:
+    def __init__(self, error):
+        self.error = error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def send_message(self, msg):
+        raise self.error
+
+
+@pytest.mark.parametrize("error,kind,reason", [
+    (smtplib.SMTPRecipientsRefused({"anna.minta@example.org": (550, b"no such user")}), PermanentDeliveryError,
+     "recipient a***@example.org refused: SMTP 550"),
+    (smtplib.SMTPRecipientsRefused({"anna.minta@example.org": (450, b"mailbox busy")}), TransientDeliveryError,
+     "recipient a***@example.org refused: SMTP 450"),
+    (smtplib.SMTPDataError(554, b"rejected for <anna.minta@example.org>"), PermanentDeliveryError,
+     "SMTP 554 for a***@example.org: rejected for <a***@example.org>"),
+    (smtplib.SMTPDataError(421, b"try later"), TransientDeliveryError, "SMTP 421 for a***@example.org: try later"),
+    (smtplib.SMTPServerDisconnected("gone"), TransientDeliveryError, "SMTP server unreachable: SMTPServerDisconnected"),
+    (socket.timeout("timed out"), TransientDeliveryError, "SMTP server unreachable: TimeoutError"),
+])
+def test_smtp_failures_are_classified(monkeypatch, error, kind, reason):
+    mailer = SmtpMailer("smtp://127.0.0.1:1025", "no-reply@portal.example")
+    monkeypatch.setattr(mailer, "_connect", lambda: _FakeSmtp(error))
+    with pytest.raises(kind) as info:
+        mailer.send(EMAIL)
+    assert info.value.reason == reason
+
+
+def test_smtp_connection_refused_is_transient():
+    mailer = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", "no-reply@portal.example", timeout=2)
+    with pytest.raises(TransientDeliveryError, match="unreachable: ConnectionRefusedError"):
+        mailer.send(EMAIL)
+
+
+class _Session:
+    def __init__(self, status=None, error=None):
+        self.status, self.error, self.calls = status, error, []
+
+    def post(self, url, json, timeout):
+        self.calls.append((url, json, timeout))
+        if self.error:
+            raise self.error
+        response = requests.Response()
+        response.status_code = self.status
+        return response
+
+
+@pytest.mark.parametrize("status,outcome", [
+    (200, None), (202, None), (204, None),
+    (400, PermanentDeliveryError), (404, PermanentDeliveryError), (422, PermanentDeliveryError),
+    (429, TransientDeliveryError), (500, TransientDeliveryError), (503, TransientDeliveryError),
+])
+def test_sms_gateway_status_classification(status, outcome):
+    session = _Session(status)
+    gateway = HttpSmsGateway("http://sms.example/send?key=k", session=session)
+    if outcome is None:
+        gateway.send("+36301234567", "szia")
+    else:
+        with pytest.raises(outcome) as info:
+            gateway.send("+36301234567", "szia")
+        assert "key=k" not in info.value.reason and "szia" not in info.value.reason
+    assert session.calls == [("http://sms.example/send?key=k", {"to": "+36301234567", "text": "szia"}, 10.0)]
+
+
+@pytest.mark.parametrize("error", [requests.ConnectionError("refused http://sms.example/send?key=k"),
+                                   requests.Timeout("slow")])
+def test_sms_gateway_unreachable_is_transient_and_quotes_no_url(error):
+    with pytest.raises(TransientDeliveryError) as info:
+        HttpSmsGateway("http://sms.example/send?key=k", session=_Session(error=error)).send("+36301234567", "x")
+    assert "key=k" not in info.value.reason
+
+
+def test_sms_gateway_refused_connection_is_transient():
+    with pytest.raises(TransientDeliveryError):
+        HttpSmsGateway(f"http://127.0.0.1:{free_port()}/sms", timeout=2).send("+36301234567", "x")
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("+36 30 123 4567", "+36301234567"), ("06-30-123-4567", "+36301234567"), ("0036301234567", "+36301234567"),
+    ("+36301234567", "+36301234567"), ("12ab", None), ("", None), (None, None), ("+36 1", None),
+])
+def test_phone_normalisation(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+def test_masking():
+    assert mask_email("anna.minta@example.org") == "a***@example.org"
+    assert mask_phone("+36301234567") == "+3630***4567"
+    assert mask_phone("+36 30 123 4567") == "+3630***4567"
+    assert mask_email(None) == "-" and mask_phone("") == "-"

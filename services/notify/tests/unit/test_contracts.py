@@ -1,0 +1,61 @@
+"""Wire contracts: what notify emits validates against contracts/, what it consumes loads from contracts' examples,
+and the committed OpenAPI document is what the code builds."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from notify.domain.model import FAILED, SMS, Delivery
+from notify.entrypoints import openapi
+from notify.entrypoints.schemas import EVENT_SCHEMAS
+from notify.service_layer.recording import failure_payload
+
+CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
+
+
+def _validator(event: str):
+    schema = json.loads((CONTRACTS / "events" / f"{event}.v1.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.mark.parametrize("account_id,customer_id", [("2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "C-1"), (None, "C-1"), (None, None)])
+def test_notification_failed_as_emitted_validates(account_id, customer_id):
+    d = Delivery(cause_event_id="m-1", cause_event="account.activated", template="initial_password", channel=SMS,
+                 to="+36301234567", language="hu", payload={}, created_at=NOW, next_attempt_at=NOW,
+                 account_id=account_id, customer_id=customer_id)
+    d.mark_failed("SMS gateway rejected the message: HTTP 400", NOW)
+    assert d.status == FAILED
+    payload = json.loads(json.dumps(failure_payload(d, NOW)))  # exactly what the outbox stores
+    _validator("notification.failed").validate(payload)
+
+
+def test_notification_failed_example_validates():
+    example = json.loads((CONTRACTS / "events" / "examples" / "notification.failed.v1.json").read_text())
+    _validator("notification.failed").validate(example)
+
+
+@pytest.mark.parametrize("event", sorted(EVENT_SCHEMAS))
+def test_consumed_example_loads_through_notify_schema(event):
+    path = CONTRACTS / "events" / "examples" / f"{event}.v1.json"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in contracts/ yet (its producer adds it)")
+    data = EVENT_SCHEMAS[event]().load(json.loads(path.read_text(encoding="utf-8")))
+    assert data
+
+
+@pytest.mark.parametrize("event", sorted(EVENT_SCHEMAS))
+def test_our_sample_events_match_the_producers_schemas(samples, event):
+    if not (CONTRACTS / "events" / f"{event}.v1.json").exists():
+        pytest.skip(f"{event}.v1.json is not in contracts/ yet (its producer adds it)")
+    _validator(event).validate(samples[event])
+
+
+def test_committed_openapi_document_is_current():
+    committed = json.loads((CONTRACTS / "http" / "notify.openapi.json").read_text(encoding="utf-8"))
+    assert committed == openapi.build(), "run: python -m notify.entrypoints.openapi > contracts/http/notify.openapi.json"

@@ -1,0 +1,135 @@
+"""The sending side with fake adapters: sent once, retried with back-off, failed for good, logged without secrets."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from structlog.testing import capture_logs
+
+from notify.adapters.mailer import FakeMailer
+from notify.adapters.repository import FakeRepository, FakeStore
+from notify.adapters.sms import FakeSmsGateway
+from notify.adapters.templates import Renderer
+from notify.domain.model import (BLANKED, FAILED, PENDING, SENT, PermanentDeliveryError, TransientDeliveryError)
+from notify.service_layer.delivery import DeliveryLoop
+from notify.service_layer.recording import record
+from notify.settings import Settings
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self):
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def env(load, new_id):
+    class Env:
+        repo = FakeRepository()
+        mailer = FakeMailer()
+        sms = FakeSmsGateway()
+        clock = Clock()
+        settings = Settings(max_attempts=3, retry_base_s=10, retry_max_s=3600)
+        loop = DeliveryLoop(FakeStore(repo), mailer, sms, Renderer(settings), settings, clock=clock)
+
+        def feed(self, event, raw, message_id=None):
+            return record(event, load(event, raw), message_id=message_id or new_id(), now=self.clock(),
+                          repo=self.repo)
+
+        def row(self, delivery):
+            return self.repo.deliveries[delivery.id]
+    return Env()
+
+
+def test_sends_each_recorded_message_once_and_forgets_the_secret(env, samples, secrets):
+    [d] = env.feed("account.activation_requested", samples["account.activation_requested"])
+    assert env.loop.run_once() == 1 and env.loop.run_once() == 0
+    [mail] = env.mailer.sent
+    assert mail.to == "anna.minta@example.org" and secrets["activation_url"] in mail.text
+    assert mail.message_id == f"<{d.id}@portal.example>"
+    row = env.row(d)
+    assert (row.status, row.attempts, row.sent_at) == (SENT, 1, T0)
+    assert row.payload["activation_url"] == BLANKED and secrets["activation_url"] not in json.dumps(row.payload)
+
+
+def test_sms_goes_to_the_normalised_number(env, samples, secrets):
+    env.feed("account.activated", {**samples["account.activated"], "mobile": "06 30 123 4567"})
+    env.loop.run_once()
+    assert env.sms.sent == [{"to": "+36301234567", "text": env.sms.sent[0]["text"]}]
+    assert secrets["initial_password"] in env.sms.sent[0]["text"]
+
+
+def test_transient_failures_are_retried_with_exponential_backoff(env, samples):
+    [d] = env.feed("account.locked", samples["account.locked"])
+    env.mailer.fail_with = [TransientDeliveryError("SMTP 451 for a***@example.org: try later")] * 2
+    env.loop.run_once()
+    assert (env.row(d).status, env.row(d).attempts, env.row(d).next_attempt_at) == (PENDING, 1, T0 + timedelta(seconds=10))
+    assert env.loop.run_once() == 0  # not due yet
+    env.clock.now = T0 + timedelta(seconds=10)
+    env.loop.run_once()
+    assert (env.row(d).attempts, env.row(d).next_attempt_at) == (2, env.clock.now + timedelta(seconds=20))
+    env.clock.now += timedelta(seconds=20)
+    env.loop.run_once()
+    assert (env.row(d).status, env.row(d).attempts, len(env.mailer.sent)) == (SENT, 3, 1)
+    assert env.repo.events == []
+
+
+def test_permanent_failure_fails_at_once_and_publishes_notification_failed(env, samples, secrets):
+    [d] = env.feed("account.activated", samples["account.activated"])
+    env.sms.fail_with = [PermanentDeliveryError("SMS gateway rejected the message: HTTP 400")]
+    env.loop.run_once()
+    row = env.row(d)
+    assert (row.status, row.attempts, row.last_error) == (FAILED, 1, "SMS gateway rejected the message: HTTP 400")
+    assert row.payload["initial_password"] == BLANKED
+    [(name, payload)] = env.repo.events
+    assert name == "notification.failed"
+    assert {k: payload[k] for k in ("notification_id", "cause_event", "channel", "template", "account_id",
+                                    "customer_id")} == {
+        "notification_id": d.id, "cause_event": "account.activated", "channel": "sms",
+        "template": "initial_password", "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1"}
+    assert env.loop.run_once() == 0
+
+
+def test_exhausted_attempts_fail_and_publish(env, samples):
+    [d] = env.feed("account.password_changed", samples["account.password_changed"])
+    env.mailer.fail_with = [TransientDeliveryError("SMTP server unreachable: ConnectionRefusedError")] * 3
+    for _ in range(3):
+        env.loop.run_once()
+        env.clock.now += timedelta(hours=1)
+    row = env.row(d)
+    assert (row.status, row.attempts) == (FAILED, 3)
+    assert row.last_error.startswith("gave up after 3 attempts: SMTP server unreachable")
+    assert [name for name, _ in env.repo.events] == ["notification.failed"]
+
+
+def test_an_unexpected_error_is_retried_without_quoting_it(env, samples, secrets):
+    d, _sms = env.feed("account.credentials_reset", samples["account.credentials_reset"])
+    env.mailer.fail_with = [RuntimeError(f"boom {secrets['one_time_password']}")]
+    env.loop.run_once()
+    assert env.row(d).last_error == "unexpected error: RuntimeError"
+
+
+def test_delivery_logs_say_what_whom_and_outcome_but_never_a_secret(env, samples, secrets):
+    with capture_logs() as logs:
+        for event in ("account.activation_requested", "account.activated", "account.credentials_reset"):
+            env.feed(event, samples[event])
+        env.sms.fail_with = [TransientDeliveryError("SMS gateway answered HTTP 503")]
+        env.loop.run_once()
+        env.clock.now += timedelta(hours=1)
+        env.loop.run_once()
+    text = json.dumps(logs, default=str)
+    for secret in secrets.values():
+        assert secret not in text
+    assert "anna.minta@example.org" not in text and "+36301234567" not in text
+    sent = [e for e in logs if e["event"] == "delivery_sent"]
+    assert {(e["template"], e["to"]) for e in sent} == {
+        ("activation", "a***@example.org"), ("credentials_reset", "a***@example.org"),
+        ("initial_password", "+3630***4567"), ("reset_notice", "+3630***4567")}
+    assert all("sent_at" in e for e in sent)
+    assert [e["to"] for e in logs if e["event"] == "delivery_retry"] == ["+3630***4567"]
+    assert {e["template"] for e in logs if e["event"] == "delivery_recorded"} >= {"activation", "initial_password"}
