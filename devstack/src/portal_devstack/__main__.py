@@ -19,9 +19,13 @@ import requests
 from portal_common import config
 
 ROOT = config.REPO_ROOT
-SERVICES = {"identity": 8101, "policies": 8102, "documents": 8103, "notify": 8104}
-HEALTH_PORTS = {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104}
-S3_PORT, SMTP_PORT, SMS_PORT = 9000, 1025, 9025
+#: Shifts every internal port, so a second stack (the browser tests) can run beside a developer's `make run`.
+OFFSET = config.env_int("PORTAL_DEVSTACK_PORT_OFFSET", 0)
+SERVICES = {name: port + OFFSET for name, port in
+            {"identity": 8101, "policies": 8102, "documents": 8103, "notify": 8104}.items()}
+HEALTH_PORTS = {name: port + OFFSET for name, port in
+                {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104}.items()}
+S3_PORT, SMTP_PORT, SMS_PORT = 9000 + OFFSET, 1025 + OFFSET, 9025 + OFFSET
 COLOURS = ["36", "33", "35", "32", "34", "31", "96", "93", "95", "92", "94", "91"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--mirror-seconds", type=float, default=5.0)
     args = parser.parse_args()
     root = config.var_dir() / "s3"
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one request line per mirror pass is noise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{args.port}"

@@ -170,7 +170,9 @@ def test_activation_link_single_use_and_expiry(portal):
     account_id = response.get_json()["account_id"]
     link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
     token = link["activation_url"].rsplit("/", 1)[1]
-    assert portal.call("POST", "/internal/activations/" + token).get_json() == {"username": username, "sms": "queued"}
+    activated = portal.call("POST", "/internal/activations/" + token).get_json()
+    assert activated == {"username": username, "account_id": account_id, "mobile": activated["mobile"], "sms": "queued"}
+    assert activated["mobile"].startswith("+36")
     again = portal.call("POST", "/internal/activations/" + token)
     assert (again.status_code, again.get_json()) == (410, {"error": "used"})
     assert portal.call("POST", "/internal/activations/nonsense").get_json() == {"error": "unknown"}

@@ -147,10 +147,11 @@ def resend_activation():
 
 @bp.post("/activations/<token>")
 def activate(token: str):
-    """Follow the activation link: 200 ``{"username": "minta.anna", "sms": "queued"}`` (the initial password goes
-    by SMS) | 410 ``{"error": "expired" | "used" | "unknown"}``."""
+    """Follow the activation link: 200 ``{"username": "minta.anna", "account_id": "…", "mobile": "+36301234567",
+    "sms": "queued"}`` (the initial password goes by SMS) | 410 ``{"error": "expired" | "used" | "unknown"}``."""
     account = _wiring().handle(handlers.activate, commands.Activate(token))
-    return jsonify(username=account.username, sms="queued")
+    return jsonify(schemas.ActivationOutSchema().dump(
+        {"username": account.username, "account_id": account.account_id, "mobile": account.mobile, "sms": "queued"}))
 
 
 @bp.get("/accounts/<account_id>")

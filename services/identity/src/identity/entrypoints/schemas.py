@@ -173,6 +173,8 @@ class RegistrationCreatedSchema(Schema):
 
 class ActivationOutSchema(Schema):
     username = fields.String()
+    account_id = fields.String()
+    mobile = fields.String(metadata={"example": "+36301234567"})
     sms = fields.String(metadata={"example": "queued"})
 
 

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+
+from ..forms import IdentificationMixin, email_field, mobile_field, required, strip
+
+PASSWORD_MIN = 12
+
+
+class DeclarationForm(IdentificationMixin, FlaskForm):
+    email = email_field()
+    accept = BooleanField(
+        _l("Kijelentem, hogy a biztosítási dokumentumaimat ezentúl elektronikusan, az Ügyfélportálon szeretném "
+           "megkapni, és az új dokumentumokról a fenti e-mail-címre kérek értesítést."),
+        validators=[DataRequired(message=_l("A nyilatkozat megtételéhez kérjük, jelölje be ezt a négyzetet."))])
+
+
+class RegistrationForm(IdentificationMixin, FlaskForm):
+    email = email_field()
+    mobile = mobile_field()
+    username = StringField(_l("Felhasználónév"), filters=[strip], validators=[
+        required(_l("Kérjük, válasszon felhasználónevet.")),
+        Length(min=3, max=32, message=_l("A felhasználónév 3–32 karakter hosszú legyen.")),
+        Regexp(r"^[A-Za-z0-9._-]+$", message=_l("A felhasználónévben ékezet nélküli betűk, számjegyek és a . _ - "
+                                                "jelek lehetnek, szóköz nélkül."))])
+
+
+class ResendForm(FlaskForm):
+    email = email_field()
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Felhasználónév"), filters=[strip], validators=[
+        required(_l("Kérjük, adja meg a felhasználónevét."))])
+    password = PasswordField(_l("Jelszó"), validators=[required(_l("Kérjük, adja meg a jelszavát."))])
+
+
+class ForgottenForm(FlaskForm):
+    email = email_field()
+    mobile = mobile_field()
+
+
+def _not_username(form, field):
+    username = getattr(form, "username_value", None)
+    if username and field.data and field.data.strip().lower() == username.lower():
+        raise ValidationError(_l("A jelszó nem egyezhet meg a felhasználónévvel."))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Jelenlegi jelszó"), validators=[
+        required(_l("Kérjük, adja meg a jelenlegi jelszavát."))])
+    new_password = PasswordField(_l("Új jelszó"), validators=[
+        required(_l("Kérjük, adja meg az új jelszót.")),
+        Length(min=PASSWORD_MIN, max=128, message=_l("Az új jelszó legalább 12 karakter hosszú legyen.")),
+        _not_username])
+    new_password_confirm = PasswordField(_l("Új jelszó még egyszer"), validators=[
+        required(_l("Kérjük, írja be újra az új jelszót.")),
+        EqualTo("new_password", message=_l("A két új jelszó nem egyezik."))])
+
+
+class CloseAccountForm(FlaskForm):
+    password = PasswordField(_l("Jelszó"), validators=[
+        required(_l("A regisztráció megszüntetéséhez kérjük, adja meg a jelszavát."))])

@@ -1,0 +1,77 @@
+"""Who is logged in: identity's session id in Flask's signed session cookie, validated on every protected request.
+
+The cookie holds only the opaque session id (and the language); identity keeps the session and its 15-minute idle
+timer, which ``GET /internal/sessions/<id>`` slides on each page view. A new session id at login, and the cookie is
+cleared first so its value changes too (ASVS 7.2.4).
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from .clients import clients
+from .clients.http import SessionExpired
+
+SESSION_KEY = "sid"
+# Pages a user with a forced password change may still see.
+ALLOWED_WHILE_MUST_CHANGE = {"account.change_password", "account.logout"}
+
+
+def start_session(login: dict) -> None:
+    """Replace whatever the cookie held with the new identity session (keep only the chosen language)."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    session[SESSION_KEY] = login["session_id"]
+
+
+def end_session() -> None:
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def current_user() -> dict | None:
+    """The validated identity session of this request (``g.user``), or None. Never cached across requests."""
+    if "user" in g:
+        return g.user
+    g.user = None
+    session_id = session.get(SESSION_KEY)
+    if session_id:
+        try:
+            g.user = clients().identity.get_session(session_id)
+        except SessionExpired:
+            end_session()
+            g.session_expired = True
+    return g.user
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        had_session = SESSION_KEY in session
+        user = current_user()
+        if user is None:
+            if had_session:
+                flash(_("A munkamenete 15 perc tétlenség után biztonsági okból lejárt. Kérjük, jelentkezzen be újra."),
+                      "notice")
+            return redirect(url_for("account.login", next=_safe_next(request.full_path)))
+        if user.get("must_change_password") and request.endpoint not in ALLOWED_WHILE_MUST_CHANGE:
+            return redirect(url_for("account.change_password"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _safe_next(path: str | None) -> str | None:
+    """Only a local path may be a redirect target after login (no open redirect)."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return None
+    return path.rstrip("?")
+
+
+safe_next = _safe_next

@@ -1,0 +1,49 @@
+"""Client of the documents service (list, metadata, streamed content). Port 8103."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .http import ServiceClient
+from .identity import _seg
+
+CHUNK = 64 * 1024
+
+
+@dataclass
+class Content:
+    """A document's bytes as a stream: iterate ``chunks`` once, then ``close()`` (returns the connection)."""
+
+    content_type: str
+    length: int | None
+    sha256: str | None
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
+
+
+class DocumentsClient(ServiceClient):
+    service = "documents"
+
+    def list(self, customer_id: str, policy_number: str | None = None, doc_type: str | None = None,
+             limit: int | None = None) -> dict:
+        """-> ``{"documents": [{document_id, title, doc_type, policy_number, uploaded_at, available_until, expired,
+        read, size, content_type, sha256}], "unread": n}``, newest first."""
+        params = {k: v for k, v in {"policy_number": policy_number, "doc_type": doc_type, "limit": limit}.items() if v}
+        return self.get_json(f"/internal/customers/{_seg(customer_id)}/documents", params=params)
+
+    def get(self, customer_id: str, document_id: str) -> dict:
+        """Metadata; NotFound for unknown ids and for another customer's document alike."""
+        return self.get_json(f"/internal/customers/{_seg(customer_id)}/documents/{_seg(document_id)}")
+
+    def open_content(self, customer_id: str, document_id: str) -> Content:
+        """Stream the bytes (never buffered whole); Gone when past its 13 months. Marks the document read."""
+        response = self.request("GET", f"/internal/customers/{_seg(customer_id)}/documents/{_seg(document_id)}/content",
+                                stream=True)
+        length = response.headers.get("Content-Length")
+        return Content(
+            content_type=response.headers.get("Content-Type", "application/pdf"),
+            length=int(length) if length and length.isdigit() else None,
+            sha256=response.headers.get("X-Document-SHA256"),
+            chunks=response.iter_content(CHUNK),
+            close=response.close,
+        )

@@ -1,0 +1,79 @@
+"""Template filters: dates in Europe/Budapest and the current language, masked phone numbers, sizes."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_babel import format_date, format_datetime
+
+
+def _parse(value):
+    if value is None or value == "":
+        return None
+    if isinstance(value, (date, datetime)):
+        return value
+    text = str(value).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            return None
+
+
+def fmt_datetime(value) -> str:
+    parsed = _parse(value)
+    if parsed is None:
+        return str(value or "")
+    if not isinstance(parsed, datetime):
+        return format_date(parsed, "medium")
+    return format_datetime(parsed, "medium")  # converted to BABEL_DEFAULT_TIMEZONE (Europe/Budapest)
+
+
+def fmt_date(value) -> str:
+    parsed = _parse(value)
+    if parsed is None:
+        return str(value or "")
+    if isinstance(parsed, datetime):
+        # A date shown to the user is the date in Budapest.
+        return format_datetime(parsed, "yyyy. MM. dd.") if parsed.tzinfo else format_date(parsed.date(), "medium")
+    return format_date(parsed, "medium")
+
+
+def mask_mobile(value: str | None) -> str:
+    """``+36301234567`` -> ``+36 30 *** 4567``: enough for the owner to recognise, little for anyone else."""
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    if not digits:
+        return ""
+    if digits.startswith("06"):
+        digits = "36" + digits[2:]
+    if digits.startswith("36") and len(digits) >= 10:
+        return f"+36 {digits[2:4]} *** {digits[-4:]}"
+    return f"*** {digits[-4:]}"
+
+
+def fmt_size(value) -> str:
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def fmt_money(value) -> str:
+    try:
+        return f"{int(value):,}".replace(",", "\u00a0") + "\u00a0Ft"
+    except (TypeError, ValueError):
+        return ""
+
+
+def register(app) -> None:
+    app.add_template_filter(fmt_datetime, "datetime")
+    app.add_template_filter(fmt_date, "date")
+    app.add_template_filter(mask_mobile, "mask_mobile")
+    app.add_template_filter(fmt_size, "size")
+    app.add_template_filter(fmt_money, "money")

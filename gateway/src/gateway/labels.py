@@ -1,0 +1,37 @@
+"""Words for the codes the services use (products, payment methods, document types), in the current language."""
+from flask_babel import lazy_gettext as _l
+
+PRODUCTS = {
+    "kgfb": _l("Kötelező gépjármű-felelősségbiztosítás"),
+    "casco": _l("Casco biztosítás"),
+    "home": _l("Lakásbiztosítás"),
+    "business": _l("Vállalkozói vagyon- és felelősségbiztosítás"),
+    "other": _l("Egyéb biztosítás"),
+}
+PAYMENT_METHODS = {
+    "direct_debit": _l("Csoportos beszedés"),
+    "bank_transfer": _l("Banki átutalás"),
+    "cheque": _l("Csekk"),
+}
+POLICY_STATUSES = {
+    "active": _l("Élő"),
+    "suspended": _l("Szünetel"),
+    "terminated": _l("Megszűnt"),
+}
+FREQUENCIES = {
+    "annual": _l("éves"),
+    "semiannual": _l("féléves"),
+    "quarterly": _l("negyedéves"),
+    "monthly": _l("havi"),
+}
+DOC_TYPES = {
+    "policy_schedule": _l("Kötvény"),
+    "premium_notice": _l("Díjértesítő"),
+    "payment_reminder": _l("Fizetési emlékeztető"),
+    "claim_letter": _l("Kárügyi levél"),
+    "other": _l("Egyéb dokumentum"),
+}
+
+
+def label(table: dict, code: str | None) -> str:
+    return str(table.get(code, code or ""))

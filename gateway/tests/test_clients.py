@@ -1,0 +1,174 @@
+"""The real HTTP clients against a small local HTTP server: headers sent, the one error table, streaming,
+a service that is down. And: every real client method exists on its fake with the same parameters."""
+from __future__ import annotations
+
+import inspect
+import threading
+
+import pytest
+from flask import Flask, Response, jsonify, request
+from werkzeug.serving import make_server
+
+from gateway.app import create_app
+from gateway.clients import Clients, build_clients, documents, fakes, identity, notify, policies
+from gateway.clients.http import (ERROR_TABLE, AlreadyDeclared, Gone, IdentificationFailed, InvalidCredentials,
+                                  InvalidFields, Locked, NotFound, RemoteError, ServiceUnavailable, SessionExpired,
+                                  Throttled, error_for)
+from portal_common.testing import free_port
+
+SEEN: list[dict] = []
+BIG = bytes(range(256)) * 4096  # 1 MiB
+
+
+def _service() -> Flask:
+    app = Flask("fake-service")
+
+    @app.before_request
+    def remember():
+        SEEN.append({"path": request.path, "headers": dict(request.headers), "json": request.get_json(silent=True)})
+
+    @app.post("/internal/sessions")
+    def login():
+        body = request.get_json()
+        if body["username"] == "locked":
+            return jsonify(error="locked", locked_until="2026-11-22T13:05:00+00:00"), 423
+        if body["password"] != "right":
+            return jsonify(error="invalid_credentials"), 401
+        return jsonify(session_id="s1", account_id="A1", customer_id="C1", username="anna",
+                       must_change_password=False, idle_timeout_s=900), 201
+
+    @app.get("/internal/sessions/<sid>")
+    def session(sid):
+        return jsonify(error="expired"), 404
+
+    @app.post("/internal/registrations")
+    def register():
+        return jsonify(error="invalid", fields={"username": [{"code": "username_taken", "message_hu": "Foglalt.",
+                                                              "message_en": "Taken."}]}), 422
+
+    @app.post("/internal/declarations")
+    def declare():
+        return jsonify(error="already_declared"), 409
+
+    @app.post("/internal/activations/<token>")
+    def activate(token):
+        return jsonify(error="used"), 410
+
+    @app.get("/internal/customers/<cid>/documents/<did>/content")
+    def content(cid, did):
+        if did == "expired":
+            return jsonify(error="expired"), 410
+        return Response(iter([BIG[i:i + 65536] for i in range(0, len(BIG), 65536)]), mimetype="application/pdf",
+                        headers={"Content-Length": str(len(BIG)), "X-Document-SHA256": "abc"})
+
+    @app.get("/internal/customers/<cid>/policies")
+    def boom(cid):
+        return "<html>proxy error</html>", 502
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="alive")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    port = free_port()
+    server = make_server("127.0.0.1", port, _service(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+def test_headers_and_login_mapping(base_url):
+    client = identity.IdentityClient(base_url, "the-token")
+    app = create_app({"CLIENTS": fakes.fake_clients()})
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "203.0.113.9"}):
+        from portal_common import logs
+
+        cid = logs.bind_correlation_id(None)
+        SEEN.clear()
+        assert client.login("anna", "right")["session_id"] == "s1"
+        headers = SEEN[0]["headers"]
+        assert headers["X-Service-Token"] == "the-token"
+        assert headers["X-Correlation-Id"] == cid
+        assert headers["X-Client-Ip"] == "203.0.113.9"
+        with pytest.raises(InvalidCredentials):
+            client.login("anna", "wrong")
+        with pytest.raises(Locked) as locked:
+            client.login("locked", "x")
+        assert locked.value.locked_until == "2026-11-22T13:05:00+00:00"
+        with pytest.raises(SessionExpired):
+            client.get_session("gone")
+        with pytest.raises(InvalidFields) as invalid:
+            client.register({"username": "x"})
+        assert invalid.value.fields["username"][0]["message_en"] == "Taken."
+        with pytest.raises(AlreadyDeclared):
+            client.create_declaration({})
+        with pytest.raises(Gone) as gone:
+            client.activate("tok")
+        assert gone.value.code == "used"
+        with pytest.raises(NotFound):
+            client.activate("../sessions/x?y")  # quoted: a token can never reach another route
+        assert SEEN[-1]["path"].startswith("/internal/activations/")
+
+
+def test_streaming_content_and_gone(base_url):
+    client = documents.DocumentsClient(base_url, "t")
+    content = client.open_content("C1", "D1")
+    assert content.length == len(BIG) and content.sha256 == "abc"
+    chunks = list(content.chunks)
+    content.close()
+    assert b"".join(chunks) == BIG and len(chunks) > 1
+    with pytest.raises(Gone):
+        client.open_content("C1", "expired")
+
+
+def test_5xx_and_unreachable_are_service_unavailable(base_url):
+    with pytest.raises(ServiceUnavailable):
+        policies.PoliciesClient(base_url, "t").customer_policies("C1")
+    down = policies.PoliciesClient(f"http://127.0.0.1:{free_port()}", "t")
+    with pytest.raises(ServiceUnavailable):
+        down.customer_policies("C1")
+    with pytest.raises(Exception):
+        down.ping()
+    policies.PoliciesClient(base_url, "t").ping()
+
+
+def test_the_error_table():
+    assert isinstance(error_for("identity", 422, {"error": "identification_failed"}), IdentificationFailed)
+    assert isinstance(error_for("identity", 429, {"error": "throttled", "retry_after": 61}), Throttled)
+    assert error_for("identity", 429, {"retry_after": 61}).retry_minutes == 2
+    assert isinstance(error_for("documents", 404, {"error": "not_found"}), NotFound)
+    assert isinstance(error_for("identity", 503, {"error": "unavailable"}), ServiceUnavailable)
+    assert type(error_for("identity", 401, {"error": "unauthorized"})) is RemoteError
+    assert all(issubclass(cls, RemoteError) for cls in ERROR_TABLE.values())
+
+
+def test_default_base_urls(monkeypatch):
+    monkeypatch.delenv("PORTAL_POLICIES_URL", raising=False)
+    monkeypatch.setenv("PORTAL_DOCUMENTS_URL", "http://documents:8103")
+    built = build_clients()
+    assert built.identity.base_url == "http://127.0.0.1:8101"
+    assert built.policies.base_url == "http://127.0.0.1:8102"
+    assert built.documents.base_url == "http://documents:8103"
+    assert built.notify.base_url == "http://127.0.0.1:8104"
+    assert built.documents.timeout == (2.0, 10.0)
+
+
+@pytest.mark.parametrize("real, fake", [
+    (identity.IdentityClient, fakes.FakeIdentity), (policies.PoliciesClient, fakes.FakePolicies),
+    (documents.DocumentsClient, fakes.FakeDocuments), (notify.NotifyClient, fakes.FakeNotify)])
+def test_fakes_have_the_real_clients_methods(real, fake):
+    from gateway.clients.http import ServiceClient
+
+    base = set(vars(ServiceClient))
+    for name, method in vars(real).items():
+        if name.startswith("_") or not callable(method) or name in base:
+            continue
+        fake_method = getattr(fake, name, None)
+        assert fake_method is not None, f"{fake.__name__} lacks {name}"
+        assert list(inspect.signature(method).parameters) == list(inspect.signature(fake_method).parameters), name
+    assert Clients  # the container the app takes in config["CLIENTS"]

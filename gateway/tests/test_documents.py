@@ -1,0 +1,136 @@
+"""Documents list, streamed download, inline view, print page, 404 for others' documents, 410 after 13 months;
+the home page composed from services that may be down."""
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import quote
+
+from .conftest import text
+
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+
+
+def test_download_streams_the_exact_bytes_as_attachment(logged_in, fakes):
+    doc = fakes.documents.add_document(title="Díjértesítő 2026/1", content=PDF)
+    response = logged_in.get(f"/documents/{doc}/download")
+    assert response.status_code == 200
+    assert response.is_streamed  # passed through chunk by chunk, never buffered whole
+    body = response.get_data()
+    assert body == PDF and hashlib.sha256(body).hexdigest() == response.headers["X-Document-SHA256"]
+    assert fakes.documents.chunks_served > 100
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert 'filename="Dijertesito 2026 1.pdf"' in disposition  # ASCII fallback, no path separator
+    assert "filename*=UTF-8''" + quote("Díjértesítő 2026 1.pdf", safe="") in disposition
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Length"] == str(len(PDF))
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_view_is_inline_and_frameable_by_us_only(logged_in, fakes):
+    doc = fakes.documents.add_document(title="Kötvény", content=PDF)
+    response = logged_in.get(f"/documents/{doc}/view")
+    assert response.headers["Content-Disposition"].startswith("inline;")
+    assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+    assert response.get_data() == PDF
+    html = text(logged_in.get(f"/documents/{doc}/print"))
+    assert f'src="/documents/{doc}/view"' in html and 'id="print-button"' in html
+
+
+def _normalise(html: str, document_id: str) -> str:
+    html = re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token"', html)
+    return html.replace(document_id, "ID")
+
+
+def test_another_customers_document_gets_the_same_404_as_an_unknown_one(logged_in, fakes):
+    theirs = fakes.documents.add_document(customer_id="C-OTHER", title="Not yours", content=PDF)
+    unknown = "00000000-0000-0000-0000-000000000000"
+    for suffix in ("download", "view", "print"):
+        a = logged_in.get(f"/documents/{theirs}/{suffix}")
+        b = logged_in.get(f"/documents/{unknown}/{suffix}")
+        assert a.status_code == b.status_code == 404
+        # Only the URL (in the language links) and the per-render CSRF token differ.
+        assert _normalise(text(a), theirs) == _normalise(text(b), unknown)
+        assert "Not yours" not in text(a)
+
+
+def test_expired_document_gives_a_clear_410_page(logged_in, fakes):
+    doc = fakes.documents.add_document(title="Régi levél", content=PDF, expired=True)
+    for suffix in ("download", "view", "print"):
+        response = logged_in.get(f"/documents/{doc}/{suffix}")
+        assert response.status_code == 410
+        assert "A dokumentum már nem érhető el" in text(response) and "13 hónapig" in text(response)
+
+
+def test_list_newest_first_with_markers_filters_and_reminder(logged_in, fakes):
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    old = fakes.documents.add_document(title="Régi", uploaded_at=now - timedelta(days=500), expired=True)
+    read = fakes.documents.add_document(title="Olvasott", uploaded_at=now - timedelta(days=20), read=True,
+                                        doc_type="premium_notice")
+    new = fakes.documents.add_document(title="Friss", uploaded_at=now - timedelta(days=1))
+    html = text(logged_in.get("/documents"))
+    assert html.index("Friss") < html.index("Olvasott") < html.index("Régi")
+    assert "eredetinek" in html and "13 hónapig" in html
+    row_new = html[html.index(f'id="doc-{new}"'):html.index(f'id="doc-{read}"')]
+    assert "badge--new" in row_new and f"/documents/{new}/download" in row_new
+    row_old = html[html.index(f'id="doc-{old}"'):]
+    assert "Lejárt" in row_old and f"/documents/{old}/download" not in html
+    assert 'id="unread-count">1 olvasatlan' in html
+    filtered = text(logged_in.get("/documents?doc_type=premium_notice&policy_number=KGFB-1"))
+    assert "Olvasott" in filtered and "Friss" not in filtered
+    assert ("list", "C-1", "KGFB-1", "premium_notice", None) in fakes.documents.calls
+
+
+def test_home_renders_with_policies_service_down(logged_in, fakes):
+    fakes.documents.add_document(title="Díjértesítő", content=PDF)
+    fakes.policies.down = True
+    response = logged_in.get("/home")
+    assert response.status_code == 200
+    html = text(response)
+    assert 'id="partial-notice"' in html and "Szerződései most átmenetileg nem jeleníthetők meg" in html
+    assert "Díjértesítő" in html
+
+
+def test_home_renders_with_documents_service_down(logged_in, fakes):
+    fakes.documents.down = True
+    html = text(logged_in.get("/home"))
+    assert "Dokumentumai most átmenetileg nem jeleníthetők meg" in html
+    assert "Kötelező gépjármű-felelősségbiztosítás" in html
+
+
+def test_home_shows_latest_five_unread_count_and_next_steps(logged_in, fakes):
+    for i in range(7):
+        fakes.documents.add_document(title=f"Dokumentum {i}", content=PDF)
+    fakes.policies.add_policy("HOME-7", customer_id="C-1", product="home", payment_method="cheque", epost=False,
+                              enrollable=True)
+    html = text(logged_in.get("/home"))
+    assert html.count('class="doc-list__item"') == 5
+    assert 'id="unread-count">7 olvasatlan' in html
+    assert "ePosta igénylése további szerződésekre" in html
+    assert ("list", "C-1", None, None, 5) in fakes.documents.calls
+
+
+def test_documents_page_with_documents_service_down_is_a_503_page(logged_in, fakes):
+    fakes.documents.down = True
+    response = logged_in.get("/documents")
+    assert response.status_code == 503
+    assert "A szolgáltatás átmenetileg nem érhető el" in text(response)
+
+
+def test_policies_page_and_enrolment_with_cheque_switch(logged_in, fakes):
+    fakes.policies.add_policy("HOME-7", customer_id="C-1", product="home", payment_method="cheque", epost=False,
+                              enrollable=True)
+    html = text(logged_in.get("/policies"))
+    assert "Lakásbiztosítás" in html and "Csekk" in html and 'href="/policies/HOME-7/epost"' in html
+    confirm = text(logged_in.get("/policies/HOME-7/epost"))
+    assert 'id="cheque-notice"' in confirm and "banki átutalásra változik" in confirm
+    assert not [c for c in fakes.policies.calls if c[0] == "enrol"]  # GET changed nothing
+    response = logged_in.post("/policies/HOME-7/epost")
+    assert response.headers["Location"].endswith("/policies")
+    assert ("enrol", "HOME-7", "C-1") in fakes.policies.calls
+    html = text(logged_in.get("/policies"))
+    assert "csekkről banki átutalásra változott" in html
+    assert logged_in.post("/policies/NOT-MINE/epost").status_code == 404
