@@ -199,3 +199,33 @@ def test_new_document_is_announced_listed_downloaded_and_printed(portal, page):
     response = page.request.get(portal.url + f"/documents/{document_id}/view")
     assert response.status == 200 and response.headers["content-type"].startswith("application/pdf")
     assert response.headers["content-disposition"].startswith("inline")
+
+
+DENES = {"policy_number": "KGFB-400001", "name": "Demó Dénes", "birth_name": "Demó Dénes", "birth_date": "1968-08-20",
+         "birth_place": "Győr", "mother_name": "Varga Katalin", "email": "denes.demo@example.org",
+         "mobile": "06 70 123 0000", "e164": "+36701230000"}
+
+
+def test_undeliverable_initial_password_sms_is_reported_to_the_user(portal, page):
+    """The SMS gateway refuses the number: notify records the permanent failure and publishes it, identity marks
+    the account, and the page tells the user to call the telephone service."""
+    page.goto(portal.url + "/register")
+    fill_identification(page, DENES)
+    page.fill("#email", DENES["email"])
+    page.fill("#mobile", DENES["mobile"])
+    page.fill("#username", "denes." + uuid.uuid4().hex[:6])
+    page.click("#submit")
+    page.wait_for_url("**/register/sent")
+    mail = wait_until(lambda: [m for m in portal.mails(DENES["email"]) if "/activate/" in portal.text(m)], 30,
+                      message="the activation e-mail")[-1]
+    page.goto(re.search(r"https?://\S+/activate/[\w\-]+", portal.text(mail)).group(0))
+    page.click("#submit")
+    page.wait_for_url("**/activate/done")
+
+    def reported():
+        page.reload()
+        return page.locator("#sms-failed").count() == 1
+
+    wait_until(reported, 60, interval=1, message="the SMS failure on the page")
+    assert "+36 1 555 0100" in page.inner_text("#sms-failed")
+    assert portal.sms(DENES["e164"]) == []  # nothing was delivered

@@ -49,6 +49,16 @@ CUSTOMERS = [
         ],
         "note": "may NOT register: her only policy is not an eligible product",
     },
+    {
+        "policyholder": {"customer_id": "DEMO-C-1004", "name": "Demó Dénes", "birth_name": "Demó Dénes",
+                         "birth_date": "1968-08-20", "birth_place": "Győr", "mother_name": "Varga Katalin",
+                         "email": "denes.demo@example.org", "mobile": "+36701230000"},
+        "policies": [
+            {"policy_number": "KGFB-400001", "product": "kgfb", "payment_method": "direct_debit",
+             "premium": {"amount": 39900, "frequency": "semiannual"}, "start_date": "2025-01-01"},
+        ],
+        "note": "may register, but the demo SMS gateway refuses his number: the 'SMS could not be sent' case",
+    },
 ]
 
 DOCUMENTS = [

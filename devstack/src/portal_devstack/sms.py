@@ -1,6 +1,8 @@
 """SMS sink: an HTTP gateway stand-in. POST JSON ``{"to": "+36…", "text": "…"}`` -> ``var/sms/<time>-<id>.json``.
 
-``python -m portal_devstack.sms`` — answers 202 like a real gateway; a missing ``to``/``text`` gets 400.
+``python -m portal_devstack.sms`` — answers 202 like a real gateway; a missing ``to``/``text`` gets 400, and so does
+a number ending in ``0000``: like a real gateway refusing an unknown subscriber, it lets a developer try the
+"the SMS could not be sent" journey (the demo customer Demó Dénes has such a number).
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from pathlib import Path
 from portal_common import config
 
 
+REFUSED_SUFFIX = "0000"
+
+
 def make_handler(folder: Path):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's hook name
@@ -23,6 +28,8 @@ def make_handler(folder: Path):
                 assert isinstance(message.get("to"), str) and isinstance(message.get("text"), str)
             except (ValueError, AssertionError):
                 return self._answer(400, {"error": "expected JSON {\"to\": \"+36...\", \"text\": \"...\"}"})
+            if message["to"].endswith(REFUSED_SUFFIX):
+                return self._answer(400, {"error": "unknown subscriber", "to": message["to"]})
             message_id = uuid.uuid4().hex[:8]
             record = {"id": message_id, "received_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **message}
             name = f"{time.strftime('%Y%m%dT%H%M%S')}-{message_id}.json"
