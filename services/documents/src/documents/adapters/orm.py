@@ -1,0 +1,65 @@
+"""Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, event
+from sqlalchemy.orm import registry
+
+from portal_common.db import UTCDateTime, plumbing_tables
+
+from ..domain import model
+
+metadata = MetaData()
+mapper_registry = registry(metadata=metadata)
+
+documents = Table(
+    "documents", metadata,
+    Column("document_id", String(36), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("policy_number", String(64), nullable=False),
+    Column("doc_type", String(32), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bucket", String(63), nullable=False),
+    Column("key", String(1024), nullable=False),
+    Column("uploaded_at", UTCDateTime(), nullable=False),
+    Column("available_until", UTCDateTime(), nullable=False),
+    Column("stored_at", UTCDateTime(), nullable=False),
+    Column("read_at", UTCDateTime(), nullable=True),
+    # The list is "newest first per customer"; the sweep looks for the oldest windows.
+    Index("ix_documents_customer_uploaded", "customer_id", "uploaded_at"),
+    Index("ix_documents_available_until", "available_until"),
+)
+
+policy_owners = Table(
+    "policy_owners", metadata,
+    Column("policy_number", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+customers = Table(
+    "customers", metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+outbox, processed_messages = plumbing_tables(metadata)
+
+_mapped = False
+
+
+def start_mappers() -> None:
+    global _mapped
+    if _mapped:
+        return
+    _mapped = True
+    mapper_registry.map_imperatively(model.Document, documents, exclude_properties={"events"})
+    mapper_registry.map_imperatively(model.PolicyOwner, policy_owners)
+    mapper_registry.map_imperatively(model.Customer, customers)
+
+    @event.listens_for(model.Document, "load")
+    def _fresh_events(target, _context):  # loaded instances skip __init__, so give them their event list
+        target.events = []

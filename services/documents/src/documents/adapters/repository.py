@@ -1,0 +1,162 @@
+"""Repository port and its adapters: documents, the policy-owner projection and customers."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..domain import model
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    customer_id: str
+    policy_number: str | None = None
+    doc_type: str | None = None
+
+
+class AbstractRepository(abc.ABC):
+    def __init__(self):
+        self.seen: set[model.Document] = set()
+
+    # -- documents
+    def get(self, document_id: str) -> model.Document | None:
+        doc = self._get(document_id)
+        if doc is not None:
+            self.seen.add(doc)
+        return doc
+
+    def add(self, doc: model.Document) -> None:
+        self._add(doc)
+        self.seen.add(doc)
+
+    @abc.abstractmethod
+    def _get(self, document_id: str) -> model.Document | None: ...
+
+    @abc.abstractmethod
+    def _add(self, doc: model.Document) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, doc: model.Document) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, where: DocumentFilter, limit: int) -> list[model.Document]:
+        """Newest first (by ``uploaded_at``)."""
+
+    @abc.abstractmethod
+    def count_unread(self, where: DocumentFilter, now: datetime) -> int:
+        """Unread documents still inside their window."""
+
+    @abc.abstractmethod
+    def expired(self, now: datetime, limit: int) -> list[model.Document]: ...
+
+    # -- projections
+    @abc.abstractmethod
+    def get_policy_owner(self, policy_number: str) -> model.PolicyOwner | None: ...
+
+    @abc.abstractmethod
+    def add_policy_owner(self, owner: model.PolicyOwner) -> None: ...
+
+    @abc.abstractmethod
+    def get_customer(self, customer_id: str) -> model.Customer | None: ...
+
+    @abc.abstractmethod
+    def add_customer(self, customer: model.Customer) -> None: ...
+
+
+class SqlAlchemyRepository(AbstractRepository):
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+
+    def _get(self, document_id):
+        return self.session.get(model.Document, document_id)
+
+    def _add(self, doc):
+        self.session.add(doc)
+
+    def delete(self, doc):
+        self.session.delete(doc)
+
+    def _filtered(self, query, where: DocumentFilter):
+        D = model.Document
+        query = query.where(D.customer_id == where.customer_id)
+        if where.policy_number:
+            query = query.where(D.policy_number == where.policy_number)
+        if where.doc_type:
+            query = query.where(D.doc_type == where.doc_type)
+        return query
+
+    def list(self, where, limit):
+        D = model.Document
+        query = self._filtered(select(D), where).order_by(D.uploaded_at.desc(), D.document_id).limit(limit)
+        return list(self.session.scalars(query))
+
+    def count_unread(self, where, now):
+        D = model.Document
+        query = self._filtered(select(func.count()).select_from(D), where)
+        query = query.where(D.read_at.is_(None), D.available_until > now)
+        return self.session.execute(query).scalar_one()
+
+    def expired(self, now, limit):
+        D = model.Document
+        query = select(D).where(D.available_until <= now).order_by(D.available_until).limit(limit)
+        return list(self.session.scalars(query))
+
+    def get_policy_owner(self, policy_number):
+        return self.session.get(model.PolicyOwner, policy_number)
+
+    def add_policy_owner(self, owner):
+        self.session.add(owner)
+
+    def get_customer(self, customer_id):
+        return self.session.get(model.Customer, customer_id)
+
+    def add_customer(self, customer):
+        self.session.add(customer)
+
+
+class FakeRepository(AbstractRepository):
+    def __init__(self, documents=(), owners=(), customers=()):
+        super().__init__()
+        self.documents = {d.document_id: d for d in documents}
+        self.owners = {o.policy_number: o for o in owners}
+        self.customers = {c.customer_id: c for c in customers}
+
+    def _get(self, document_id):
+        return self.documents.get(document_id)
+
+    def _add(self, doc):
+        self.documents[doc.document_id] = doc
+
+    def delete(self, doc):
+        self.documents.pop(doc.document_id, None)
+
+    def _matching(self, where):
+        return [d for d in self.documents.values() if d.customer_id == where.customer_id
+                and (not where.policy_number or d.policy_number == where.policy_number)
+                and (not where.doc_type or d.doc_type == where.doc_type)]
+
+    def list(self, where, limit):
+        return sorted(self._matching(where), key=lambda d: (-d.uploaded_at.timestamp(), d.document_id))[:limit]
+
+    def count_unread(self, where, now):
+        return sum(1 for d in self._matching(where) if not d.read and not d.expired(now))
+
+    def expired(self, now, limit):
+        return sorted((d for d in self.documents.values() if d.expired(now)), key=lambda d: d.available_until)[:limit]
+
+    def get_policy_owner(self, policy_number):
+        return self.owners.get(policy_number)
+
+    def add_policy_owner(self, owner):
+        self.owners[owner.policy_number] = owner
+
+    def get_customer(self, customer_id):
+        return self.customers.get(customer_id)
+
+    def add_customer(self, customer):
+        self.customers[customer.customer_id] = customer

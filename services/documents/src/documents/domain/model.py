@@ -1,0 +1,114 @@
+"""Documents, the policy-owner projection and the customer's registration state. Plain Python, no framework.
+
+The rule the portal promises its customers: an electronic document can be opened for 13 calendar months after it
+was uploaded (unless the customer closes their registration). ``available_until`` is computed once, at ingestion,
+from the core system's ``uploaded_at``.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime
+
+RETENTION_MONTHS = 13
+#: S3 lifecycle expiry (whole days, asynchronous). 13 calendar months are at most 397 days (e.g. 2027-07-31 ->
+#: 2028-08-31 spans a leap day), so the bucket rule never deletes a document the service still shows.
+LIFECYCLE_DAYS = 397
+DOC_TYPES = ("policy_schedule", "premium_notice", "payment_reminder", "claim_letter", "other")
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar-month arithmetic that clamps to the month's last day.
+
+    >>> add_months(datetime(2026, 1, 31, 10, 0), 13)
+    datetime.datetime(2027, 2, 28, 10, 0)
+    """
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def document_key(customer_id: str, document_id: str) -> str:
+    """Where a stored document lives in the documents bucket (one prefix per customer)."""
+    return f"customers/{customer_id}/{document_id}.pdf"
+
+
+@dataclass(eq=False)  # an entity: identity is the document id
+class Document:
+    document_id: str
+    customer_id: str
+    policy_number: str
+    doc_type: str
+    title: str
+    content_type: str
+    size: int
+    sha256: str
+    bucket: str
+    key: str
+    uploaded_at: datetime
+    available_until: datetime
+    stored_at: datetime
+    read_at: datetime | None = None
+    events: list = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def receive(cls, *, document_id: str, customer_id: str, policy_number: str, doc_type: str, title: str,
+                content_type: str, size: int, sha256: str, bucket: str, key: str, uploaded_at: datetime,
+                now: datetime) -> "Document":
+        """A verified document stored under ``bucket``/``key``. Raises ``document.available`` unless it arrives
+        already past its window (nobody should be e-mailed about a document they cannot open)."""
+        doc = cls(document_id=document_id, customer_id=customer_id, policy_number=policy_number, doc_type=doc_type,
+                  title=title, content_type=content_type, size=size, sha256=sha256, bucket=bucket, key=key,
+                  uploaded_at=uploaded_at, available_until=add_months(uploaded_at, RETENTION_MONTHS), stored_at=now)
+        if not doc.expired(now):
+            doc.events.append(("document.available", doc.available_payload()))
+        return doc
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.available_until
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None
+
+    def mark_read(self, now: datetime) -> None:
+        if self.read_at is None:
+            self.read_at = now
+
+    def available_payload(self) -> dict:
+        """``document.available`` v1 (contracts/events/document.available.v1.json)."""
+        return {
+            "document_id": self.document_id, "customer_id": self.customer_id, "policy_number": self.policy_number,
+            "doc_type": self.doc_type, "title": self.title, "uploaded_at": self.uploaded_at.isoformat(),
+            "available_until": self.available_until.isoformat(),
+        }
+
+
+@dataclass(eq=False)
+class PolicyOwner:
+    """This service's projection of ``policy.upserted``: whose is a policy."""
+
+    policy_number: str
+    customer_id: str
+    updated_at: datetime
+
+
+REGISTERED, CLOSED = "registered", "closed"
+
+
+@dataclass(eq=False)
+class Customer:
+    """Registration state as learnt from identity's ``account.activated`` / ``account.closed``.
+
+    Documents are stored whether or not the customer has registered; they appear once the customer logs in. After
+    ``account.closed`` nothing of the customer is served any more (the retention sweep still deletes on schedule).
+    """
+
+    customer_id: str
+    status: str
+    changed_at: datetime
+
+    @property
+    def closed(self) -> bool:
+        return self.status == CLOSED

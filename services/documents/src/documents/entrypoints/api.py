@@ -1,0 +1,114 @@
+"""Internal HTTP API of the documents service (only the gateway calls it). Every route needs X-Service-Token.
+
+A customer whose registration is closed gets 404 everywhere; another customer's document_id gets the same 404 as a
+document that does not exist.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+
+from portal_common.db import ping
+from portal_common.web import service_app
+
+from .. import SERVICE
+from ..adapters.repository import DocumentFilter
+from ..bootstrap import Wiring, bootstrap
+from ..service_layer import handlers
+from . import schemas
+
+bp = Blueprint("documents", __name__, url_prefix="/internal")
+
+
+def _wiring() -> Wiring:
+    return current_app.extensions["documents"]
+
+
+def document_json(doc, now) -> dict:
+    return schemas.DocumentOutSchema().dump({
+        "document_id": doc.document_id, "title": doc.title, "doc_type": doc.doc_type,
+        "policy_number": doc.policy_number, "uploaded_at": doc.uploaded_at, "available_until": doc.available_until,
+        "expired": doc.expired(now), "read": doc.read, "size": doc.size, "content_type": doc.content_type,
+        "sha256": doc.sha256,
+    })
+
+
+def _not_found():
+    abort(404, description="no such document")
+
+
+@bp.get("/customers/<customer_id>/documents")
+def list_documents(customer_id: str):
+    """The customer's documents, newest first, with the unread count.
+
+    ``GET /internal/customers/C-1001/documents?policy_number=KGFB-1001&doc_type=premium_notice&limit=20`` ->
+    ``{"documents": [{"document_id": …, "title": …, "expired": false, "read": false, …}], "unread": 1}``.
+    Empty query values are ignored. 404 when the customer's registration is closed.
+    """
+    args = schemas.DocumentListQuerySchema().load({k: v for k, v in request.args.items() if v.strip() != ""})
+    w = _wiring()
+    now = w.clock()
+    where = DocumentFilter(customer_id, args["policy_number"], args["doc_type"])
+    try:
+        docs, unread = handlers.list_documents(w.uow(), where, args["limit"], now)
+    except handlers.NotFound:
+        _not_found()
+    return jsonify(documents=[document_json(d, now) for d in docs], unread=unread)
+
+
+@bp.get("/customers/<customer_id>/documents/<document_id>")
+def get_document(customer_id: str, document_id: str):
+    """One document's metadata (also when expired: ``"expired": true``). 404 when not the customer's."""
+    w = _wiring()
+    try:
+        doc = handlers.get_document(w.uow(), customer_id, document_id)
+    except handlers.NotFound:
+        _not_found()
+    return jsonify(document_json(doc, w.clock()))
+
+
+@bp.get("/customers/<customer_id>/documents/<document_id>/content")
+def document_content(customer_id: str, document_id: str):
+    """The original bytes, streamed from S3 chunk by chunk (never the whole file in memory), with
+    ``Content-Type``, ``Content-Length`` and ``X-Document-SHA256``; marks the document read.
+    404 when not the customer's; 410 ``{"error": "expired", "available_until": …}`` after its 13 months."""
+    w = _wiring()
+    try:
+        doc, stored = handlers.open_content(w.uow(), w.store, customer_id, document_id, w.clock())
+    except (handlers.NotFound, handlers.ContentMissing):
+        _not_found()
+    except handlers.Expired as exc:
+        return jsonify(error="expired", message="the document is no longer available",
+                       available_until=exc.document.available_until.isoformat()), 410
+
+    def generate():
+        try:
+            yield from stored.chunks()
+        finally:
+            stored.close()
+
+    response = Response(generate(), content_type=doc.content_type, direct_passthrough=True)
+    response.headers["Content-Length"] = str(stored.size)
+    response.headers["X-Document-SHA256"] = doc.sha256
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/customers/<customer_id>/documents/<document_id>/read")
+def mark_read(customer_id: str, document_id: str):
+    """Mark a document read (e.g. opened through a presigned link). 204; 404 when not the customer's."""
+    w = _wiring()
+    try:
+        handlers.mark_read(w.uow(), customer_id, document_id, w.clock())
+    except handlers.NotFound:
+        _not_found()
+    return "", 204
+
+
+def create_app(database_url: str | None = None, *, store=None, clock=None, settings=None):
+    wiring = bootstrap(database_url, store=store, clock=clock, settings=settings)
+    wiring.ensure_storage()
+    app = service_app(SERVICE, checks={"database": lambda: ping(wiring.engine), "object_store": wiring.store.ping},
+                      import_name=__name__)
+    app.extensions["documents"] = wiring
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,37 @@
+"""The documents worker: consumes ``documents.events``, relays the outbox and runs the retention sweep.
+``python -m documents.entrypoints.worker``
+
+Ingesting a document is mostly waiting for S3 (HEAD, server-side COPY). The shared consumer applies one batch's
+messages one after the other, so the worker runs ``PORTAL_DOCUMENTS_CONSUMERS`` competing consumers on the same
+queue (each with its own connection, transaction and batch) — the same thing as running more worker replicas, in
+one process. Each message is still applied exactly as the shared consumer promises (idempotent, dead-lettered on a
+permanent error); concurrent duplicates of one document_id meet at the primary key and the loser is a no-op.
+"""
+from portal_common import config, logs, runner
+from portal_common.bus import load_topology
+from portal_common.consumer import Worker
+
+from .. import SERVICE
+from ..bootstrap import bootstrap, build_event_handlers
+from ..service_layer.retention import RetentionSweeper
+
+
+def main() -> None:
+    logs.configure_logging(f"{SERVICE}-worker")  # before the first log line (bucket setup)
+    wiring = bootstrap()
+    settings = wiring.settings
+    ready = wiring.ensure_storage()
+    sweeper = RetentionSweeper(wiring.uow, wiring.store, wiring.clock, settings.sweep_seconds,
+                               ensure_storage=None if ready else wiring.ensure_storage)
+    handlers = build_event_handlers(wiring)
+    url = config.amqp_url()
+    # The embedded file bus is for one consumer; RabbitMQ spreads messages over competing consumers.
+    extra_consumers = [Worker(SERVICE, handlers, wiring.session_factory, load_topology(), url=url,
+                              batch_size=settings.consumer_batch_size)
+                       for _ in range(settings.consumers - 1 if url else 0)]
+    runner.run(SERVICE, handlers, wiring.engine, wiring.session_factory,
+               extra_threads=(sweeper, *extra_consumers), batch_size=settings.consumer_batch_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Use cases. Plain functions ``(command | query, uow, ...)``; the worker, the HTTP API and the sweep call them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from portal_common import logs
+
+from ..adapters.object_store import AbstractObjectStore, StoredObject
+from ..adapters.repository import DocumentFilter
+from ..domain import commands, model
+from .unit_of_work import AbstractUnitOfWork
+
+log = logs.get_logger(__name__)
+
+
+class Rejected(Exception):
+    """A ``document.uploaded`` that can never be applied. ``reason`` is a short metric label; the message (which
+    starts with a short phrase, e.g. ``sha256 mismatch: …``) becomes the dead-letter reason."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class NotFound(Exception):
+    """No such document for this customer (or the customer's registration is closed): the same answer for all."""
+
+
+class Expired(Exception):
+    def __init__(self, doc: model.Document):
+        super().__init__(doc.document_id)
+        self.document = doc
+
+
+class ContentMissing(Exception):
+    """The metadata is there but the object is not (deleted behind the service's back)."""
+
+
+@dataclass(frozen=True)
+class Locations:
+    documents_bucket: str
+    inbox_bucket: str
+
+
+# ------------------------------------------------------------------------------------------------------- ingestion
+def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store: AbstractObjectStore,
+                    where: Locations, now: datetime) -> model.Document | None:
+    """Verify the inbox object, copy it to the customer's prefix, record it (+ ``document.available``), and after
+    the commit delete the inbox copy. Returns ``None`` for a duplicate (already stored: no-op).
+
+    Per message the fast path costs one S3 request (a server-side COPY that also computes the SHA-256): the size
+    comes from a recent listing of the inbox (one request per up to 1,000 documents of a bulk load; any size that
+    does not match is re-checked with HEAD before rejecting), and the inbox deletions of a whole consumer batch go
+    out as one ``DeleteObjects`` after the commit.
+    """
+    with uow:
+        existing = uow.documents.get(cmd.document_id)
+        if existing is not None:
+            log.info("document_duplicate", document_id=cmd.document_id)
+            if cmd.bucket == where.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
+                uow.delete_after_commit(cmd.bucket, cmd.key)  # a left-over of an earlier failed delete
+            uow.commit()
+            return None
+        _check_owner(cmd, uow)
+        if cmd.bucket != where.inbox_bucket:
+            raise Rejected("wrong_bucket", f"wrong bucket: documents are taken from {where.inbox_bucket!r} only, "
+                                           f"not {cmd.bucket!r}")
+        stored_sha256 = None
+        if store.listed_size(cmd.bucket, cmd.key) != cmd.size:  # not known from a listing: ask S3 itself
+            info = store.head(cmd.bucket, cmd.key)
+            if info is None:
+                raise Rejected("missing_object", f"object missing: s3://{cmd.bucket}/{cmd.key} does not exist")
+            if info.size != cmd.size:
+                raise Rejected("size_mismatch", f"size mismatch: the event says {cmd.size} bytes, "
+                                                f"s3://{cmd.bucket}/{cmd.key} has {info.size}")
+            if info.sha256 is not None and info.sha256 != cmd.sha256:
+                raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, the stored "
+                                                  f"checksum of s3://{cmd.bucket}/{cmd.key} is {info.sha256}")
+            stored_sha256 = info.sha256
+        key = model.document_key(cmd.customer_id, cmd.document_id)
+        try:
+            copied = store.copy(cmd.bucket, cmd.key, where.documents_bucket, key)
+        except KeyError:  # deleted since the listing / HEAD
+            raise Rejected("missing_object", f"object missing: s3://{cmd.bucket}/{cmd.key} does not exist") from None
+        # The copy's checksum is computed by S3 over the bytes it copied: the strongest evidence there is.
+        actual = copied or stored_sha256 or store.sha256_of(where.documents_bucket, key)
+        if actual != cmd.sha256:
+            store.delete_many(where.documents_bucket, [key])  # the inbox copy stays for the operator
+            raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, "
+                                              f"s3://{cmd.bucket}/{cmd.key} hashes to {actual}")
+        doc = model.Document.receive(
+            document_id=cmd.document_id, customer_id=cmd.customer_id, policy_number=cmd.policy_number,
+            doc_type=cmd.doc_type, title=cmd.title, content_type=cmd.content_type, size=cmd.size, sha256=cmd.sha256,
+            bucket=where.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
+        uow.documents.add(doc)
+        uow.delete_after_commit(cmd.bucket, cmd.key)
+        uow.commit()
+        if doc.expired(now):
+            log.warning("document_already_expired", document_id=doc.document_id,
+                        available_until=doc.available_until.isoformat())
+        return doc
+
+
+def _check_owner(cmd: commands.IngestDocument, uow: AbstractUnitOfWork) -> None:
+    owner = uow.documents.get_policy_owner(cmd.policy_number)
+    if owner is None:
+        raise Rejected("unknown_policy", f"unknown policy: {cmd.policy_number} has not been received "
+                                         "(no policy.upserted for it)")
+    if owner.customer_id != cmd.customer_id:
+        raise Rejected("policy_customer_mismatch", f"unknown policy: {cmd.policy_number} belongs to another "
+                                                   f"customer than {cmd.customer_id} (per policy.upserted)")
+
+
+# ----------------------------------------------------------------------------------------------------- projections
+def record_policy_owner(cmd: commands.RecordPolicyOwner, uow: AbstractUnitOfWork) -> None:
+    """``policy.upserted``: remember whose the policy is. An update older than the stored one is ignored."""
+    with uow:
+        owner = uow.documents.get_policy_owner(cmd.policy_number)
+        if owner is None:
+            uow.documents.add_policy_owner(model.PolicyOwner(cmd.policy_number, cmd.customer_id, cmd.updated_at))
+        elif owner.updated_at <= cmd.updated_at:
+            owner.customer_id, owner.updated_at = cmd.customer_id, cmd.updated_at
+        uow.commit()
+
+
+def register_customer(cmd: commands.RegisterCustomer, uow: AbstractUnitOfWork, now: datetime) -> None:
+    """``account.activated``: nothing moves — the documents kept so far simply become visible to the new user.
+    A customer who registers again after closing sees their documents that are still inside their window."""
+    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, now)
+
+
+def close_customer(cmd: commands.CloseCustomer, uow: AbstractUnitOfWork, now: datetime) -> None:
+    """``account.closed``: from now on nothing of the customer is served; the retention sweep still deletes the
+    documents when their 13 months are over."""
+    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or now)
+
+
+def _set_customer_status(uow: AbstractUnitOfWork, customer_id: str, status: str, at: datetime) -> None:
+    with uow:
+        customer = uow.documents.get_customer(customer_id)
+        if customer is None:
+            uow.documents.add_customer(model.Customer(customer_id, status, at))
+        else:
+            customer.status, customer.changed_at = status, at
+        uow.commit()
+
+
+# ------------------------------------------------------------------------------------------------------------ reads
+def _reachable(uow: AbstractUnitOfWork, customer_id: str) -> None:
+    customer = uow.documents.get_customer(customer_id)
+    if customer is not None and customer.closed:
+        raise NotFound(customer_id)
+
+
+def list_documents(uow: AbstractUnitOfWork, where: DocumentFilter, limit: int, now: datetime):
+    """``(documents newest first, unread count)``; the count ignores ``limit`` (the home page shows 3 of n)."""
+    with uow:
+        _reachable(uow, where.customer_id)
+        return uow.documents.list(where, limit), uow.documents.count_unread(where, now)
+
+
+def get_document(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model.Document:
+    with uow:
+        return _owned(uow, customer_id, document_id)
+
+
+def _owned(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model.Document:
+    _reachable(uow, customer_id)
+    doc = uow.documents.get(document_id)
+    if doc is None or doc.customer_id != customer_id:
+        raise NotFound(document_id)  # another customer's document looks exactly like a missing one
+    return doc
+
+
+def mark_read(uow: AbstractUnitOfWork, customer_id: str, document_id: str, now: datetime) -> None:
+    with uow:
+        doc = _owned(uow, customer_id, document_id)
+        doc.mark_read(now)
+        uow.commit()
+
+
+def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_id: str, document_id: str,
+                 now: datetime) -> tuple[model.Document, StoredObject]:
+    """Open the document's bytes for streaming and mark it read. Raises NotFound, Expired or ContentMissing."""
+    with uow:
+        doc = _owned(uow, customer_id, document_id)
+        if doc.expired(now):
+            raise Expired(doc)
+        stored = store.open(doc.bucket, doc.key)
+        if stored is None:
+            log.error("document_content_missing", document_id=doc.document_id, bucket=doc.bucket, key=doc.key)
+            raise ContentMissing(document_id)
+        try:
+            doc.mark_read(now)
+            uow.commit()
+        except Exception:
+            stored.close()
+            raise
+        return doc, stored
+
+
+# ------------------------------------------------------------------------------------------------------- retention
+def sweep_expired(uow_factory, store: AbstractObjectStore, now: datetime, *, batch: int = 500,
+                  dry_run: bool = False) -> list[str]:
+    """Delete every document past its window: the objects first, then the rows (a failed object delete keeps the
+    row, so the next sweep tries again; deleting an already deleted object is harmless). Returns the ids."""
+    removed: list[str] = []
+    while True:
+        with uow_factory() as uow:
+            docs = uow.documents.expired(now, batch)
+            if not docs or dry_run:
+                return removed + [d.document_id for d in docs]
+            by_bucket: dict[str, list[str]] = {}
+            for doc in docs:
+                by_bucket.setdefault(doc.bucket, []).append(doc.key)
+            for bucket, keys in by_bucket.items():
+                store.delete_many(bucket, keys)
+            for doc in docs:
+                uow.documents.delete(doc)
+            uow.commit()
+            removed += [d.document_id for d in docs]
+            log.info("documents_swept", count=len(docs))
+        if len(docs) < batch:
+            return removed

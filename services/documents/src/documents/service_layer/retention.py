@@ -1,0 +1,49 @@
+"""The retention sweep as a worker thread (``runner.run(extra_threads=[...])``): every
+``PORTAL_RETENTION_SWEEP_SECONDS`` it deletes the documents whose 13 months are over.
+
+S3 lifecycle rules expire objects asynchronously, in whole days, and moto and some S3-compatible stores never expire
+anything, so the service does not rely on them alone. The same thread retries putting the buckets and their
+lifecycle rule in place if that failed at start (the store was down).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from portal_common import logs
+
+from .. import metrics
+from . import handlers
+
+log = logs.get_logger(__name__)
+
+
+class RetentionSweeper:
+    def __init__(self, uow_factory, store, clock: Callable, interval: float, *,
+                 ensure_storage: Callable[[], bool] | None = None):
+        self.uow_factory = uow_factory
+        self.store = store
+        self.clock = clock
+        self.interval = interval
+        self.ensure_storage = ensure_storage
+        self.storage_ready = ensure_storage is None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run_once(self) -> int:
+        if not self.storage_ready:
+            self.storage_ready = self.ensure_storage()
+        removed = handlers.sweep_expired(self.uow_factory, self.store, self.clock())
+        metrics.DOCUMENTS_SWEPT.inc(len(removed))
+        return len(removed)
+
+    def run_forever(self) -> None:
+        log.info("retention_sweep_started", interval_s=self.interval)
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - try again next round
+                log.exception("retention_sweep_failed")
+            self._stop.wait(self.interval)

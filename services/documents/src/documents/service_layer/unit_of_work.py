@@ -1,0 +1,120 @@
+"""Unit of work: one transaction, its repository, the events its documents raised (written to the outbox) and the
+object deletions that wait for the commit (see adapters/post_commit.py)."""
+from __future__ import annotations
+
+import abc
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal_common.outbox import add_event
+
+from ..adapters import post_commit, repository
+
+
+class AbstractUnitOfWork(abc.ABC):
+    documents: repository.AbstractRepository
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.rollback()
+
+    def commit(self) -> None:
+        self._stage_events()
+        self._commit()
+
+    def _stage_events(self) -> None:
+        for doc in self.documents.seen:
+            while doc.events:
+                name, payload = doc.events.pop(0)
+                self._add_event(name, payload)
+
+    @abc.abstractmethod
+    def delete_after_commit(self, bucket: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def _add_event(self, name: str, payload: dict) -> None: ...
+
+    @abc.abstractmethod
+    def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    """Owns its transaction (the HTTP API, the retention sweep)."""
+
+    def __init__(self, session_factory: sessionmaker):
+        self.session_factory = session_factory
+
+    def __enter__(self):
+        self.session: Session = self.session_factory()
+        self.documents = repository.SqlAlchemyRepository(self.session)
+        return super().__enter__()
+
+    def __exit__(self, *args):
+        # close() discards whatever was not committed but, unlike rollback(), leaves loaded objects readable.
+        self.session.close()
+
+    def delete_after_commit(self, bucket, key):
+        post_commit.schedule_delete(self.session, bucket, key)
+
+    def _add_event(self, name, payload):
+        add_event(self.session, name, payload)
+
+    def _commit(self):
+        self.session.commit()
+
+    def rollback(self):
+        self.session.rollback()
+
+
+class SessionUnitOfWork(AbstractUnitOfWork):
+    """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.documents = repository.SqlAlchemyRepository(session)
+
+    def __exit__(self, *args):
+        pass
+
+    def delete_after_commit(self, bucket, key):
+        post_commit.schedule_delete(self.session, bucket, key)
+
+    def _add_event(self, name, payload):
+        add_event(self.session, name, payload)
+
+    def _commit(self):
+        self.session.flush()
+
+    def rollback(self):
+        pass
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """In memory. With a ``store`` the scheduled deletions run on commit, as the real listener does."""
+
+    def __init__(self, documents=(), owners=(), customers=(), store=None):
+        self.documents = repository.FakeRepository(documents, owners, customers)
+        self.store = store
+        self.committed = False
+        self.published: list[tuple[str, dict]] = []
+        self.pending_deletes: list[tuple[str, str]] = []
+
+    def delete_after_commit(self, bucket, key):
+        self.pending_deletes.append((bucket, key))
+
+    def _add_event(self, name, payload):
+        self.published.append((name, payload))
+
+    def _commit(self):
+        self.committed = True
+        pending, self.pending_deletes = self.pending_deletes, []
+        if self.store is not None and pending:
+            post_commit.run_deletes(self.store, pending)
+
+    def rollback(self):
+        self.pending_deletes = []

@@ -1,0 +1,209 @@
+"""An internal system (raw boto3 + pika) uploads and announces documents; the real worker ingests them."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import create_engine, text
+
+from .conftest import pika_url
+
+pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
+TOKEN = {"X-Service-Token": "dev-service-token"}
+
+
+def pdf(label: str) -> bytes:
+    return (b"%PDF-1.4\n% " + label.encode() + b"\n" + os.urandom(50_000) + b"\n%%EOF\n")
+
+
+def policy(policy_number: str, customer_id: str) -> dict:
+    return {"policy_number": policy_number, "product": "kgfb", "status": "active", "payment_method": "bank_transfer",
+            "premium": {"amount": 48600, "frequency": "quarterly"}, "start_date": "2024-03-01",
+            "policyholder": {"customer_id": customer_id, "name": "Minta Anna", "birth_name": "Példa Anna",
+                             "birth_date": "1985-07-14", "birth_place": "Debrecen", "mother_name": "Teszt Mária",
+                             "email": "anna@example.com", "mobile": "+36301234567"},
+            "updated_at": datetime.now(timezone.utc).isoformat()}
+
+
+def upload(stack, data: bytes, customer_id: str, policy_number: str, *, uploaded_at=None, checksum=True, **over):
+    """Like the core system: put the PDF into the inbox bucket, then return the document.uploaded event."""
+    document_id = str(uuid.uuid4())
+    key = f"inbox/{document_id}.pdf"
+    stack.s3.put_object(Bucket="portal-inbox", Key=key, Body=data, ContentType="application/pdf",
+                        **({"ChecksumAlgorithm": "SHA256"} if checksum else {}))
+    event = {"document_id": document_id, "policy_number": policy_number, "customer_id": customer_id,
+             "doc_type": "premium_notice", "title": "Díjértesítő", "bucket": "portal-inbox", "key": key,
+             "uploaded_at": (uploaded_at or datetime.now(timezone.utc)).isoformat(), "content_type": "application/pdf",
+             "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    event.update(over)
+    return event
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def listed(stack, customer_id, document_id):
+    got = stack.api.get(f"/internal/customers/{customer_id}/documents", headers=TOKEN).get_json()
+    return next((d for d in got["documents"] if d["document_id"] == document_id), None)
+
+
+def outbox_count(stack, document_id) -> int:
+    engine = create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM outbox WHERE event = 'document.available' "
+                                     "AND payload LIKE :p"), {"p": f'%"{document_id}"%'}).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def inbox_has(stack, key) -> bool:
+    return stack.s3.list_objects_v2(Bucket="portal-inbox", Prefix=key).get("KeyCount", 0) > 0
+
+
+@pytest.fixture(scope="module")
+def customer(stack):
+    customer_id, policy_number = f"C-{uuid.uuid4().hex[:8]}", f"KGFB-{uuid.uuid4().hex[:8]}"
+    stack.publish("policy.upserted", policy(policy_number, customer_id))
+    return customer_id, policy_number
+
+
+@pytest.fixture(scope="module")
+def announced(stack):
+    """A queue of our own on <ns>.portal for document.available, bound before anything is ingested."""
+    import pika
+
+    queue = f"{stack.namespace}.test.document_available"
+    conn = pika.BlockingConnection(pika.URLParameters(pika_url(stack.amqp_url)))
+    channel = conn.channel()
+    channel.queue_declare(queue, durable=False, auto_delete=False)
+    channel.queue_bind(queue, f"{stack.namespace}.portal", "document.available")
+    conn.close()
+    yield queue
+    conn = pika.BlockingConnection(pika.URLParameters(pika_url(stack.amqp_url)))
+    conn.channel().queue_delete(queue)
+    conn.close()
+
+
+def test_lifecycle_rule_on_the_documents_bucket(stack):
+    rules = stack.s3.get_bucket_lifecycle_configuration(Bucket="portal-documents")["Rules"]
+    assert [(r["Status"], r["Expiration"]["Days"]) for r in rules] == [("Enabled", 397)]
+
+
+@pytest.mark.parametrize("checksum", [True, False], ids=["stored-checksum", "no-stored-checksum"])
+def test_uploaded_document_is_listed_downloadable_and_announced_once(stack, customer, announced, checksum):
+    customer_id, policy_number = customer
+    data = pdf("happy")
+    event = upload(stack, data, customer_id, policy_number, checksum=checksum)
+    stack.publish("document.uploaded", event)
+    doc = wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the document in the list")
+    assert doc["expired"] is False and doc["read"] is False and doc["size"] == len(data)
+    got = stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content", headers=TOKEN)
+    assert got.status_code == 200
+    assert hashlib.sha256(got.data).hexdigest() == event["sha256"] == got.headers["X-Document-SHA256"]
+    assert wait_for(lambda: not inbox_has(stack, event["key"]), what="the inbox copy to go")
+    assert outbox_count(stack, event["document_id"]) == 1
+    _props, body = stack.get_message(announced)
+    assert json.loads(body)["document_id"] == event["document_id"]
+
+    # The same event again (new message id) and the same message again: still one document, one announcement.
+    first = stack.publish("document.uploaded", event)
+    stack.publish("document.uploaded", event, message_id=first)
+    marker = upload(stack, pdf("marker"), customer_id, policy_number)  # processed after the duplicates
+    stack.publish("document.uploaded", marker)
+    wait_for(lambda: listed(stack, customer_id, marker["document_id"]), what="the marker document")
+    all_docs = stack.api.get(f"/internal/customers/{customer_id}/documents?limit=500", headers=TOKEN).get_json()
+    assert [d["document_id"] for d in all_docs["documents"]].count(event["document_id"]) == 1
+    assert outbox_count(stack, event["document_id"]) == 1
+    assert stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}",
+                         headers=TOKEN).get_json()["read"] is True
+    ids = [json.loads(stack.get_message(announced)[1])["document_id"]]
+    assert ids == [marker["document_id"]]  # nothing for the duplicate in between
+
+
+@pytest.mark.parametrize("breakage, reason", [
+    ("sha256", "sha256 mismatch"), ("size", "size mismatch"), ("missing", "object missing"),
+    ("policy", "unknown policy"), ("owner", "unknown policy"),
+])
+def test_broken_events_are_dead_lettered_with_the_reason(stack, customer, breakage, reason):
+    customer_id, policy_number = customer
+    data = pdf(breakage)
+    event = upload(stack, data, customer_id, policy_number)
+    if breakage == "sha256":
+        event["sha256"] = hashlib.sha256(b"tampered" + data).hexdigest()
+    elif breakage == "size":
+        event["size"] = len(data) - 1
+    elif breakage == "missing":
+        stack.s3.delete_object(Bucket="portal-inbox", Key=event["key"])
+    elif breakage == "policy":
+        event["policy_number"] = "NO-SUCH-POLICY"
+    elif breakage == "owner":
+        event["customer_id"] = "C-someone-else"
+    message_id = stack.publish("document.uploaded", event)
+    props, body = stack.get_message(f"{stack.namespace}.documents.dead")
+    assert props.message_id == message_id and json.loads(body) == event
+    assert props.headers["x-dead-reason"].startswith(reason)
+    if breakage == "sha256":
+        assert "sha256" in props.headers["x-dead-reason"]
+        assert inbox_has(stack, event["key"])  # nothing lost: the operator still has the object
+    assert listed(stack, customer_id, event["document_id"]) is None
+    metrics = stack.env["PORTAL_HEALTH_PORT"]
+    import requests
+
+    text_ = requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5).text
+    assert "portal_documents_rejected_total{reason=" in text_
+
+
+def test_document_uploaded_fourteen_months_ago_is_expired_and_swept(stack, customer):
+    customer_id, policy_number = customer
+    uploaded_at = datetime.now(timezone.utc) - relativedelta(months=14)
+    event = upload(stack, pdf("old"), customer_id, policy_number, uploaded_at=uploaded_at)
+    stack.publish("document.uploaded", event)
+    doc = wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the old document")
+    assert doc["expired"] is True
+    got = stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content", headers=TOKEN)
+    assert got.status_code == 410 and got.get_json()["error"] == "expired"
+    key = f"customers/{customer_id}/{event['document_id']}.pdf"
+    assert stack.s3.list_objects_v2(Bucket="portal-documents", Prefix=key)["KeyCount"] == 1
+    assert outbox_count(stack, event["document_id"]) == 0  # nobody is e-mailed about it
+
+    done = subprocess.run([sys.executable, "-m", "documents.entrypoints.sweep"], env=stack.env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert event["document_id"] in json.loads(done.stdout.strip().splitlines()[-1])["document_ids"]
+    assert stack.s3.list_objects_v2(Bucket="portal-documents", Prefix=key)["KeyCount"] == 0
+    assert listed(stack, customer_id, event["document_id"]) is None
+    assert stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}",
+                         headers=TOKEN).status_code == 404
+
+
+def test_closed_account_hides_the_documents(stack):
+    customer_id, policy_number = f"C-{uuid.uuid4().hex[:8]}", f"KGFB-{uuid.uuid4().hex[:8]}"
+    stack.publish("policy.upserted", policy(policy_number, customer_id))
+    event = upload(stack, pdf("closing"), customer_id, policy_number)
+    stack.publish("document.uploaded", event)  # before registration: kept
+    wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the document")
+    stack.publish("account.activated", {"account_id": "A-1", "customer_id": customer_id, "username": "anna",
+                                        "email": "anna@example.com", "mobile": "+36301234567", "language": "hu",
+                                        "initial_password": "not-read-here"})
+    stack.publish("account.closed", {"account_id": "A-1", "customer_id": customer_id, "email": "anna@example.com",
+                                     "language": "hu", "closed_at": datetime.now(timezone.utc).isoformat()})
+    wait_for(lambda: stack.api.get(f"/internal/customers/{customer_id}/documents", headers=TOKEN).status_code == 404,
+             what="the list to answer 404")
+    assert stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content",
+                         headers=TOKEN).status_code == 404

@@ -1,0 +1,116 @@
+"""The internal API on SQLite with the fake object store: what the gateway sees."""
+import hashlib
+from datetime import timedelta
+
+import pytest
+
+from documents.adapters import orm
+from documents.adapters.object_store import FakeObjectStore
+from documents.domain import commands
+from documents.entrypoints.api import create_app
+from documents.service_layer import handlers
+from documents.settings import Settings
+
+from .conftest import NOW, PDF, WHERE, upload
+
+TOKEN = {"X-Service-Token": "dev-service-token"}
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.delenv("PORTAL_SERVICE_TOKEN", raising=False)
+    store = FakeObjectStore()
+    clock = {"now": NOW}
+    app = create_app(f"sqlite:///{tmp_path / 'documents.db'}", store=store, clock=lambda: clock["now"],
+                     settings=Settings())
+    wiring = app.extensions["documents"]
+    orm.metadata.create_all(wiring.engine)
+    handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-1", NOW), wiring.uow())
+    handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-2", "C-2", NOW), wiring.uow())
+    app.testing, app.store, app.clock = True, store, clock
+    return app
+
+
+def ingest(app, **overrides):
+    return handlers.ingest_document(upload(app.store, **overrides), app.extensions["documents"].uow(), app.store,
+                                    WHERE, NOW)
+
+
+def test_puts_the_lifecycle_rule_on_the_documents_bucket_at_start(app):
+    assert app.store.buckets == {"portal-documents": 397, "portal-inbox": None}
+
+
+def test_needs_the_service_token(app):
+    assert app.test_client().get("/internal/customers/C-1/documents").status_code == 401
+
+
+def test_list_download_and_read_marker(app):
+    doc = ingest(app, title="Kötvény", doc_type="policy_schedule")
+    assert app.store.data("portal-inbox", f"inbox/{doc.document_id}.pdf") is None  # deleted after the commit
+    client = app.test_client()
+    listing = client.get("/internal/customers/C-1/documents?policy_number=&doc_type=", headers=TOKEN).get_json()
+    assert listing["unread"] == 1
+    assert listing["documents"] == [{
+        "document_id": doc.document_id, "title": "Kötvény", "doc_type": "policy_schedule", "policy_number": "KGFB-1",
+        "uploaded_at": "2026-11-21T12:00:00+00:00", "available_until": "2027-12-21T12:00:00+00:00",
+        "expired": False, "read": False, "size": len(PDF), "content_type": "application/pdf",
+        "sha256": hashlib.sha256(PDF).hexdigest()}]
+    got = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
+    assert got.status_code == 200 and got.data == PDF
+    assert got.headers["Content-Length"] == str(len(PDF)) and got.headers["Content-Type"] == "application/pdf"
+    assert got.headers["X-Document-SHA256"] == hashlib.sha256(PDF).hexdigest()
+    after = client.get(f"/internal/customers/C-1/documents/{doc.document_id}", headers=TOKEN).get_json()
+    assert after["read"] is True
+    assert client.get("/internal/customers/C-1/documents", headers=TOKEN).get_json()["unread"] == 0
+
+
+def test_filters_and_limit(app):
+    ingest(app, doc_type="premium_notice", uploaded_at=NOW - timedelta(days=2))
+    newest = ingest(app, doc_type="claim_letter", uploaded_at=NOW - timedelta(days=1))
+    client = app.test_client()
+    by_type = client.get("/internal/customers/C-1/documents?doc_type=claim_letter", headers=TOKEN).get_json()
+    assert [d["document_id"] for d in by_type["documents"]] == [newest.document_id]
+    limited = client.get("/internal/customers/C-1/documents?limit=1", headers=TOKEN).get_json()
+    assert [d["document_id"] for d in limited["documents"]] == [newest.document_id] and limited["unread"] == 2
+    assert client.get("/internal/customers/C-1/documents?policy_number=KGFB-2", headers=TOKEN).get_json() == {
+        "documents": [], "unread": 0}
+    bad = client.get("/internal/customers/C-1/documents?limit=0&doc_type=poem", headers=TOKEN)
+    assert bad.status_code == 422 and set(bad.get_json()["fields"]) == {"limit", "doc_type"}
+
+
+def test_another_customers_document_is_404_like_a_missing_one(app):
+    other = ingest(app, policy_number="KGFB-2", customer_id="C-2")
+    client = app.test_client()
+    for path in (f"/internal/customers/C-1/documents/{other.document_id}",
+                 f"/internal/customers/C-1/documents/{other.document_id}/content",
+                 "/internal/customers/C-1/documents/00000000-0000-0000-0000-000000000000"):
+        got = client.get(path, headers=TOKEN)
+        assert got.status_code == 404 and got.get_json()["error"] == "not_found"
+    assert client.post(f"/internal/customers/C-1/documents/{other.document_id}/read", headers=TOKEN).status_code == 404
+    assert client.get(f"/internal/customers/C-2/documents/{other.document_id}", headers=TOKEN).status_code == 200
+
+
+def test_after_thirteen_months_listed_as_expired_and_content_410(app):
+    doc = ingest(app)
+    app.clock["now"] = doc.available_until
+    client = app.test_client()
+    listed = client.get("/internal/customers/C-1/documents", headers=TOKEN).get_json()
+    assert listed["documents"][0]["expired"] is True and listed["unread"] == 0
+    got = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
+    assert got.status_code == 410 and got.get_json()["error"] == "expired"
+
+
+def test_read_endpoint(app):
+    doc = ingest(app)
+    client = app.test_client()
+    assert client.post(f"/internal/customers/C-1/documents/{doc.document_id}/read", headers=TOKEN).status_code == 204
+    assert client.get(f"/internal/customers/C-1/documents/{doc.document_id}", headers=TOKEN).get_json()["read"]
+
+
+def test_closed_registration_answers_404_everywhere(app):
+    doc = ingest(app)
+    handlers.close_customer(commands.CloseCustomer("C-1"), app.extensions["documents"].uow(), NOW)
+    client = app.test_client()
+    for path in ("/internal/customers/C-1/documents", f"/internal/customers/C-1/documents/{doc.document_id}",
+                 f"/internal/customers/C-1/documents/{doc.document_id}/content"):
+        assert client.get(path, headers=TOKEN).status_code == 404

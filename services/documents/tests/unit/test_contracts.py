@@ -1,0 +1,59 @@
+"""Producer side: what this service emits validates against contracts/; consumer side: the examples of what it
+consumes load through its schemas."""
+import json
+from datetime import datetime, timezone
+
+import jsonschema
+import pytest
+
+from documents.bootstrap import build_event_handlers
+from documents.domain import model
+from documents.entrypoints import openapi, schemas
+from portal_common import config
+
+EVENTS = config.contracts_dir() / "events"
+
+
+def _schema(name):
+    return json.loads((EVENTS / f"{name}.v1.json").read_text())
+
+
+def test_document_available_payload_validates():
+    doc = model.Document.receive(
+        document_id="3f6c2a9e-8b1d-4c7a-9e52-1d0b7a4f6c21", customer_id="C-1", policy_number="KGFB-1",
+        doc_type="claim_letter", title="Kárügyi levél", content_type="application/pdf", size=10, sha256="a" * 64,
+        bucket="portal-documents", key="customers/C-1/x.pdf",
+        uploaded_at=datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc), now=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    [(name, payload)] = doc.events
+    validator = jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.FormatChecker())
+    validator.validate(json.loads(json.dumps(payload)))
+    assert payload["available_until"] == "2027-02-28T09:00:00+00:00"
+
+
+def test_document_available_example_validates():
+    jsonschema.Draft202012Validator(_schema("document.available")).validate(
+        json.loads((EVENTS / "examples" / "document.available.v1.json").read_text()))
+
+
+@pytest.mark.parametrize("event, schema", [
+    ("document.uploaded", schemas.DocumentUploadedSchema),
+    ("policy.upserted", schemas.PolicyUpsertedSchema),
+    ("account.activated", schemas.AccountActivatedSchema),
+    ("account.closed", schemas.AccountClosedSchema),
+])
+def test_consumed_examples_load(event, schema):
+    path = EVENTS / "examples" / f"{event}.v1.json"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in contracts/ yet (its producer adds it)")
+    data = schema().load(json.loads(path.read_text()))
+    assert data["customer_id" if "customer_id" in data else "policyholder"]
+
+
+def test_a_handler_for_every_bound_event():
+    topology = json.loads((config.contracts_dir() / "topology.json").read_text())
+    assert set(build_event_handlers(None)) == set(topology["services"]["documents"]["bindings"])
+
+
+def test_committed_openapi_document_is_current():
+    committed = json.loads((config.contracts_dir() / "http" / openapi.TARGET).read_text())
+    assert committed == json.loads(openapi.render())

@@ -1,0 +1,150 @@
+import hashlib
+
+import pytest
+
+from documents.domain import commands
+from documents.service_layer import handlers
+from documents.service_layer.unit_of_work import FakeUnitOfWork
+
+from .conftest import NOW, PDF, WHERE, owner, upload
+
+
+def ingest(cmd, uow, store):
+    return handlers.ingest_document(cmd, uow, store, WHERE, NOW)
+
+
+def test_stores_under_the_customer_prefix_announces_and_empties_the_inbox(uow, store):
+    cmd = upload(store)
+    doc = ingest(cmd, uow, store)
+    key = f"customers/C-1/{cmd.document_id}.pdf"
+    assert store.data("portal-documents", key) == PDF
+    assert store.data("portal-inbox", cmd.key) is None
+    assert uow.documents.get(cmd.document_id).key == key
+    assert doc.available_until.isoformat() == "2027-12-21T12:00:00+00:00"
+    assert [name for name, _ in uow.published] == ["document.available"]
+    assert uow.published[0][1]["document_id"] == cmd.document_id
+
+
+def test_inbox_copy_is_deleted_only_after_the_commit(uow, store):
+    cmd = upload(store)
+    order = []
+    original_delete, original_commit = store.delete_many, uow._commit
+    store.delete_many = lambda b, k: (order.append("delete"), original_delete(b, k))
+    uow._commit = lambda: (order.append("commit"), original_commit())
+    ingest(cmd, uow, store)
+    assert order == ["commit", "delete"]
+
+
+def test_a_failed_inbox_delete_leaves_the_document_safe_and_a_duplicate_retries_it(uow, store):
+    cmd = upload(store)
+    store.fail_deletes = True
+    assert ingest(cmd, uow, store) is not None
+    assert store.data("portal-inbox", cmd.key) == PDF  # left over
+    store.fail_deletes = False
+    assert ingest(cmd, uow, store) is None  # duplicate: no-op …
+    assert store.data("portal-inbox", cmd.key) is None  # … that cleans up the left-over
+    assert len(uow.documents.documents) == 1
+    assert len(uow.published) == 1
+
+
+def test_duplicate_document_id_is_a_no_op(uow, store):
+    cmd = upload(store)
+    ingest(cmd, uow, store)
+    calls = len(store.calls)
+    assert ingest(cmd, uow, store) is None
+    assert len(uow.published) == 1
+    assert not [c for c in store.calls[calls:] if c[0] in ("copy", "head")]
+
+
+def test_uses_the_stored_checksum_without_reading_the_object(uow, store):
+    ingest(upload(store), uow, store)
+    assert [c[0] for c in store.calls] == ["head", "copy", "delete_many"]
+
+
+def test_without_a_stored_checksum_the_copy_checksum_verifies(uow, store):
+    ingest(upload(store, checksum=False), uow, store)
+    assert "sha256_of" not in [c[0] for c in store.calls]
+
+
+def test_without_any_checksum_support_the_object_is_hashed(uow, store):
+    store.stored_checksums = store.copy_checksums = False
+    assert ingest(upload(store), uow, store) is not None
+    assert "sha256_of" in [c[0] for c in store.calls]
+
+
+@pytest.mark.parametrize("checksum_support", [(True, True), (False, True), (False, False)])
+def test_checksum_mismatch_is_rejected_and_leaves_nothing_behind(uow, store, checksum_support):
+    store.stored_checksums, store.copy_checksums = checksum_support
+    cmd = upload(store, sha256=hashlib.sha256(b"something else").hexdigest())
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(cmd, uow, store)
+    assert exc.value.reason == "sha256_mismatch" and str(exc.value).startswith("sha256 mismatch:")
+    assert store.data("portal-inbox", cmd.key) == PDF  # kept for the operator
+    assert not [k for (b, k) in store.objects if b == "portal-documents"]
+    assert not uow.committed and uow.published == []
+
+
+def test_size_mismatch_is_rejected(uow, store):
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(upload(store, size=len(PDF) + 1), uow, store)
+    assert exc.value.reason == "size_mismatch" and "size mismatch" in str(exc.value)
+
+
+def test_missing_object_is_rejected(uow, store):
+    cmd = upload(store)
+    store.objects.clear()
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(cmd, uow, store)
+    assert exc.value.reason == "missing_object" and cmd.key in str(exc.value)
+
+
+def test_unknown_policy_is_rejected_before_touching_s3(uow, store):
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(upload(store, policy_number="KGFB-404"), uow, store)
+    assert exc.value.reason == "unknown_policy" and "KGFB-404" in str(exc.value)
+    assert not [c for c in store.calls if c[0] in ("head", "copy")]
+
+
+def test_policy_of_another_customer_is_rejected(uow, store):
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(upload(store, customer_id="C-2"), uow, store)
+    assert exc.value.reason == "policy_customer_mismatch"
+    assert str(exc.value).startswith("unknown policy:") and "another customer" in str(exc.value)
+
+
+def test_only_the_inbox_bucket_is_accepted(uow, store):
+    cmd = upload(store)
+    store.put("portal-documents", "customers/C-9/x.pdf", PDF)
+    evil = commands.IngestDocument(**{**cmd.__dict__, "bucket": "portal-documents", "key": "customers/C-9/x.pdf"})
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(evil, uow, store)
+    assert exc.value.reason == "wrong_bucket"
+    assert store.data("portal-documents", "customers/C-9/x.pdf") == PDF
+
+
+def test_documents_are_kept_for_customers_who_have_not_registered(store):
+    uow = FakeUnitOfWork(owners=[owner(customer_id="C-new")], store=store)
+    assert ingest(upload(store, customer_id="C-new"), uow, store) is not None
+
+
+def test_size_known_from_a_listing_needs_only_the_copy(uow, store):
+    store.listing = True
+    ingest(upload(store, checksum=False), uow, store)
+    assert [c[0] for c in store.calls] == ["listed_size", "copy", "delete_many"]
+
+
+def test_a_listing_never_rejects_on_its_own(uow, store):
+    store.listing = True
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(upload(store, size=len(PDF) + 1), uow, store)
+    assert exc.value.reason == "size_mismatch"
+    assert [c[0] for c in store.calls] == ["listed_size", "head"]  # S3 itself confirmed it
+
+
+def test_a_listing_does_not_skip_the_checksum(uow, store):
+    store.listing = True
+    cmd = upload(store, checksum=False, sha256=hashlib.sha256(b"other").hexdigest())
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(cmd, uow, store)
+    assert exc.value.reason == "sha256_mismatch"
+    assert not [k for (b, k) in store.objects if b == "portal-documents"]

@@ -1,0 +1,80 @@
+from datetime import timedelta
+
+import pytest
+
+from documents.adapters.repository import DocumentFilter
+from documents.domain import commands
+from documents.service_layer import handlers
+from documents.service_layer.unit_of_work import FakeUnitOfWork
+
+from .conftest import NOW, PDF, WHERE, owner, upload
+
+
+@pytest.fixture
+def stocked(store):
+    uow = FakeUnitOfWork(owners=[owner(), owner("KGFB-2", "C-2")], store=store)
+    fresh = handlers.ingest_document(upload(store), uow, store, WHERE, NOW)
+    old = handlers.ingest_document(upload(store, uploaded_at=NOW - timedelta(days=430)), uow, store, WHERE, NOW)
+    other = handlers.ingest_document(upload(store, policy_number="KGFB-2", customer_id="C-2"), uow, store, WHERE, NOW)
+    return uow, fresh, old, other
+
+
+def test_another_customers_document_is_not_found(stocked, store):
+    uow, _fresh, _old, other = stocked
+    with pytest.raises(handlers.NotFound):
+        handlers.get_document(uow, "C-1", other.document_id)
+    with pytest.raises(handlers.NotFound):
+        handlers.open_content(uow, store, "C-1", other.document_id, NOW)
+    with pytest.raises(handlers.NotFound):
+        handlers.get_document(uow, "C-1", "no-such-id")
+
+
+def test_list_is_newest_first_and_counts_unread_available(stocked):
+    uow, fresh, old, _ = stocked
+    docs, unread = handlers.list_documents(uow, DocumentFilter("C-1"), 1, NOW)
+    assert [d.document_id for d in docs] == [fresh.document_id]
+    assert unread == 1  # the expired one is not counted, and limit does not cut the count
+    docs, _ = handlers.list_documents(uow, DocumentFilter("C-1"), 10, NOW)
+    assert [d.document_id for d in docs] == [fresh.document_id, old.document_id]
+    assert docs[1].expired(NOW)
+
+
+def test_content_is_410_after_the_window_and_marks_read_before(stocked, store):
+    uow, fresh, old, _ = stocked
+    with pytest.raises(handlers.Expired):
+        handlers.open_content(uow, store, "C-1", old.document_id, NOW)
+    doc, stored = handlers.open_content(uow, store, "C-1", fresh.document_id, NOW)
+    assert b"".join(stored.chunks()) == PDF and doc.read
+    assert handlers.list_documents(uow, DocumentFilter("C-1"), 10, NOW)[1] == 0
+
+
+def test_closed_registration_hides_everything_until_registering_again(stocked, store):
+    uow, fresh, _old, _ = stocked
+    handlers.close_customer(commands.CloseCustomer("C-1"), uow, NOW)
+    for call in (lambda: handlers.list_documents(uow, DocumentFilter("C-1"), 10, NOW),
+                 lambda: handlers.get_document(uow, "C-1", fresh.document_id),
+                 lambda: handlers.open_content(uow, store, "C-1", fresh.document_id, NOW),
+                 lambda: handlers.mark_read(uow, "C-1", fresh.document_id, NOW)):
+        with pytest.raises(handlers.NotFound):
+            call()
+    handlers.register_customer(commands.RegisterCustomer("C-1"), uow, NOW)
+    assert handlers.get_document(uow, "C-1", fresh.document_id).document_id == fresh.document_id
+
+
+def test_sweep_deletes_expired_objects_and_metadata_only(stocked, store):
+    uow, fresh, old, other = stocked
+    handlers.close_customer(commands.CloseCustomer("C-1"), uow, NOW)  # closed: still swept on schedule
+    removed = handlers.sweep_expired(lambda: uow, store, NOW)
+    assert removed == [old.document_id]
+    assert store.data(old.bucket, old.key) is None and uow.documents.get(old.document_id) is None
+    assert store.data(fresh.bucket, fresh.key) == PDF
+    assert handlers.sweep_expired(lambda: uow, store, NOW) == []
+    later = fresh.available_until
+    assert set(handlers.sweep_expired(lambda: uow, store, later)) == {fresh.document_id, other.document_id}
+
+
+def test_policy_projection_ignores_older_updates(uow):
+    handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-9", NOW - timedelta(days=1)), uow)
+    assert uow.documents.get_policy_owner("KGFB-1").customer_id == "C-1"
+    handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-9", NOW + timedelta(days=1)), uow)
+    assert uow.documents.get_policy_owner("KGFB-1").customer_id == "C-9"
