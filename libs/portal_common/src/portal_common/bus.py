@@ -11,13 +11,19 @@ See https://www.rabbitmq.com/docs/confirms.
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import amqp
 from kombu import Connection, Exchange, Queue, binding
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils import json as kombu_json
+from kombu.utils.encoding import str_to_bytes
 
 from . import config
 
@@ -164,6 +170,28 @@ def export_definitions(topology: Topology, vhost: str = "/") -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------- connection
+class _FileBusChannel(filesystem.Channel):
+    def _put(self, queue, payload, **kwargs):
+        """Write the message aside, then rename it into place (atomic on POSIX).
+
+        kombu creates the message file, then locks and writes it; a consumer polling in between takes the still
+        empty file, fails to decode it and the message is lost (about 1 in 3,000 under load). The temporary name
+        does not end in ``.<queue>.msg``, so no consumer picks it up half written.
+        """
+        name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        tmp = os.path.join(self.data_folder_out, f"{uuid.uuid4().hex}.partial")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(str_to_bytes(kombu_json.dumps(payload)))  # as kombu writes it
+            os.replace(tmp, os.path.join(self.data_folder_out, name))
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {name!r} to directory") from exc
+
+
+class _FileBusTransport(filesystem.Transport):
+    Channel = _FileBusChannel
+
+
 def connect(url: str | None = None) -> Connection:
     """A kombu connection with bounded timeouts: RabbitMQ when configured, the shared file bus otherwise."""
     url = url if url is not None else config.amqp_url()
@@ -174,6 +202,7 @@ def connect(url: str | None = None) -> Connection:
     (root / "control").mkdir(parents=True, exist_ok=True)
     return Connection(
         "filesystem://",
+        transport=_FileBusTransport,
         transport_options={
             "data_folder_in": str(root / "data"),
             "data_folder_out": str(root / "data"),

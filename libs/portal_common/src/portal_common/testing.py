@@ -6,6 +6,7 @@ so a laptop without them still runs the unit tests.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -103,3 +104,36 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, message:
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last value: {last!r})")
+
+
+class FakePublisher:
+    """Stands in for :class:`portal_common.bus.Publisher` in unit tests (the outbox relay, a dead-letter sink).
+
+    Set ``down = True`` to make the whole batch fail as a lost connection does (``PublishError``), or put
+    ``{message_id: error}`` into ``errors`` to fail single messages as a nack or an unroutable return does.
+    ``sent`` keeps every message the "broker" confirmed, in order.
+    """
+
+    def __init__(self):
+        self.sent: list = []
+        self.batches: list[list] = []
+        self.errors: dict[str, str] = {}
+        self.down = False
+        self.closed = 0
+
+    def publish_batch(self, messages) -> dict[str, str | None]:
+        from .bus import PublishError
+
+        messages = list(messages)
+        if self.down:
+            raise PublishError("ConnectionRefusedError: [Errno 111] Connection refused (fake broker down)")
+        self.batches.append(messages)
+        results = {m.message_id: self.errors.get(m.message_id) for m in messages}
+        self.sent.extend(m for m in messages if results[m.message_id] is None)
+        return results
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(m.body) for m in self.sent]

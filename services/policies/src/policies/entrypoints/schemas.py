@@ -1,7 +1,7 @@
 """Wire schemas. Consumers declare only the fields they read and ignore the rest (``unknown = EXCLUDE``)."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 
 from ..domain import model
 
@@ -60,17 +60,46 @@ class PolicyOutSchema(Schema):
     "qualifies_for_registration": true, "updated_at": "2026-11-01T10:00:00+00:00"}``
     """
 
+    # Validators do not run on dump: they are here so the OpenAPI document lists the values.
     policy_number = fields.String()
-    product = fields.String()
-    status = fields.String()
-    payment_method = fields.String()
-    premium = fields.Function(lambda p: {"amount": p.premium_amount, "frequency": p.premium_frequency})
+    product = fields.String(validate=validate.OneOf(model.PRODUCTS))
+    status = fields.String(validate=validate.OneOf(model.STATUSES))
+    payment_method = fields.String(validate=validate.OneOf(model.PAYMENT_METHODS))
+    premium = fields.Function(
+        lambda p: {"amount": p.premium_amount, "frequency": p.premium_frequency},
+        metadata={"type": "object", "required": ["amount", "frequency"], "properties": {
+            "amount": {"type": "integer", "description": "premium per period, whole forints (HUF)"},
+            "frequency": {"type": "string", "enum": list(model.FREQUENCIES)}}})
     start_date = fields.Date()
     customer_id = fields.String()
-    epost = fields.Boolean()
-    enrollable = fields.Boolean()
-    qualifies_for_registration = fields.Boolean()
-    updated_at = fields.DateTime()
+    epost = fields.Boolean(metadata={"description": "the policy's documents come electronically (ePosta)"})
+    enrollable = fields.Boolean(metadata={"description": "may join ePosta now (active, eligible product, not yet in)"})
+    qualifies_for_registration = fields.Boolean(
+        metadata={"description": "active, kgfb/casco/home/business, paid by direct debit or bank transfer"})
+    updated_at = fields.DateTime(metadata={"description": "the core system's updated_at of this state"})
+
+
+class PolicyDetailSchema(PolicyOutSchema):
+    """``GET /internal/policies/<n>``: a policy with its holder's master data."""
+
+    policyholder = fields.Nested(PolicyholderOutSchema)
+
+
+class PoliciesOutSchema(Schema):
+    """Example: ``{"policies": [{"policy_number": "KGFB-1001", ...}]}``"""
+
+    policies = fields.List(fields.Nested(PolicyOutSchema))
+
+
+class ErrorSchema(Schema):
+    """Every error: ``{"error": "no_match"}`` or ``{"error": "not_found", "message": "..."}``; 422 adds ``fields``."""
+
+    class Meta:
+        unknown = INCLUDE  # documents that errors may carry more (correlation_id on a 500)
+
+    error = fields.String(required=True)
+    message = fields.String()
+    fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.String()))
 
 
 class MatchRequestSchema(Schema):
@@ -86,6 +115,9 @@ class MatchRequestSchema(Schema):
 
 
 class MatchResponseSchema(Schema):
+    """Example: ``{"customer_id": "C-1001", "email": "anna@example.com", "mobile": "+36301234567",
+    "may_register": true, "policies": [...]}`` (``may_register``: at least one policy qualifies)."""
+
     customer_id = fields.String()
     email = fields.String(allow_none=True)
     mobile = fields.String(allow_none=True)

@@ -1,0 +1,64 @@
+"""Configuration: demo defaults in development, fail fast naming the variable in production."""
+from __future__ import annotations
+
+import pytest
+
+from portal_common import config
+from portal_common.config import ConfigError
+
+PRODUCTION_REQUIRED = ("PORTAL_AMQP_URL", "PORTAL_SERVICE_TOKEN", "PORTAL_POLICIES_DATABASE_URL")
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for name in (*PRODUCTION_REQUIRED, "PORTAL_ENV", "PORTAL_HTTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path / "var"))
+    return monkeypatch
+
+
+def test_production_without_the_broker_url_fails_naming_the_variable(clean_env):
+    clean_env.setenv("PORTAL_ENV", "production")
+    with pytest.raises(ConfigError, match="PORTAL_AMQP_URL"):
+        config.amqp_url()
+
+
+@pytest.mark.parametrize("call,variable", [
+    (lambda: config.service_token(), "PORTAL_SERVICE_TOKEN"),
+    (lambda: config.database_url("policies"), "PORTAL_POLICIES_DATABASE_URL"),
+])
+def test_production_without_other_required_settings_fails_naming_them(clean_env, call, variable):
+    clean_env.setenv("PORTAL_ENV", " Production ")
+    with pytest.raises(ConfigError) as caught:
+        call()
+    assert variable in str(caught.value) and "PORTAL_ENV=production" in str(caught.value)
+
+
+def test_a_blank_value_counts_as_missing_in_production(clean_env):
+    clean_env.setenv("PORTAL_ENV", "production")
+    clean_env.setenv("PORTAL_AMQP_URL", "   ")
+    with pytest.raises(ConfigError, match="PORTAL_AMQP_URL"):
+        config.amqp_url()
+
+
+def test_production_uses_what_is_given(clean_env):
+    clean_env.setenv("PORTAL_ENV", "production")
+    clean_env.setenv("PORTAL_AMQP_URL", " amqp://portal:secret@rabbit:5672/portal ")
+    clean_env.setenv("PORTAL_POLICIES_DATABASE_URL", "postgresql+psycopg2://policies@db/policies")
+    assert config.amqp_url() == "amqp://portal:secret@rabbit:5672/portal"
+    assert config.database_url("policies") == "postgresql+psycopg2://policies@db/policies"
+
+
+def test_development_defaults_need_nothing_set(clean_env, tmp_path):
+    assert config.is_production() is False
+    assert config.amqp_url() is None  # the embedded file bus
+    assert config.service_token() == "dev-service-token"
+    assert config.database_url("policies") == f"sqlite:///{tmp_path / 'var' / 'policies.db'}"
+    assert (tmp_path / "var").is_dir()
+    assert config.env_int("PORTAL_HTTP_PORT", 8000) == 8000
+
+
+def test_a_malformed_integer_names_the_variable(clean_env):
+    clean_env.setenv("PORTAL_HTTP_PORT", "80a0")
+    with pytest.raises(ConfigError, match="PORTAL_HTTP_PORT must be an integer"):
+        config.env_int("PORTAL_HTTP_PORT", 8000)
