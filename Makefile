@@ -6,6 +6,7 @@ PY     := $(BIN)/python
 # Every installable package of the repository, shared plumbing first.
 PACKAGES := $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml devstack/pyproject.toml))
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: help install run test test-fast bench-bus bench-documents definitions contracts browser clean
 
@@ -21,12 +22,19 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml devstack/pyproject.toml) requirements-dev.txt
+# The portal's own packages (enough for `make run`).
+$(STAMP): $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml devstack/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "Python's venv module is missing: sudo apt-get install python3-venv"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	$(PY) -m pip install --quiet $(addprefix -e ,$(PACKAGES))
 	touch $(STAMP)
+
+# Test tooling on top (pytest, Playwright's driver, the compose binary, …).
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 run: install
 	$(PY) -m portal_devstack
@@ -36,16 +44,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
 
-test: install browser
+test: $(DEV_STAMP) browser
 	$(BIN)/pytest -q
 
-test-fast: install
+test-fast: $(DEV_STAMP)
 	$(BIN)/pytest -q -m "not broker and not database and not browser"
 
-bench-bus: install
+bench-bus: $(DEV_STAMP)
 	$(PY) bench/bench_bus.py
 
-bench-documents: install
+bench-documents: $(DEV_STAMP)
 	$(PY) bench/bench_documents.py
 
 definitions: install

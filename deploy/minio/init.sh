@@ -7,7 +7,7 @@ set -eu
 endpoint="${MINIO_ENDPOINT:-http://minio:9000}"
 inbox="${PORTAL_S3_INBOX_BUCKET:-portal-inbox}"
 documents="${PORTAL_S3_DOCUMENTS_BUCKET:-portal-documents}"
-expire_days="${PORTAL_DOCUMENTS_EXPIRE_DAYS:-397}"
+expire_days="${PORTAL_DOCUMENT_LIFECYCLE_DAYS:-397}"
 
 tries=0
 until mc alias set portal "$endpoint" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null 2>&1; do

@@ -206,7 +206,7 @@ def test_minio_init_creates_buckets_and_expiry():
     script = (REPO / "deploy" / "minio" / "init.sh").read_text()
     assert "mc mb --ignore-existing" in script
     assert "mc ilm rule add --expire-days" in script
-    assert "PORTAL_DOCUMENTS_EXPIRE_DAYS:-397" in script
+    assert "PORTAL_DOCUMENT_LIFECYCLE_DAYS:-397" in script
 
 
 # --------------------------------------------------------------------------------------------- (e) entrypoints

@@ -17,6 +17,7 @@ import pika
 import pytest
 from sqlalchemy import create_engine, text
 
+from portal_common import testing
 from portal_common.testing import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
@@ -83,7 +84,8 @@ def policies_worker(processes, policies_worker_env, topology):
 
 
 def _queue_exists(name: str) -> bool:
-    conn = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F"))
+    url = testing.AMQP_URL
+    conn = pika.BlockingConnection(pika.URLParameters(url[:-1] + "%2F" if url.endswith("//") else url))
     try:
         conn.channel().queue_declare(name, passive=True)
         return True
@@ -123,8 +125,10 @@ def test_the_same_message_twice_changes_nothing_and_both_are_acked(channel, topo
     policies_worker.send_signal(signal.SIGTERM)
     policies_worker.wait(20)
 
-    # No unacked message came back to the queue when the worker's connection closed: both deliveries were acked.
+    # No unacked message came back to the queue when the worker's connection closed: both deliveries were acked,
+    # and the second one as a duplicate, not by dead-lettering it.
     assert queue_depth(channel, queue) == 0
+    assert queue_depth(channel, topology.for_service("policies").dead_letter_queue) == 0
     assert policies_api.get("/internal/policies/KGFB-PROOF-2").get_json()["premium"]["amount"] == 1000
     assert scalar(policies_db, "SELECT count(*) FROM processed_messages WHERE message_id = :m", m=message_id) == 1
 
@@ -189,8 +193,8 @@ def test_broker_closing_every_connection_during_an_outbox_stream_loses_nothing(c
     from portal_common.outbox import add_event
 
     processes.start(["-m", "policies.entrypoints.worker"], policies_worker_env, "policies-relay")
-    processes.start(["tests/integration/_counter_worker.py"],
-                    counter_worker_env("notify", "policy.enrolled", counter_batch=20), "counter-notify")
+    counter = processes.start(["tests/integration/_counter_worker.py"],
+                              counter_worker_env("notify", "policy.enrolled", counter_batch=20), "counter-notify")
     wait_until(lambda: _queue_exists(topology.for_service("notify").queue), 20, message="notify queue declared")
 
     engine = make_engine(policies_db)
@@ -211,11 +215,14 @@ def test_broker_closing_every_connection_during_an_outbox_stream_loses_nothing(c
     closed = subprocess.run(["rabbitmqctl", "close_all_connections", "proof: broker drops every connection"],
                             capture_output=True, text=True, timeout=60)
     assert closed.returncode == 0, closed.stderr
+    # The cut happened mid-stream: rows were still being written and not everything had arrived.
+    assert writer.is_alive() and _applied(counter_db) < 600, "the stream ended before the cut; nothing was proven"
     writer.join(60)
     engine.dispose()
 
     wait_until(lambda: _applied(counter_db) == 600, 120, message="all 600 events delivered after reconnection")
     assert scalar(counter_db, "SELECT count(*) FROM applied WHERE n <> 1") == 0
+    assert "consumer_disconnected" in Path(counter.log_path).read_text(), "the consumer never had to reconnect"
     assert scalar(policies_db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kombu import Consumer
+from structlog.contextvars import clear_contextvars
 from marshmallow import Schema, ValidationError
 from sqlalchemy import MetaData, Table, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -142,6 +143,7 @@ class Worker:
     # -------------------------------------------------------------------------------------------------- batches
     def _flush(self, conn) -> None:
         batch, self._buffer = self._buffer, []
+        clear_contextvars()  # nothing of the previous batch may leak into this one's log lines
         for d in batch:
             self._prepare(d)
         self._apply_batch_until_db_is_back(batch, conn)
@@ -169,7 +171,8 @@ class Worker:
                         if d.error is None:
                             d.transient, d.outcome = f"{type(exc).__name__}: {exc}", "pending"
                     return
-                log.warning("consumer_database_unavailable", error=str(exc).splitlines()[0], retry_in_s=delay)
+                log.warning("consumer_database_unavailable", error=str(exc).splitlines()[0], retry_in_s=delay,
+                            message_ids=[d.meta.message_id for d in batch if d.meta])
                 for d in batch:
                     if d.error is None:
                         d.outcome, d.transient = "pending", None
@@ -188,7 +191,7 @@ class Worker:
             for d in todo:
                 if d.meta.message_id in seen:
                     d.outcome = "duplicate"
-                    log.info("message_duplicate", event_type=d.meta.event, message_id=d.meta.message_id)
+                    _log_message("info", "message_duplicate", d)
                 else:
                     seen.add(d.meta.message_id)  # the same message twice within one batch
                     fresh.append(d)
@@ -201,13 +204,14 @@ class Worker:
             except OperationalError:
                 raise
             except Exception as exc:  # noqa: BLE001 - fall back to per-message savepoints below
-                log.info("consumer_batch_fallback", error=f"{type(exc).__name__}: {exc}", size=len(fresh))
+                log.info("consumer_batch_fallback", error=f"{type(exc).__name__}: {exc}", size=len(fresh),
+                         message_ids=[d.meta.message_id for d in fresh])
                 for d in fresh:
                     self._apply(session, d)
                 return
             for d in fresh:
                 d.outcome = "applied"
-                log.info("message_applied", event_type=d.meta.event, message_id=d.meta.message_id)
+                _log_message("info", "message_applied", d)
 
     @staticmethod
     def _already_processed(session: Session, deliveries) -> set[str]:
@@ -265,7 +269,7 @@ class Worker:
         if session.execute(select(_processed.c.message_id).where(
                 _processed.c.message_id == d.meta.message_id)).first():
             d.outcome = "duplicate"
-            log.info("message_duplicate", event_type=d.meta.event, message_id=d.meta.message_id)
+            _log_message("info", "message_duplicate", d)
             return
         try:
             with session.begin_nested():
@@ -273,7 +277,7 @@ class Worker:
                 session.execute(_processed.insert().values(
                     message_id=d.meta.message_id, event=d.meta.event, processed_at=utcnow()))
             d.outcome = "applied"
-            log.info("message_applied", event_type=d.meta.event, message_id=d.meta.message_id)
+            _log_message("info", "message_applied", d)
         except PermanentError as exc:
             d.error = str(exc)
         except IntegrityError as exc:
@@ -289,7 +293,7 @@ class Worker:
     def _retry_alone(self, d: _Delivery) -> None:
         for delay in self.retry_delays:
             metrics.MESSAGES_RETRIED.labels(self.service, d.meta.event).inc()
-            log.warning("message_retry", event_type=d.meta.event, message_id=d.meta.message_id, error=d.transient,
+            _log_message("warning", "message_retry", d, error=d.transient,
                         retry_in_s=delay)
             time.sleep(delay)
             d.transient = None
@@ -317,7 +321,13 @@ class Worker:
             raise PublishError(f"dead-letter publish failed: {results[out.message_id]}")
         d.outcome = "dead_lettered"
         metrics.MESSAGES_DEAD_LETTERED.labels(self.service, d.meta.event, d.error.split(":")[0][:40]).inc()
-        log.error("message_dead_lettered", event_type=d.meta.event, message_id=d.meta.message_id, reason=d.error)
+        _log_message("error", "message_dead_lettered", d, reason=d.error)
+
+
+def _log_message(level: str, what: str, d: _Delivery, **fields) -> None:
+    """A log line about one message: its event, message id and correlation id, whatever else is bound."""
+    getattr(log, level)(what, event_type=d.meta.event, message_id=d.meta.message_id,
+                        correlation_id=d.meta.correlation_id, **fields)
 
 
 def _is_connectivity(exc: DBAPIError) -> bool:

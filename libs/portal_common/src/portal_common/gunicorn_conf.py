@@ -13,6 +13,18 @@ preload_app = False
 accesslog = None  # the app logs each request as JSON, with its correlation id
 graceful_timeout = 20
 timeout = 30
+# gunicorn's own messages (boot, worker exits, a failed start-up's traceback) as JSON lines like the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "portal_common.logs.json_formatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
 
 
 def on_starting(server):

@@ -20,27 +20,14 @@ def configure_logging(service: str, level: str | int = "INFO") -> None:
     if _configured:
         return
     _configured = True
-    shared = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_service(service),
-    ]
+    shared = _shared_processors(service)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
-        ],
-    )
+    formatter = json_formatter(service)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -48,6 +35,28 @@ def configure_logging(service: str, level: str | int = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("amqp", "kombu", "botocore", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _shared_processors(service: str) -> list:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_service(service),
+    ]
+
+
+def json_formatter(service: str = "gunicorn") -> logging.Formatter:
+    """The JSON formatter for standard-library loggers (also used by gunicorn's ``logconfig_dict``)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(service),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
 
 
 def _add_service(service: str):

@@ -92,6 +92,7 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._stop = threading.Event()
         self._last_sweep = 0.0
+        self._last_backlog = 0.0
         self.healthy = True
 
     def stop(self) -> None:
@@ -100,18 +101,19 @@ class OutboxRelay:
     def run_forever(self) -> None:
         log.info("outbox_relay_started", batch_size=self.batch_size)
         while not self._stop.is_set():
+            published = 0
             try:
                 published = self.relay_once()
                 if time.monotonic() - self._last_sweep > self.sweep_interval:
                     self._last_sweep = time.monotonic()
                     published += self.sweep_once()
-                    self._report_backlog()
-                if not published:
-                    # A broker outage: back off instead of reconnecting ten times a second.
-                    self._stop.wait(self.idle_interval if self.healthy else 1.0)
             except Exception:  # noqa: BLE001 - the relay must outlive any single failure
                 log.exception("outbox_relay_error")
-                self._stop.wait(1.0)
+                self.healthy = False
+            self._report_backlog()
+            if not published:
+                # Idle, or a broker outage: back off instead of reconnecting ten times a second.
+                self._stop.wait(self.idle_interval if self.healthy else 1.0)
         self.publisher.close()
 
     def relay_once(self) -> int:
@@ -123,8 +125,15 @@ class OutboxRelay:
         return self._publish_rows(fresh=False)
 
     def _report_backlog(self) -> None:
-        with self.session_factory() as session:
-            metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog(session))
+        """Refresh the backlog gauge at most once a second; a database outage leaves the last value in place."""
+        if time.monotonic() - self._last_backlog < 1.0:
+            return
+        self._last_backlog = time.monotonic()
+        try:
+            with self.session_factory() as session:
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog(session))
+        except Exception:  # noqa: BLE001 - metrics must never stop the relay
+            log.warning("outbox_backlog_unknown")
 
     def _publish_rows(self, fresh: bool) -> int:
         t = outbox_table()
