@@ -37,6 +37,11 @@ def test_case_and_surrounding_and_inner_spaces_are_ignored(uow):
     assert found is not None and found[0].customer_id == "C-1001"
 
 
+def test_a_policy_number_typed_in_lower_case_is_the_same_policy(uow):
+    found = match(uow, policy_number="kgfb-1001")
+    assert found is not None and found[0].customer_id == "C-1001"
+
+
 def test_a_decomposed_accent_is_the_same_letter(uow):
     """A browser on macOS may send "á" as "a" + combining acute."""
     assert match(uow, name=unicodedata.normalize("NFD", "Kovács Anna")) is not None

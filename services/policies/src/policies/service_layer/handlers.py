@@ -55,7 +55,9 @@ def match_policyholder(uow: AbstractUnitOfWork, *, policy_number: str, name: str
     """Identify a policyholder by a policy number and natural identification data.
     Returns ``(holder, policies)`` or ``None`` — never which item failed."""
     with uow:
-        policy = uow.policies.get_policy(policy_number.strip())
+        number = policy_number.strip()
+        # Policy numbers are printed in capitals; a customer typing "kgfb-100001" means the same policy.
+        policy = uow.policies.get_policy(number) or uow.policies.get_policy(number.upper())
         if policy is None:
             return None
         holder = uow.policies.get_policyholder(policy.customer_id)
