@@ -11,6 +11,9 @@ threads = int(os.environ.get("PORTAL_API_THREADS", "4"))
 worker_class = "gthread"
 preload_app = False
 accesslog = None  # the app logs each request as JSON, with its correlation id
+# gunicorn 27's control socket defaults to one path per user: five APIs on one machine would fight over it, and the
+# image's home is read-only. Operators manage the processes through signals and the orchestrator instead.
+control_socket_disable = True
 graceful_timeout = 20
 timeout = 30
 # gunicorn's own messages (boot, worker exits, a failed start-up's traceback) as JSON lines like the app's.
