@@ -74,6 +74,17 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
     return procs
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the supervisor dies, however that happens (the
+    children have sessions of their own, so a terminal's Ctrl-C reaches only the supervisor)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Supervisor:
     def __init__(self):
         self.children: list[tuple[str, subprocess.Popen]] = []
@@ -81,7 +92,7 @@ class Supervisor:
 
     def start(self, name: str, cmd: list[str], env: dict, colour: str) -> None:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
         self.children.append((name, proc))
         threading.Thread(target=self._pump, args=(name, proc, colour), daemon=True).start()
 
@@ -101,16 +112,27 @@ class Supervisor:
                     break
 
     def stop(self) -> None:
+        """SIGTERM every process group, wait up to 15 s, then SIGKILL; a second Ctrl-C skips the wait."""
         self.stopping.set()
+        self._signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        try:
+            for _name, proc in self.children:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            print("stopping at once", flush=True)
+        self._signal_all(signal.SIGKILL)
+
+    def _signal_all(self, sig: int) -> None:
         for _name, proc in self.children:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _name, proc in self.children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
 
 
 def migrate(env: dict) -> None:
