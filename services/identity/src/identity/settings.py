@@ -20,6 +20,9 @@ class Settings:
     session_idle_minutes: int = 15  # PORTAL_SESSION_IDLE_MINUTES
     identify_max_failures: int = 5  # PORTAL_IDENTIFY_MAX_FAILURES
     identify_window_minutes: int = 15  # PORTAL_IDENTIFY_WINDOW_MINUTES
+    recovery_max_per_client: int = 5  # PORTAL_RECOVERY_MAX_PER_CLIENT (recovery + resend, together)
+    login_max_failures_per_client: int = 20  # PORTAL_LOGIN_MAX_FAILURES_PER_CLIENT (password spraying)
+    client_window_minutes: int = 15  # PORTAL_CLIENT_WINDOW_MINUTES (the window of the two limits above)
     declaration_version: str = "2026-11"  # PORTAL_DECLARATION_VERSION
     public_url: str = "http://127.0.0.1:8000"  # PORTAL_PUBLIC_URL
     policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
@@ -35,8 +38,12 @@ class Settings:
             session_idle_minutes=config.env_int("PORTAL_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
             identify_max_failures=config.env_int("PORTAL_IDENTIFY_MAX_FAILURES", cls.identify_max_failures),
             identify_window_minutes=config.env_int("PORTAL_IDENTIFY_WINDOW_MINUTES", cls.identify_window_minutes),
+            recovery_max_per_client=config.env_int("PORTAL_RECOVERY_MAX_PER_CLIENT", cls.recovery_max_per_client),
+            login_max_failures_per_client=config.env_int("PORTAL_LOGIN_MAX_FAILURES_PER_CLIENT",
+                                                         cls.login_max_failures_per_client),
+            client_window_minutes=config.env_int("PORTAL_CLIENT_WINDOW_MINUTES", cls.client_window_minutes),
             declaration_version=config.env("PORTAL_DECLARATION_VERSION", cls.declaration_version),
-            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url).rstrip("/"),
+            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
         )
@@ -60,3 +67,7 @@ class Settings:
     @property
     def identify_window(self) -> timedelta:
         return timedelta(minutes=self.identify_window_minutes)
+
+    @property
+    def client_window(self) -> timedelta:
+        return timedelta(minutes=self.client_window_minutes)

@@ -49,7 +49,8 @@ def emitted() -> list:
     w.handle(handlers.declare, commands.Declare(ident, "anna@example.com", "hu", "10.0.0.1"))
     w.handle(handlers.withdraw_declaration, commands.WithdrawDeclaration("C-1001"))
     account = w.handle(handlers.register, commands.Register(ident, "anna@example.com", "+36301234567",
-                                                            "minta.anna", "en", "10.0.0.1"))
+                                                            "minta.anna", "en", "10.0.0.1",
+                                                            accept_declaration=True))
     token = [p for n, p, _ in published if n == "account.activation_requested"][-1]["activation_url"].split("/")[-1]
     w.handle(handlers.activate, commands.Activate(token))
     initial = [p for n, p, _ in published if n == "account.activated"][-1]["initial_password"]

@@ -48,7 +48,7 @@ class Portal:
         ident = ident or self.customer()
         username = username or "u" + uuid.uuid4().hex[:10]
         body = {**ident, "email": f"{username}@Example.com", "mobile": mobile, "username": username,
-                "language": "hu", **extra}
+                "language": "hu", "accept_declaration": True, **extra}
         return self.call("POST", "/internal/registrations", body), username
 
     def active_user(self) -> tuple[str, str, str]:
@@ -159,7 +159,7 @@ def test_registration_refusals(portal):
     first, username = portal.register(ident)
     assert first.status_code == 201
     again, _ = portal.register(ident)
-    assert (again.status_code, again.get_json()) == (422, {"error": "already_registered"})
+    assert (again.status_code, again.get_json()) == (422, {"error": "activation_pending"})
     taken, _ = portal.register(username=username.upper())
     assert taken.status_code == 422 and field_codes(taken) == {"username": ["username_taken"]}
 
@@ -310,3 +310,126 @@ def test_secrets_never_reach_the_log(portal, caplog):
     assert "account_activated" in logged and "/internal/sessions/<session_id>" in logged  # the log was captured
     for secret in (token, password, sid):
         assert secret not in logged
+
+
+# ------------------------------------------------------------------------------------------ audit follow-ups
+def customer_id_of(ident: dict) -> str:
+    return "C-" + ident["policy_number"].split("-", 1)[1]
+
+
+def test_registration_needs_the_declaration_accepted_reported_with_the_other_field_errors(portal):
+    _, taken = portal.register()
+    ident = portal.customer()
+    refused, _ = portal.register(ident, username=taken.upper(), accept_declaration=False)
+    assert refused.status_code == 422
+    assert field_codes(refused) == {"username": ["username_taken"], "accept_declaration": ["required"]}
+    assert refused.get_json()["fields"]["accept_declaration"] == [{
+        "code": "required",
+        "message_hu": "A regisztrációhoz fogadja el az elektronikus kapcsolattartásról szóló nyilatkozatot.",
+        "message_en": "To register, accept the declaration on electronic communication."}]
+    missing, _ = portal.register(ident, accept_declaration=None)
+    assert field_codes(missing) == {"accept_declaration": ["required"]}
+    customer_id = customer_id_of(ident)
+    assert portal.call("GET", f"/internal/declarations/{customer_id}").status_code == 404  # nothing saved
+
+    accepted, _ = portal.register(ident, accept_declaration=True)
+    assert accepted.status_code == 201
+    declaration = portal.call("GET", f"/internal/declarations/{customer_id}").get_json()
+    assert declaration["channel"] == "registration" and declaration["active"] is True
+
+
+def test_whoever_declared_registers_without_accepting_again(portal):
+    ident = portal.customer()
+    assert portal.call("POST", "/internal/declarations", {**ident, "email": "d@example.com"}).status_code == 201
+    response, _ = portal.register(ident, accept_declaration=False)
+    assert response.status_code == 201
+    assert portal.call("GET", f"/internal/declarations/{customer_id_of(ident)}").get_json()["channel"] == "portal"
+
+
+def test_a_pending_account_blocks_until_its_link_expires_then_a_new_registration_replaces_it(portal):
+    ident = portal.customer()
+    first, username = portal.register(ident)
+    old_id = first.get_json()["account_id"]
+    again, _ = portal.register(ident)
+    assert (again.status_code, again.get_json()) == (422, {"error": "activation_pending"})
+    portal.clock.advance(hours=24)
+    replaced, _ = portal.register(ident, username=username)  # the same name is free again
+    assert replaced.status_code == 201
+    new_id = replaced.get_json()["account_id"]
+    assert portal.call("GET", f"/internal/accounts/{old_id}").get_json()["status"] == "expired"
+    assert portal.call("GET", f"/internal/accounts/{new_id}").get_json()["username"] == username
+    link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == new_id][-1]
+    assert portal.call("POST", "/internal/activations/" + link["activation_url"].rsplit("/", 1)[1]).status_code == 200
+    portal.clock.advance(hours=48)
+    active, _ = portal.register(ident)
+    assert (active.status_code, active.get_json()) == (422, {"error": "already_registered"})
+
+
+def test_withdrawal_without_a_portal_login(portal):
+    ident = portal.customer(may_register=False)
+    created = portal.call("POST", "/internal/declarations", {**ident, "email": "w@example.com"}).get_json()
+    withdrawn = portal.call("POST", "/internal/declarations/withdraw", ident, ip="198.51.100.60")
+    assert withdrawn.status_code == 200
+    body = withdrawn.get_json()
+    assert body == {"declaration_id": created["declaration_id"], "customer_id": created["customer_id"],
+                    "withdrawn_at": body["withdrawn_at"]} and body["withdrawn_at"].endswith("+00:00")
+    again = portal.call("POST", "/internal/declarations/withdraw", ident, ip="198.51.100.60")
+    assert (again.status_code, again.get_json()) == (404, {"error": "no_declaration"})
+    assert len([e for e in portal.outbox("customer.declaration_withdrawn")
+                if e["declaration_id"] == created["declaration_id"]]) == 1
+    never = portal.call("POST", "/internal/declarations/withdraw", portal.customer(), ip="198.51.100.60")
+    assert (never.status_code, never.get_json()) == (404, {"error": "no_declaration"})
+    mismatch = portal.call("POST", "/internal/declarations/withdraw", {**ident, "mother_name": "Valaki"},
+                           ip="198.51.100.60")
+    assert (mismatch.status_code, mismatch.get_json()) == (422, {"error": "identification_failed"})
+    invalid = portal.call("POST", "/internal/declarations/withdraw", {**ident, "birth_date": "x"}, ip="198.51.100.60")
+    assert invalid.status_code == 422 and field_codes(invalid) == {"birth_date": ["invalid_date"]}
+
+
+def test_closing_the_account_withdraws_the_declaration_in_the_same_transaction(portal):
+    account_id, username, password = portal.active_user()
+    customer_id = portal.call("GET", f"/internal/accounts/{account_id}").get_json()["customer_id"]
+    assert portal.call("GET", f"/internal/declarations/{customer_id}").get_json()["active"] is True
+    assert portal.call("POST", f"/internal/accounts/{account_id}/close", {"password": password}).status_code == 204
+    declaration = portal.call("GET", f"/internal/declarations/{customer_id}").get_json()
+    assert declaration["active"] is False
+    [closed] = [e for e in portal.outbox("account.closed") if e["account_id"] == account_id]
+    [withdrawn] = [e for e in portal.outbox("customer.declaration_withdrawn") if e["customer_id"] == customer_id]
+    assert withdrawn["withdrawn_at"] == closed["closed_at"] == declaration["withdrawn_at"]
+
+
+def test_recovery_and_resend_share_a_per_client_allowance(portal):
+    ip = "203.0.113.50"
+    for _ in range(3):
+        assert portal.call("POST", "/internal/recovery", {"email": "a@example.com", "mobile": "+36301234567"},
+                           ip=ip).status_code == 202
+    for _ in range(2):
+        resent = portal.call("POST", "/internal/registrations/resend", {"email": "a@example.com"}, ip=ip)
+        assert resent.status_code == 202
+    for path, body in (("/internal/recovery", {"email": "b@example.com", "mobile": "+36201234567"}),
+                       ("/internal/registrations/resend", {"email": "b@example.com"})):
+        throttled = portal.call("POST", path, body, ip=ip)
+        assert throttled.status_code == 429
+        assert throttled.get_json() == {"error": "throttled", "retry_after": throttled.get_json()["retry_after"]}
+        assert 0 < throttled.get_json()["retry_after"] <= 15 * 60
+        assert throttled.headers["Retry-After"] == str(throttled.get_json()["retry_after"])
+    assert portal.call("POST", "/internal/recovery", {"email": "a@example.com", "mobile": "+36301234567"},
+                       ip="203.0.113.51").status_code == 202
+
+
+def test_unknown_usernames_lock_like_known_ones_and_failed_logins_are_limited_per_client(portal):
+    _, username, _ = portal.active_user()
+    ip = "203.0.113.70"
+    known = [portal.call("POST", "/internal/sessions", {"username": username, "password": "wrong-password-1"}, ip=ip)
+             for _ in range(4)]
+    unknown = [portal.call("POST", "/internal/sessions", {"username": "nobody." + username, "password": "wrong-1"},
+                           ip=ip) for _ in range(4)]
+    assert [(r.status_code, r.get_json()) for r in known] == [(r.status_code, r.get_json()) for r in unknown]
+    assert [r.status_code for r in known] == [401, 401, 423, 423]
+    for i in range(12):  # 20 failures in all from this client
+        assert portal.call("POST", "/internal/sessions", {"username": f"spray{i}.{username}",
+                                                          "password": "Tavasz2026!"}, ip=ip).status_code == 401
+    sprayed = portal.call("POST", "/internal/sessions", {"username": "x", "password": "Tavasz2026!"}, ip=ip)
+    assert sprayed.status_code == 429 and sprayed.get_json()["error"] == "throttled"
+    assert portal.call("POST", "/internal/sessions", {"username": "x", "password": "y"},
+                       ip="203.0.113.71").status_code == 401

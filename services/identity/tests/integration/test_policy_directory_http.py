@@ -1,5 +1,5 @@
-"""HttpPolicyDirectory against real HTTP servers: the real policies API (on its own PostgreSQL database, seeded with
-the policy.upserted contract example) and a stub for the failure cases."""
+"""HttpPolicyDirectory against a real HTTP server standing in for the policies service (headers, failures).
+Identification against the real policies API is a cross-service test: tests/integration/test_identity_policies_http.py."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,6 @@ from werkzeug.serving import make_server
 from identity.adapters.policy_directory import HttpPolicyDirectory
 from identity.domain import commands, errors
 from portal_common import logs
-from portal_common.testing import migrate, temp_postgres_database
 
 pytestmark = pytest.mark.database
 REPO = Path(__file__).resolve().parents[4]
@@ -38,35 +37,6 @@ def serve():
     yield start
     for server in servers:
         server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def policies_app():
-    """The real policies API, if the policies package is installed."""
-    pytest.importorskip("policies.entrypoints.api")
-    from policies.bootstrap import EVENT_HANDLERS
-    from policies.entrypoints.api import create_app
-
-    with temp_postgres_database("identity_policies") as url:
-        migrate(REPO / "services/policies/alembic.ini", url)
-        app = create_app(url)
-        wiring = app.extensions["policies"]
-        handler = EVENT_HANDLERS["policy.upserted"]
-        with wiring.session_factory() as session, session.begin():
-            handler.fn(handler.schema.load(EXAMPLE), session, None)
-        yield app
-        wiring.engine.dispose()
-
-
-def test_identification_through_the_real_policies_api(policies_app, serve):
-    directory = HttpPolicyDirectory(serve(policies_app))
-    holder = directory.match(ANNA)
-    assert holder.customer_id == EXAMPLE["policyholder"]["customer_id"]
-    assert holder.may_register is False  # the example policy is paid by cheque
-    from dataclasses import replace
-
-    assert directory.match(replace(ANNA, mother_name="Teszt Maria")) is None  # accents count
-    assert directory.match(replace(ANNA, policy_number="NO-SUCH-POLICY")) is None
 
 
 def test_the_service_token_and_correlation_id_are_sent(serve):

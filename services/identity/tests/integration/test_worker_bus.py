@@ -84,7 +84,8 @@ def drain(url, queue_name, wanted, timeout=20.0) -> list[tuple[dict, dict]]:
 def test_identity_events_reach_notify_and_secrets_are_blanked(running):
     wiring, topology, url = running
     account = wiring.handle(handlers.register, commands.Register(IDENT, "benedek@example.com", "+36701234567",
-                                                                 "busz.benedek", "hu", "10.0.0.9"))
+                                                                 "busz.benedek", "hu", "10.0.0.9",
+                                                                 accept_declaration=True))
     with wiring.engine.connect() as conn:
         rows = conn.execute(text("SELECT payload FROM outbox WHERE event = 'account.activation_requested'")).scalars()
         [link] = [p for p in map(json.loads, rows) if p["account_id"] == account.account_id]
@@ -113,7 +114,8 @@ def test_notification_failed_marks_the_sms_and_policy_upserted_is_acknowledged(r
     ident = commands.Identification("KGFB-10", "Busz Borbála", "Busz Borbála", date(1977, 1, 1), "Pápa", "Út Ulla")
     wiring.directory.add(ident, Policyholder("C-10", None, None, True))
     account = wiring.handle(handlers.register, commands.Register(ident, "bori@example.com", "+36201234567",
-                                                                 "busz.bori", "hu", "10.0.0.9"))
+                                                                 "busz.bori", "hu", "10.0.0.9",
+                                                                 accept_declaration=True))
     publisher = bus.Publisher(topology, url=url)
     try:
         failed = json.loads((REPO / "contracts/events/examples/notification.failed.v1.json").read_text())

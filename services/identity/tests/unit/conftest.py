@@ -53,7 +53,8 @@ class World:
         """Register, activate, and set a known password (skipping the SMS)."""
         from identity.service_layer import handlers
 
-        account = self.handle(handlers.register, commands.Register(ident, email, mobile, username, "hu", "10.0.0.1"))
+        account = self.handle(handlers.register, commands.Register(ident, email, mobile, username, "hu", "10.0.0.1",
+                                                                       accept_declaration=True))
         url = self.events("account.activation_requested")[-1]["activation_url"]
         self.handle(handlers.activate, commands.Activate(url.rsplit("/", 1)[1]))
         account = self.repo.get_account(account.account_id)

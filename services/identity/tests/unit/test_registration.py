@@ -7,9 +7,9 @@ from identity.domain import commands, errors
 from identity.service_layer import handlers
 
 
-def register(world, ident=None, username="minta.anna", ip="10.0.0.1", email="Anna@Example.com"):
+def register(world, ident=None, username="minta.anna", ip="10.0.0.1", email="Anna@Example.com", accept=True):
     return world.handle(handlers.register, commands.Register(ident or world.anna, email, "+36301234567", username,
-                                                             "hu", ip))
+                                                             "hu", ip, accept_declaration=accept))
 
 
 def declare(world, ident=None, ip="10.0.0.1"):
@@ -91,8 +91,11 @@ def test_a_policyholder_without_an_eligible_policy_may_not_register(world):
 
 def test_one_account_per_customer(world):
     register(world)
-    with pytest.raises(errors.AlreadyRegistered):
+    with pytest.raises(errors.ActivationPending):  # pending, its link still valid: check the mailbox
         register(world, username="anna2")
+    world.active_account(username="bela", ident=world.bela, email="bela@example.com")
+    with pytest.raises(errors.AlreadyRegistered):
+        register(world, world.bela, username="bela2")
 
 
 def test_usernames_are_taken_case_insensitively(world):
@@ -124,7 +127,7 @@ def test_mismatches_are_throttled_per_client_after_5_failures_in_15_minutes(worl
     assert throttled.value.retry_after == 10 * 60  # the first failure (at minute 0) leaves the window at minute 15
     register(world, world.anna, ip="198.51.100.7")  # another client is not affected
     world.clock.advance(minutes=10)
-    with pytest.raises(errors.AlreadyRegistered):  # allowed again (and identified)
+    with pytest.raises(errors.ActivationPending):  # allowed again (and identified)
         register(world, world.anna, ip="203.0.113.9")
 
 
@@ -199,3 +202,101 @@ def test_the_directory_being_down_is_not_a_mismatch(world):
     with pytest.raises(errors.DirectoryUnavailable):
         register(world)
     assert world.repo.failures == []
+
+
+# ------------------------------------------------------------------------------------ accepting the declaration
+def test_without_a_declaration_registration_needs_it_accepted_and_saves_nothing_otherwise(world):
+    with pytest.raises(errors.InvalidFields) as invalid:
+        register(world, accept=False)
+    assert invalid.value.codes == {"accept_declaration": ["required"]}
+    assert world.repo.accounts == {} and world.repo.declarations == [] and world.repo.tokens == {}
+    assert world.published == []
+
+
+def test_the_declaration_error_comes_together_with_the_other_field_errors(world):
+    register(world)
+    with pytest.raises(errors.InvalidFields) as invalid:
+        register(world, world.bela, username="Minta.Anna", accept=False)
+    assert invalid.value.codes == {"username": ["username_taken"], "accept_declaration": ["required"]}
+    assert [a.customer_id for a in world.repo.accounts.values()] == ["C-1001"]
+
+
+def test_an_accepted_declaration_is_recorded_with_channel_registration(world):
+    register(world, accept=True)
+    [declaration] = world.repo.declarations
+    assert declaration.channel == "registration" and declaration.active
+
+
+def test_whoever_has_an_active_declaration_need_not_accept_it_again(world):
+    declare(world)
+    register(world, accept=False)
+    assert len(world.events("customer.declared")) == 1
+
+
+def test_a_withdrawn_declaration_must_be_accepted_again(world):
+    declare(world)
+    world.handle(handlers.withdraw_declaration, commands.WithdrawDeclaration("C-1001"))
+    with pytest.raises(errors.InvalidFields) as invalid:
+        register(world, accept=False)
+    assert invalid.value.codes == {"accept_declaration": ["required"]}
+    register(world, accept=True)
+    assert world.handle(handlers.get_declaration, "C-1001").channel == "registration"
+
+
+# ------------------------------------------------------------------------------------ pending accounts expire
+def test_a_pending_account_with_a_valid_link_blocks_a_new_registration(world):
+    register(world, email="anna@exmaple.com")
+    world.clock.advance(hours=23, minutes=59)
+    with pytest.raises(errors.ActivationPending):
+        register(world, username="anna.masodszor")
+
+
+def test_a_pending_account_whose_link_expired_is_replaced_and_its_username_set_free(world):
+    typo = register(world, email="anna@exmaple.com")  # the link went to a mistyped address
+    old_link = token_of(world)
+    world.clock.advance(hours=24)
+    again = register(world, email="anna@example.com")  # the same username, the right address
+    assert again.account_id != typo.account_id and again.username == "minta.anna"
+    assert typo.status == "expired" and typo.username == "minta.anna" and typo.username_key != "minta.anna"
+    assert world.repo.open_account_of("C-1001") is again
+    assert len(world.events("customer.declared")) == 1  # the declaration of the first registration stays
+    with pytest.raises(errors.TokenInvalid):
+        activate(world, old_link)
+    assert activate(world, token_of(world)).account_id == again.account_id
+
+
+def test_a_resent_link_keeps_the_pending_account_alive(world):
+    register(world)
+    world.clock.advance(hours=20)
+    world.handle(handlers.resend_activation, commands.ResendActivation("anna@example.com"))
+    world.clock.advance(hours=5)  # the first link expired, the resent one has not
+    with pytest.raises(errors.ActivationPending):
+        register(world, username="anna.masodszor")
+
+
+def test_a_refused_replacement_changes_nothing(world):
+    typo = register(world, email="anna@exmaple.com")
+    world.active_account(username="foglalt.nev", ident=world.bela, email="bela@example.com")
+    world.clock.advance(hours=25)
+    with pytest.raises(errors.InvalidFields):
+        register(world, username="foglalt.nev")
+    assert typo.status == "pending_activation" and typo.username_key == "minta.anna"
+
+
+def test_an_expired_account_can_be_replaced_again_and_is_never_resent(world):
+    first = register(world, email="anna@exmaple.com")
+    world.clock.advance(hours=25)
+    second = register(world, email="anna@exmaple2.com")
+    world.clock.advance(hours=25)
+    third = register(world)
+    assert (first.status, second.status, third.status) == ("expired", "expired", "pending_activation")
+    before = len(world.events("account.activation_requested"))
+    world.handle(handlers.resend_activation, commands.ResendActivation("anna@exmaple.com"))
+    assert len(world.events("account.activation_requested")) == before
+
+
+def test_an_active_account_still_blocks_for_good(world):
+    world.active_account()
+    world.clock.advance(days=30)
+    with pytest.raises(errors.AlreadyRegistered):
+        register(world, username="anna.masodszor")

@@ -11,6 +11,8 @@ from ..domain import model
 metadata = MetaData()
 mapper_registry = registry(metadata=metadata)
 
+OPEN_ACCOUNT = "status NOT IN ('closed', 'expired')"
+
 accounts = Table(
     "accounts", metadata,
     Column("account_id", String(36), primary_key=True),
@@ -33,9 +35,10 @@ accounts = Table(
     Column("activated_at", UTCDateTime()),
     Column("password_changed_at", UTCDateTime()),
     Column("closed_at", UTCDateTime()),
-    # One open account per customer; a closed one keeps its row (and reserves its username).
+    # One open account per customer; a closed one keeps its row (and reserves its username), an expired one (a
+    # pending account replaced by a new registration) keeps its row too.
     Index("uq_accounts_open_customer", "customer_id", unique=True,
-          postgresql_where=text("status <> 'closed'"), sqlite_where=text("status <> 'closed'")),
+          postgresql_where=text(OPEN_ACCOUNT), sqlite_where=text(OPEN_ACCOUNT)),
 )
 
 activation_tokens = Table(
@@ -78,6 +81,27 @@ identification_failures = Table(
     Column("client_key", String(100), nullable=False),
     Column("failed_at", UTCDateTime(), nullable=False),
     Index("ix_identification_failures_client", "client_key", "failed_at"),
+)
+
+# Failed logins for usernames that have no active account (unknown, pending, closed): counted like an account's, so
+# that an unknown name locks at the same attempt as a real one (OWASP ASVS 6.3.8). One row per normalised name.
+unknown_login_failures = Table(
+    "unknown_login_failures", metadata,
+    Column("username_key", String(200), primary_key=True),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", UTCDateTime()),
+    Column("last_failed_at", UTCDateTime(), nullable=False),
+)
+
+# Per-client allowances other than identification: ``recovery`` (recovery and resend requests, every one counts) and
+# ``login_failure`` (failed logins: password spraying).
+client_attempts = Table(
+    "client_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("client_key", String(100), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_client_attempts_kind_client", "kind", "client_key", "at"),
 )
 
 outbox, processed_messages = plumbing_tables(metadata)

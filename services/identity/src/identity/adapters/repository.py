@@ -5,8 +5,12 @@ import abc
 import threading
 from datetime import datetime
 
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+from portal_common.db import UTCDateTime
 
 from ..domain import model
 from . import orm
@@ -18,14 +22,17 @@ class AbstractRepository(abc.ABC):
     def add_account(self, account: model.Account) -> None: ...
 
     @abc.abstractmethod
-    def get_account(self, account_id: str) -> model.Account | None: ...
+    def get_account(self, account_id: str, for_update: bool = False) -> model.Account | None:
+        """``for_update`` locks the row until the transaction ends."""
 
     @abc.abstractmethod
-    def account_by_username(self, username_key: str) -> model.Account | None: ...
+    def account_by_username(self, username_key: str, for_update: bool = False) -> model.Account | None:
+        """``for_update`` locks the row until the transaction ends (a concurrent login waits, then sees what this one
+        changed: a one-time password logs in once)."""
 
     @abc.abstractmethod
     def open_account_of(self, customer_id: str) -> model.Account | None:
-        """The customer's account that is not closed (pending or active), if any."""
+        """The customer's account that is neither closed nor expired (pending or active), if any."""
 
     @abc.abstractmethod
     def accounts_by_email(self, email: str, status: str) -> list[model.Account]: ...
@@ -37,6 +44,15 @@ class AbstractRepository(abc.ABC):
         ``locked_until``. Returns ``(failed_attempts, locked_until)`` after the update, or None when the account is
         locked right now (another attempt locked it first: this one does not count)."""
 
+    @abc.abstractmethod
+    def count_unknown_login_failure(self, username_key: str, now: datetime, threshold: int,
+                                    lock_until: datetime) -> tuple[int, datetime | None] | None:
+        """:meth:`count_failed_login` for a username without an active account, in one atomic upsert keyed by the
+        normalised username. None when that name is locked right now."""
+
+    @abc.abstractmethod
+    def unknown_login_locked_until(self, username_key: str) -> datetime | None: ...
+
     # -------------------------------------------------------------------------------------- activation tokens
     @abc.abstractmethod
     def add_token(self, token: model.ActivationToken) -> None: ...
@@ -44,6 +60,9 @@ class AbstractRepository(abc.ABC):
     @abc.abstractmethod
     def get_token(self, token_hash: str, for_update: bool = False) -> model.ActivationToken | None:
         """``for_update`` locks the row until the transaction ends (a second request waits, then sees it used)."""
+
+    @abc.abstractmethod
+    def tokens_of(self, account_id: str) -> list[model.ActivationToken]: ...
 
     @abc.abstractmethod
     def revoke_tokens(self, account_id: str, now: datetime) -> None:
@@ -70,8 +89,9 @@ class AbstractRepository(abc.ABC):
     def add_declaration(self, declaration: model.Declaration) -> None: ...
 
     @abc.abstractmethod
-    def latest_declaration(self, customer_id: str) -> model.Declaration | None:
-        """The active declaration, else the most recent withdrawn one."""
+    def latest_declaration(self, customer_id: str, for_update: bool = False) -> model.Declaration | None:
+        """The active declaration, else the most recent withdrawn one. ``for_update`` locks it (a concurrent
+        withdrawal waits, then sees it withdrawn: the event goes out once)."""
 
     # ------------------------------------------------------------------------------------------- throttling
     @abc.abstractmethod
@@ -81,6 +101,13 @@ class AbstractRepository(abc.ABC):
     def identification_failures_since(self, client_key: str, since: datetime) -> list[datetime]:
         """Times of the client's failed identifications after ``since``, oldest first."""
 
+    @abc.abstractmethod
+    def add_client_attempt(self, kind: str, client_key: str, at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def client_attempts_since(self, kind: str, client_key: str, since: datetime) -> list[datetime]:
+        """Times of the client's attempts of this kind after ``since``, oldest first."""
+
 
 class SqlAlchemyRepository(AbstractRepository):
     def __init__(self, session: Session):
@@ -89,15 +116,20 @@ class SqlAlchemyRepository(AbstractRepository):
     def add_account(self, account):
         self.session.add(account)
 
-    def get_account(self, account_id):
-        return self.session.get(model.Account, account_id)
+    def get_account(self, account_id, for_update=False):
+        return self.session.get(model.Account, account_id, with_for_update=for_update or None,
+                                populate_existing=for_update)
 
-    def account_by_username(self, username_key):
-        return self.session.scalars(select(model.Account).where(model.Account.username_key == username_key)).first()
+    def account_by_username(self, username_key, for_update=False):
+        stmt = select(model.Account).where(model.Account.username_key == username_key)
+        if for_update:
+            # populate_existing: after waiting for the lock, read the row as the other transaction left it
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return self.session.scalars(stmt).first()
 
     def open_account_of(self, customer_id):
         return self.session.scalars(select(model.Account).where(
-            model.Account.customer_id == customer_id, model.Account.status != model.CLOSED)).first()
+            model.Account.customer_id == customer_id, model.Account.status.not_in(model.FINISHED))).first()
 
     def accounts_by_email(self, email, status):
         return list(self.session.scalars(select(model.Account).where(
@@ -125,11 +157,40 @@ class SqlAlchemyRepository(AbstractRepository):
             return None
         return row.failed_attempts, row.locked_until
 
+    def count_unknown_login_failure(self, username_key, now, threshold, lock_until):
+        # INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING: one statement, atomic on PostgreSQL (the conflicting
+        # row is locked and the WHERE re-checked) and on SQLite (one writer at a time).
+        t = orm.unknown_login_failures
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        at = bindparam("lock_until", lock_until, type_=UTCDateTime())
+        lock_expired = and_(t.c.locked_until.is_not(None), t.c.locked_until <= now)
+        new_count = case((lock_expired, 1), else_=t.c.failed_attempts + 1)
+        stmt = insert(t).values(username_key=username_key, failed_attempts=1,
+                                locked_until=lock_until if threshold <= 1 else None, last_failed_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.username_key],
+            set_={"failed_attempts": new_count, "locked_until": case((new_count >= threshold, at), else_=None),
+                  "last_failed_at": now},
+            where=or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
+        ).returning(t.c.failed_attempts, t.c.locked_until)
+        row = self.session.execute(stmt).first()
+        if row is None:
+            return None
+        return row.failed_attempts, row.locked_until
+
+    def unknown_login_locked_until(self, username_key):
+        t = orm.unknown_login_failures
+        return self.session.scalar(select(t.c.locked_until).where(t.c.username_key == username_key))
+
     def add_token(self, token):
         self.session.add(token)
 
     def get_token(self, token_hash, for_update=False):
         return self.session.get(model.ActivationToken, token_hash, with_for_update=for_update or None)
+
+    def tokens_of(self, account_id):
+        return list(self.session.scalars(select(model.ActivationToken).where(
+            model.ActivationToken.account_id == account_id)))
 
     def revoke_tokens(self, account_id, now):
         t = orm.activation_tokens
@@ -164,10 +225,13 @@ class SqlAlchemyRepository(AbstractRepository):
     def add_declaration(self, declaration):
         self.session.add(declaration)
 
-    def latest_declaration(self, customer_id):
+    def latest_declaration(self, customer_id, for_update=False):
         d = model.Declaration
-        return self.session.scalars(select(d).where(d.customer_id == customer_id).order_by(
-            d.withdrawn_at.is_not(None), d.declared_at.desc())).first()
+        stmt = select(d).where(d.customer_id == customer_id).order_by(d.withdrawn_at.is_not(None),
+                                                                      d.declared_at.desc()).limit(1)
+        if for_update:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return self.session.scalars(stmt).first()
 
     def add_identification_failure(self, client_key, at):
         self.session.execute(orm.identification_failures.insert().values(client_key=client_key, failed_at=at))
@@ -176,6 +240,14 @@ class SqlAlchemyRepository(AbstractRepository):
         t = orm.identification_failures
         return list(self.session.scalars(select(t.c.failed_at).where(
             t.c.client_key == client_key, t.c.failed_at > since).order_by(t.c.failed_at)))
+
+    def add_client_attempt(self, kind, client_key, at):
+        self.session.execute(orm.client_attempts.insert().values(kind=kind, client_key=client_key, at=at))
+
+    def client_attempts_since(self, kind, client_key, since):
+        t = orm.client_attempts
+        return list(self.session.scalars(select(t.c.at).where(
+            t.c.kind == kind, t.c.client_key == client_key, t.c.at > since).order_by(t.c.at)))
 
 
 class FakeRepository(AbstractRepository):
@@ -187,20 +259,22 @@ class FakeRepository(AbstractRepository):
         self.sessions: dict[str, model.LoginSession] = {}
         self.declarations: list[model.Declaration] = []
         self.failures: list[tuple[str, datetime]] = []
+        self.unknown_failures: dict[str, tuple[int, datetime | None]] = {}
+        self.client_attempts: list[tuple[str, str, datetime]] = []
         self._lock = threading.Lock()
 
     def add_account(self, account):
         self.accounts[account.account_id] = account
 
-    def get_account(self, account_id):
+    def get_account(self, account_id, for_update=False):
         return self.accounts.get(account_id)
 
-    def account_by_username(self, username_key):
+    def account_by_username(self, username_key, for_update=False):
         return next((a for a in self.accounts.values() if a.username_key == username_key), None)
 
     def open_account_of(self, customer_id):
         return next((a for a in self.accounts.values()
-                     if a.customer_id == customer_id and a.status != model.CLOSED), None)
+                     if a.customer_id == customer_id and a.status not in model.FINISHED), None)
 
     def accounts_by_email(self, email, status):
         return [a for a in self.accounts.values() if a.email == email and a.status == status]
@@ -214,11 +288,27 @@ class FakeRepository(AbstractRepository):
             a.locked_until = lock_until if a.failed_attempts >= threshold else None
             return a.failed_attempts, a.locked_until
 
+    def count_unknown_login_failure(self, username_key, now, threshold, lock_until):
+        with self._lock:
+            count, locked_until = self.unknown_failures.get(username_key, (0, None))
+            if locked_until is not None and locked_until > now:
+                return None
+            count = 1 if locked_until is not None else count + 1
+            locked_until = lock_until if count >= threshold else None
+            self.unknown_failures[username_key] = (count, locked_until)
+            return count, locked_until
+
+    def unknown_login_locked_until(self, username_key):
+        return self.unknown_failures.get(username_key, (0, None))[1]
+
     def add_token(self, token):
         self.tokens[token.token_hash] = token
 
     def get_token(self, token_hash, for_update=False):
         return self.tokens.get(token_hash)
+
+    def tokens_of(self, account_id):
+        return [t for t in self.tokens.values() if t.account_id == account_id]
 
     def revoke_tokens(self, account_id, now):
         for t in self.tokens.values():
@@ -246,7 +336,7 @@ class FakeRepository(AbstractRepository):
     def add_declaration(self, declaration):
         self.declarations.append(declaration)
 
-    def latest_declaration(self, customer_id):
+    def latest_declaration(self, customer_id, for_update=False):
         mine = [d for d in self.declarations if d.customer_id == customer_id]
         mine.sort(key=lambda d: (d.withdrawn_at is not None, -d.declared_at.timestamp()))
         return mine[0] if mine else None
@@ -256,3 +346,9 @@ class FakeRepository(AbstractRepository):
 
     def identification_failures_since(self, client_key, since):
         return sorted(at for key, at in self.failures if key == client_key and at > since)
+
+    def add_client_attempt(self, kind, client_key, at):
+        self.client_attempts.append((kind, client_key, at))
+
+    def client_attempts_since(self, kind, client_key, since):
+        return sorted(at for k, key, at in self.client_attempts if k == kind and key == client_key and at > since)

@@ -31,6 +31,14 @@ class WithdrawDeclaration:
 
 
 @dataclass(frozen=True)
+class WithdrawIdentifiedDeclaration:
+    """Withdrawal by someone who only declared (no portal account): identified like a declaration."""
+
+    identification: Identification
+    client_ip: str
+
+
+@dataclass(frozen=True)
 class Register:
     identification: Identification
     email: str
@@ -38,11 +46,14 @@ class Register:
     username: str
     language: str
     client_ip: str
+    #: the user ticked "I accept the declaration on electronic communication"; required when they have none
+    accept_declaration: bool = False
 
 
 @dataclass(frozen=True)
 class ResendActivation:
     email: str
+    client_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class Activate:
 class Login:
     username: str
     password: str
+    client_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class ChangePassword:
 class RequestRecovery:
     email: str
     mobile: str
+    client_ip: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,15 @@ class AlreadyRegistered(IdentityError):
     pass
 
 
+class ActivationPending(IdentityError):
+    """The customer registered already and the activation link is still valid: check the mailbox or ask for a new
+    link. (Once no valid link is left, a new registration replaces the pending account.)"""
+
+
+class NoDeclaration(IdentityError):
+    """Identified, but the customer has no active declaration on electronic communication to withdraw."""
+
+
 class InvalidFields(IdentityError):
     """Field errors: ``{field: [code, ...]}``."""
 

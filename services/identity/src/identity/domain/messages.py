@@ -42,10 +42,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def field_error(code: str, **params) -> dict:
-    hu, en = MESSAGES.get(code, MESSAGES["invalid"])
+#: Where the generic text of a code would say too little: ``(field, code)`` -> texts.
+FIELD_MESSAGES: dict[tuple[str, str], tuple[str, str]] = {
+    ("accept_declaration", "required"): (
+        "A regisztrációhoz fogadja el az elektronikus kapcsolattartásról szóló nyilatkozatot.",
+        "To register, accept the declaration on electronic communication.",
+    ),
+}
+
+
+def field_error(code: str, field: str | None = None, **params) -> dict:
+    hu, en = FIELD_MESSAGES.get((field, code)) or MESSAGES.get(code, MESSAGES["invalid"])
     return {"code": code, "message_hu": hu.format(**params), "message_en": en.format(**params)}
 
 
 def field_errors(codes_by_field: dict[str, list[str]], **params) -> dict[str, list[dict]]:
-    return {field: [field_error(code, **params) for code in codes] for field, codes in codes_by_field.items() if codes}
+    return {field: [field_error(code, field, **params) for code in codes]
+            for field, codes in codes_by_field.items() if codes}

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-PENDING, ACTIVE, CLOSED = "pending_activation", "active", "closed"
+PENDING, ACTIVE, CLOSED, EXPIRED = "pending_activation", "active", "closed", "expired"
+#: Statuses of an account that no longer blocks a new registration of the same customer.
+FINISHED = (CLOSED, EXPIRED)
 LANGUAGES = ("hu", "en")
 CHANNELS = ("portal", "registration")
 SMS_OK, SMS_FAILED = "ok", "failed"
@@ -73,6 +75,15 @@ class Account:
     def issue_otp(self, otp_hash: str, expires_at: datetime) -> None:
         # The old password keeps working too; the one-time password is the way back for whoever forgot it.
         self.otp_hash, self.otp_expires_at, self.otp_used_at = otp_hash, expires_at, None
+
+    def expire(self) -> None:
+        """A pending account whose activation link expired, replaced by a new registration of the same customer.
+
+        The row stays (the audit trail), but its username is set free: the customer who mistyped their e-mail may
+        choose the same name again. ``username_key`` becomes a key no valid username can have (usernames never
+        contain ``~``), which keeps the column's unique constraint without a table rebuild."""
+        self.status = EXPIRED
+        self.username_key = "~" + self.account_id.replace("-", "")[:31]
 
     def close(self, now: datetime) -> None:
         # The username stays reserved (the row stays, username_key stays unique): nobody can take over a

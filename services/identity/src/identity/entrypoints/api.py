@@ -69,6 +69,8 @@ _SIMPLE = {
     errors.IdentificationFailed: (422, "identification_failed"),
     errors.NotEligible: (422, "not_eligible"),
     errors.AlreadyRegistered: (422, "already_registered"),
+    errors.ActivationPending: (422, "activation_pending"),
+    errors.NoDeclaration: (404, "no_declaration"),
     errors.AlreadyDeclared: (409, "already_declared"),
     errors.InvalidCredentials: (401, "invalid_credentials"),
     errors.NotFound: (404, "not_found"),
@@ -106,6 +108,21 @@ def declare():
     return jsonify(declaration_id=declaration.declaration_id, customer_id=declaration.customer_id), 201
 
 
+@bp.post("/declarations/withdraw")
+def withdraw_identified_declaration():
+    """Withdrawal by someone who only declared (no portal login). Body: the identification data, identified like a
+    declaration (the same throttle and generic mismatch answer).
+
+    200 ``{"declaration_id": "…", "customer_id": "C-1001", "withdrawn_at": "2026-11-21T10:00:00+00:00"}`` |
+    404 ``{"error": "no_declaration"}`` (none active: never declared, or withdrawn already) |
+    422 ``{"error": "identification_failed"}`` | 429 ``{"error": "throttled", "retry_after": 540}``.
+    """
+    data = _body(schemas.IdentifiedWithdrawalRequestSchema())
+    cmd = commands.WithdrawIdentifiedDeclaration(_identification(data), client_ip=_client_ip())
+    declaration = _wiring().handle(handlers.withdraw_identified_declaration, cmd)
+    return jsonify(schemas.WithdrawalOutSchema().dump(declaration))
+
+
 @bp.get("/declarations/<customer_id>")
 def get_declaration(customer_id: str):
     """The customer's active declaration, else the last withdrawn one: ``{"declaration_id", "email",
@@ -127,21 +144,25 @@ def register():
     """Register a portal account (pending until the e-mailed link is followed).
 
     201 ``{"account_id": "…", "email": "anna@example.com"}`` | 422 ``identification_failed`` | ``not_eligible`` |
-    ``already_registered`` | ``invalid`` with fields (``username_taken``, ``invalid_mobile`` …) | 429 ``throttled``.
+    ``already_registered`` (an active account) | ``activation_pending`` (a pending account whose link still works;
+    once none does, a new registration replaces it) | ``invalid`` with fields (``username_taken``, ``invalid_mobile``,
+    ``accept_declaration``: ``required`` …) | 429 ``throttled``.
     """
     data = _body(schemas.RegistrationRequestSchema())
     cmd = commands.Register(_identification(data), email=data["email"], mobile=data["mobile"],
-                            username=data["username"], language=data["language"], client_ip=_client_ip())
+                            username=data["username"], language=data["language"], client_ip=_client_ip(),
+                            accept_declaration=data["accept_declaration"])
     account = _wiring().handle(handlers.register, cmd)
     return jsonify(account_id=account.account_id, email=account.email), 201
 
 
 @bp.post("/registrations/resend")
 def resend_activation():
-    """A new activation link for a pending account with this e-mail. Always 202 ``{}``."""
+    """A new activation link for a pending account with this e-mail. 202 ``{}`` whatever matched | 429
+    ``{"error": "throttled", "retry_after": 600}`` (per client, shared with recovery)."""
     data = request.get_json(force=True, silent=True) or {}
     email = data.get("email") if isinstance(data.get("email"), str) else ""
-    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email))
+    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=_client_ip()))
     return jsonify({}), 202
 
 
@@ -172,10 +193,12 @@ def _session_json(session_id: str, account) -> dict:
 @bp.post("/sessions")
 def login():
     """Log in: 201 ``{"session_id", "account_id", "customer_id", "username", "must_change_password",
-    "idle_timeout_s"}`` | 401 ``{"error": "invalid_credentials"}`` (unknown user and wrong password alike) |
-    423 ``{"error": "locked", "locked_until": "…"}``."""
+    "idle_timeout_s"}`` | 401 ``{"error": "invalid_credentials"}`` | 423 ``{"error": "locked", "locked_until": "…"}``
+    (an unknown username gets 401 and 423 exactly like a known one) | 429 ``{"error": "throttled", "retry_after":
+    s}`` (too many failed logins from this client)."""
     data = _body(schemas.LoginRequestSchema())
-    session_id, account = _wiring().handle(handlers.login, commands.Login(data["username"], data["password"]))
+    session_id, account = _wiring().handle(handlers.login, commands.Login(data["username"], data["password"],
+                                                                          client_ip=_client_ip()))
     return jsonify(_session_json(session_id, account)), 201
 
 
@@ -208,15 +231,18 @@ def change_password(account_id: str):
 
 @bp.post("/recovery")
 def recovery():
-    """Forgotten username or password: 202 ``{}`` whatever matched."""
+    """Forgotten username or password: 202 ``{}`` whatever matched | 429 ``{"error": "throttled", "retry_after":
+    s}`` (per client, shared with resend; the same for everyone)."""
     data = _body(schemas.RecoveryRequestSchema())
-    _wiring().handle(handlers.request_recovery, commands.RequestRecovery(data["email"], data["mobile"]))
+    _wiring().handle(handlers.request_recovery, commands.RequestRecovery(data["email"], data["mobile"],
+                                                                         client_ip=_client_ip()))
     return jsonify({}), 202
 
 
 @bp.post("/accounts/<account_id>/close")
 def close_account(account_id: str):
-    """Terminate the registration: 204 | 422 ``{"error": "invalid", "fields": {"password": [...]}}`` | 404."""
+    """Terminate the registration (and withdraw the active declaration: documents go by post again): 204 |
+    422 ``{"error": "invalid", "fields": {"password": [...]}}`` | 404."""
     data = _body(schemas.CloseRequestSchema())
     _wiring().handle(handlers.close_account, commands.CloseAccount(account_id, data["password"]))
     return Response(status=204)

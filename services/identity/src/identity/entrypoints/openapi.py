@@ -32,7 +32,8 @@ def _path_param(name: str) -> dict:
 
 
 CLIENT_IP = {"name": "X-Client-IP", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": "The end user's IP address (identification attempts are throttled per client)."}
+             "description": "The end user's IP address (identification attempts, recovery and resend requests and "
+                            "failed logins are limited per client)."}
 EMPTY = {"description": "Accepted (the same answer whatever matched)",
          "content": {"application/json": {"schema": {"type": "object"}}}}
 
@@ -46,10 +47,10 @@ def build() -> dict:
                                                          "name": "X-Service-Token"}}},
         security=[{"serviceToken": []}],
     )
-    for name in ("DeclarationRequest", "RegistrationRequest", "ResendRequest", "LoginRequest",
-                 "PasswordChangeRequest", "RecoveryRequest", "CloseRequest", "FieldError", "Error",
-                 "DeclarationCreated", "DeclarationOut", "RegistrationCreated", "ActivationOut", "AccountOut",
-                 "SessionOut"):
+    for name in ("DeclarationRequest", "IdentifiedWithdrawalRequest", "RegistrationRequest", "ResendRequest",
+                 "LoginRequest", "PasswordChangeRequest", "RecoveryRequest", "CloseRequest", "FieldError", "Error",
+                 "DeclarationCreated", "DeclarationOut", "WithdrawalOut", "RegistrationCreated", "ActivationOut",
+                 "AccountOut", "SessionOut"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
 
     spec.path("/internal/declarations", operations={"post": {
@@ -57,6 +58,13 @@ def build() -> dict:
         "requestBody": _body("DeclarationRequest"),
         "responses": {"201": _json("DeclarationCreated", "Recorded"),
                       "409": _err("already_declared"), "422": _err("identification_failed | invalid"),
+                      "429": _err("throttled (retry_after seconds)"), "503": _err("policies service unavailable")}}})
+    spec.path("/internal/declarations/withdraw", operations={"post": {
+        "summary": "Withdraw the declaration without a portal login (identified like a declaration)",
+        "parameters": [CLIENT_IP], "requestBody": _body("IdentifiedWithdrawalRequest"),
+        "responses": {"200": _json("WithdrawalOut", "Withdrawn; customer.declaration_withdrawn published"),
+                      "404": _err("no_declaration (none active: never declared, or withdrawn already)"),
+                      "422": _err("identification_failed | invalid"),
                       "429": _err("throttled (retry_after seconds)"), "503": _err("policies service unavailable")}}})
     spec.path("/internal/declarations/{customer_id}", parameters=[_path_param("customer_id")], operations={"get": {
         "summary": "The customer's declaration",
@@ -69,11 +77,12 @@ def build() -> dict:
         "summary": "Register a portal account", "parameters": [CLIENT_IP],
         "requestBody": _body("RegistrationRequest"),
         "responses": {"201": _json("RegistrationCreated", "Pending activation; activation e-mail queued"),
-                      "422": _err("identification_failed | not_eligible | already_registered | invalid"),
+                      "422": _err("identification_failed | not_eligible | already_registered | activation_pending"
+                                  " | invalid (fields, e.g. username_taken, accept_declaration: required)"),
                       "429": _err("throttled"), "503": _err("policies service unavailable")}}})
     spec.path("/internal/registrations/resend", operations={"post": {
-        "summary": "Resend the activation link", "requestBody": _body("ResendRequest"),
-        "responses": {"202": EMPTY}}})
+        "summary": "Resend the activation link", "parameters": [CLIENT_IP], "requestBody": _body("ResendRequest"),
+        "responses": {"202": EMPTY, "429": _err("throttled (per client, shared with recovery)")}}})
     spec.path("/internal/activations/{token}", parameters=[_path_param("token")], operations={"post": {
         "summary": "Activate an account (the initial password goes by SMS)",
         "responses": {"200": _json("ActivationOut", "Activated"), "410": _err("expired | used | unknown")}}})
@@ -81,9 +90,11 @@ def build() -> dict:
         "summary": "An account", "responses": {"200": _json("AccountOut", "The account"),
                                                "404": _err("not_found")}}})
     spec.path("/internal/sessions", operations={"post": {
-        "summary": "Log in", "requestBody": _body("LoginRequest"),
-        "responses": {"201": _json("SessionOut", "Logged in"), "401": _err("invalid_credentials"),
-                      "423": _err("locked (locked_until)"), "422": _err("invalid")}}})
+        "summary": "Log in", "parameters": [CLIENT_IP], "requestBody": _body("LoginRequest"),
+        "responses": {"201": _json("SessionOut", "Logged in"),
+                      "401": _err("invalid_credentials (known and unknown usernames alike)"),
+                      "423": _err("locked (locked_until; known and unknown usernames alike)"), "422": _err("invalid"),
+                      "429": _err("throttled (too many failed logins from this client)")}}})
     spec.path("/internal/sessions/{session_id}", parameters=[_path_param("session_id")], operations={
         "get": {"summary": "A live session (slides the idle timer)",
                 "responses": {"200": _json("SessionOut", "Live"), "404": _err("expired")}},
@@ -94,10 +105,12 @@ def build() -> dict:
                         "description": "The session to keep (else the most recently used one)"}],
         "responses": {"204": {"description": "Changed"}, "422": _err("invalid"), "404": _err("not_found")}}})
     spec.path("/internal/recovery", operations={"post": {
-        "summary": "Forgotten username or password", "requestBody": _body("RecoveryRequest"),
-        "responses": {"202": EMPTY, "422": _err("invalid (a field is missing)")}}})
+        "summary": "Forgotten username or password", "parameters": [CLIENT_IP],
+        "requestBody": _body("RecoveryRequest"),
+        "responses": {"202": EMPTY, "422": _err("invalid (a field is missing)"),
+                      "429": _err("throttled (per client, shared with resend)")}}})
     spec.path("/internal/accounts/{account_id}/close", parameters=[_path_param("account_id")], operations={"post": {
-        "summary": "Close the account", "requestBody": _body("CloseRequest"),
+        "summary": "Close the account (and withdraw the active declaration)", "requestBody": _body("CloseRequest"),
         "responses": {"204": {"description": "Closed"}, "422": _err("invalid (password)"),
                       "404": _err("not_found")}}})
     return spec.to_dict()

@@ -81,17 +81,28 @@ class DeclarationRequestSchema(IdentificationSchema):
 
 
 class RegistrationRequestSchema(DeclarationRequestSchema):
-    """As a declaration, plus ``"mobile": "06 30 123 4567"`` (normalised to ``+36301234567``) and
-    ``"username": "minta.anna"``."""
+    """As a declaration, plus ``"mobile": "06 30 123 4567"`` (normalised to ``+36301234567``),
+    ``"username": "minta.anna"`` and ``"accept_declaration": true`` (the user accepted the declaration on electronic
+    communication; required — ``{"code": "required"}`` on this field — when the customer has no active one)."""
 
     mobile = Mobile()
     username = fields.String(required=True, validate=_codes(rules.check_username), error_messages=_ERRORS)
+    accept_declaration = fields.Boolean(load_default=False, error_messages=_ERRORS,
+                                        metadata={"description": "Required (true) when the customer has no active "
+                                                                 "declaration; it is recorded with channel "
+                                                                 "\"registration\"."})
 
     @post_load
     def _normalise(self, data, **_):
         data["mobile"] = rules.normalise_mobile(data["mobile"])
         data["username"] = data["username"].strip()
         return data
+
+
+class IdentifiedWithdrawalRequestSchema(IdentificationSchema):
+    """Withdrawal without a portal login. Example: ``{"policy_number": "KGFB-1001", "name": "Minta Anna",
+    "birth_name": "Példa Anna", "birth_date": "1985-07-14", "birth_place": "Debrecen", "mother_name": "Teszt Mária"}``
+    """
 
 
 class ResendRequestSchema(_Lenient):
@@ -166,6 +177,12 @@ class DeclarationOutSchema(Schema):
     active = fields.Boolean()
 
 
+class WithdrawalOutSchema(Schema):
+    declaration_id = fields.String()
+    customer_id = fields.String()
+    withdrawn_at = fields.DateTime()
+
+
 class RegistrationCreatedSchema(Schema):
     account_id = fields.String()
     email = fields.String()
@@ -185,7 +202,7 @@ class AccountOutSchema(Schema):
     email = fields.String()
     mobile = fields.String()
     language = fields.String()
-    status = fields.String(metadata={"enum": [model.PENDING, model.ACTIVE, model.CLOSED]})
+    status = fields.String(metadata={"enum": [model.PENDING, model.ACTIVE, model.CLOSED, model.EXPIRED]})
     must_change_password = fields.Boolean()
     sms_status = fields.String(metadata={"enum": [model.SMS_OK, model.SMS_FAILED]})
     created_at = fields.DateTime()

@@ -9,7 +9,7 @@ import hashlib
 import math
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from portal_common import logs
 
@@ -32,28 +32,58 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-# ---------------------------------------------------------------------------------------------- identification
-def _check_throttle(uow: AbstractUnitOfWork, client_key: str, now: datetime, settings: Settings) -> None:
-    failures = uow.repo.identification_failures_since(client_key, now - settings.identify_window)
-    if len(failures) >= settings.identify_max_failures:
-        # One more attempt is allowed once enough of the failures have left the window.
-        frees_at = failures[-settings.identify_max_failures] + settings.identify_window
+# ----------------------------------------------------------------------------------------- per-client limits
+#: kinds of ``client_attempts`` rows
+RECOVERY, LOGIN_FAILURE = "recovery", "login_failure"
+
+
+def client_key(client_ip: str) -> str:
+    return (client_ip or "unknown")[:100]
+
+
+def _raise_if_over(attempts: list[datetime], limit: int, window: timedelta, now: datetime) -> None:
+    """``attempts``: the client's attempts inside the window, oldest first."""
+    if len(attempts) >= limit:
+        # One more attempt is allowed once enough of them have left the window.
+        frees_at = attempts[-limit] + window
         raise errors.Throttled(max(1, math.ceil((frees_at - now).total_seconds())))
 
 
+def _check_throttle(uow: AbstractUnitOfWork, key: str, now: datetime, settings: Settings) -> None:
+    failures = uow.repo.identification_failures_since(key, now - settings.identify_window)
+    _raise_if_over(failures, settings.identify_max_failures, settings.identify_window, now)
+
+
+def _check_client_limit(uow: AbstractUnitOfWork, kind: str, key: str, limit: int, now: datetime,
+                        settings: Settings) -> None:
+    attempts = uow.repo.client_attempts_since(kind, key, now - settings.client_window)
+    _raise_if_over(attempts, limit, settings.client_window, now)
+
+
+def _spend_recovery_allowance(client_ip: str, *, uow: AbstractUnitOfWork, clock: Clock, settings: Settings) -> None:
+    """Recovery and resend requests: every request counts (matched or not), one allowance for both, checked before
+    anything is looked up, so a 429 says nothing about any address."""
+    key, now = client_key(client_ip), clock.now()
+    with uow:
+        _check_client_limit(uow, RECOVERY, key, settings.recovery_max_per_client, now, settings)
+        uow.repo.add_client_attempt(RECOVERY, key, now)
+        uow.commit()
+
+
+# ---------------------------------------------------------------------------------------------- identification
 def identify(ident: commands.Identification, client_ip: str, *, uow: AbstractUnitOfWork, directory: PolicyDirectory,
              clock: Clock, settings: Settings) -> Policyholder:
     """Ask the policies service who this is. Failures are counted per client (stored in the database, so every
     gunicorn worker sees them) and throttled; a mismatch never says which item failed."""
-    client_key = (client_ip or "unknown")[:100]
+    key = client_key(client_ip)
     with uow:
-        _check_throttle(uow, client_key, clock.now(), settings)
+        _check_throttle(uow, key, clock.now(), settings)
     holder = directory.match(ident)  # no transaction is held open during the HTTP call
     if holder is None:
         with uow:
-            uow.repo.add_identification_failure(client_key, clock.now())
+            uow.repo.add_identification_failure(key, clock.now())
             uow.commit()
-        log.info("identification_failed", client=client_key)
+        log.info("identification_failed", client=key)
         raise errors.IdentificationFailed()
     return holder
 
@@ -99,21 +129,42 @@ def get_declaration(customer_id: str, *, uow: AbstractUnitOfWork) -> model.Decla
         return declaration
 
 
+def _withdraw(uow: AbstractUnitOfWork, declaration: model.Declaration, now: datetime, reason: str) -> None:
+    """Back to paper post, and an event the core system (and notify) act on. The caller commits."""
+    declaration.withdrawn_at = now
+    uow.publish("customer.declaration_withdrawn", {
+        "declaration_id": declaration.declaration_id, "customer_id": declaration.customer_id,
+        "email": declaration.email, "language": declaration.language, "withdrawn_at": iso(now)})
+    log.info("declaration_withdrawn", declaration_id=declaration.declaration_id, reason=reason)
+
+
 def withdraw_declaration(cmd: commands.WithdrawDeclaration, *, uow: AbstractUnitOfWork,
                          clock: Clock) -> model.Declaration:
     """Back to paper post. Idempotent: withdrawing again returns the withdrawn declaration without a new event."""
     with uow:
-        declaration = uow.repo.latest_declaration(cmd.customer_id)
+        declaration = uow.repo.latest_declaration(cmd.customer_id, for_update=True)  # concurrent: one event
         if declaration is None:
             raise errors.NotFound(cmd.customer_id)
         if declaration.active:
-            declaration.withdrawn_at = clock.now()
-            uow.publish("customer.declaration_withdrawn", {
-                "declaration_id": declaration.declaration_id, "customer_id": declaration.customer_id,
-                "email": declaration.email, "language": declaration.language,
-                "withdrawn_at": iso(declaration.withdrawn_at)})
+            _withdraw(uow, declaration, clock.now(), reason="customer")
             uow.commit()
-            log.info("declaration_withdrawn", declaration_id=declaration.declaration_id)
+        return declaration
+
+
+def withdraw_identified_declaration(cmd: commands.WithdrawIdentifiedDeclaration, *, uow: AbstractUnitOfWork,
+                                    directory: PolicyDirectory, clock: Clock,
+                                    settings: Settings) -> model.Declaration:
+    """Withdrawal by someone who only declared (step 0) and has no portal login: identified exactly like a
+    declaration (the same throttle, the same generic mismatch). Nothing active to withdraw (never declared, or
+    withdrawn already) is :class:`~identity.domain.errors.NoDeclaration`, so the event goes out once."""
+    holder = identify(cmd.identification, cmd.client_ip, uow=uow, directory=directory, clock=clock, settings=settings)
+    with uow:
+        # the row lock: a concurrent withdrawal waits, then finds nothing active
+        declaration = uow.repo.latest_declaration(holder.customer_id, for_update=True)
+        if declaration is None or not declaration.active:
+            raise errors.NoDeclaration()
+        _withdraw(uow, declaration, clock.now(), reason="identified")
+        uow.commit()
         return declaration
 
 
@@ -131,21 +182,47 @@ def _issue_activation(uow: AbstractUnitOfWork, account: model.Account, now: date
     return raw
 
 
+def _stale_pending(uow: AbstractUnitOfWork, customer_id: str, now: datetime) -> model.Account | None:
+    """An active account, or a pending one whose link still works, blocks a new registration. A pending one with no
+    valid link left (a mistyped e-mail address, a mail never read) does not: it is returned, to be replaced."""
+    current = uow.repo.open_account_of(customer_id)
+    if current is None:
+        return None
+    if current.status != model.PENDING:
+        raise errors.AlreadyRegistered()
+    if any(token.state(now) == "valid" for token in uow.repo.tokens_of(current.account_id)):
+        raise errors.ActivationPending()
+    return current
+
+
 def register(cmd: commands.Register, *, uow: AbstractUnitOfWork, directory: PolicyDirectory, clock: Clock,
              settings: Settings) -> model.Account:
-    """Fields are already valid in form (the API's schema checks them with :mod:`identity.domain.rules`)."""
+    """Fields are already valid in form (the API's schema checks them with :mod:`identity.domain.rules`); the rules
+    that need the database (``username_taken``, ``accept_declaration`` required) are reported together, and nothing
+    is saved while any of them fails."""
     holder = identify(cmd.identification, cmd.client_ip, uow=uow, directory=directory, clock=clock, settings=settings)
     if not holder.may_register:
         raise errors.NotEligible()
     now = clock.now()
     key = rules.username_key(cmd.username)
+    conflict = None
     with uow:
-        if uow.repo.open_account_of(holder.customer_id) is not None:
-            raise errors.AlreadyRegistered()
-        if uow.repo.account_by_username(key) is not None:
-            raise errors.InvalidFields({"username": ["username_taken"]})
+        stale = _stale_pending(uow, holder.customer_id, now)
+        codes: dict[str, list[str]] = {}
+        holder_of_name = uow.repo.account_by_username(key)
+        if holder_of_name is not None and holder_of_name is not stale:  # the customer may keep their own choice
+            codes["username"] = ["username_taken"]
         declaration = uow.repo.latest_declaration(holder.customer_id)
-        if declaration is None or not declaration.active:
+        needs_declaration = declaration is None or not declaration.active
+        if needs_declaration and cmd.accept_declaration is not True:
+            # Never record a declaration the user did not accept (the registration form has a checkbox for it).
+            codes["accept_declaration"] = ["required"]
+        if codes:
+            raise errors.InvalidFields(codes)
+        if stale is not None:
+            stale.expire()  # its username is free again, and it no longer counts as the customer's open account
+            log.info("pending_account_expired", account_id=stale.account_id)
+        if needs_declaration:
             # Registering includes the declaration on electronic communication (channel "registration").
             _new_declaration(uow, customer_id=holder.customer_id,
                              policy_number=cmd.identification.policy_number.strip(), email=cmd.email,
@@ -159,16 +236,24 @@ def register(cmd: commands.Register, *, uow: AbstractUnitOfWork, directory: Poli
         try:
             uow.commit()
         except Conflict as exc:  # a concurrent registration won the race
-            if "username" in str(exc):
-                raise errors.InvalidFields({"username": ["username_taken"]}) from None
-            raise errors.AlreadyRegistered() from None
+            conflict = str(exc)
+    if conflict is not None:
+        if "username" in conflict:
+            raise errors.InvalidFields({"username": ["username_taken"]})
+        with uow:  # say what the winner left: usually a pending account with a fresh link
+            winner = uow.repo.open_account_of(holder.customer_id)
+        if winner is not None and winner.status == model.PENDING:
+            raise errors.ActivationPending()
+        raise errors.AlreadyRegistered()
     log.info("account_registered", account_id=account.account_id)
     return account
 
 
 def resend_activation(cmd: commands.ResendActivation, *, uow: AbstractUnitOfWork, clock: Clock,
                       settings: Settings) -> None:
-    """A new link for a pending account with this e-mail; the older links stop working. Says nothing either way."""
+    """A new link for a pending account with this e-mail; the older links stop working. Says nothing either way;
+    limited per client together with recovery (:func:`_spend_recovery_allowance`)."""
+    _spend_recovery_allowance(cmd.client_ip, uow=uow, clock=clock, settings=settings)
     now = clock.now()
     with uow:
         pending = uow.repo.accounts_by_email(rules.normalise_email(cmd.email), model.PENDING)
@@ -217,22 +302,34 @@ def get_account(account_id: str, *, uow: AbstractUnitOfWork) -> model.Account:
 # ------------------------------------------------------------------------------------------- login and lockout
 def login(cmd: commands.Login, *, uow: AbstractUnitOfWork, hasher: PasswordHasher, clock: Clock,
           settings: Settings) -> tuple[str, model.Account]:
-    """Returns ``(session_id, account)``. The opaque session id is handed out once; only its hash is stored."""
+    """Returns ``(session_id, account)``. The opaque session id is handed out once; only its hash is stored.
+
+    Every path looks the same from outside (OWASP ASVS 6.3.8): a username without an active account (unknown,
+    pending, closed) answers 401, 401, then 423 with a ``locked_until`` like a real account, and every path costs
+    two argon2 verifications (the password, and the one-time password or a dummy hash in its place).
+    """
     now = clock.now()
+    client = client_key(cmd.client_ip)
+    key = rules.username_key(cmd.username)
     with uow:
-        account = uow.repo.account_by_username(rules.username_key(cmd.username))
-        if account is None or account.status != model.ACTIVE:
-            hasher.verify(None, cmd.password)  # the same argon2 work as for a known account (OWASP ASVS 6.3.8)
-            raise errors.InvalidCredentials()
-        password_ok = hasher.verify(account.password_hash, cmd.password)
-        otp_ok = (not password_ok and account.has_valid_otp(now)
-                  and hasher.verify(account.otp_hash, cmd.password))
+        # Password spraying: many names, one password, one client. Checked first, the same for every username.
+        _check_client_limit(uow, LOGIN_FAILURE, client, settings.login_max_failures_per_client, now, settings)
+        # The row lock makes the one-time password single use: a concurrent login with it waits here, then sees it
+        # used (the same lock as a double-clicked activation link).
+        account = uow.repo.account_by_username(key, for_update=True)
+        if account is not None and account.status != model.ACTIVE:
+            account = None  # pending, closed, expired: indistinguishable from unknown
+        password_ok = hasher.verify(account.password_hash if account else None, cmd.password)
+        otp_hash = account.otp_hash if account is not None and account.has_valid_otp(now) else None
+        otp_ok = hasher.verify(otp_hash, cmd.password) and not password_ok  # None: the dummy hash, same work
+        if account is None:
+            _count_unknown_failure(uow, key, client, now, settings)
         if account.is_locked(now) and not otp_ok:
             # Even the right password waits for the lock to end; the one-time password from the forgotten-
             # credentials journey is the other way back in.
-            raise errors.Locked(account.locked_until)
+            _login_failed(uow, client, now, errors.Locked(account.locked_until))
         if not (password_ok or otp_ok):
-            _count_failure(uow, account, now, settings)
+            _count_failure(uow, account, client, now, settings)
         if otp_ok:
             account.use_otp(now)
             log.info("one_time_password_used", account_id=account.account_id)
@@ -248,23 +345,41 @@ def login(cmd: commands.Login, *, uow: AbstractUnitOfWork, hasher: PasswordHashe
     return session_id, account
 
 
-def _count_failure(uow: AbstractUnitOfWork, account: model.Account, now: datetime, settings: Settings):
+def _login_failed(uow: AbstractUnitOfWork, client: str, now: datetime, error: errors.IdentityError):
+    """Every unsuccessful login (401 or 423) counts towards the client's limit; commits and raises ``error``."""
+    uow.repo.add_client_attempt(LOGIN_FAILURE, client, now)
+    uow.commit()
+    raise error
+
+
+def _count_failure(uow: AbstractUnitOfWork, account: model.Account, client: str, now: datetime, settings: Settings):
     """Count the wrong password atomically; the attempt that reaches the threshold locks and tells the owner."""
     result = uow.repo.count_failed_login(account.account_id, now, settings.lockout_threshold, now + settings.lockout)
     if result is None:  # a concurrent attempt locked the account a moment ago
         current = uow.repo.get_account(account.account_id)
-        raise errors.Locked(current.locked_until)
+        _login_failed(uow, client, now, errors.Locked(current.locked_until))
     failed_attempts, locked_until = result
     if locked_until is not None:
         uow.publish("account.locked", {
             "account_id": account.account_id, "username": account.username, "email": account.email,
             "language": account.language, "locked_until": iso(locked_until), "failed_attempts": failed_attempts})
-        uow.commit()
         log.warning("account_locked", account_id=account.account_id, locked_until=iso(locked_until))
-        raise errors.Locked(locked_until)
-    uow.commit()
+        _login_failed(uow, client, now, errors.Locked(locked_until))
     log.info("login_failed", account_id=account.account_id, failed_attempts=failed_attempts)
-    raise errors.InvalidCredentials()
+    _login_failed(uow, client, now, errors.InvalidCredentials())
+
+
+def _count_unknown_failure(uow: AbstractUnitOfWork, key: str, client: str, now: datetime, settings: Settings):
+    """The same count, threshold and lock for a username without an active account (nobody to tell, no event), so
+    that three tries do not reveal whether a name exists. The name itself is not logged (it may be a password typed
+    into the wrong field)."""
+    result = uow.repo.count_unknown_login_failure(key, now, settings.lockout_threshold, now + settings.lockout)
+    if result is None:  # locked right now
+        _login_failed(uow, client, now, errors.Locked(uow.repo.unknown_login_locked_until(key)))
+    failed_attempts, locked_until = result
+    log.info("login_failed_no_account", failed_attempts=failed_attempts)
+    _login_failed(uow, client, now, errors.Locked(locked_until) if locked_until is not None
+                  else errors.InvalidCredentials())
 
 
 # ------------------------------------------------------------------------------------------------------ sessions
@@ -334,8 +449,9 @@ def request_recovery(cmd: commands.RequestRecovery, *, uow: AbstractUnitOfWork, 
     """Forgotten username or password: e-mail + mobile both matching an active account get a one-time password.
 
     The answer never depends on a match, and neither does the work: a one-time password is generated and hashed
-    before looking anything up.
+    before looking anything up. Limited per client, together with resend (:func:`_spend_recovery_allowance`).
     """
+    _spend_recovery_allowance(cmd.client_ip, uow=uow, clock=clock, settings=settings)
     now = clock.now()
     otp = rules.generate_password()
     otp_hash = hasher.hash(otp)
@@ -360,9 +476,11 @@ def request_recovery(cmd: commands.RequestRecovery, *, uow: AbstractUnitOfWork, 
 # ------------------------------------------------------------------------------------------------------- closing
 def close_account(cmd: commands.CloseAccount, *, uow: AbstractUnitOfWork, hasher: PasswordHasher,
                   clock: Clock) -> None:
+    """Terminates the registration and, in the same transaction, withdraws the active declaration: without it the
+    new-document e-mails would keep going out to someone who left the portal. Documents go by post again."""
     now = clock.now()
     with uow:
-        account = uow.repo.get_account(cmd.account_id)
+        account = uow.repo.get_account(cmd.account_id, for_update=True)  # a double submit closes once
         if account is None or account.status != model.ACTIVE:
             raise errors.NotFound(cmd.account_id)
         if not hasher.verify(account.password_hash, cmd.password):
@@ -372,6 +490,9 @@ def close_account(cmd: commands.CloseAccount, *, uow: AbstractUnitOfWork, hasher
         uow.publish("account.closed", {
             "account_id": account.account_id, "customer_id": account.customer_id, "email": account.email,
             "language": account.language, "closed_at": iso(now)})
+        declaration = uow.repo.latest_declaration(account.customer_id, for_update=True)
+        if declaration is not None and declaration.active:
+            _withdraw(uow, declaration, now, reason="account_closed")
         uow.commit()
     log.info("account_closed", account_id=account.account_id)
 
