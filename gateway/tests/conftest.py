@@ -15,6 +15,7 @@ PASSWORD = "correct horse battery"
 def fakes():
     clients = fake_clients()
     clients.identity.add_holder(customer_id="C-1", policy_number="KGFB-1")
+    clients.identity.add_holder(customer_id="C-2", policy_number="HOME-2")  # a policyholder without an account
     clients.identity.add_account(username="anna", password=PASSWORD, customer_id="C-1")
     clients.policies.add_policy("KGFB-1", customer_id="C-1", product="kgfb", payment_method="direct_debit")
     return clients

@@ -11,9 +11,9 @@ from werkzeug.serving import make_server
 
 from gateway.app import create_app
 from gateway.clients import Clients, build_clients, documents, fakes, identity, notify, policies
-from gateway.clients.http import (ERROR_TABLE, AlreadyDeclared, Gone, IdentificationFailed, InvalidCredentials,
-                                  InvalidFields, Locked, NotFound, RemoteError, ServiceUnavailable, SessionExpired,
-                                  Throttled, error_for)
+from gateway.clients.http import (ERROR_TABLE, ActivationPending, AlreadyDeclared, Gone, IdentificationFailed,
+                                  InvalidCredentials, InvalidFields, Locked, NoDeclaration, NotFound, RemoteError,
+                                  ServiceUnavailable, SessionExpired, Throttled, error_for)
 from portal_common.testing import free_port
 
 SEEN: list[dict] = []
@@ -32,6 +32,8 @@ def _service() -> Flask:
         body = request.get_json()
         if body["username"] == "locked":
             return jsonify(error="locked", locked_until="2026-11-22T13:05:00+00:00"), 423
+        if body["username"] == "busy":
+            return jsonify(error="throttled", retry_after=125), 429
         if body["password"] != "right":
             return jsonify(error="invalid_credentials"), 401
         return jsonify(session_id="s1", account_id="A1", customer_id="C1", username="anna",
@@ -43,12 +45,27 @@ def _service() -> Flask:
 
     @app.post("/internal/registrations")
     def register():
+        if request.get_json().get("username") == "pending":
+            return jsonify(error="activation_pending"), 422
         return jsonify(error="invalid", fields={"username": [{"code": "username_taken", "message_hu": "Foglalt.",
                                                               "message_en": "Taken."}]}), 422
 
     @app.post("/internal/declarations")
     def declare():
         return jsonify(error="already_declared"), 409
+
+    @app.post("/internal/declarations/withdraw")
+    def withdraw_identified():
+        body = request.get_json()
+        if body["policy_number"] == "NONE":
+            return jsonify(error="no_declaration"), 404
+        if body["policy_number"] == "WRONG":
+            return jsonify(error="identification_failed"), 422
+        return jsonify(declaration_id="D1", customer_id="C1", withdrawn_at="2026-11-21T10:00:00+00:00")
+
+    @app.get("/internal/customers/<cid>/documents")
+    def documents_list(cid):
+        return jsonify(documents=[], unread=0, args=request.args.to_dict())
 
     @app.post("/internal/activations/<token>")
     def activate(token):
@@ -115,6 +132,30 @@ def test_headers_and_login_mapping(base_url):
         assert SEEN[-1]["path"].startswith("/internal/activations/")
 
 
+def test_new_identity_answers(base_url):
+    client = identity.IdentityClient(base_url, "t")
+    with pytest.raises(Throttled) as throttled:
+        client.login("busy", "x")
+    assert throttled.value.retry_minutes == 3
+    with pytest.raises(ActivationPending):
+        client.register({"username": "pending"})
+    data = {"policy_number": "KGFB-1", "name": "Minta Anna", "birth_name": "Minta Anna", "birth_date": "1985-04-12",
+            "birth_place": "Szeged", "mother_name": "Példa Mária"}
+    assert client.withdraw_declaration_identified(data)["withdrawn_at"] == "2026-11-21T10:00:00+00:00"
+    assert SEEN[-1]["path"] == "/internal/declarations/withdraw" and SEEN[-1]["json"] == data
+    with pytest.raises(NoDeclaration):
+        client.withdraw_declaration_identified({**data, "policy_number": "NONE"})
+    with pytest.raises(IdentificationFailed):
+        client.withdraw_declaration_identified({**data, "policy_number": "WRONG"})
+
+
+def test_documents_list_sends_limit_and_a_nonzero_offset_only(base_url):
+    client = documents.DocumentsClient(base_url, "t")
+    assert client.list("C1", limit=21, offset=0)["args"] == {"limit": "21"}  # works with a service before paging
+    assert client.list("C1", doc_type="other", limit=21, offset=40)["args"] == {
+        "doc_type": "other", "limit": "21", "offset": "40"}
+
+
 def test_streaming_content_and_gone(base_url):
     client = documents.DocumentsClient(base_url, "t")
     content = client.open_content("C1", "D1")
@@ -142,6 +183,10 @@ def test_the_error_table():
     assert isinstance(error_for("identity", 429, {"error": "throttled", "retry_after": 61}), Throttled)
     assert error_for("identity", 429, {"retry_after": 61}).retry_minutes == 2
     assert isinstance(error_for("documents", 404, {"error": "not_found"}), NotFound)
+    assert isinstance(error_for("identity", 404, {"error": "no_declaration"}), NoDeclaration)
+    assert not isinstance(error_for("identity", 404, {"error": "no_declaration"}), NotFound)  # not the 404 page
+    assert isinstance(error_for("identity", 422, {"error": "activation_pending"}), ActivationPending)
+    assert type(error_for("identity", 403, {"error": "not_activated"})) is RemoteError  # identity never sends it
     assert isinstance(error_for("identity", 503, {"error": "unavailable"}), ServiceUnavailable)
     assert type(error_for("identity", 401, {"error": "unauthorized"})) is RemoteError
     assert all(issubclass(cls, RemoteError) for cls in ERROR_TABLE.values())

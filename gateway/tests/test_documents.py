@@ -73,7 +73,7 @@ def test_list_newest_first_with_markers_filters_and_reminder(logged_in, fakes):
     new = fakes.documents.add_document(title="Friss", uploaded_at=now - timedelta(days=1))
     html = text(logged_in.get("/documents"))
     assert html.index("Friss") < html.index("Olvasott") < html.index("Régi")
-    assert "eredetinek" in html and "13 hónapig" in html
+    assert 'id="original-notice"' in html and "eredeti példánya" in html and "13 hónapig" in html
     row_new = html[html.index(f'id="doc-{new}"'):html.index(f'id="doc-{read}"')]
     assert "badge--new" in row_new and f"/documents/{new}/download" in row_new
     row_old = html[html.index(f'id="doc-{old}"'):]
@@ -81,7 +81,7 @@ def test_list_newest_first_with_markers_filters_and_reminder(logged_in, fakes):
     assert 'id="unread-count">1 olvasatlan' in html
     filtered = text(logged_in.get("/documents?doc_type=premium_notice&policy_number=KGFB-1"))
     assert "Olvasott" in filtered and "Friss" not in filtered
-    assert ("list", "C-1", "KGFB-1", "premium_notice", None) in fakes.documents.calls
+    assert ("list", "C-1", "KGFB-1", "premium_notice", 21, 0) in fakes.documents.calls
 
 
 def test_home_renders_with_policies_service_down(logged_in, fakes):
@@ -110,7 +110,7 @@ def test_home_shows_latest_five_unread_count_and_next_steps(logged_in, fakes):
     assert html.count('class="doc-list__item"') == 5
     assert 'id="unread-count">7 olvasatlan' in html
     assert "ePosta igénylése további szerződésekre" in html
-    assert ("list", "C-1", None, None, 5) in fakes.documents.calls
+    assert ("list", "C-1", None, None, 5, None) in fakes.documents.calls
 
 
 def test_documents_page_with_documents_service_down_is_a_503_page(logged_in, fakes):
@@ -134,3 +134,77 @@ def test_policies_page_and_enrolment_with_cheque_switch(logged_in, fakes):
     html = text(logged_in.get("/policies"))
     assert "csekkről banki átutalásra változott" in html
     assert logged_in.post("/policies/NOT-MINE/epost").status_code == 404
+
+
+def _many(fakes, n: int, **kwargs) -> list[str]:
+    """``n`` documents, ``Doc 00`` the newest; returns their ids newest first."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    return [fakes.documents.add_document(title=f"Doc {i:02d}", uploaded_at=now - timedelta(hours=i), **kwargs)
+            for i in range(n)]
+
+
+def _titles(html: str) -> list[str]:
+    return re.findall(r"<strong>(Doc \d\d)</strong>", html)
+
+
+def test_documents_are_paged_twenty_at_a_time_newest_first(logged_in, fakes):
+    _many(fakes, 45)
+    html = text(logged_in.get("/documents"))
+    assert _titles(html) == [f"Doc {i:02d}" for i in range(20)]
+    assert 'id="newer"' not in html and 'href="/documents?page=2" rel="next" id="older"' in html
+    assert "1–20. dokumentum, összesen 45" in html
+    assert fakes.documents.calls[-1] == ("list", "C-1", None, None, 21, 0)
+
+    html = text(logged_in.get("/documents?page=2"))
+    assert _titles(html) == [f"Doc {i:02d}" for i in range(20, 40)]
+    assert 'href="/documents" rel="prev" id="newer"' in html and 'href="/documents?page=3"' in html
+    assert "21–40. dokumentum, összesen 45" in html
+    assert ("list", "C-1", None, None, 21, 20) in fakes.documents.calls
+
+    html = text(logged_in.get("/documents?page=3"))
+    assert _titles(html) == [f"Doc {i:02d}" for i in range(40, 45)]
+    assert 'href="/documents?page=2" rel="prev" id="newer"' in html and 'id="older"' not in html
+    html = text(logged_in.get("/documents?page=3&lang=en"))
+    assert "Documents 41–45 of 45" in html and "Newer documents" in html
+
+    assert _titles(text(logged_in.get("/documents?page=abc"))) == _titles(text(logged_in.get("/documents")))
+    html = text(logged_in.get("/documents?page=9&lang=hu"))
+    assert not _titles(html) and "Ezen az oldalon már nincs dokumentum." in html and 'id="newer"' in html
+
+
+def test_exactly_one_page_has_no_paging_links(logged_in, fakes):
+    _many(fakes, 20)
+    html = text(logged_in.get("/documents"))
+    assert len(_titles(html)) == 20 and 'class="pager"' not in html
+
+
+def test_paging_links_keep_the_filters(logged_in, fakes):
+    _many(fakes, 25, policy_number="KGFB-1", doc_type="premium_notice")
+    _many(fakes, 3, policy_number="KGFB-1", doc_type="claim_letter")
+    html = text(logged_in.get("/documents?policy_number=KGFB-1&doc_type=premium_notice"))
+    assert len(_titles(html)) == 20
+    older = re.search(r'<a [^>]*href="([^"]+)" rel="next" id="older"', html).group(1).replace("&amp;", "&")
+    assert "policy_number=KGFB-1" in older and "doc_type=premium_notice" in older and "page=2" in older
+    html = text(logged_in.get(older))
+    assert len(_titles(html)) == 5
+    newer = re.search(r'<a [^>]*href="([^"]+)" rel="prev" id="newer"', html).group(1).replace("&amp;", "&")
+    assert "policy_number=KGFB-1" in newer and "doc_type=premium_notice" in newer and "page=" not in newer
+    assert ("list", "C-1", "KGFB-1", "premium_notice", 21, 20) in fakes.documents.calls
+
+
+def test_paging_works_with_a_documents_service_that_predates_offset_and_total(logged_in, fakes):
+    fakes.documents.legacy = True  # rejects offset (422), sends no total
+    _many(fakes, 45)
+    html = text(logged_in.get("/documents"))
+    assert _titles(html) == [f"Doc {i:02d}" for i in range(20)]
+    assert 'id="older"' in html and 'id="page-range"' not in html  # no total: no "of N"
+    assert fakes.documents.calls[-1] == ("list", "C-1", None, None, 21, 0)  # the real client omits offset 0
+    html = text(logged_in.get("/documents?page=2"))
+    assert _titles(html) == [f"Doc {i:02d}" for i in range(20, 40)]
+    assert 'id="newer"' in html and 'id="older"' in html
+    html = text(logged_in.get("/documents?page=3"))
+    assert _titles(html) == [f"Doc {i:02d}" for i in range(40, 45)] and 'id="older"' not in html
+    # the first page never depends on offset; a later one is cut from the first offset + 21 documents
+    assert ("list", "C-1", None, None, 61, None) in fakes.documents.calls

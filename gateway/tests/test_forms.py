@@ -10,9 +10,9 @@ from gateway.clients.http import InvalidFields, Throttled
 from .conftest import field_error, input_tag, login, text
 
 REGISTRATION = {
-    "policy_number": "KGFB-1", "name": "Minta Anna", "birth_name": "Minta Anna", "birth_date": "1985-04-12",
+    "policy_number": "HOME-2", "name": "Minta Anna", "birth_name": "Minta Anna", "birth_date": "1985-04-12",
     "birth_place": "Szeged", "mother_name": "Példa Mária", "email": "anna@example.com",
-    "mobile": "06 30 123 4567", "username": "anna2",
+    "mobile": "06 30 123 4567", "username": "anna2", "accept_declaration": "y",
 }
 
 
@@ -25,6 +25,8 @@ def test_each_missing_field_gets_its_own_message_under_it_and_nothing_is_sent(cl
         "email": "Kérjük, adja meg az e-mail-címét.",
         "mobile": "Kérjük, adja meg a mobiltelefonszámát.",
         "username": "Kérjük, válasszon felhasználónevet.",
+        "accept_declaration": "A regisztrációhoz kérjük, jelölje be ezt a négyzetet: az Ügyfélportál az "
+                              "elektronikus dokumentumküldés kérésével használható.",
     }
     for name, message in expected.items():
         assert field_error(html, name) == message
@@ -61,10 +63,10 @@ def test_registration_sends_normalised_data_and_shows_mailbox_page(client, fakes
 
 
 def test_api_field_error_lands_under_the_field_in_the_current_language(client, fakes):
-    client.post("/register", data=REGISTRATION)  # anna2 now exists
-    html = text(client.post("/register", data=REGISTRATION))
+    taken = {**REGISTRATION, "username": "anna"}  # another customer's username
+    html = text(client.post("/register", data=taken))
     assert field_error(html, "username") == "Ez a felhasználónév már foglalt."
-    html = text(client.post("/register?lang=en", data=REGISTRATION))
+    html = text(client.post("/register?lang=en", data=taken))
     assert field_error(html, "username") == "This username is already taken."
 
 
@@ -149,3 +151,120 @@ def test_unknown_remote_field_goes_to_the_summary(logged_in, fakes):
         "current_password": "correct horse battery", "new_password": "a brand new sentence",
         "new_password_confirm": "a brand new sentence"}))
     assert "Valami baj van." in html
+
+
+# Registration includes the declaration on electronic communication --------------------------------------------------
+def test_registration_needs_the_declaration_tick_and_sends_it(client, fakes):
+    data = {k: v for k, v in REGISTRATION.items() if k != "accept_declaration"}
+    html = text(client.post("/register", data=data))
+    assert "jelölje be ezt a négyzetet" in field_error(html, "accept_declaration")
+    tag = input_tag(html, "accept_declaration")
+    assert 'type="checkbox"' in tag and "accept_declaration-error" in tag
+    assert not [c for c in fakes.identity.calls if c[0] == "register"]
+    html = text(client.post("/register?lang=en", data=data))
+    assert "To register, please tick this box" in field_error(html, "accept_declaration")
+    assert "I ask to receive my insurance documents electronically on the portal (ePosta)" in html
+
+    assert client.post("/register", data=REGISTRATION).headers["Location"].endswith("/register/sent")
+    sent = [c for c in fakes.identity.calls if c[0] == "register"][0][1]
+    assert sent["accept_declaration"] is True
+    assert fakes.identity.declarations["C-2"]["channel"] == "registration"  # identity records it
+
+
+def test_identity_asking_for_the_declaration_lands_under_the_checkbox(client, fakes):
+    for lang, message in (("hu", "Nyilatkozat kell."), ("en", "The declaration is needed.")):
+        fakes.identity.fail["register"] = InvalidFields("identity", 422, {"error": "invalid", "fields": {
+            "accept_declaration": [{"code": "required", "message_hu": "Nyilatkozat kell.",
+                                    "message_en": "The declaration is needed."}]}})
+        html = text(client.post(f"/register?lang={lang}", data=REGISTRATION))
+        assert field_error(html, "accept_declaration") == message
+
+
+def test_fake_identity_requires_the_declaration_only_without_one(fakes):
+    import pytest
+
+    data = {k: v for k, v in REGISTRATION.items() if k != "accept_declaration"}
+    data.update(birth_date="1985-04-12", mobile="+36301234567")
+    with pytest.raises(InvalidFields) as refused:
+        fakes.identity.register(data)
+    assert list(refused.value.fields) == ["accept_declaration"]
+    fakes.identity.add_declaration("C-2")
+    assert fakes.identity.register(data)["email"] == "anna@example.com"  # a declared customer needs no tick
+
+
+def test_registration_awaiting_activation_points_to_the_mailbox_and_the_resend_form(client, fakes):
+    client.post("/register", data=REGISTRATION)
+    again = {**REGISTRATION, "username": "anna3", "email": "other@example.com"}
+    response = client.post("/register", data=again)
+    html = text(response)
+    assert response.status_code == 200 and 'id="activation-pending"' in html
+    assert "aktiválásra váró regisztráció" in html and "spam" in html and "Promóciók" in html
+    assert 'action="/register/resend"' in html and 'value="other@example.com"' in input_tag(html, "email")
+    assert len([c for c in fakes.identity.calls if c[0] == "register"]) == 2
+    html = text(client.post("/register?lang=en", data=again))
+    assert "awaiting activation" in html and "Promotions" in html
+    response = client.post("/register/resend", data={"email": "anna@example.com"})
+    assert response.headers["Location"].endswith("/register/sent")
+    assert ("resend_activation", "anna@example.com") in fakes.identity.calls
+
+
+def test_registration_of_a_registered_customer_is_refused(client, fakes):
+    html = text(client.post("/register", data={**REGISTRATION, "policy_number": "KGFB-1", "username": "x.y"}))
+    assert "már tartozik Ügyfélportál-fiók" in html
+
+
+# Withdrawing the declaration without an account ----------------------------------------------------------------------
+IDENTIFICATION = {k: REGISTRATION[k] for k in ("policy_number", "name", "birth_name", "birth_date", "birth_place",
+                                                 "mother_name")}
+
+
+def test_public_withdrawal_needs_the_identification_and_the_confirmation(client, fakes):
+    html = text(client.get("/declaration/withdraw"))
+    for name in (*IDENTIFICATION, "confirm"):
+        input_tag(html, name)
+    html = text(client.post("/declaration/withdraw", data={"name": "Minta Anna"}))
+    assert field_error(html, "policy_number") == "Kérjük, adja meg a kötvényszámot."
+    assert field_error(html, "confirm") == "A visszavonáshoz kérjük, jelölje be ezt a négyzetet."
+    assert 'value="Minta Anna"' in input_tag(html, "name")
+    assert not [c for c in fakes.identity.calls if c[0] == "withdraw_declaration_identified"]
+
+
+def test_public_withdrawal_sends_only_the_identification_and_says_post_again(client, fakes):
+    fakes.identity.add_declaration("C-2", email="anna@example.com")
+    response = client.post("/declaration/withdraw", data={**IDENTIFICATION, "confirm": "y"})
+    assert response.headers["Location"].endswith("/declaration/withdrawn")
+    sent = [c for c in fakes.identity.calls if c[0] == "withdraw_declaration_identified"][0][1]
+    assert sent == IDENTIFICATION  # birth_date as YYYY-MM-DD; no e-mail, no checkbox
+    assert fakes.identity.declarations["C-2"]["active"] is False
+    html = text(client.get("/declaration/withdrawn"))
+    assert 'id="withdrawn"' in html and "ismét postai levélben küldjük" in html
+    assert "by post again" in text(client.get("/declaration/withdrawn?lang=en"))
+
+
+def test_public_withdrawal_mismatch_is_the_generic_identification_message(client, fakes):
+    fakes.identity.add_declaration("C-2")
+    html = text(client.post("/declaration/withdraw", data={**IDENTIFICATION, "mother_name": "Más Valaki",
+                                                           "confirm": "y"}))
+    registration = text(client.post("/register", data={**REGISTRATION, "mother_name": "Más Valaki"}))
+    message = re.search(r'<div class="alert alert--error error-summary"[^>]*>\s*<p>(.*?)</p>', html, re.S).group(1)
+    assert "nem sikerült azonosítani" in message and "+36 1 555 0100" in message
+    assert message in registration  # the same words as on every identification
+    for name in IDENTIFICATION:
+        assert field_error(html, name) is None
+    assert fakes.identity.declarations["C-2"]["active"] is True
+
+
+def test_public_withdrawal_without_an_active_declaration_or_throttled(client, fakes):
+    html = text(client.post("/declaration/withdraw", data={**IDENTIFICATION, "confirm": "y"}))
+    assert "nincs érvényes nyilatkozata" in html and "nincs mit visszavonni" in html
+    html = text(client.post("/declaration/withdraw?lang=en", data={**IDENTIFICATION, "confirm": "y"}))
+    assert "nothing to withdraw" in html
+    fakes.identity.fail["withdraw_declaration_identified"] = Throttled("identity", 429, {"error": "throttled",
+                                                                                        "retry_after": 600})
+    html = text(client.post("/declaration/withdraw?lang=hu", data={**IDENTIFICATION, "confirm": "y"}))
+    assert "várjon 10 percet" in html
+
+
+def test_withdrawal_page_is_linked_from_the_declaration_page_landing_page_and_manual(client):
+    for path in ("/declaration", "/", "/help", "/help?lang=en"):
+        assert 'href="/declaration/withdraw"' in text(client.get(path)), path

@@ -11,6 +11,7 @@ from .conftest import text
 
 def test_public_pages_render(client):
     for path, needle in [("/", "három lépésben"), ("/help", "24 órára zároljuk"), ("/help/browsers", "Safari"),
+                         ("/declaration/withdraw", "Nyilatkozat visszavonása"),
                          ("/declaration", "Nyilatkozat"), ("/register", "Regisztráció"), ("/login", "Bejelentkezés"),
                          ("/forgotten", "Elfelejtett"), ("/locked", "zárolva")]:
         response = client.get(path)
@@ -21,8 +22,8 @@ def test_public_pages_render(client):
 
 def test_manual_covers_the_rules(client):
     html = text(client.get("/help"))
-    for needle in ("13 hónapig", "eredetinek", "levélszemét", "Promóciók", "24 órára zároljuk", "piros üzenet",
-                   "elfelejtett adatok"):
+    for needle in ("13 hónapig", "az eredeti példánya", "levélszemét", "Promóciók", "24 órára zároljuk",
+                   "piros üzenet", "elfelejtett adatok", 'href="/declaration/withdraw"'):
         assert needle in html, needle
 
 
@@ -133,6 +134,7 @@ def test_dev_pages_are_off_in_production(monkeypatch, fakes):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
     monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "t")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
     assert create_app({"CLIENTS": fakes}).test_client().get("/dev/mail").status_code == 404
     monkeypatch.setenv("PORTAL_ENV", "development")
     monkeypatch.setenv("PORTAL_DEV_PAGES", "0")
@@ -146,9 +148,111 @@ def test_english_catalogue_translates_every_text():
 
     root = Path(__file__).resolve().parents[1] / "src" / "gateway"
     method_map = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
-    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngettext": (1, 2),
+                "lazy_ngettext": (1, 2)}
     ids = {msg for _f, _l, msg, _c, _x in extract_from_dir(str(root), method_map, keywords=keywords)}
+    assert any(isinstance(m, tuple) for m in ids)  # the plurals (ngettext) are checked too
     with (root / "translations" / "en" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalog = read_po(fh)
-    missing = sorted(m for m in ids if not (catalog.get(m) and catalog.get(m).string))
+
+    def translated(msgid) -> bool:
+        entry = catalog.get(msgid[0] if isinstance(msgid, tuple) else msgid)
+        if entry is None or entry.fuzzy:  # a fuzzy entry is never compiled into the .mo
+            return False
+        if isinstance(msgid, tuple):
+            return isinstance(entry.string, tuple) and all(entry.string)
+        return bool(entry.string)
+
+    missing = sorted(str(m) for m in ids if not translated(m))
     assert not missing, "add English for: " + "; ".join(missing)
+
+
+def test_lockout_and_validity_numbers_come_from_identitys_variables(monkeypatch, fakes):
+    monkeypatch.setenv("PORTAL_LOCKOUT_HOURS", "12")
+    monkeypatch.setenv("PORTAL_LOCKOUT_THRESHOLD", "5")
+    monkeypatch.setenv("PORTAL_ACTIVATION_TTL_HOURS", "48")
+    monkeypatch.setenv("PORTAL_OTP_TTL_HOURS", "6")
+    monkeypatch.setenv("PORTAL_SESSION_IDLE_MINUTES", "30")
+    monkeypatch.setenv("PORTAL_PASSWORD_MIN_LENGTH", "16")
+    app = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False})
+    assert (app.config["LOCKOUT_THRESHOLD"], app.config["LOCKOUT_HOURS"]) == (5, 12)
+    client = app.test_client()
+
+    html = text(client.get("/locked"))
+    assert "Egymás után 5 alkalommal hibás jelszót adtak meg" in html and "12 órára zároltuk" in html
+    assert "Ha egymás után 5 alkalommal hibás jelszót adnak meg, a hozzáférést 12 órára zároljuk." in text(
+        client.get("/login"))
+    html = text(client.get("/help"))
+    assert '<strong id="manual-lock-threshold">5 alkalommal</strong>' in html
+    assert '<strong id="manual-lock-hours">12 órára zároljuk</strong>' in html
+    assert "48 óráig" in html and "6 óráig" in html and "30 perc tétlenség" in html and "legalább 16 karakter" in html
+    for number in ("24 ", "15 perc", "12 karakter"):
+        assert number not in html, number
+    assert "48 óráig" in text(client.get("/register/sent"))
+    assert "6 óráig" in text(client.get("/forgotten/sent"))
+    from gateway.clients.http import Gone
+
+    fakes.identity.fail["activate"] = Gone("identity", 410, {"error": "expired"})
+    assert "Ez a link lejárt (48 óráig érvényes)" in text(client.post("/activate/old-token"))
+
+    html = text(client.get("/help?lang=en"))
+    assert '<strong id="manual-lock-threshold">5</strong>' in html
+    assert '<strong id="manual-lock-hours">locked for 12 hours</strong>' in html
+    assert "valid for <strong>48 hours</strong>" in html and "valid for 6 hours" in html
+    assert "30 minutes without activity" in html and "at least 16 characters" in html
+    html = text(client.get("/locked"))
+    assert "The number of wrong passwords in a row reached 5" in html and "locked access for 12 hours" in html
+
+
+def test_english_uses_the_singular_for_one(monkeypatch, fakes):
+    monkeypatch.setenv("PORTAL_LOCKOUT_HOURS", "1")
+    monkeypatch.setenv("PORTAL_ACTIVATION_TTL_HOURS", "1")
+    client = create_app({"CLIENTS": fakes}).test_client()
+    assert "locked access for 1 hour." in text(client.get("/locked?lang=en"))
+    assert "valid for 1 hour and can be used once" in text(client.get("/register/sent"))
+    assert "locked for 1 hour</strong>" in text(client.get("/help"))
+
+
+def test_closing_says_access_ends_documents_go_by_post_and_registering_again_needs_the_declaration(logged_in, fakes):
+    fakes.identity.add_declaration("C-1")
+    html = text(logged_in.get("/account"))
+    close = html[html.index('id="profile-close"'):]
+    for needle in ("véget ér a hozzáférése", "itt már nem éri el", "ismét postán küldjük", "újra regisztrálhat",
+                   "ismét nyilatkoznia kell"):
+        assert needle in close, needle
+    logged_in.post("/account/close", data={"password": "correct horse battery"})
+    assert fakes.identity.declarations["C-1"]["active"] is False  # identity withdraws it with the closing
+    html = text(logged_in.get("/account/closed"))
+    for needle in ("már nem tud belépni", "itt már nem éri el", "ismét postán küldjük", "újra regisztrálhat",
+                   "ismét meg kell tennie a nyilatkozatot", 'href="/register"'):
+        assert needle in html, needle
+    html = text(logged_in.get("/account/closed?lang=en"))
+    assert "by post again" in html and "may register again" in html and "needs the declaration again" in html
+
+
+def test_no_sentence_is_taken_over_from_the_seed_pages():
+    """The product's rules come from two FAQ pages (../shared/seeds): the facts carry over, their sentences do not.
+    No five consecutive words of a seed page appear in our Hungarian texts."""
+    import re
+
+    import pytest
+
+    seeds = sorted((Path(__file__).resolve().parents[3] / "shared" / "seeds").glob("*.txt"))
+    if not seeds:
+        pytest.skip("the seed pages are not available here")
+
+    def words(value: str) -> list[str]:
+        return re.findall(r"[a-záéíóöőúüű0-9]+", re.sub(r"<[^>]+>", " ", value).lower())
+
+    def grams(ws: list[str], n: int = 5) -> set[tuple]:
+        return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
+
+    seed_grams = set().union(*(grams(words(p.read_text("utf-8"))) for p in seeds))
+    root = Path(__file__).resolve().parents[1] / "src" / "gateway"
+    copied = []
+    for path in [*root.rglob("*.html"), *root.rglob("*.py")]:
+        for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            common = grams(words(line)) & seed_grams
+            if common:
+                copied.append(f"{path.relative_to(root)}:{lineno}: {' '.join(sorted(common)[0])}")
+    assert not copied, "rephrase in our own words: " + "; ".join(copied)

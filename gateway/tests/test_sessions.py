@@ -133,7 +133,7 @@ def test_activation_link_get_changes_nothing_post_activates(client, fakes):
     client.post("/register", data={
         "policy_number": "HOME-9", "name": "Minta Anna", "birth_name": "Minta Anna", "birth_date": "1985-04-12",
         "birth_place": "Szeged", "mother_name": "Példa Mária", "email": "b@example.com", "mobile": "+36301234567",
-        "username": "beata"})
+        "username": "beata", "accept_declaration": "y"})
     token = next(iter(fakes.identity.tokens))
     html = text(client.get(f"/activate/{token}"))
     assert not [c for c in fakes.identity.calls if c[0] == "activate"]
@@ -152,7 +152,7 @@ def test_sms_failure_is_shown_on_activation_result_and_login_pages(client, fakes
     client.post("/register", data={
         "policy_number": "HOME-9", "name": "Minta Anna", "birth_name": "Minta Anna", "birth_date": "1985-04-12",
         "birth_place": "Szeged", "mother_name": "Példa Mária", "email": "b@example.com", "mobile": "+36301234567",
-        "username": "beata"})
+        "username": "beata", "accept_declaration": "y"})
     token, account_id = next(iter(fakes.identity.tokens.items()))
     client.post(f"/activate/{token}")
     fakes.identity.accounts[account_id]["sms_status"] = "failed"  # notify published notification.failed
@@ -174,7 +174,8 @@ def test_csrf_rejects_a_post_without_token(csrf_client, fakes):
 
 
 def test_csrf_token_on_every_form_and_accepted(csrf_client):
-    for path in ("/login", "/register", "/declaration", "/forgotten", "/register/sent", "/activate/x"):
+    for path in ("/login", "/register", "/declaration", "/declaration/withdraw", "/forgotten", "/register/sent",
+                 "/activate/x"):
         assert 'name="csrf_token"' in text(csrf_client.get(path)), path
     html = text(csrf_client.get("/login"))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
@@ -188,8 +189,21 @@ def test_production_requires_a_secret_key(monkeypatch, fakes):
 
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "t")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
     monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="PORTAL_SECRET_KEY"):
+        create_app({"CLIENTS": fakes})
+
+
+def test_production_requires_the_public_url(monkeypatch, fakes):
+    """Without it cookies would not be Secure and links would point at 127.0.0.1."""
+    from portal_common.config import ConfigError
+
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "t")
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
+    monkeypatch.delenv("PORTAL_PUBLIC_URL", raising=False)
+    with pytest.raises(ConfigError, match="PORTAL_PUBLIC_URL"):
         create_app({"CLIENTS": fakes})
 
 
@@ -201,3 +215,73 @@ def test_locked_until_is_shown_in_english_too(client, fakes):
     client.post("/login?lang=en", data={"username": "anna", "password": "x"})
     html = text(client.get("/locked"))
     assert "The lock ends at" in html and "12:00" in html  # CEST in July
+
+
+def test_login_throttled_tells_the_minutes_in_both_languages(client, fakes):
+    from gateway.clients.http import Throttled
+
+    for retry_after, lang, needle in ((600, "hu", "túl sok bejelentkezési kísérlet érkezett. Kérjük, 10 perc múlva"),
+                                      (45, "en", "Too many login attempts have come from this device or network. "
+                                                 "Please try again in 1 minute."),
+                                      (600, "en", "Please try again in 10 minutes.")):
+        fakes.identity.fail["login"] = Throttled("identity", 429, {"error": "throttled", "retry_after": retry_after})
+        response = client.post(f"/login?lang={lang}", data={"username": "anna", "password": PASSWORD})
+        assert response.status_code == 200 and needle in text(response), (retry_after, lang)
+        with client.session_transaction() as s:
+            assert "sid" not in s
+
+
+def test_login_of_an_account_awaiting_activation_is_the_plain_wrong_credentials_answer(client, fakes):
+    fakes.identity.add_account(username="waiting", password="correct horse battery", customer_id="C-5",
+                               status="pending_activation")
+    pending = text(client.post("/login", data={"username": "waiting", "password": "correct horse battery"}))
+    unknown = text(client.post("/login", data={"username": "nobody", "password": "correct horse battery"}))
+    assert "Hibás felhasználónév vagy jelszó." in pending and "Hibás felhasználónév vagy jelszó." in unknown
+    assert pending.replace("waiting", "X") == unknown.replace("nobody", "X")
+
+
+def _answer(client, response) -> str:
+    assert response.status_code == 302
+    return text(client.get(response.headers["Location"]))
+
+
+def test_resend_answers_the_same_when_throttled(fakes):
+    from gateway.clients.http import Throttled
+
+    pages = []
+    for throttled in (False, True):
+        app = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False})
+        client = app.test_client()
+        if throttled:
+            fakes.identity.fail["resend_activation"] = Throttled("identity", 429, {"error": "throttled",
+                                                                                   "retry_after": 300})
+        pages.append(_answer(client, client.post("/register/resend", data={"email": "anna@example.com"})))
+    assert pages[0] == pages[1] and "új aktiváló linket küldtünk" in pages[0]
+    assert "perc" not in pages[1]
+
+
+def test_forgotten_answers_the_same_when_throttled(fakes):
+    from gateway.clients.http import Throttled
+
+    pages = []
+    for throttled in (False, True):
+        client = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False}).test_client()
+        if throttled:
+            fakes.identity.fail["recover"] = Throttled("identity", 429, {"error": "throttled", "retry_after": 300})
+        pages.append(_answer(client, client.post("/forgotten", data={"email": "anna@example.com",
+                                                                     "mobile": "+36301234567"})))
+    assert pages[0] == pages[1] and 'id="recovery-answer"' in pages[0]
+
+
+def test_idle_notice_and_password_minimum_follow_the_configuration(monkeypatch, fakes):
+    monkeypatch.setenv("PORTAL_SESSION_IDLE_MINUTES", "30")
+    monkeypatch.setenv("PORTAL_PASSWORD_MIN_LENGTH", "16")
+    client = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False}).test_client()
+    login(client)
+    html = text(client.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": "fifteen chars!!", "new_password_confirm": "fifteen chars!!"}))
+    assert "Az új jelszó legalább 16 karakter hosszú legyen." in html and "Legalább 16 karakter;" in html
+    assert not [c for c in fakes.identity.calls if c[0] == "change_password"]
+    fakes.identity.expire_all_sessions()
+    html = text(client.get(client.get("/home").headers["Location"]))
+    assert "30 perc tétlenség után" in html

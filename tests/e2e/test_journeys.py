@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -44,6 +45,7 @@ def register_and_activate(portal, page, who: dict, username: str) -> str:
     page.fill("#email", who["email"])
     page.fill("#mobile", who["mobile"])
     page.fill("#username", username)
+    page.check("#accept_declaration")  # registering is also the declaration on electronic communication
     page.click("#submit")
     page.wait_for_url("**/register/sent")
     assert "spam" in page.content().lower()
@@ -109,6 +111,7 @@ def test_declaration_registration_lockout_and_forgotten_credentials(portal, page
         login(page, portal, username, f"rossz-jelszo-{attempt}-xyz")
         if attempt < 3:
             assert "/locked" not in page.url
+            assert page.locator("#error-summary").count() == 1  # the wrong-password message is shown
     page.wait_for_url("**/locked**")
     until = (datetime.now(timezone.utc) + timedelta(hours=24)).astimezone(ZoneInfo("Europe/Budapest"))
     shown = page.inner_text("#locked-until")
@@ -172,20 +175,37 @@ def test_new_document_is_announced_listed_downloaded_and_printed(portal, page):
     connection = pika.BlockingConnection(pika.URLParameters(amqp[:-1] + "%2F" if amqp.endswith("//") else amqp))
     channel = connection.channel()
     channel.confirm_delivery()
-    channel.basic_publish(f"{portal.env['PORTAL_BUS_NAMESPACE']}.portal", "document.uploaded", json.dumps(event),
-                          pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2,
-                                               content_type="application/json"), mandatory=True)
-    connection.close()
+    namespace = portal.env["PORTAL_BUS_NAMESPACE"]
 
-    # The customer is told by e-mail (once), and sees it on the home page with the unread count.
+    def publish_uploaded():  # each call is a new message (new message id) about the same document
+        channel.basic_publish(f"{namespace}.portal", "document.uploaded", json.dumps(event),
+                              pika.BasicProperties(message_id=str(uuid.uuid4()), delivery_mode=2,
+                                                   content_type="application/json"), mandatory=True)
+
+    publish_uploaded()
+    # The customer is told by e-mail, and sees it on the home page with the unread count.
     notice = wait_until(lambda: [m for m in portal.mails(BELA["email"]) if title in portal.text(m)], 40,
                         message="the new-document e-mail")
-    assert len(notice) == 1 and BELA["policy_number"] in portal.text(notice[0])
+    assert BELA["policy_number"] in portal.text(notice[0])
+
+    # The insurer's system sends the same document again: still one document, still one e-mail.
+    publish_uploaded()
+
+    def drained():
+        depths = [channel.queue_declare(f"{namespace}.{name}.events", passive=True).method.message_count
+                  for name in ("documents", "notify")]
+        return depths == [0, 0]
+
+    wait_until(drained, 30, message="documents and notify queues drained")
+    time.sleep(3)  # let notify's delivery loop send anything it might have queued
+    connection.close()
+    assert len([m for m in portal.mails(BELA["email"]) if title in portal.text(m)]) == 1
     page.goto(portal.url + "/home")
     assert title in page.inner_text("main")
     assert int(page.inner_text("#unread-count").strip().split()[0]) >= 1
 
     page.goto(portal.url + "/documents")
+    assert page.locator(f"#doc-{document_id}").count() == 1
     row = page.locator(f"#doc-{document_id}")
     assert title in row.inner_text()
     with page.expect_download() as download_info:
@@ -199,6 +219,17 @@ def test_new_document_is_announced_listed_downloaded_and_printed(portal, page):
     response = page.request.get(portal.url + f"/documents/{document_id}/view")
     assert response.status == 200 and response.headers["content-type"].startswith("application/pdf")
     assert response.headers["content-disposition"].startswith("inline")
+
+    # Terminating the registration (confirmed with the password): the portal access ends, the documents with it,
+    # and the declaration is withdrawn, so documents go by post again.
+    page.goto(portal.url + "/account")
+    page.fill("#password", FIRST_PASSWORD)
+    page.click("#close-submit")
+    page.wait_for_url("**/account/closed")
+    assert page.request.get(portal.url + f"/documents/{document_id}/download", max_redirects=0).status in (302, 303)
+    login(page, portal, username, FIRST_PASSWORD)
+    assert "/home" not in page.url and page.locator("#error-summary").count() == 1
+    wait_until(lambda: len(portal.mails(BELA["email"])) >= 4, 30, message="the closing and withdrawal e-mails")
 
 
 DENES = {"policy_number": "KGFB-400001", "name": "Demó Dénes", "birth_name": "Demó Dénes", "birth_date": "1968-08-20",
@@ -214,6 +245,7 @@ def test_undeliverable_initial_password_sms_is_reported_to_the_user(portal, page
     page.fill("#email", DENES["email"])
     page.fill("#mobile", DENES["mobile"])
     page.fill("#username", "denes." + uuid.uuid4().hex[:6])
+    page.check("#accept_declaration")
     page.click("#submit")
     page.wait_for_url("**/register/sent")
     mail = wait_until(lambda: [m for m in portal.mails(DENES["email"]) if "/activate/" in portal.text(m)], 30,
@@ -229,3 +261,30 @@ def test_undeliverable_initial_password_sms_is_reported_to_the_user(portal, page
     wait_until(reported, 60, interval=1, message="the SMS failure on the page")
     assert "+36 1 555 0100" in page.inner_text("#sms-failed")
     assert portal.sms(DENES["e164"]) == []  # nothing was delivered
+
+
+CSILLA = {"policy_number": "EGYEB-300001", "name": "Próba Csilla", "birth_name": "Próba Csilla",
+          "birth_date": "1990-02-03", "birth_place": "Pécs", "mother_name": "Szabó Ilona",
+          "email": "csilla.proba@example.org"}
+
+
+def test_a_declaration_can_be_withdrawn_without_ever_registering(portal, page):
+    page.goto(portal.url + "/declaration")
+    fill_identification(page, CSILLA)
+    page.fill("#email", CSILLA["email"])
+    page.check("#accept")
+    page.click("#submit")
+    page.wait_for_url("**/declaration/done")
+    wait_until(lambda: portal.mails(CSILLA["email"]), 30, message="the declaration's confirmation e-mail")
+
+    def withdraw():
+        page.goto(portal.url + "/declaration/withdraw")
+        fill_identification(page, CSILLA)
+        page.check("#confirm")
+        page.click("#submit")
+
+    withdraw()
+    page.wait_for_url("**/declaration/withdrawn")
+    wait_until(lambda: len(portal.mails(CSILLA["email"])) >= 2, 30, message="the withdrawal e-mail")
+    withdraw()  # nothing left to withdraw: said so, nothing sent
+    assert "/declaration/withdrawn" not in page.url and page.locator("[role=alert]").count() >= 1

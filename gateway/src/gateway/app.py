@@ -106,6 +106,8 @@ def _install_hooks(app: Flask) -> None:
             "user": g.get("user"),
             "labels": labels,
             "dev_pages": app.config["DEV_PAGES"],
+            # {"lockout_threshold": 3, "lockout_hours": 24, ...}: the numbers the pages and the manual quote.
+            "rules": {key.lower(): app.config[key] for key in settings.RULES},
         }
 
 

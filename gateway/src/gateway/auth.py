@@ -1,15 +1,15 @@
 """Who is logged in: identity's session id in Flask's signed session cookie, validated on every protected request.
 
-The cookie holds only the opaque session id (and the language); identity keeps the session and its 15-minute idle
-timer, which ``GET /internal/sessions/<id>`` slides on each page view. A new session id at login, and the cookie is
-cleared first so its value changes too (ASVS 7.2.4).
+The cookie holds only the opaque session id (and the language); identity keeps the session and its idle timer
+(``PORTAL_SESSION_IDLE_MINUTES``, 15), which ``GET /internal/sessions/<id>`` slides on each page view. A new session
+id at login, and the cookie is cleared first so its value changes too (ASVS 7.2.4).
 """
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import flash, g, redirect, request, session, url_for
-from flask_babel import gettext as _
+from flask import current_app, flash, g, redirect, request, session, url_for
+from flask_babel import ngettext
 
 from .clients import clients
 from .clients.http import SessionExpired
@@ -57,8 +57,11 @@ def login_required(view):
         user = current_user()
         if user is None:
             if had_session:
-                flash(_("A munkamenete 15 perc tétlenség után biztonsági okból lejárt. Kérjük, jelentkezzen be újra."),
-                      "notice")
+                minutes = current_app.config["SESSION_IDLE_MINUTES"]
+                flash(ngettext("A munkamenete %(num)s perc tétlenség után biztonsági okból lejárt. Kérjük, "
+                               "jelentkezzen be újra.",
+                               "A munkamenete %(num)s perc tétlenség után biztonsági okból lejárt. Kérjük, "
+                               "jelentkezzen be újra.", minutes), "notice")
             return redirect(url_for("account.login", next=_safe_next(request.full_path)))
         if user.get("must_change_password") and request.endpoint not in ALLOWED_WHILE_MUST_CHANGE:
             return redirect(url_for("account.change_password"))

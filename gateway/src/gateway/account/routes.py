@@ -3,18 +3,19 @@ nothing is sent to identity while any field is invalid."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import get_locale, gettext as _
+from flask_babel import get_locale, gettext as _, ngettext
 
 from portal_common import logs
 
 from ..auth import end_session, login_required, safe_next, start_session
 from ..clients import clients
-from ..clients.http import (AlreadyDeclared, AlreadyRegistered, Gone, IdentificationFailed, InvalidCredentials, InvalidFields, Locked,
-                            NotActivated, NotEligible, RemoteError, ServiceUnavailable, Throttled)
+from ..clients.http import (ActivationPending, AlreadyDeclared, AlreadyRegistered, Gone, IdentificationFailed,
+                            InvalidCredentials, InvalidFields, Locked, NoDeclaration, NotEligible, RemoteError,
+                            ServiceUnavailable, Throttled)
 from ..forms import ActionForm, apply_remote_errors
 from . import bp
-from .forms import (ChangePasswordForm, CloseAccountForm, DeclarationForm, ForgottenForm, LoginForm,
-                    RegistrationForm, ResendForm)
+from .forms import (ChangePasswordForm, CloseAccountForm, DeclarationForm, DeclarationWithdrawForm, ForgottenForm,
+                    LoginForm, RegistrationForm, ResendForm)
 
 log = logs.get_logger(__name__)
 
@@ -27,12 +28,18 @@ def _phone() -> str:
     return current_app.config["TELESERVICE_PHONE"]
 
 
+def _throttled_message(exc: Throttled) -> str:
+    return ngettext("Túl sok sikertelen próbálkozás. Kérjük, várjon %(num)s percet, és próbálja újra.",
+                    "Túl sok sikertelen próbálkozás. Kérjük, várjon %(num)s percet, és próbálja újra.",
+                    exc.retry_minutes)
+
+
 def _identification_errors(exc: RemoteError, form) -> list[str]:
     """The page-level message for an identification / eligibility / throttling refusal (one table of texts)."""
     if isinstance(exc, IdentificationFailed):
         return [str(exc.message) % {"phone": _phone()}]
     if isinstance(exc, Throttled):
-        return [str(exc.message) % {"minutes": exc.retry_minutes}]
+        return [_throttled_message(exc)]
     if isinstance(exc, InvalidFields):
         return apply_remote_errors(form, exc.fields) or [str(exc.message)]
     return [str(exc.message)]
@@ -64,6 +71,32 @@ def declaration_done():
     return render_template("account/declaration_done.html", email=session.get("declared_email"))
 
 
+# Withdrawing the declaration without an account (a registered user does it on /account) --------------------------
+@bp.route("/declaration/withdraw", methods=["GET", "POST"])
+def declaration_withdraw():
+    form = DeclarationWithdrawForm()
+    errors: list[str] = []
+    if form.validate_on_submit():
+        try:
+            result = clients().identity.withdraw_declaration_identified(form.identification())
+        except NoDeclaration as exc:
+            errors = [str(exc.message)]
+        except (IdentificationFailed, Throttled, InvalidFields) as exc:
+            errors = _identification_errors(exc, form)
+        else:
+            session["declaration_withdrawn_at"] = result.get("withdrawn_at")
+            return redirect(url_for("account.declaration_withdrawn"))
+    elif form.errors:
+        errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
+    return render_template("account/declaration_withdraw.html", form=form, errors=errors)
+
+
+@bp.get("/declaration/withdrawn")
+def declaration_withdrawn():
+    return render_template("account/declaration_withdrawn.html",
+                           withdrawn_at=session.get("declaration_withdrawn_at"))
+
+
 # Step 1: registration and activation ------------------------------------------------------------------------------
 @bp.route("/register", methods=["GET", "POST"])
 def register():
@@ -71,11 +104,15 @@ def register():
     errors: list[str] = []
     if form.validate_on_submit():
         data = {**form.identification(), "email": form.email.data, "mobile": form.mobile.data,
-                "username": form.username.data, "language": _lang()}
+                "username": form.username.data, "language": _lang(),
+                "accept_declaration": bool(form.accept_declaration.data)}
         try:
             clients().identity.register(data)
             session["registered_email"] = form.email.data
             return redirect(url_for("account.register_sent"))
+        except ActivationPending:
+            # An earlier registration of this customer awaits activation and its link is still valid.
+            return render_template("account/register_pending.html", form=ResendForm(email=form.email.data))
         except (IdentificationFailed, Throttled, InvalidFields, NotEligible, AlreadyRegistered) as exc:
             errors = _identification_errors(exc, form)
     elif form.errors:
@@ -94,7 +131,13 @@ def register_resend():
     form = ResendForm()
     if not form.validate_on_submit():
         return render_template("account/register_sent.html", form=form, email=session.get("registered_email")), 422
-    clients().identity.resend_activation(form.email.data)  # 202 whatever the address: reveals nothing
+    try:
+        clients().identity.resend_activation(form.email.data)  # 202 whatever the address: reveals nothing
+    except ServiceUnavailable:
+        raise
+    except RemoteError as exc:
+        # Throttling (429) must not make the answer differ from the normal one.
+        log.warning("resend_refused", error=exc.code)
     session["registered_email"] = form.email.data
     flash(_("Ha ehhez a címhez aktiválásra váró regisztráció tartozik, új aktiváló linket küldtünk. A korábbi link "
             "érvényét vesztette."), "success")
@@ -151,8 +194,14 @@ def login():
         except Locked as exc:
             session["locked_until"] = exc.locked_until
             return redirect(url_for("account.locked"))
-        except (InvalidCredentials, NotActivated) as exc:
+        except InvalidCredentials as exc:
+            # Also an account still awaiting activation: identity answers the same 401 (it reveals nothing).
             errors = [str(exc.message)]
+        except Throttled as exc:
+            errors = [ngettext("Erről az eszközről vagy hálózatról túl sok bejelentkezési kísérlet érkezett. "
+                               "Kérjük, %(num)s perc múlva próbálja újra.",
+                               "Erről az eszközről vagy hálózatról túl sok bejelentkezési kísérlet érkezett. "
+                               "Kérjük, %(num)s perc múlva próbálja újra.", exc.retry_minutes)]
         else:
             target = safe_next(request.args.get("next"))
             start_session(result)

@@ -25,10 +25,15 @@ class DocumentsClient(ServiceClient):
     service = "documents"
 
     def list(self, customer_id: str, policy_number: str | None = None, doc_type: str | None = None,
-             limit: int | None = None) -> dict:
+             limit: int | None = None, offset: int | None = None) -> dict:
         """-> ``{"documents": [{document_id, title, doc_type, policy_number, uploaded_at, available_until, expired,
-        read, size, content_type, sha256}], "unread": n}``, newest first."""
-        params = {k: v for k, v in {"policy_number": policy_number, "doc_type": doc_type, "limit": limit}.items() if v}
+        read, size, content_type, sha256}], "unread": n, "total": n}``, newest first; ``total`` (matching the
+        filters, ignoring limit and offset) may be missing from a documents service that predates paging.
+
+        ``offset`` 0 is not sent (the service's default): a service that predates paging rejects the parameter
+        (422 InvalidFields), so only the first page depends on nothing new."""
+        params = {k: v for k, v in {"policy_number": policy_number, "doc_type": doc_type, "limit": limit,
+                                    "offset": offset}.items() if v}
         return self.get_json(f"/internal/customers/{_seg(customer_id)}/documents", params=params)
 
     def get(self, customer_id: str, document_id: str) -> dict:

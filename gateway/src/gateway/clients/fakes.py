@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from .documents import Content
-from .http import (AlreadyDeclared, Gone, IdentificationFailed, InvalidCredentials, InvalidFields, Locked,
-                   NotActivated, NotFound, ServiceUnavailable, SessionExpired)
+from .http import (ActivationPending, AlreadyDeclared, AlreadyRegistered, Gone, IdentificationFailed,
+                   InvalidCredentials, InvalidFields, Locked, NoDeclaration, NotFound, ServiceUnavailable,
+                   SessionExpired)
 
 
 def _now() -> datetime:
@@ -92,6 +93,16 @@ class FakeIdentity(_Fake):
     def _account_by_username(self, username: str) -> dict | None:
         return next((a for a in self.accounts.values() if a["username"].lower() == username.lower()), None)
 
+    def add_declaration(self, customer_id="C-1", email="anna@example.com", channel="declaration") -> dict:
+        declaration = dict(declaration_id=str(uuid.uuid4()), customer_id=customer_id, email=email,
+                           text_version="2026-11", declared_at=_now().isoformat(), active=True, channel=channel,
+                           withdrawn_at=None)
+        self.declarations[customer_id] = declaration
+        return declaration
+
+    def _withdraw(self, declaration: dict) -> None:
+        declaration.update(active=False, withdrawn_at=_now().isoformat())
+
     # the client's methods -----------------------------------------------------------------------------------
     def create_declaration(self, data: dict) -> dict:
         self._call("create_declaration", data)
@@ -99,9 +110,7 @@ class FakeIdentity(_Fake):
         existing = self.declarations.get(holder["customer_id"])
         if existing and existing["active"]:
             raise AlreadyDeclared(self.service, 409, {"error": "already_declared"})
-        declaration = dict(declaration_id=str(uuid.uuid4()), customer_id=holder["customer_id"], email=data["email"],
-                           text_version="2026-11", declared_at=_now().isoformat(), active=True)
-        self.declarations[holder["customer_id"]] = declaration
+        declaration = self.add_declaration(holder["customer_id"], data["email"])
         return {"declaration_id": declaration["declaration_id"], "customer_id": holder["customer_id"]}
 
     def get_declaration(self, customer_id: str) -> dict | None:
@@ -113,16 +122,47 @@ class FakeIdentity(_Fake):
         declaration = self.declarations.get(customer_id)
         if declaration is None:
             raise NotFound(self.service, 404, {"error": "not_found"})
-        declaration["active"] = False
+        self._withdraw(declaration)
         return declaration
 
+    def withdraw_declaration_identified(self, data: dict) -> dict:
+        self._call("withdraw_declaration_identified", data)
+        holder = self._identify(data)
+        declaration = self.declarations.get(holder["customer_id"])
+        if declaration is None or not declaration["active"]:
+            raise NoDeclaration(self.service, 404, {"error": "no_declaration"})
+        self._withdraw(declaration)
+        return {"declaration_id": declaration["declaration_id"], "customer_id": holder["customer_id"],
+                "withdrawn_at": declaration["withdrawn_at"]}
+
     def register(self, data: dict) -> dict:
+        """Identity's order: identification, one open account per customer (active: already_registered; awaiting
+        activation: activation_pending), then the field errors (username taken; ``accept_declaration`` when the
+        customer has no active declaration, which the registration then records)."""
         self._call("register", data)
         holder = self._identify(data)
+        customer_id = holder["customer_id"]
+        open_accounts = [a for a in self.accounts.values() if a["customer_id"] == customer_id
+                         and a["status"] != "closed"]
+        if any(a["status"] == "pending_activation" for a in open_accounts):
+            raise ActivationPending(self.service, 422, {"error": "activation_pending"})
+        if open_accounts:
+            raise AlreadyRegistered(self.service, 422, {"error": "already_registered"})
+        errors = {}
         if self._account_by_username(data["username"]):
-            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": {"username": [field_error(
-                "taken", "Ez a felhasználónév már foglalt.", "This username is already taken.")]}})
-        account_id = self.add_account(username=data["username"], password="", customer_id=holder["customer_id"],
+            errors["username"] = [field_error("username_taken", "Ez a felhasználónév már foglalt.",
+                                              "This username is already taken.")]
+        declaration = self.declarations.get(customer_id)
+        has_declaration = bool(declaration and declaration["active"])
+        if not has_declaration and data.get("accept_declaration") is not True:
+            errors["accept_declaration"] = [field_error(
+                "declaration_required", "A regisztrációhoz nyilatkoznia kell az elektronikus kapcsolattartásról.",
+                "To register you need to make the declaration on electronic communication.")]
+        if errors:
+            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": errors})
+        if not has_declaration:
+            self.add_declaration(customer_id, data["email"], channel="registration")
+        account_id = self.add_account(username=data["username"], password="", customer_id=customer_id,
                                       email=data["email"], mobile=data["mobile"], status="pending_activation",
                                       must_change_password=True)
         self.tokens[f"tok-{account_id}"] = account_id
@@ -153,7 +193,8 @@ class FakeIdentity(_Fake):
     def login(self, username: str, password: str) -> dict:
         self._call("login", username)
         account = self._account_by_username(username)
-        if account is None or account["status"] == "closed":
+        if account is None or account["status"] != "active":
+            # Unknown, closed or still awaiting activation: the same 401, nothing counted (as identity does).
             raise InvalidCredentials(self.service, 401, {"error": "invalid_credentials"})
         if account["locked_until"] and account["locked_until"] > _now():
             raise Locked(self.service, 423, {"error": "locked", "locked_until": account["locked_until"].isoformat()})
@@ -164,8 +205,6 @@ class FakeIdentity(_Fake):
                 raise Locked(self.service, 423, {"error": "locked",
                                                  "locked_until": account["locked_until"].isoformat()})
             raise InvalidCredentials(self.service, 401, {"error": "invalid_credentials"})
-        if account["status"] == "pending_activation":
-            raise NotActivated(self.service, 403, {"error": "not_activated"})
         account["failed_attempts"] = 0
         session_id = uuid.uuid4().hex
         self.sessions[session_id] = account["account_id"]
@@ -215,6 +254,9 @@ class FakeIdentity(_Fake):
         self.accounts[account_id]["status"] = "closed"
         for sid in [s for s, a in self.sessions.items() if a == account_id]:
             del self.sessions[sid]
+        declaration = self.declarations.get(self.accounts[account_id]["customer_id"])
+        if declaration and declaration["active"]:
+            self._withdraw(declaration)  # closing also withdraws the declaration: documents go by post again
 
 
 class FakePolicies(_Fake):
@@ -258,6 +300,7 @@ class FakeDocuments(_Fake):
         self.docs: dict[str, dict] = {}
         self.contents: dict[str, bytes] = {}
         self.chunks_served = 0
+        self.legacy = False  # True: the documents API before paging (no offset, no total)
 
     def add_document(self, customer_id="C-1", title="Kötvény 2026", content=b"%PDF-1.4 fake\n", policy_number="KGFB-1",
                      doc_type="policy_schedule", uploaded_at=None, expired=False, read=False, document_id=None) -> str:
@@ -275,14 +318,22 @@ class FakeDocuments(_Fake):
         return {k: v for k, v in doc.items() if k != "customer_id"}
 
     def list(self, customer_id: str, policy_number: str | None = None, doc_type: str | None = None,
-             limit: int | None = None) -> dict:
-        self._call("list", customer_id, policy_number, doc_type, limit)
+             limit: int | None = None, offset: int | None = None) -> dict:
+        """Like the service: default limit 50, max 500. With ``legacy = True`` it plays the documents service
+        that predates paging: ``offset`` is an unknown parameter (422 invalid) and there is no ``total``."""
+        self._call("list", customer_id, policy_number, doc_type, limit, offset)
+        if self.legacy and offset:
+            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": {"offset": ["Unknown field."]}})
         docs = [d for d in self.docs.values() if d["customer_id"] == customer_id
                 and (not policy_number or d["policy_number"] == policy_number)
                 and (not doc_type or d["doc_type"] == doc_type)]
         docs.sort(key=lambda d: d["uploaded_at"], reverse=True)
         unread = sum(1 for d in docs if not d["read"] and not d["expired"])
-        return {"documents": [self._public(d) for d in docs[:limit or None]], "unread": unread}
+        start, limit = offset or 0, min(limit or 50, 500)
+        listing = {"documents": [self._public(d) for d in docs[start:start + limit]], "unread": unread}
+        if not self.legacy:
+            listing["total"] = len(docs)
+        return listing
 
     def get(self, customer_id: str, document_id: str) -> dict:
         self._call("get", customer_id, document_id)

@@ -55,7 +55,8 @@ class Conflict(RemoteError):
 
 
 class AlreadyDeclared(Conflict):
-    message = _l("Önnek már van érvényes nyilatkozata az elektronikus kapcsolattartásról, ezt a lépést kihagyhatja.")
+    message = _l("Önnek már van érvényes nyilatkozata az elektronikus kapcsolattartásról, így újabbra nincs szükség: "
+                 "folytathatja a regisztrációval.")
 
 
 class InvalidFields(RemoteError):
@@ -71,8 +72,9 @@ class InvalidFields(RemoteError):
 class IdentificationFailed(RemoteError):
     # Never says which item failed (ASVS 6.3.8): one message for every mismatch.
     message = _l(
-        "A megadott adatok alapján nem sikerült azonosítani Önt. Kérjük, ellenőrizze gondosan az adatokat, "
-        "és próbálja újra. Ha többszöri próbálkozásra sem sikerül, hívja telefonos ügyfélszolgálatunkat: %(phone)s."
+        "A megadott adatok alapján nem sikerült azonosítani Önt. Nézze át betűről betűre az adatokat, és küldje "
+        "el újra az űrlapot. Ha néhány kísérlet után sem jár sikerrel, telefonos ügyfélszolgálatunk segít: "
+        "%(phone)s."
     )
 
 
@@ -84,13 +86,29 @@ class NotEligible(RemoteError):
     )
 
 
+class ActivationPending(RemoteError):
+    """422 ``activation_pending``: this customer's registration awaits activation and its link is still valid."""
+
+    message = _l("Ehhez a szerződőhöz már tartozik aktiválásra váró regisztráció, és az aktiváló link még érvényes.")
+
+
+class NoDeclaration(RemoteError):
+    """404 ``no_declaration``: the identified customer has no active declaration to withdraw."""
+
+    message = _l("Önnek jelenleg nincs érvényes nyilatkozata az elektronikus kapcsolattartásról, így nincs mit "
+                 "visszavonni: dokumentumait postán kapja.")
+
+
 class AlreadyRegistered(RemoteError):
     message = _l("Ehhez a szerződőhöz már tartozik Ügyfélportál-fiók. Jelentkezzen be, vagy ha elfelejtette "
                  "felhasználónevét vagy jelszavát, kérjen újat.")
 
 
 class Throttled(RemoteError):
-    message = _l("Túl sok sikertelen próbálkozás. Kérjük, várjon %(minutes)s percet, és próbálja újra.")
+    """429 ``{"error": "throttled", "retry_after": seconds}`` (identifications, login, recovery, resend). Pages word
+    it with the minutes (:attr:`retry_minutes`); recovery and resend never show it (they reveal nothing)."""
+
+    message = _l("Túl sok próbálkozás. Kérjük, néhány perc múlva próbálja újra.")
 
     @property
     def retry_minutes(self) -> int:
@@ -110,19 +128,13 @@ class Locked(RemoteError):
         return self.body.get("locked_until")
 
 
-class NotActivated(RemoteError):
-    message = _l(
-        "A fiókja még nincs aktiválva. Kérjük, kattintson az aktiváló e-mailben kapott linkre "
-        "(nézze meg a levélszemét és a promóciók mappát is), vagy kérjen új linket."
-    )
-
-
 # THE table: (HTTP status, remote "error" code or None for any) -> the gateway's exception.
 # Checked with the exact code first, then with None; anything unlisted >= 500 is ServiceUnavailable.
+# (A login of an account that awaits activation is a plain 401 invalid_credentials: identity reveals nothing more.)
 ERROR_TABLE: dict[tuple[int, str | None], type[RemoteError]] = {
     (401, "invalid_credentials"): InvalidCredentials,
-    (403, "not_activated"): NotActivated,
     (404, "expired"): SessionExpired,  # GET /internal/sessions/<id>: idle timeout passed or logged out
+    (404, "no_declaration"): NoDeclaration,  # POST /internal/declarations/withdraw
     (404, None): NotFound,
     (409, "already_declared"): AlreadyDeclared,
     (409, None): Conflict,
@@ -130,6 +142,7 @@ ERROR_TABLE: dict[tuple[int, str | None], type[RemoteError]] = {
     (422, "identification_failed"): IdentificationFailed,
     (422, "not_eligible"): NotEligible,
     (422, "already_registered"): AlreadyRegistered,
+    (422, "activation_pending"): ActivationPending,
     (422, "invalid"): InvalidFields,
     (423, "locked"): Locked,
     (429, None): Throttled,

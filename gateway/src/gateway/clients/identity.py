@@ -30,13 +30,22 @@ class IdentityClient(ServiceClient):
     def withdraw_declaration(self, customer_id: str) -> dict:
         return self.post_json(f"/internal/declarations/{_seg(customer_id)}/withdraw")
 
+    def withdraw_declaration_identified(self, data: dict) -> dict:
+        """The public withdrawal (someone who declared but never registered): ``{policy_number, name, birth_name,
+        birth_date, birth_place, mother_name}`` -> ``{declaration_id, customer_id, withdrawn_at}``; 422
+        ``identification_failed`` raises IdentificationFailed, 404 ``no_declaration`` NoDeclaration, 429 Throttled."""
+        return self.post_json("/internal/declarations/withdraw", data)
+
     # Registration and activation (step 1)
     def register(self, data: dict) -> dict:
         """``{policy_number, name, birth_name, birth_date, birth_place, mother_name, email, mobile, username,
-        language}`` -> ``{account_id, email}``."""
+        language, accept_declaration}`` -> ``{account_id, email}``. A customer without an active declaration makes it
+        here (``accept_declaration: true``, else 422 ``invalid`` with an ``accept_declaration`` field error); 422
+        ``activation_pending`` when their earlier registration still awaits activation with a valid link."""
         return self.post_json("/internal/registrations", data)
 
     def resend_activation(self, email: str) -> None:
+        """Always 202 whatever the address (429 Throttled possible: the page must not show it)."""
         self.post_json("/internal/registrations/resend", {"email": email})
 
     def activate(self, token: str) -> dict:
@@ -48,7 +57,8 @@ class IdentityClient(ServiceClient):
 
     # Sessions (step 2)
     def login(self, username: str, password: str) -> dict:
-        """-> ``{session_id, account_id, customer_id, username, must_change_password, idle_timeout_s}``."""
+        """-> ``{session_id, account_id, customer_id, username, must_change_password, idle_timeout_s}``; 401
+        ``invalid_credentials`` (also for an account awaiting activation), 423 ``locked``, 429 ``throttled``."""
         return self.post_json("/internal/sessions", {"username": username, "password": password})
 
     def get_session(self, session_id: str) -> dict:

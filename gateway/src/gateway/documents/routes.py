@@ -4,15 +4,18 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-from flask import Response, g, render_template, request, stream_with_context
+from flask import Response, g, render_template, request, stream_with_context, url_for
 
 from .. import labels
 from ..auth import login_required
 from ..clients import clients
-from ..clients.http import Gone, NotFound, ServiceUnavailable
+from ..clients.http import Gone, InvalidFields, NotFound, ServiceUnavailable
 from . import bp
 
 UUIDISH = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+PAGE_SIZE = 20
+SERVICE_MAX_LIMIT = 500  # the documents API's largest ``limit``
+MAX_PAGE = 10_000
 
 
 def content_disposition(kind: str, title: str, extension: str = ".pdf") -> str:
@@ -30,6 +33,44 @@ def _not_available(document: dict | None = None):
     return render_template("documents/expired.html", document=document), 410
 
 
+def _page_number() -> int:
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 1
+    return max(1, min(page, MAX_PAGE))
+
+
+def _documents_page(customer_id: str, policy_number: str | None, doc_type: str | None, page: int) -> dict:
+    """One page of ``PAGE_SIZE`` documents, newest first: ``{"documents", "unread", "total", "has_older"}``.
+
+    Asks for one document more than a page (``limit`` = 21) to know whether an older page exists. ``total`` is
+    None when the documents service does not send it: such a service predates paging and either rejects
+    ``offset`` (422) or may ignore it, so a later page is then cut out of the first ``offset + 21`` documents here
+    (best effort up to the service's largest limit, 500).
+    """
+    documents = clients().documents
+    offset = (page - 1) * PAGE_SIZE
+    listing = None
+    try:
+        listing = documents.list(customer_id, policy_number=policy_number, doc_type=doc_type,
+                                 limit=PAGE_SIZE + 1, offset=offset)
+    except InvalidFields:
+        if not offset:
+            raise
+    total = listing.get("total") if listing is not None else None
+    if isinstance(total, int):
+        docs = listing.get("documents", [])[:PAGE_SIZE]
+        return {"documents": docs, "unread": listing.get("unread", 0), "total": total,
+                "has_older": offset + PAGE_SIZE < total}
+    if offset:
+        listing = documents.list(customer_id, policy_number=policy_number, doc_type=doc_type,
+                                 limit=min(offset + PAGE_SIZE + 1, SERVICE_MAX_LIMIT))
+    docs = listing.get("documents", [])
+    return {"documents": docs[offset:offset + PAGE_SIZE], "unread": listing.get("unread", 0), "total": None,
+            "has_older": len(docs) > offset + PAGE_SIZE}
+
+
 @bp.get("/documents")
 @login_required
 def index():
@@ -38,17 +79,29 @@ def index():
     doc_type = request.args.get("doc_type") or None
     if doc_type not in labels.DOC_TYPES:
         doc_type = None
+    page = _page_number()
     try:
-        listing = clients().documents.list(customer_id, policy_number=policy_number, doc_type=doc_type)
+        listing = _documents_page(customer_id, policy_number, doc_type, page)
     except NotFound:
-        listing = {"documents": [], "unread": 0}  # a closed registration: nothing is reachable
+        # a closed registration: nothing is reachable
+        listing = {"documents": [], "unread": 0, "total": 0, "has_older": False}
     try:
         policy_numbers = [p["policy_number"] for p in clients().policies.customer_policies(customer_id)]
     except ServiceUnavailable:
-        policy_numbers = sorted({d["policy_number"] for d in listing.get("documents", [])})
-    return render_template("documents/index.html", documents=listing.get("documents", []),
-                           unread=listing.get("unread", 0), policy_numbers=policy_numbers,
-                           selected_policy=policy_number, selected_type=doc_type)
+        policy_numbers = sorted({d["policy_number"] for d in listing["documents"]})
+
+    def page_url(number: int) -> str:
+        # The filters stay in the paging links; page 1 is the plain address.
+        return url_for("documents.index", policy_number=policy_number, doc_type=doc_type,
+                       page=number if number > 1 else None)
+
+    first = (page - 1) * PAGE_SIZE + 1
+    return render_template("documents/index.html", documents=listing["documents"], unread=listing["unread"],
+                           policy_numbers=policy_numbers, selected_policy=policy_number, selected_type=doc_type,
+                           page=page, total=listing["total"], first=first,
+                           last=first + len(listing["documents"]) - 1,
+                           newer_url=page_url(page - 1) if page > 1 else None,
+                           older_url=page_url(page + 1) if listing["has_older"] else None)
 
 
 def _stream(document_id: str, disposition: str):
