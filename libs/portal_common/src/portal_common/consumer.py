@@ -54,7 +54,13 @@ class MessageMeta:
 
 @dataclass
 class Handler:
-    """``fn(data, session, meta)`` applies one event inside the caller's transaction; it never commits."""
+    """``fn(data, session, meta)`` applies one event inside the caller's transaction; it never commits.
+
+    A handler may run more than once for one delivery: a batch is first applied in one go, and when any of its
+    handlers fails the batch is rolled back and applied again message by message. Database effects are rolled back
+    with it; anything done outside the transaction (an S3 copy, a metric) must be idempotent or happen after the
+    commit (``sqlalchemy.event.listen(session, "after_commit", ...)``).
+    """
 
     fn: Callable[[dict, Session, MessageMeta], None]
     schema: Schema | None = None
