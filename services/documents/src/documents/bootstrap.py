@@ -12,7 +12,7 @@ from portal_common import config, logs
 from portal_common.consumer import Handler, PermanentError
 from portal_common.db import make_engine, make_session_factory
 
-from . import SERVICE, metrics
+from . import SERVICE
 from .adapters import orm, post_commit
 from .adapters.object_store import AbstractObjectStore, S3ObjectStore
 from .domain import commands
@@ -79,13 +79,16 @@ def build_event_handlers(wiring: Wiring) -> dict[str, Handler]:
             doc = handlers.ingest_document(cmd, unit_of_work.SessionUnitOfWork(session), wiring.store,
                                            wiring.locations, wiring.clock())
         except handlers.Rejected as exc:
-            metrics.DOCUMENTS_REJECTED.labels(exc.reason).inc()
+            # Counted once, when dead-lettered: portal_messages_dead_lettered_total{service="documents",reason=…}.
             log.warning("document_rejected", document_id=cmd.document_id, reason=exc.reason, detail=str(exc))
             raise PermanentError(str(exc)) from exc
-        if doc is None:
-            metrics.DOCUMENTS_DUPLICATE.inc()
-        else:
-            metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc()
+        except handlers.PolicyNotKnownYet as exc:
+            # Not permanent: the shared consumer retries with back-off (the policy's batch may not have committed
+            # yet) and dead-letters only after the last attempt.
+            log.info("document_policy_not_known_yet", document_id=cmd.document_id, reason=exc.reason,
+                     detail=str(exc))
+            raise
+        if doc is not None:
             log.info("document_stored", document_id=doc.document_id, policy_number=doc.policy_number,
                      doc_type=doc.doc_type, size=doc.size)
 

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import create_engine, text
 
@@ -136,11 +137,35 @@ def test_uploaded_document_is_listed_downloadable_and_announced_once(stack, cust
     assert ids == [marker["document_id"]]  # nothing for the duplicate in between
 
 
-@pytest.mark.parametrize("breakage, reason", [
-    ("sha256", "sha256 mismatch"), ("size", "size mismatch"), ("missing", "object missing"),
-    ("policy", "unknown policy"), ("owner", "unknown policy"),
-])
-def test_broken_events_are_dead_lettered_with_the_reason(stack, customer, breakage, reason):
+def dead_lettered(stack) -> dict[str, float]:
+    """``portal_messages_dead_lettered_total`` of the worker for document.uploaded, by reason label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = stack.env["PORTAL_HEALTH_PORT"]
+    text_ = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text_):
+        for s in family.samples:
+            if (s.name == "portal_messages_dead_lettered_total" and s.labels.get("service") == "documents"
+                    and s.labels.get("event") == "document.uploaded"):
+                found[s.labels["reason"]] = s.value
+    return found
+
+
+# (breakage, what the dead-letter reason starts with, the reason label: the text before the first colon)
+BROKEN = [
+    ("sha256", "sha256 mismatch:", "sha256 mismatch"),
+    ("size", "size mismatch:", "size mismatch"),
+    ("missing", "object missing:", "object missing"),
+    ("conflict", "conflicting duplicate:", "conflicting duplicate"),
+    # Not permanent at first (the policy's batch may not have committed yet): retried after 0.2, 1 and 3 s.
+    ("policy", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
+    ("owner", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
+]
+
+
+@pytest.mark.parametrize("breakage, reason, label", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_events_are_dead_lettered_with_the_reason_and_counted_once(stack, customer, breakage, reason, label):
     customer_id, policy_number = customer
     data = pdf(breakage)
     event = upload(stack, data, customer_id, policy_number)
@@ -150,23 +175,45 @@ def test_broken_events_are_dead_lettered_with_the_reason(stack, customer, breaka
         event["size"] = len(data) - 1
     elif breakage == "missing":
         stack.s3.delete_object(Bucket="portal-inbox", Key=event["key"])
+    elif breakage == "conflict":  # a document already stored; then other bytes under the same document_id
+        stored = upload(stack, pdf("stored first"), customer_id, policy_number)
+        stack.publish("document.uploaded", stored)
+        wait_for(lambda: listed(stack, customer_id, stored["document_id"]), what="the first document")
+        event["document_id"] = stored["document_id"]
     elif breakage == "policy":
         event["policy_number"] = "NO-SUCH-POLICY"
     elif breakage == "owner":
         event["customer_id"] = "C-someone-else"
+    before = dead_lettered(stack)
     message_id = stack.publish("document.uploaded", event)
     props, body = stack.get_message(f"{stack.namespace}.documents.dead")
     assert props.message_id == message_id and json.loads(body) == event
     assert props.headers["x-dead-reason"].startswith(reason)
-    if breakage == "sha256":
-        assert "sha256" in props.headers["x-dead-reason"]
+    if breakage in ("sha256", "conflict", "policy", "owner"):
         assert inbox_has(stack, event["key"])  # nothing lost: the operator still has the object
-    assert listed(stack, customer_id, event["document_id"]) is None
-    metrics = stack.env["PORTAL_HEALTH_PORT"]
-    import requests
+    if breakage == "conflict":
+        assert listed(stack, customer_id, event["document_id"])["sha256"] == stored["sha256"]
+        got = stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content",
+                            headers=TOKEN)
+        assert hashlib.sha256(got.data).hexdigest() == stored["sha256"]  # the stored bytes are untouched
+    else:
+        assert listed(stack, customer_id, event["document_id"]) is None
+    after = wait_for(lambda: (lambda d: d if d.get(label, 0) > before.get(label, 0) else None)(dead_lettered(stack)),
+                     what=f"the dead-letter counter for {label!r}")
+    assert after[label] == before.get(label, 0) + 1  # exactly once for the one rejection
+    assert {k: v for k, v in after.items() if k != label} == {k: v for k, v in before.items() if k != label}
 
-    text_ = requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5).text
-    assert "portal_documents_rejected_total{reason=" in text_
+
+def test_a_document_announced_before_its_new_policy_is_stored_when_the_policy_follows(stack):
+    """The race the retries are for: the document is handled before the policy.upserted of its brand-new policy
+    has been committed (here: published half a second later)."""
+    customer_id, policy_number = f"C-{uuid.uuid4().hex[:8]}", f"KGFB-{uuid.uuid4().hex[:8]}"
+    event = upload(stack, pdf("early"), customer_id, policy_number)
+    stack.publish("document.uploaded", event)
+    time.sleep(0.5)
+    stack.publish("policy.upserted", policy(policy_number, customer_id))
+    assert wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the document after a retry")
+    assert wait_for(lambda: not inbox_has(stack, event["key"]), what="the inbox copy to go")
 
 
 def test_document_uploaded_fourteen_months_ago_is_expired_and_swept(stack, customer):

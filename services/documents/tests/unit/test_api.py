@@ -71,11 +71,25 @@ def test_filters_and_limit(app):
     by_type = client.get("/internal/customers/C-1/documents?doc_type=claim_letter", headers=TOKEN).get_json()
     assert [d["document_id"] for d in by_type["documents"]] == [newest.document_id]
     limited = client.get("/internal/customers/C-1/documents?limit=1", headers=TOKEN).get_json()
-    assert [d["document_id"] for d in limited["documents"]] == [newest.document_id] and limited["unread"] == 2
+    assert [d["document_id"] for d in limited["documents"]] == [newest.document_id]
+    assert (limited["unread"], limited["total"]) == (2, 2)
     assert client.get("/internal/customers/C-1/documents?policy_number=KGFB-2", headers=TOKEN).get_json() == {
-        "documents": [], "unread": 0}
-    bad = client.get("/internal/customers/C-1/documents?limit=0&doc_type=poem", headers=TOKEN)
-    assert bad.status_code == 422 and set(bad.get_json()["fields"]) == {"limit", "doc_type"}
+        "documents": [], "unread": 0, "total": 0}
+    bad = client.get("/internal/customers/C-1/documents?limit=0&doc_type=poem&offset=-1", headers=TOKEN)
+    assert bad.status_code == 422 and set(bad.get_json()["fields"]) == {"limit", "doc_type", "offset"}
+
+
+def test_offset_and_total_page_through_the_filtered_documents(app):
+    ids = [ingest(app, doc_type="premium_notice", uploaded_at=NOW - timedelta(days=d)).document_id
+           for d in range(5)]  # newest first: ids[0] … ids[4]
+    ingest(app, doc_type="claim_letter", uploaded_at=NOW - timedelta(days=9))
+    client = app.test_client()
+    pages = [client.get(f"/internal/customers/C-1/documents?doc_type=premium_notice&limit=2&offset={offset}",
+                        headers=TOKEN).get_json() for offset in (0, 2, 4, 6)]
+    assert [[d["document_id"] for d in p["documents"]] for p in pages] == [ids[0:2], ids[2:4], ids[4:], []]
+    assert {(p["total"], p["unread"]) for p in pages} == {(5, 5)}  # counts ignore limit and offset
+    everything = client.get("/internal/customers/C-1/documents?offset=&limit=", headers=TOKEN).get_json()
+    assert everything["total"] == 6 and len(everything["documents"]) == 6  # empty values: the defaults
 
 
 def test_another_customers_document_is_404_like_a_missing_one(app):

@@ -56,6 +56,57 @@ def test_duplicate_document_id_is_a_no_op(uow, store):
     assert not [c for c in store.calls[calls:] if c[0] in ("copy", "head")]
 
 
+@pytest.mark.parametrize("change", ["content", "size"])
+def test_a_reused_document_id_with_other_content_is_a_conflict_not_a_duplicate(uow, store, change):
+    first = upload(store)
+    ingest(first, uow, store)
+    data = bytes(reversed(PDF)) if change == "content" else PDF + b"\n"  # same size / other size
+    again = upload(store, data, document_id=first.document_id)
+    calls = len(store.calls)
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(again, uow, store)
+    assert exc.value.reason == "conflicting_duplicate"
+    assert str(exc.value).startswith(f"conflicting duplicate: document {first.document_id} is already stored "
+                                     f"with sha256 {first.sha256} ({first.size} bytes); this upload has sha256 "
+                                     f"{again.sha256} ({again.size} bytes)")
+    assert store.data("portal-inbox", again.key) == data  # not deleted: nothing is lost
+    assert store.data("portal-documents", f"customers/C-1/{first.document_id}.pdf") == PDF  # untouched
+    assert [c[0] for c in store.calls[calls:]] == []  # decided from the database alone
+    assert len(uow.published) == 1
+
+
+def test_counters_move_only_when_the_transaction_commits(uow, store):
+    from prometheus_client import REGISTRY
+
+    def count():
+        return (REGISTRY.get_sample_value("portal_documents_ingested_total", {"doc_type": "premium_notice"}) or 0,
+                REGISTRY.get_sample_value("portal_documents_duplicate_total") or 0)
+
+    ingested, duplicates = count()
+    cmd = upload(store)
+    original_commit = uow._commit
+    uow._commit = lambda: (_ for _ in ()).throw(RuntimeError("commit failed"))
+    with pytest.raises(RuntimeError):
+        ingest(cmd, uow, store)
+    assert count() == (ingested, duplicates) and uow.documents.get(cmd.document_id) is None
+    uow._commit = original_commit
+    ingest(cmd, uow, store)
+    assert count() == (ingested + 1, duplicates)
+    ingest(cmd, uow, store)
+    assert count() == (ingested + 1, duplicates + 1)
+
+
+def test_a_rejection_after_the_row_was_written_leaves_no_row(uow, store):
+    store.stored_checksums = False  # found only by the copy's checksum, after the row was flushed
+    cmd = upload(store, sha256=hashlib.sha256(b"other").hexdigest())
+    with pytest.raises(handlers.Rejected):
+        ingest(cmd, uow, store)
+    assert uow.documents.get(cmd.document_id) is None and uow.published == []
+    good = upload(store)
+    ingest(good, uow, store)
+    assert [p["document_id"] for _, p in uow.published] == [good.document_id]  # nothing of the rejected one
+
+
 def test_uses_the_stored_checksum_without_reading_the_object(uow, store):
     ingest(upload(store), uow, store)
     assert [c[0] for c in store.calls] == ["head", "copy", "delete_many"]
@@ -98,18 +149,33 @@ def test_missing_object_is_rejected(uow, store):
     assert exc.value.reason == "missing_object" and cmd.key in str(exc.value)
 
 
-def test_unknown_policy_is_rejected_before_touching_s3(uow, store):
-    with pytest.raises(handlers.Rejected) as exc:
+def test_unknown_policy_is_retryable_and_checked_before_touching_s3(uow, store):
+    with pytest.raises(handlers.PolicyNotKnownYet) as exc:
         ingest(upload(store, policy_number="KGFB-404"), uow, store)
-    assert exc.value.reason == "unknown_policy" and "KGFB-404" in str(exc.value)
+    assert not isinstance(exc.value, handlers.Rejected)  # not permanent: the shared consumer retries it
+    assert exc.value.reason == "unknown_policy" and str(exc.value).startswith("unknown policy: KGFB-404")
     assert not [c for c in store.calls if c[0] in ("head", "copy")]
 
 
-def test_policy_of_another_customer_is_rejected(uow, store):
-    with pytest.raises(handlers.Rejected) as exc:
+def test_policy_of_another_customer_is_retryable_too(uow, store):
+    with pytest.raises(handlers.PolicyNotKnownYet) as exc:
         ingest(upload(store, customer_id="C-2"), uow, store)
     assert exc.value.reason == "policy_customer_mismatch"
     assert str(exc.value).startswith("unknown policy:") and "another customer" in str(exc.value)
+
+
+def test_a_document_whose_policy_arrives_late_is_stored_on_a_retry(store):
+    """The race: the document is handled before the batch holding its brand-new policy has committed."""
+    uow = FakeUnitOfWork(store=store)
+    cmd = upload(store, policy_number="KGFB-NEW", customer_id="C-NEW")
+    with pytest.raises(handlers.PolicyNotKnownYet):
+        ingest(cmd, uow, store)
+    assert store.data("portal-inbox", cmd.key) == PDF and uow.published == []
+    handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-NEW", "C-NEW", NOW), uow)  # the late policy
+    doc = ingest(cmd, uow, store)  # the consumer's retry
+    assert doc is not None and doc.customer_id == "C-NEW"
+    assert store.data("portal-documents", f"customers/C-NEW/{cmd.document_id}.pdf") == PDF
+    assert [name for name, _ in uow.published] == ["document.available"]
 
 
 def test_only_the_inbox_bucket_is_accepted(uow, store):

@@ -31,12 +31,20 @@ def test_another_customers_document_is_not_found(stocked, store):
 
 def test_list_is_newest_first_and_counts_unread_available(stocked):
     uow, fresh, old, _ = stocked
-    docs, unread = handlers.list_documents(uow, DocumentFilter("C-1"), 1, NOW)
+    docs, unread, total = handlers.list_documents(uow, DocumentFilter("C-1"), 1, NOW)
     assert [d.document_id for d in docs] == [fresh.document_id]
     assert unread == 1  # the expired one is not counted, and limit does not cut the count
-    docs, _ = handlers.list_documents(uow, DocumentFilter("C-1"), 10, NOW)
+    assert total == 2  # every matching document, the expired one included
+    docs, _, _ = handlers.list_documents(uow, DocumentFilter("C-1"), 10, NOW)
     assert [d.document_id for d in docs] == [fresh.document_id, old.document_id]
     assert docs[1].expired(NOW)
+
+
+def test_offset_pages_through_in_a_stable_order(stocked):
+    uow, fresh, old, _ = stocked
+    page = handlers.list_documents(uow, DocumentFilter("C-1"), 1, NOW, offset=1)
+    assert [d.document_id for d in page.documents] == [old.document_id] and (page.unread, page.total) == (1, 2)
+    assert handlers.list_documents(uow, DocumentFilter("C-1"), 1, NOW, offset=2) == ([], 1, 2)
 
 
 def test_content_is_410_after_the_window_and_marks_read_before(stocked, store):
@@ -63,9 +71,15 @@ def test_closed_registration_hides_everything_until_registering_again(stocked, s
 
 def test_sweep_deletes_expired_objects_and_metadata_only(stocked, store):
     uow, fresh, old, other = stocked
+    from prometheus_client import REGISTRY
+
+    swept = REGISTRY.get_sample_value("portal_documents_swept_total") or 0
     handlers.close_customer(commands.CloseCustomer("C-1"), uow, NOW)  # closed: still swept on schedule
+    assert handlers.sweep_expired(lambda: uow, store, NOW, dry_run=True) == [old.document_id]
+    assert REGISTRY.get_sample_value("portal_documents_swept_total") == swept  # a dry run counts nothing
     removed = handlers.sweep_expired(lambda: uow, store, NOW)
     assert removed == [old.document_id]
+    assert REGISTRY.get_sample_value("portal_documents_swept_total") == swept + 1  # counted after the commit
     assert store.data(old.bucket, old.key) is None and uow.documents.get(old.document_id) is None
     assert store.data(fresh.bucket, fresh.key) == PDF
     assert handlers.sweep_expired(lambda: uow, store, NOW) == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,7 +39,18 @@ def bootstrap(database_url: str | None = None) -> Wiring:
 def on_event(data: dict, session: Session, meta: MessageMeta) -> None:
     """Every routed event: record its deliveries in the worker's transaction (the worker commits, then acks)."""
     recording.record(meta.event, data, message_id=meta.message_id, now=utcnow(),
-                     repo=SqlAlchemyRepository(session), correlation_id=meta.correlation_id)
+                     repo=SqlAlchemyRepository(session), correlation_id=meta.correlation_id,
+                     occurred_at=_occurred_at(meta))
+
+
+def _occurred_at(meta: MessageMeta) -> datetime | None:
+    """The ``occurred_at`` header the portal's outbox sets on every event (absent on a bare message)."""
+    raw = (meta.headers or {}).get("occurred_at")
+    try:
+        moment = datetime.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 #: Event name -> handler. The topology routes account.*, customer.*, document.available and policy.enrolled here;

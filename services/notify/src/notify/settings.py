@@ -1,9 +1,41 @@
 """Settings of the notify service, from ``PORTAL_*`` environment variables (safe defaults for the embedded run)."""
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
 
 from portal_common.config import ConfigError, env, env_int
+
+_TRUE = ("1", "true", "yes")
+
+
+def check_smtp_url(url: str) -> None:
+    """Refuse an SMTP URL that would send the login in clear: a user or password with plain ``smtp://`` and no
+    ``?starttls=1``. Allowed only to a loopback host (a dev sink on this machine). Raises ConfigError; the message
+    never repeats the password."""
+    p = urlparse(url)
+    if p.scheme != "smtp" or not (p.username or p.password):
+        return
+    query = {k: v[-1].lower() for k, v in parse_qs(p.query).items()}
+    if query.get("starttls", "0") in _TRUE or _is_loopback(p.hostname):
+        return
+    raise ConfigError(
+        f"PORTAL_SMTP_URL: smtp://…@{p.hostname}{':' + str(p.port) if p.port else ''} has a user and password but "
+        "neither TLS nor STARTTLS, so they would cross the network in clear. Use "
+        "smtps://user:password@host:465 (implicit TLS) or smtp://user:password@host:587?starttls=1 "
+        "(plain smtp:// with credentials is accepted only for a loopback host, e.g. a local test sink).")
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -31,8 +63,10 @@ class Settings:
         max_attempts = env_int("PORTAL_NOTIFY_MAX_ATTEMPTS", cls.max_attempts)
         if max_attempts < 1:
             raise ConfigError("PORTAL_NOTIFY_MAX_ATTEMPTS must be at least 1")
+        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True)
+        check_smtp_url(smtp_url)
         return cls(
-            smtp_url=env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True),
+            smtp_url=smtp_url,
             smtp_from=env("PORTAL_SMTP_FROM", cls.smtp_from),
             sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True),
             insurer_name=env("PORTAL_INSURER_NAME", cls.insurer_name),

@@ -1,8 +1,11 @@
 """Adapters: SMTP URL forms, the e-mail's shape, transient vs permanent classification, masking."""
 from __future__ import annotations
 
+import os
 import smtplib
 import socket
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -10,6 +13,8 @@ import requests
 from notify.adapters.mailer import Email, SmtpConfig, SmtpMailer
 from notify.adapters.sms import HttpSmsGateway
 from notify.domain.model import PermanentDeliveryError, TransientDeliveryError, mask_email, mask_phone, normalize_phone
+from notify.settings import Settings
+from portal_common.config import ConfigError
 from portal_common.testing import free_port
 
 EMAIL = Email(to="anna.minta@example.org", subject="Tárgy – ő", text="Szöveg ű\n", html="<p>Szöveg ű</p>",
@@ -25,6 +30,38 @@ EMAIL = Email(to="anna.minta@example.org", subject="Tárgy – ő", text="Szöve
 def test_smtp_url_forms(url, expected):
     c = SmtpConfig.from_url(url)
     assert (c.host, c.port, c.implicit_tls, c.starttls, c.username, c.password) == expected
+
+
+@pytest.mark.parametrize("url", [
+    "smtp://u:p@mail.example:587", "smtp://u:p@mail.example", "smtp://u@10.0.0.5:25",
+    "smtp://u:p@mail.example:587?starttls=0", "smtp://:p@192.168.1.20:25",
+])
+def test_credentials_over_plain_smtp_to_another_host_are_refused(url, monkeypatch):
+    with pytest.raises(ConfigError, match="in clear") as info:
+        SmtpConfig.from_url(url)
+    assert ":p@" not in str(info.value)  # the message never repeats the password
+    monkeypatch.setenv("PORTAL_SMTP_URL", url)
+    with pytest.raises(ConfigError, match="smtps://user:password@host:465"):
+        Settings.from_env()  # the worker reads its settings first thing: it refuses to start
+
+
+@pytest.mark.parametrize("url", [
+    "smtp://u:p@127.0.0.1:1025", "smtp://u:p@localhost:1025", "smtp://u:p@[::1]:1025", "smtp://u:p@127.0.0.2:25",
+    "smtps://u:p@mail.example", "smtp://u:p@mail.example?starttls=1", "smtp://mail.example:25",
+])
+def test_tls_or_loopback_or_no_credentials_are_accepted(url, monkeypatch):
+    SmtpConfig.from_url(url)
+    monkeypatch.setenv("PORTAL_SMTP_URL", url)
+    assert Settings.from_env().smtp_url == url
+
+
+def test_the_worker_does_not_start_with_credentials_in_clear(tmp_path):
+    env = dict(os.environ, PORTAL_SMTP_URL="smtp://mailer:s3cret@mail.example:587", PORTAL_VAR_DIR=str(tmp_path))
+    env.pop("PORTAL_AMQP_URL", None)
+    done = subprocess.run([sys.executable, "-m", "notify.entrypoints.worker"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "ConfigError: PORTAL_SMTP_URL" in done.stderr and "s3cret" not in done.stderr
 
 
 def test_smtp_url_must_be_smtp():

@@ -120,3 +120,48 @@ def test_a_skipped_document_can_still_be_mailed_once_the_customer_declares(feed,
     feed("customer.declared", samples["customer.declared"])
     assert [d.status for d in feed("document.available", samples["document.available"])] == [PENDING]
     assert feed("document.available", samples["document.available"]) == []
+
+
+@pytest.mark.parametrize("order", ["closed first", "withdrawn first"])
+def test_after_closing_and_withdrawing_new_documents_are_skipped(feed, repo, samples, order):
+    """identity withdraws the declaration when the registration is closed: account.closed and
+    customer.declaration_withdrawn both arrive (in either order), and no new-document e-mail goes out after them."""
+    feed("customer.declared", samples["customer.declared"])
+    feed("account.activated", samples["account.activated"])
+    assert [d.status for d in feed("document.available", samples["document.available"])] == [PENDING]
+    closed = {**samples["account.closed"], "closed_at": "2026-11-21T12:00:00+00:00"}
+    withdrawn = {**samples["customer.declaration_withdrawn"], "withdrawn_at": "2026-11-21T12:00:00+00:00"}
+    steps = [("account.closed", closed), ("customer.declaration_withdrawn", withdrawn)]
+    for event, payload in steps if order == "closed first" else reversed(steps):
+        feed(event, payload)
+    later = {**samples["document.available"], "document_id": "9a1b2c3d-0000-4000-8000-000000000001",
+             "title": "Díjértesítő 2027"}
+    added = feed("document.available", later)
+    assert [(d.status, d.last_error, d.to) for d in added] == [(SKIPPED, "no declaration address", None)]
+    contact = repo.get_contact("C-1")
+    assert (contact.declaration_email, contact.account_email, contact.mobile) == (None, None, None)
+    assert [d.status for d in repo.by_template("document_available")] == [PENDING, SKIPPED]
+
+
+def test_the_validity_in_hours_is_recorded_from_the_events_occurred_time(repo, load, samples):
+    data = load("account.activation_requested", samples["account.activation_requested"])  # expires 2026-11-22 10:00Z
+    sent = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
+    [d] = record("account.activation_requested", data, message_id="m-a", now=NOW, repo=repo, occurred_at=sent)
+    assert d.payload["valid_hours"] == 6
+    [d] = record("account.activation_requested", data, message_id="m-b", now=NOW, repo=repo)  # no header: now
+    assert d.payload["valid_hours"] == 24
+
+
+def test_the_worker_handler_reads_the_occurred_at_header(monkeypatch, load, samples):
+    from notify import bootstrap
+    from portal_common.consumer import MessageMeta
+
+    seen = {}
+    monkeypatch.setattr(bootstrap.recording, "record", lambda *a, **kw: seen.update(kw))
+    data = load("account.activation_requested", samples["account.activation_requested"])
+    for header, expected in [("2026-11-21T10:00:00+00:00", datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)),
+                             (None, None), ("not a time", None), ("2026-11-21T10:00:00", None)]:
+        meta = MessageMeta("m-1", "account.activation_requested", 1, "c-1",
+                           {"occurred_at": header} if header else {}, False)
+        bootstrap.on_event(data, session=None, meta=meta)
+        assert seen["occurred_at"] == expected

@@ -43,8 +43,12 @@ class AbstractRepository(abc.ABC):
     def delete(self, doc: model.Document) -> None: ...
 
     @abc.abstractmethod
-    def list(self, where: DocumentFilter, limit: int) -> list[model.Document]:
-        """Newest first (by ``uploaded_at``)."""
+    def list(self, where: DocumentFilter, limit: int, offset: int = 0) -> list[model.Document]:
+        """Newest first (by ``uploaded_at``, then ``document_id``: a stable order to page through)."""
+
+    @abc.abstractmethod
+    def count(self, where: DocumentFilter) -> int:
+        """Documents matching the filters (expired ones included, as the list shows them)."""
 
     @abc.abstractmethod
     def count_unread(self, where: DocumentFilter, now: datetime) -> int:
@@ -90,10 +94,15 @@ class SqlAlchemyRepository(AbstractRepository):
             query = query.where(D.doc_type == where.doc_type)
         return query
 
-    def list(self, where, limit):
+    def list(self, where, limit, offset=0):
         D = model.Document
-        query = self._filtered(select(D), where).order_by(D.uploaded_at.desc(), D.document_id).limit(limit)
+        query = (self._filtered(select(D), where).order_by(D.uploaded_at.desc(), D.document_id)
+                 .limit(limit).offset(offset))
         return list(self.session.scalars(query))
+
+    def count(self, where):
+        D = model.Document
+        return self.session.execute(self._filtered(select(func.count()).select_from(D), where)).scalar_one()
 
     def count_unread(self, where, now):
         D = model.Document
@@ -140,8 +149,12 @@ class FakeRepository(AbstractRepository):
                 and (not where.policy_number or d.policy_number == where.policy_number)
                 and (not where.doc_type or d.doc_type == where.doc_type)]
 
-    def list(self, where, limit):
-        return sorted(self._matching(where), key=lambda d: (-d.uploaded_at.timestamp(), d.document_id))[:limit]
+    def list(self, where, limit, offset=0):
+        ordered = sorted(self._matching(where), key=lambda d: (-d.uploaded_at.timestamp(), d.document_id))
+        return ordered[offset:offset + limit]
+
+    def count(self, where):
+        return len(self._matching(where))
 
     def count_unread(self, where, now):
         return sum(1 for d in self._matching(where) if not d.read and not d.expired(now))

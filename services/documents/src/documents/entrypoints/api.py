@@ -38,10 +38,11 @@ def _not_found():
 
 @bp.get("/customers/<customer_id>/documents")
 def list_documents(customer_id: str):
-    """The customer's documents, newest first, with the unread count.
+    """One page of the customer's documents, newest first, with the unread count and the total.
 
-    ``GET /internal/customers/C-1001/documents?policy_number=KGFB-1001&doc_type=premium_notice&limit=20`` ->
-    ``{"documents": [{"document_id": …, "title": …, "expired": false, "read": false, …}], "unread": 1}``.
+    ``GET /internal/customers/C-1001/documents?policy_number=KGFB-1001&doc_type=premium_notice&limit=20&offset=0``
+    -> ``{"documents": [{"document_id": …, "title": …, "expired": false, "read": false, …}], "unread": 1,
+    "total": 1}``. ``unread`` and ``total`` count every document matching the filters, ignoring limit and offset.
     Empty query values are ignored. 404 when the customer's registration is closed.
     """
     args = schemas.DocumentListQuerySchema().load({k: v for k, v in request.args.items() if v.strip() != ""})
@@ -49,10 +50,10 @@ def list_documents(customer_id: str):
     now = w.clock()
     where = DocumentFilter(customer_id, args["policy_number"], args["doc_type"])
     try:
-        docs, unread = handlers.list_documents(w.uow(), where, args["limit"], now)
+        page = handlers.list_documents(w.uow(), where, args["limit"], now, offset=args["offset"])
     except handlers.NotFound:
         _not_found()
-    return jsonify(documents=[document_json(d, now) for d in docs], unread=unread)
+    return jsonify(documents=[document_json(d, now) for d in page.documents], unread=page.unread, total=page.total)
 
 
 @bp.get("/customers/<customer_id>/documents/<document_id>")

@@ -37,7 +37,7 @@ def build() -> dict:
     security = [{"serviceToken": []}]
     base = "/internal/customers/{customer_id}/documents"
     spec.path(path=base, operations={"get": {
-        "summary": "The customer's documents, newest first, with the unread count",
+        "summary": "One page of the customer's documents, newest first, with the unread count and the total",
         "security": security,
         "parameters": _params(["customer_id"]) + [{"in": "query", "schema": schemas.DocumentListQuerySchema}],
         "responses": {"200": {"description": "documents", "content": {"application/json": {"schema": "DocumentList"}}},

@@ -55,11 +55,13 @@ class AccountClosedSchema(_Lenient):
 
 # ------------------------------------------------------------------------------------------------------ HTTP API
 class DocumentListQuerySchema(Schema):
-    """``?policy_number=KGFB-1001&doc_type=premium_notice&limit=20``"""
+    """``?policy_number=KGFB-1001&doc_type=premium_notice&limit=20&offset=40``"""
 
     policy_number = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     doc_type = fields.String(load_default=None, validate=validate.OneOf(model.DOC_TYPES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                            metadata={"description": "documents to skip (newest first), for paging"})
 
 
 class DocumentOutSchema(Schema):
@@ -87,7 +89,10 @@ class DocumentOutSchema(Schema):
 class DocumentListSchema(Schema):
     documents = fields.List(fields.Nested(DocumentOutSchema), required=True)
     unread = fields.Integer(required=True, metadata={"description": "unread documents still available "
-                                                                    "(matching the filters, ignoring limit)"})
+                                                                    "(matching the filters, ignoring limit and "
+                                                                    "offset)"})
+    total = fields.Integer(required=True, metadata={"description": "documents matching the filters, expired ones "
+                                                                   "included (ignoring limit and offset)"})
 
 
 class ErrorSchema(Schema):

@@ -5,7 +5,11 @@ Ingesting a document is mostly waiting for S3 (HEAD, server-side COPY). The shar
 messages one after the other, so the worker runs ``PORTAL_DOCUMENTS_CONSUMERS`` competing consumers on the same
 queue (each with its own connection, transaction and batch) — the same thing as running more worker replicas, in
 one process. Each message is still applied exactly as the shared consumer promises (idempotent, dead-lettered on a
-permanent error); concurrent duplicates of one document_id meet at the primary key and the loser is a no-op.
+permanent error); concurrent uploads of one document_id meet at the primary key before either touches the documents
+bucket (the row is written before the copy), and the loser, applied again, finds the document stored: a no-op, or a
+"conflicting duplicate" dead letter when its bytes differ. A document whose policy is not known yet (its
+policy.upserted may sit in another consumer's uncommitted batch) is retried by the shared consumer before it is
+dead-lettered.
 """
 from portal_common import config, logs, runner
 from portal_common.bus import load_topology

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from portal_common import logs
 
+from .. import metrics
 from ..adapters.object_store import AbstractObjectStore, StoredObject
 from ..adapters.repository import DocumentFilter
 from ..domain import commands, model
@@ -15,8 +17,22 @@ log = logs.get_logger(__name__)
 
 
 class Rejected(Exception):
-    """A ``document.uploaded`` that can never be applied. ``reason`` is a short metric label; the message (which
-    starts with a short phrase, e.g. ``sha256 mismatch: …``) becomes the dead-letter reason."""
+    """A ``document.uploaded`` that can never be applied. ``reason`` is a short label for logs; the message (which
+    starts with a short phrase, e.g. ``sha256 mismatch: …``) becomes the dead-letter reason, and the text before
+    its first colon the ``reason`` label of ``portal_messages_dead_lettered_total``."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class PolicyNotKnownYet(Exception):
+    """The document's policy is not (or not yet) in the projection, or the projection names another customer.
+
+    Not permanent: ``policy.upserted`` and ``document.uploaded`` share the queue and the worker runs competing
+    consumers, so a document for a brand-new policy can be handled before the batch holding its policy commits. The
+    shared consumer retries this with back-off and dead-letters it only after the last attempt
+    (``gave up after 4 attempts: PolicyNotKnownYet: unknown policy: …``)."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -47,19 +63,24 @@ class Locations:
 def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store: AbstractObjectStore,
                     where: Locations, now: datetime) -> model.Document | None:
     """Verify the inbox object, copy it to the customer's prefix, record it (+ ``document.available``), and after
-    the commit delete the inbox copy. Returns ``None`` for a duplicate (already stored: no-op).
+    the commit delete the inbox copy. Returns ``None`` for a duplicate (already stored with the same content: no-op).
+
+    Raises :class:`Rejected` (never applicable: dead-letter) or :class:`PolicyNotKnownYet` (retry, then dead-letter).
 
     Per message the fast path costs one S3 request (a server-side COPY that also computes the SHA-256): the size
     comes from a recent listing of the inbox (one request per up to 1,000 documents of a bulk load; any size that
     does not match is re-checked with HEAD before rejecting), and the inbox deletions of a whole consumer batch go
-    out as one ``DeleteObjects`` after the commit.
+    out as one ``DeleteObjects`` after the commit. Counters are bumped after the commit too (the shared consumer may
+    run this more than once for one delivery; only the committed run counts).
     """
     with uow:
         existing = uow.documents.get(cmd.document_id)
         if existing is not None:
+            _check_same_content(cmd, existing)
             log.info("document_duplicate", document_id=cmd.document_id)
             if cmd.bucket == where.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
                 uow.delete_after_commit(cmd.bucket, cmd.key)  # a left-over of an earlier failed delete
+            uow.after_commit(metrics.DOCUMENTS_DUPLICATE.inc)
             uow.commit()
             return None
         _check_owner(cmd, uow)
@@ -79,6 +100,15 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
                                                   f"checksum of s3://{cmd.bucket}/{cmd.key} is {info.sha256}")
             stored_sha256 = info.sha256
         key = model.document_key(cmd.customer_id, cmd.document_id)
+        doc = model.Document.receive(
+            document_id=cmd.document_id, customer_id=cmd.customer_id, policy_number=cmd.policy_number,
+            doc_type=cmd.doc_type, title=cmd.title, content_type=cmd.content_type, size=cmd.size, sha256=cmd.sha256,
+            bucket=where.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
+        # Claim the document_id before touching the documents bucket: a concurrent ingestion of the same id (another
+        # consumer) waits here for our commit and then finds the document stored, instead of overwriting our copy
+        # under the same key with other bytes.
+        uow.documents.add(doc)
+        uow.flush()
         try:
             copied = store.copy(cmd.bucket, cmd.key, where.documents_bucket, key)
         except KeyError:  # deleted since the listing / HEAD
@@ -89,12 +119,8 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
             store.delete_many(where.documents_bucket, [key])  # the inbox copy stays for the operator
             raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, "
                                               f"s3://{cmd.bucket}/{cmd.key} hashes to {actual}")
-        doc = model.Document.receive(
-            document_id=cmd.document_id, customer_id=cmd.customer_id, policy_number=cmd.policy_number,
-            doc_type=cmd.doc_type, title=cmd.title, content_type=cmd.content_type, size=cmd.size, sha256=cmd.sha256,
-            bucket=where.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
-        uow.documents.add(doc)
         uow.delete_after_commit(cmd.bucket, cmd.key)
+        uow.after_commit(metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc)
         uow.commit()
         if doc.expired(now):
             log.warning("document_already_expired", document_id=doc.document_id,
@@ -102,14 +128,25 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         return doc
 
 
+def _check_same_content(cmd: commands.IngestDocument, existing: model.Document) -> None:
+    """A re-used document_id is a duplicate only if it is the same document. Other bytes under a known id are
+    dead-lettered (and their inbox object is kept): acking them would silently lose the new content."""
+    if (existing.sha256, existing.size) != (cmd.sha256, cmd.size):
+        raise Rejected("conflicting_duplicate",
+                       f"conflicting duplicate: document {cmd.document_id} is already stored with sha256 "
+                       f"{existing.sha256} ({existing.size} bytes); this upload has sha256 {cmd.sha256} "
+                       f"({cmd.size} bytes) at s3://{cmd.bucket}/{cmd.key}, which is kept")
+
+
 def _check_owner(cmd: commands.IngestDocument, uow: AbstractUnitOfWork) -> None:
     owner = uow.documents.get_policy_owner(cmd.policy_number)
     if owner is None:
-        raise Rejected("unknown_policy", f"unknown policy: {cmd.policy_number} has not been received "
-                                         "(no policy.upserted for it)")
+        raise PolicyNotKnownYet("unknown_policy", f"unknown policy: {cmd.policy_number} has not been received "
+                                                  "(no policy.upserted for it)")
     if owner.customer_id != cmd.customer_id:
-        raise Rejected("policy_customer_mismatch", f"unknown policy: {cmd.policy_number} belongs to another "
-                                                   f"customer than {cmd.customer_id} (per policy.upserted)")
+        raise PolicyNotKnownYet("policy_customer_mismatch", f"unknown policy: {cmd.policy_number} belongs to "
+                                                            f"another customer than {cmd.customer_id} "
+                                                            "(per policy.upserted)")
 
 
 # ----------------------------------------------------------------------------------------------------- projections
@@ -153,11 +190,20 @@ def _reachable(uow: AbstractUnitOfWork, customer_id: str) -> None:
         raise NotFound(customer_id)
 
 
-def list_documents(uow: AbstractUnitOfWork, where: DocumentFilter, limit: int, now: datetime):
-    """``(documents newest first, unread count)``; the count ignores ``limit`` (the home page shows 3 of n)."""
+class DocumentPage(NamedTuple):
+    documents: list[model.Document]
+    unread: int  # unread documents still inside their window, matching the filters (not cut by limit/offset)
+    total: int  # documents matching the filters (not cut by limit/offset)
+
+
+def list_documents(uow: AbstractUnitOfWork, where: DocumentFilter, limit: int, now: datetime, *,
+                   offset: int = 0) -> DocumentPage:
+    """One page of the customer's documents, newest first, with the unread count and the total; both counts ignore
+    ``limit`` and ``offset`` (the home page shows 3 of n; the documents page pages through all n)."""
     with uow:
         _reachable(uow, where.customer_id)
-        return uow.documents.list(where, limit), uow.documents.count_unread(where, now)
+        return DocumentPage(uow.documents.list(where, limit, offset), uow.documents.count_unread(where, now),
+                            uow.documents.count(where))
 
 
 def get_document(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model.Document:
@@ -218,6 +264,7 @@ def sweep_expired(uow_factory, store: AbstractObjectStore, now: datetime, *, bat
                 store.delete_many(bucket, keys)
             for doc in docs:
                 uow.documents.delete(doc)
+            uow.after_commit(lambda n=len(docs): metrics.DOCUMENTS_SWEPT.inc(n))
             uow.commit()
             removed += [d.document_id for d in docs]
             log.info("documents_swept", count=len(docs))

@@ -12,7 +12,6 @@ from typing import Callable
 
 from portal_common import logs
 
-from .. import metrics
 from . import handlers
 
 log = logs.get_logger(__name__)
@@ -35,9 +34,7 @@ class RetentionSweeper:
     def run_once(self) -> int:
         if not self.storage_ready:
             self.storage_ready = self.ensure_storage()
-        removed = handlers.sweep_expired(self.uow_factory, self.store, self.clock())
-        metrics.DOCUMENTS_SWEPT.inc(len(removed))
-        return len(removed)
+        return len(handlers.sweep_expired(self.uow_factory, self.store, self.clock()))
 
     def run_forever(self) -> None:
         log.info("retention_sweep_started", interval_s=self.interval)

@@ -2,6 +2,8 @@
 
 ``PORTAL_SMTP_URL`` forms: ``smtp://host:port`` (plain, e.g. a local relay or the dev sink),
 ``smtp://user:pass@host:587?starttls=1`` (STARTTLS + AUTH), ``smtps://user:pass@host:465`` (implicit TLS).
+A user or password with plain ``smtp://`` (no STARTTLS) is refused with a ConfigError — the login would cross the
+network in clear — unless the host is loopback (a dev sink).
 
 Failures are classified for the delivery loop: SMTP 4xx, refused connections and timeouts are transient (retry with
 back-off); a 5xx for the recipient or the message is permanent (RFC 5321 §4.2.1: 5yz = "do not repeat").
@@ -19,6 +21,7 @@ from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlparse
 
 from ..domain.model import PermanentDeliveryError, TransientDeliveryError, mask_email
+from ..settings import check_smtp_url
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,11 @@ class SmtpConfig:
 
     @classmethod
     def from_url(cls, url: str) -> "SmtpConfig":
+        """Raises ValueError for a malformed URL, ConfigError for credentials that would travel in clear."""
         p = urlparse(url)
         if p.scheme not in ("smtp", "smtps") or not p.hostname:
             raise ValueError("PORTAL_SMTP_URL must look like smtp://host:port or smtps://user:pass@host:465")
+        check_smtp_url(url)
         query = {k: v[-1].lower() for k, v in parse_qs(p.query).items()}
         implicit = p.scheme == "smtps"
         starttls = not implicit and query.get("starttls", "0") in ("1", "true", "yes")
@@ -73,11 +78,16 @@ class SmtpConfig:
 
 
 class SmtpMailer(Mailer):
-    def __init__(self, url: str, sender: str, timeout: float = 10.0, local_hostname: str | None = None):
+    """``tls_context``: for ``smtps://`` and STARTTLS; by default the system's trust store with hostname checks
+    (a test passes one that trusts its own self-signed certificate)."""
+
+    def __init__(self, url: str, sender: str, timeout: float = 10.0, local_hostname: str | None = None,
+                 tls_context: ssl.SSLContext | None = None):
         self.config = SmtpConfig.from_url(url)
         self.sender = sender
         self.timeout = timeout
         self.local_hostname = local_hostname
+        self.tls_context = tls_context
 
     def build(self, email: Email) -> EmailMessage:
         msg = EmailMessage()
@@ -95,7 +105,7 @@ class SmtpMailer(Mailer):
         c = self.config
         if c.implicit_tls:
             return smtplib.SMTP_SSL(c.host, c.port, timeout=self.timeout, local_hostname=self.local_hostname,
-                                    context=ssl.create_default_context())
+                                    context=self.tls_context or ssl.create_default_context())
         return smtplib.SMTP(c.host, c.port, timeout=self.timeout, local_hostname=self.local_hostname)
 
     def send(self, email: Email) -> None:
@@ -104,7 +114,7 @@ class SmtpMailer(Mailer):
         try:
             with self._connect() as smtp:
                 if self.config.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self.tls_context or ssl.create_default_context())
                 if self.config.username:
                     smtp.login(self.config.username, self.config.password or "")
                 smtp.send_message(msg)
@@ -119,6 +129,10 @@ class SmtpMailer(Mailer):
             raise TransientDeliveryError(f"SMTP authentication failed: {exc.smtp_code}") from None
         except smtplib.SMTPResponseException as exc:
             reason = f"SMTP {exc.smtp_code} for {who}: {_text(exc.smtp_error)}"
+            if exc.smtp_code in _OUR_CONFIGURATION:
+                # The server wants STARTTLS or a login we did not give: an operator fixes PORTAL_SMTP_URL, the
+                # message itself is fine. Retry, like a failed login.
+                raise TransientDeliveryError(f"{reason} (check PORTAL_SMTP_URL: TLS / credentials)") from None
             if 500 <= exc.smtp_code < 600:
                 raise PermanentDeliveryError(reason) from None
             raise TransientDeliveryError(reason) from None
@@ -126,6 +140,10 @@ class SmtpMailer(Mailer):
             # Connection refused or reset, timeouts, the server went away: all worth another try.
             raise TransientDeliveryError(f"SMTP server unreachable: {type(exc).__name__}") from None
 
+
+#: 530 authentication / STARTTLS required, 534 mechanism too weak, 535 credentials invalid, 538 encryption required
+#: for the mechanism (RFC 4954 §6, RFC 3207 §4): about our connection settings, never about the message.
+_OUR_CONFIGURATION = frozenset({530, 534, 535, 538})
 
 _EMAIL_RE = re.compile(r"[^\s<>@]+@[^\s<>@]+")
 

@@ -68,6 +68,8 @@ class Renderer:
         s = self.settings
         words = WORDS[lang]
         return {
+            # Keys a payload recorded by an older version may lack (StrictUndefined would refuse to render it).
+            "valid_hours": None,
             **payload,
             "lang": lang,
             "insurer": s.insurer_name,

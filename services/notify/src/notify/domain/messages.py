@@ -1,8 +1,9 @@
 """Which messages each event asks for, and how the events move the contact projection. Pure functions.
 
-``plan(event, data, contact)`` returns the messages to record; ``project(event, data, contact)`` returns the contact
-after the event. Addresses come from the event itself, except for ``document.available`` and ``policy.enrolled``,
-which carry none: those go to the address of the customer's declaration on electronic communication.
+``plan(event, data, contact, occurred_at=…)`` returns the messages to record; ``project(event, data, contact)``
+returns the contact after the event. Addresses come from the event itself, except for ``document.available`` and
+``policy.enrolled``, which carry none: those go to the address of the customer's declaration on electronic
+communication.
 """
 from __future__ import annotations
 
@@ -62,11 +63,33 @@ def _iso(value) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def plan(event: str, data: dict, contact: Contact | None) -> list[Planned]:
+def _moment(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def valid_hours(expires_at, occurred_at) -> int | None:
+    """How long a link or password is valid, in whole hours, as the event says it (from the moment the event occurred
+    to its ``expires_at``), so the texts never state a figure of their own. None when it cannot be told (or is
+    under half an hour): the texts then show only the expiry time."""
+    end, start = _moment(expires_at), _moment(occurred_at)
+    if end is None or start is None or end.tzinfo is None or start.tzinfo is None:
+        return None
+    hours = round((end - start).total_seconds() / 3600)
+    return hours if hours >= 1 else None
+
+
+def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: datetime | None = None) -> list[Planned]:
+    """``occurred_at``: when the event happened (its ``occurred_at`` header; the recording time when absent)."""
     d = data
     if event == "account.activation_requested":
         return [_email("activation", d, {"username": d.get("username"), "activation_url": d["activation_url"],
-                                         "expires_at": _iso(d.get("expires_at"))})]
+                                         "expires_at": _iso(d.get("expires_at")),
+                                         "valid_hours": valid_hours(d.get("expires_at"), occurred_at)})]
     if event == "account.activated":
         return [_sms("initial_password", d, {"username": d.get("username"),
                                              "initial_password": d["initial_password"]})]
@@ -76,7 +99,8 @@ def plan(event: str, data: dict, contact: Contact | None) -> list[Planned]:
     if event == "account.credentials_reset":
         return [
             _email("credentials_reset", d, {"username": d["username"], "one_time_password": d["one_time_password"],
-                                            "expires_at": _iso(d.get("expires_at"))}),
+                                            "expires_at": _iso(d.get("expires_at")),
+                                            "valid_hours": valid_hours(d.get("expires_at"), occurred_at)}),
             # The SMS only tells that a reset happened: the password travels by e-mail alone.
             _sms("reset_notice", d, {}),
         ]

@@ -19,11 +19,12 @@ log = logs.get_logger(__name__)
 
 
 def record(event: str, data: dict, *, message_id: str, now: datetime, repo: AbstractRepository,
-           correlation_id: str | None = None) -> list[Delivery]:
-    """Record the messages ``event`` asks for; returns the deliveries actually added (none for a duplicate)."""
+           correlation_id: str | None = None, occurred_at: datetime | None = None) -> list[Delivery]:
+    """Record the messages ``event`` asks for; returns the deliveries actually added (none for a duplicate).
+    ``occurred_at``: when the event happened (the message's header), else ``now``."""
     customer_id = data.get("customer_id")
     contact = repo.get_contact(customer_id) if customer_id else None
-    planned = messages.plan(event, data, contact)
+    planned = messages.plan(event, data, contact, occurred_at=occurred_at or now)
     updated = messages.project(event, data, contact, now)
     if updated is not None:
         repo.save_contact(updated)
