@@ -78,17 +78,51 @@ def test_email_is_multipart_alternative_with_message_id():
 
 
 class _FakeSmtp:
-    def __init__(self, error):
+    def __init__(self, error=None, fail_times=None):
         self.error = error
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+        self.fail_times = fail_times  # None: always; n: the first n sends
+        self.sent = []
+        self.closed = False
 
     def send_message(self, msg):
-        raise self.error
+        if self.error is not None and (self.fail_times is None or self.fail_times > 0):
+            if self.fail_times is not None:
+                self.fail_times -= 1
+            raise self.error
+        self.sent.append(msg["To"])
+
+    def quit(self):
+        self.closed = True
+
+    def close(self):
+        self.closed = True
+
+
+def test_one_smtp_session_serves_many_messages(monkeypatch):
+    mailer = SmtpMailer("smtp://127.0.0.1:1025", "no-reply@portal.example")
+    sessions = []
+    monkeypatch.setattr(mailer, "_connect", lambda: sessions.append(_FakeSmtp()) or sessions[-1])
+    for _ in range(3):
+        mailer.send(EMAIL)
+    assert len(sessions) == 1 and len(sessions[0].sent) == 3
+
+
+def test_a_session_the_server_dropped_is_replaced_once(monkeypatch):
+    mailer = SmtpMailer("smtp://127.0.0.1:1025", "no-reply@portal.example")
+    sessions = [_FakeSmtp(smtplib.SMTPServerDisconnected("idle timeout"), fail_times=1), _FakeSmtp()]
+    opened = iter(sessions)
+    monkeypatch.setattr(mailer, "_connect", lambda: next(opened))
+    mailer.send(EMAIL)
+    assert sessions[0].closed and sessions[1].sent == [EMAIL.to]
+
+
+def test_an_idle_session_is_closed_before_the_server_would(monkeypatch):
+    mailer = SmtpMailer("smtp://127.0.0.1:1025", "no-reply@portal.example", idle_seconds=0)
+    sessions = []
+    monkeypatch.setattr(mailer, "_connect", lambda: sessions.append(_FakeSmtp()) or sessions[-1])
+    mailer.send(EMAIL)
+    mailer.send(EMAIL)
+    assert len(sessions) == 2 and sessions[0].closed
 
 
 @pytest.mark.parametrize("error,kind,reason", [

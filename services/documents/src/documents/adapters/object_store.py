@@ -103,7 +103,8 @@ class S3ObjectStore(AbstractObjectStore):
         self.region = region
         self.documents_bucket = documents_bucket
         self._listed: dict[tuple[str, str], tuple[int, float]] = {}
-        self._listed_lock = threading.Lock()
+        self._listed_at: dict[str, float] = {}
+        self._listing_lock = threading.Lock()
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key, region_name=region,
@@ -185,27 +186,33 @@ class S3ObjectStore(AbstractObjectStore):
     #: A listing older than this is not trusted for sizes.
     LISTING_TTL = 30.0
     LISTING_PAGE = 1000
+    LISTING_MAX_PAGES = 10
 
     def listed_size(self, bucket, key):
-        """Bulk loads (a month's premium notices) put thousands of objects into the inbox at once: one listing page
-        gives the sizes of up to 1,000 of them, which saves a HEAD per document. Each entry is used once."""
-        now = time.monotonic()
-        with self._listed_lock:
+        """Bulk loads (a month's premium notices) put thousands of objects into the inbox at once: one listing of
+        the inbox gives the sizes of up to 10,000 of them, which saves a HEAD per document. The inbox is listed at
+        most once per ``LISTING_TTL`` (by one consumer while the others wait); a key the fresh listing does not
+        hold — an upload that came after it — gets ``None`` and so a HEAD. Each entry is used once."""
+        with self._listing_lock:  # single flight: concurrent consumers share one listing
+            now = time.monotonic()
             hit = self._listed.pop((bucket, key), None)
-        if hit is not None and now - hit[1] < self.LISTING_TTL:
-            return hit[0]
-        # Start just before ``key`` so the page holds it and the keys after it.
-        got = self.client.list_objects_v2(Bucket=bucket, StartAfter=key[:-1], MaxKeys=self.LISTING_PAGE)
-        found = None
-        with self._listed_lock:
-            if len(self._listed) > 20 * self.LISTING_PAGE:
-                self._listed = {k: v for k, v in self._listed.items() if now - v[1] < self.LISTING_TTL}
-            for obj in got.get("Contents", []):
-                if obj["Key"] == key:
-                    found = int(obj["Size"])
-                else:
-                    self._listed[(bucket, obj["Key"])] = (int(obj["Size"]), now)
-        return found
+            if hit is not None and now - hit[1] < self.LISTING_TTL:
+                return hit[0]
+            if now - self._listed_at.get(bucket, float("-inf")) < self.LISTING_TTL:
+                return None
+            self._listed = {k: v for k, v in self._listed.items() if k[0] != bucket}
+            self._listed_at[bucket] = now
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, PaginationConfig={"PageSize": self.LISTING_PAGE, "MaxItems": self.LISTING_PAGE
+                                                 * self.LISTING_MAX_PAGES})
+            found = None
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if obj["Key"] == key:
+                        found = int(obj["Size"])
+                    else:
+                        self._listed[(bucket, obj["Key"])] = (int(obj["Size"]), now)
+            return found
 
     def copy(self, src_bucket, src_key, dst_bucket, dst_key):
         from botocore.exceptions import ClientError

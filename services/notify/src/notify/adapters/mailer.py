@@ -14,6 +14,8 @@ import abc
 import re
 import smtplib
 import socket
+import threading
+import time
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -82,12 +84,18 @@ class SmtpMailer(Mailer):
     (a test passes one that trusts its own self-signed certificate)."""
 
     def __init__(self, url: str, sender: str, timeout: float = 10.0, local_hostname: str | None = None,
-                 tls_context: ssl.SSLContext | None = None):
+                 tls_context: ssl.SSLContext | None = None, idle_seconds: float = 30.0):
         self.config = SmtpConfig.from_url(url)
         self.sender = sender
         self.timeout = timeout
         self.local_hostname = local_hostname
         self.tls_context = tls_context
+        # One SMTP session serves many messages (connect, TLS and login once, not per e-mail); it is dropped after
+        # ``idle_seconds`` without use, before the server would time it out.
+        self.idle_seconds = idle_seconds
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
+        self._lock = threading.Lock()
 
     def build(self, email: Email) -> EmailMessage:
         msg = EmailMessage()
@@ -108,26 +116,58 @@ class SmtpMailer(Mailer):
                                     context=self.tls_context or ssl.create_default_context())
         return smtplib.SMTP(c.host, c.port, timeout=self.timeout, local_hostname=self.local_hostname)
 
-    def send(self, email: Email) -> None:
-        msg = self.build(email)
-        who = mask_email(email.to)
-        try:
-            with self._connect() as smtp:
+    def _session(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._last_used > self.idle_seconds:
+            self.close()
+        if self._smtp is None:
+            smtp = self._connect()
+            try:
                 if self.config.starttls:
                     smtp.starttls(context=self.tls_context or ssl.create_default_context())
                 if self.config.username:
                     smtp.login(self.config.username, self.config.password or "")
-                smtp.send_message(msg)
+            except BaseException:
+                smtp.close()
+                raise
+            self._smtp = smtp
+        return self._smtp
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def send(self, email: Email) -> None:
+        with self._lock:
+            self._send_locked(email)
+
+    def _send_locked(self, email: Email) -> None:
+        msg = self.build(email)
+        who = mask_email(email.to)
+        try:
+            try:
+                self._session().send_message(msg)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                # The kept session went stale (the server closed it): one fresh connection, then the verdict.
+                self.close()
+                self._session().send_message(msg)
+            self._last_used = time.monotonic()
         except smtplib.SMTPRecipientsRefused as exc:
+            self._last_used = time.monotonic()  # smtplib reset the session: it stays usable
             codes = [code for code, _ in exc.recipients.values()]
             reason = f"recipient {who} refused: SMTP {', '.join(map(str, codes))}"
             if codes and all(500 <= c < 600 for c in codes):
                 raise PermanentDeliveryError(reason) from None
             raise TransientDeliveryError(reason) from None
         except smtplib.SMTPAuthenticationError as exc:
+            self.close()
             # Our credentials are wrong: an operator fixes that, the message itself is fine. Retry.
             raise TransientDeliveryError(f"SMTP authentication failed: {exc.smtp_code}") from None
         except smtplib.SMTPResponseException as exc:
+            self.close()
             reason = f"SMTP {exc.smtp_code} for {who}: {_text(exc.smtp_error)}"
             if exc.smtp_code in _OUR_CONFIGURATION:
                 # The server wants STARTTLS or a login we did not give: an operator fixes PORTAL_SMTP_URL, the
@@ -137,6 +177,7 @@ class SmtpMailer(Mailer):
                 raise PermanentDeliveryError(reason) from None
             raise TransientDeliveryError(reason) from None
         except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            self.close()
             # Connection refused or reset, timeouts, the server went away: all worth another try.
             raise TransientDeliveryError(f"SMTP server unreachable: {type(exc).__name__}") from None
 
