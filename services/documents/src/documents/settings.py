@@ -28,7 +28,7 @@ class Settings:
             inbox_bucket=config.env("PORTAL_S3_INBOX_BUCKET", cls.inbox_bucket),
             lifecycle_days=config.env_int("PORTAL_DOCUMENT_LIFECYCLE_DAYS", cls.lifecycle_days),
             sweep_seconds=config.env_int("PORTAL_RETENTION_SWEEP_SECONDS", cls.sweep_seconds),
-            s3_endpoint_url=config.env("PORTAL_S3_ENDPOINT_URL", cls.s3_endpoint_url),
+            s3_endpoint_url=config.env("PORTAL_S3_ENDPOINT_URL", cls.s3_endpoint_url, production_required=True),
             s3_access_key_id=config.env("PORTAL_S3_ACCESS_KEY_ID", cls.s3_access_key_id, production_required=True),
             s3_secret_access_key=config.env("PORTAL_S3_SECRET_ACCESS_KEY", cls.s3_secret_access_key,
                                             production_required=True),
