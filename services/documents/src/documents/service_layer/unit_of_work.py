@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from typing import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from portal_common.outbox import add_event
+from portal_common.uow import JoinedSession, OwnedSession
 
 from ..adapters import post_commit, repository
 
@@ -52,50 +52,14 @@ class AbstractUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
 
-class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
-    """Owns its transaction (the HTTP API, the retention sweep)."""
+class _OnTheSession:
+    """What both database-backed units of work do on their session: repositories and post-commit work."""
 
-    def __init__(self, session_factory: sessionmaker):
-        self.session_factory = session_factory
+    session: Session
 
-    def __enter__(self):
-        self.session: Session = self.session_factory()
-        self.documents = repository.SqlAlchemyRepository(self.session)
-        return super().__enter__()
-
-    def __exit__(self, *args):
-        # close() discards whatever was not committed but, unlike rollback(), leaves loaded objects readable.
-        self.session.close()
-
-    def delete_after_commit(self, bucket, key):
-        post_commit.schedule_delete(self.session, bucket, key)
-
-    def after_commit(self, fn):
-        post_commit.schedule_call(self.session, fn)
-
-    def flush(self):
-        self.session.flush()
-
-    def _add_event(self, name, payload):
-        add_event(self.session, name, payload)
-
-    def _commit(self):
-        self.session.commit()
-
-    def rollback(self):
-        self.session.rollback()
-
-
-class SessionUnitOfWork(AbstractUnitOfWork):
-    """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
-
-    def __init__(self, session: Session):
-        self.session = session
+    def bind(self, session):
         self.documents = repository.SqlAlchemyRepository(session)
 
-    def __exit__(self, *args):
-        pass
-
     def delete_after_commit(self, bucket, key):
         post_commit.schedule_delete(self.session, bucket, key)
 
@@ -105,14 +69,13 @@ class SessionUnitOfWork(AbstractUnitOfWork):
     def flush(self):
         self.session.flush()
 
-    def _add_event(self, name, payload):
-        add_event(self.session, name, payload)
 
-    def _commit(self):
-        self.session.flush()
+class SqlAlchemyUnitOfWork(_OnTheSession, OwnedSession, AbstractUnitOfWork):
+    """Owns its transaction (the HTTP API, the retention sweep)."""
 
-    def rollback(self):
-        pass
+
+class SessionUnitOfWork(_OnTheSession, JoinedSession, AbstractUnitOfWork):
+    """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):

@@ -4,9 +4,8 @@ from __future__ import annotations
 import abc
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from portal_common.outbox import add_event
+from portal_common.uow import JoinedSession, OwnedSession
 
 from ..adapters import repository
 
@@ -38,53 +37,28 @@ class AbstractUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
 
-class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
     """Owns its transaction (used by the HTTP API)."""
 
-    def __init__(self, session_factory: sessionmaker):
-        self.session_factory = session_factory
-
-    def __enter__(self):
-        self.session: Session = self.session_factory()
-        self.repo = repository.SqlAlchemyRepository(self.session)
-        return super().__enter__()
-
-    def __exit__(self, *args):
-        # close() discards whatever was not committed but, unlike rollback(), leaves loaded objects readable.
-        self.session.close()
-
-    def _add_event(self, name, payload, secret_fields):
-        add_event(self.session, name, payload, secret_fields=secret_fields)
+    def bind(self, session):
+        self.repo = repository.SqlAlchemyRepository(session)
 
     def commit(self):
         try:
-            self.session.commit()
+            self._commit()
         except IntegrityError as exc:
             self.session.rollback()
             raise Conflict(str(exc.orig)) from exc
 
-    def rollback(self):
-        self.session.rollback()
 
-
-class SessionUnitOfWork(AbstractUnitOfWork):
+class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):
     """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def bind(self, session):
         self.repo = repository.SqlAlchemyRepository(session)
 
-    def __exit__(self, *args):
-        pass
-
-    def _add_event(self, name, payload, secret_fields):
-        add_event(self.session, name, payload, secret_fields=secret_fields)
-
     def commit(self):
-        self.session.flush()
-
-    def rollback(self):
-        pass
+        self._commit()
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):

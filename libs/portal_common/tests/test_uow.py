@@ -1,0 +1,70 @@
+"""The owned and joined session variants of a unit of work (SQLite in a temporary folder)."""
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, Table, func, select
+
+from portal_common.db import make_engine, make_session_factory, plumbing_tables
+from portal_common.uow import JoinedSession, OwnedSession
+
+metadata = MetaData()
+things = Table("things", metadata, Column("id", Integer, primary_key=True))
+outbox, _ = plumbing_tables(metadata)
+
+
+class Owned(OwnedSession):
+    def bind(self, session):
+        self.bound_to = session
+
+
+class Joined(JoinedSession):
+    def bind(self, session):
+        self.bound_to = session
+
+
+def sessions(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'uow.db'}")
+    metadata.create_all(engine)
+    return make_session_factory(engine)
+
+
+def count(factory, table) -> int:
+    with factory() as session:
+        return session.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_an_owned_session_commits_the_change_and_its_event_together(tmp_path):
+    factory = sessions(tmp_path)
+    with Owned(factory) as uow:
+        assert uow.bound_to is uow.session
+        uow.session.execute(things.insert().values(id=1))
+        uow._add_event("thing.made", {"id": 1})
+        uow._commit()
+    assert count(factory, things) == 1 and count(factory, outbox) == 1
+
+
+def test_an_owned_session_left_without_commit_keeps_nothing(tmp_path):
+    factory = sessions(tmp_path)
+    with Owned(factory) as uow:
+        uow.session.execute(things.insert().values(id=1))
+        uow._add_event("thing.made", {"id": 1})
+    assert count(factory, things) == 0 and count(factory, outbox) == 0
+
+
+def test_a_joined_session_only_flushes_the_caller_commits_or_rolls_back(tmp_path):
+    factory = sessions(tmp_path)
+    with factory() as session:
+        with session.begin():
+            with Joined(session) as uow:
+                uow.session.execute(things.insert().values(id=1))
+                uow._add_event("thing.made", {"id": 1})
+                uow._commit()
+                uow.rollback()  # not the unit of work's to undo
+            assert count(factory, things) == 0  # not committed yet: the caller decides
+        assert count(factory, things) == 1 and count(factory, outbox) == 1
+    with factory() as session:
+        session.begin()
+        with Joined(session) as uow:
+            uow.session.execute(things.insert().values(id=2))
+            uow._commit()
+        session.rollback()
+    assert count(factory, things) == 1
