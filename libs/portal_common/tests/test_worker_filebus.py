@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 
@@ -24,7 +23,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topology, load_topology, service_queues
 from portal_common.consumer import Handler, PermanentError, Worker
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
-from portal_common.testing import wait_until
+from portal_common.testing import take_dead_letters, wait_until
 
 NOW = "2026-11-21T10:00:00+00:00"
 EVENT = "policy.upserted"  # bound to policies.events in contracts/topology.json
@@ -89,22 +88,8 @@ class Bus:
             return conn.execute(select(func.count()).select_from(processed)).scalar_one()
 
     def dead_letters(self, expected: int, timeout: float = 10.0) -> list:
-        """Read ``expected`` messages from policies.dead (acked: taken off the queue), raw: no decoding."""
-        _queue, dead = service_queues(self.topology, "policies", False)
-        found = []
-        with connect(None) as conn:
-            consumer = Consumer(conn.channel(), queues=[dead], on_message=found.append, auto_declare=False)
-            with consumer:
-                deadline = time.monotonic() + timeout
-                while len(found) < expected and time.monotonic() < deadline:
-                    try:
-                        conn.drain_events(timeout=0.1)
-                    except (socket.timeout, TimeoutError):
-                        pass
-            for message in found:
-                message.ack()
-        assert len(found) == expected, f"{len(found)} dead letters within {timeout}s, expected {expected}"
-        return found
+        """Read ``expected`` messages from the dead-letter queue (acked: taken off the queue), raw: no decoding."""
+        return take_dead_letters(self.topology, "policies", expected, timeout)
 
     def stop(self):
         self.worker.stop()

@@ -137,3 +137,29 @@ class FakePublisher:
 
     def payloads(self) -> list[dict]:
         return [json.loads(m.body) for m in self.sent]
+
+
+def take_dead_letters(topology, service: str, expected: int, timeout: float = 10.0, url: str | None = None) -> list:
+    """Take ``expected`` messages off ``service``'s dead-letter queue (acked, raw: no decoding) and return them;
+    fails when fewer arrive within ``timeout``. ``url=None`` reads the embedded file bus."""
+    import socket
+    import time
+
+    from kombu import Consumer
+
+    from .bus import connect, is_amqp, service_queues
+
+    found = []
+    with connect(url) as conn:
+        _queue, dead = service_queues(topology, service, is_amqp(conn))
+        with Consumer(conn.channel(), queues=[dead], on_message=found.append, auto_declare=False):
+            deadline = time.monotonic() + timeout
+            while len(found) < expected and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=0.1)
+                except (socket.timeout, TimeoutError):
+                    pass
+        for message in found:
+            message.ack()
+    assert len(found) == expected, f"{len(found)} dead letters within {timeout}s, expected {expected}"
+    return found

@@ -8,14 +8,12 @@ last attempt. Metrics and inbox deletions must follow what was *committed*, not 
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
 import pytest
-from kombu import Consumer
 from kombu.transport import filesystem
 from prometheus_client import REGISTRY
 from sqlalchemy import text
@@ -26,9 +24,9 @@ from documents.bootstrap import bootstrap, build_event_handlers
 from documents.domain import commands
 from documents.service_layer import handlers
 from documents.settings import Settings
-from portal_common.bus import OutgoingMessage, Publisher, connect, load_topology, service_queues
+from portal_common.bus import OutgoingMessage, Publisher, load_topology
 from portal_common.consumer import Worker
-from portal_common.testing import wait_until
+from portal_common.testing import take_dead_letters, wait_until
 
 from .conftest import NOW, PDF, upload
 
@@ -95,21 +93,8 @@ class Stack:
         return sum(1 for c in self.store.calls if c[0] == "delete_many" and key in c[2])
 
     def dead_letters(self, expected: int, timeout: float = 10.0) -> list:
-        _queue, dead = service_queues(self.topology, "documents", False)
-        found = []
-        with connect(None) as conn:
-            consumer = Consumer(conn.channel(), queues=[dead], on_message=found.append, auto_declare=False)
-            with consumer:
-                deadline = time.monotonic() + timeout
-                while len(found) < expected and time.monotonic() < deadline:
-                    try:
-                        conn.drain_events(timeout=0.1)
-                    except (socket.timeout, TimeoutError):
-                        pass
-            for message in found:
-                message.ack()
-        assert len(found) == expected, f"{len(found)} dead letters within {timeout}s, expected {expected}"
-        return found
+        """Read ``expected`` messages from the dead-letter queue (acked: taken off the queue), raw: no decoding."""
+        return take_dead_letters(self.topology, "documents", expected, timeout)
 
     def stop(self):
         self.worker.stop()
