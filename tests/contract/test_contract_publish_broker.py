@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pika
 import pytest
+from portal_common.testing import deadline_for
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 PUBLISH_PY = CONTRACTS_DIR / "publish.py"
@@ -50,7 +51,7 @@ def fresh_policy() -> dict:
 
 def get(channel, queue: str, timeout: float = 5.0):
     """basic_get until a message arrives (confirms mean it is already queued; the loop is only a safety net)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_for(timeout)
     while time.monotonic() < deadline:
         method, properties, body = channel.basic_get(queue, auto_ack=True)
         if method is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_babel import format_date, format_datetime
+from markupsafe import Markup, escape
 
 
 def _parse(value):
@@ -28,6 +29,15 @@ def fmt_datetime(value) -> str:
     if not isinstance(parsed, datetime):
         return format_date(parsed, "medium")
     return format_datetime(parsed, "medium")  # converted to BABEL_DEFAULT_TIMEZONE (Europe/Budapest)
+
+
+def fmt_time_tag(value) -> Markup:
+    """The moment as the customer reads it, inside ``<time datetime="…">`` with the exact instant for machines
+    (screen readers, calendars, tests that compare instants rather than formatted strings)."""
+    parsed = _parse(value)
+    if not isinstance(parsed, datetime):
+        return Markup(escape(fmt_datetime(value)))
+    return Markup('<time datetime="{}">{}</time>').format(parsed.isoformat(), fmt_datetime(parsed))
 
 
 def fmt_date(value) -> str:
@@ -73,6 +83,7 @@ def fmt_money(value) -> str:
 
 def register(app) -> None:
     app.add_template_filter(fmt_datetime, "datetime")
+    app.add_template_filter(fmt_time_tag, "time_tag")
     app.add_template_filter(fmt_date, "date")
     app.add_template_filter(mask_mobile, "mask_mobile")
     app.add_template_filter(fmt_size, "size")

@@ -92,10 +92,24 @@ def bus_namespace() -> str:
     return "t" + uuid.uuid4().hex[:8]
 
 
+# A deadline is how long a test is willing to wait on a loaded machine, not how long the condition should take:
+# it costs nothing when the condition holds early. CI shares 2 cores with the broker, the database and a browser,
+# so every deadline is stretched (PORTAL_TEST_DEADLINE_FACTOR, default 3) and never shorter than a minute.
+DEADLINE_FACTOR = float(os.environ.get("PORTAL_TEST_DEADLINE_FACTOR", "3"))
+MIN_DEADLINE_S = 60.0
+
+
+def deadline_for(timeout: float) -> float:
+    return max(timeout * DEADLINE_FACTOR, MIN_DEADLINE_S)
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):
-    """Retry-until for end-to-end tests: returns the first truthy value of ``predicate()`` or fails."""
+    """Retry-until for end-to-end tests: returns the first truthy value of ``predicate()`` or fails.
+
+    ``timeout`` is the nominal wait; the real deadline is :func:`deadline_for` it (generous on a busy machine)."""
     import time
 
+    timeout = deadline_for(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

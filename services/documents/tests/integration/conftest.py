@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from portal_common import testing
 from portal_common.bus import connect, declare_topology, delete_topology, load_topology
+from portal_common.testing import deadline_for
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,7 @@ class Env:
         conn = pika.BlockingConnection(pika.URLParameters(pika_url(self.amqp_url)))
         try:
             channel = conn.channel()
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + deadline_for(timeout)
             while time.monotonic() < deadline:
                 method, props, body = channel.basic_get(queue, auto_ack=True)
                 if method is not None:
@@ -122,7 +123,7 @@ def stack(s3_endpoint):
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_for(timeout)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")

@@ -15,6 +15,8 @@ import requests
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import create_engine, text
 
+from portal_common.testing import wait_until
+
 from .conftest import pika_url
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
@@ -49,13 +51,7 @@ def upload(stack, data: bytes, customer_id: str, policy_number: str, *, uploaded
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout, message=what)
 
 
 def listed(stack, customer_id, document_id):

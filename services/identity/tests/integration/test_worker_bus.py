@@ -23,6 +23,7 @@ from identity.service_layer import handlers
 from portal_common import bus
 from portal_common.runner import build_worker
 from portal_common.testing import bus_namespace, require_rabbitmq
+from portal_common.testing import deadline_for
 
 pytestmark = [pytest.mark.database, pytest.mark.broker]
 REPO = Path(__file__).resolve().parents[4]
@@ -30,7 +31,7 @@ IDENT = commands.Identification("KGFB-9", "Busz Benedek", "Busz Benedek", date(1
 
 
 def eventually(check, timeout=20.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_for(timeout)
     while True:
         result = check()
         if result:
@@ -65,7 +66,7 @@ def running(database_url):
 def drain(url, queue_name, wanted, timeout=20.0) -> list[tuple[dict, dict]]:
     """Messages (body, headers) from a queue until ``wanted`` event names were seen."""
     seen: list[tuple[dict, dict]] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_for(timeout)
     with Connection(url) as conn:
         simple = conn.SimpleQueue(Queue(queue_name, no_declare=True))
         try:

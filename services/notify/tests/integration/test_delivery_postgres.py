@@ -16,6 +16,7 @@ from notify.bootstrap import EVENT_HANDLERS, bootstrap, build_delivery_loop
 from notify.settings import Settings
 from portal_common.consumer import MessageMeta
 from portal_common.testing import free_port
+from portal_common.testing import deadline_for
 
 pytestmark = pytest.mark.database
 CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
@@ -55,7 +56,7 @@ def rows(wiring, table=orm.deliveries):
 
 
 def drain(loop, until, timeout=10.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_for(timeout)
     while time.monotonic() < deadline:
         loop.run_once()
         if until():

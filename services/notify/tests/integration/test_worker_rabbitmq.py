@@ -14,12 +14,13 @@ import requests
 
 from portal_common.bus import connect, declare_topology, delete_topology, load_topology
 from portal_common.testing import AMQP_URL, bus_namespace, free_port, require_rabbitmq
+from portal_common.testing import deadline_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
 
 
 def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + deadline_for(timeout)
     while time.monotonic() < deadline:
         if condition():
             return
