@@ -75,12 +75,12 @@ class Settings:
         retry_max = _positive("PORTAL_NOTIFY_RETRY_MAX_S", cls.retry_max_s)
         horizon_h = _positive("PORTAL_NOTIFY_RETRY_HORIZON_HOURS", cls.retry_horizon_s / 3600)
         poll = _positive("PORTAL_NOTIFY_POLL_INTERVAL_S", cls.poll_interval_s)
-        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True)
+        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True, url_password=True)
         check_smtp_url(smtp_url)
         return cls(
             smtp_url=smtp_url,
             smtp_from=env("PORTAL_SMTP_FROM", cls.smtp_from),
-            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True),
+            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True, url_password=True),
             insurer_name=env("PORTAL_INSURER_NAME", cls.insurer_name),
             teleservice_phone=env("PORTAL_TELESERVICE_PHONE", cls.teleservice_phone),
             public_url=env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
