@@ -15,12 +15,12 @@ import requests
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import create_engine, text
 
-from portal_common.testing import wait_until
+from portal_common.testing import caller_headers, wait_until
 
 from .conftest import pika_url
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
-TOKEN = {"X-Service-Token": "dev-service-token"}
+TOKEN = caller_headers()
 
 
 def pdf(label: str) -> bytes:

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from portal_common.testing import caller_headers
+
 from documents.adapters import orm
 from documents.adapters.object_store import FakeObjectStore
 from documents.domain import commands
@@ -13,12 +15,12 @@ from documents.settings import Settings
 
 from .conftest import NOW, PDF, WHERE, upload
 
-TOKEN = {"X-Service-Token": "dev-service-token"}
+TOKEN = caller_headers()
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    monkeypatch.delenv("PORTAL_SERVICE_TOKEN", raising=False)
+    monkeypatch.delenv("PORTAL_GATEWAY_TOKEN_SHA256", raising=False)
     store = FakeObjectStore()
     clock = {"now": NOW}
     app = create_app(f"sqlite:///{tmp_path / 'documents.db'}", store=store, clock=lambda: clock["now"],

@@ -63,12 +63,12 @@ class Settings:
         max_attempts = env_int("PORTAL_NOTIFY_MAX_ATTEMPTS", cls.max_attempts)
         if max_attempts < 1:
             raise ConfigError("PORTAL_NOTIFY_MAX_ATTEMPTS must be at least 1")
-        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True)
+        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True, url_password=True)
         check_smtp_url(smtp_url)
         return cls(
             smtp_url=smtp_url,
             smtp_from=env("PORTAL_SMTP_FROM", cls.smtp_from),
-            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True),
+            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True, url_password=True),
             insurer_name=env("PORTAL_INSURER_NAME", cls.insurer_name),
             teleservice_phone=env("PORTAL_TELESERVICE_PHONE", cls.teleservice_phone),
             public_url=env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
