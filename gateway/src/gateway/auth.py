@@ -1,4 +1,4 @@
-"""Who is logged in: identity's session id in Flask's signed session cookie, validated on every protected request.
+"""Who is logged in: identity's session id in the encrypted session cookie (session_cookie.py), validated on every protected request.
 
 The cookie holds only the opaque session id (and the language); identity keeps the session and its idle timer
 (``PORTAL_SESSION_IDLE_MINUTES``, 15), which ``GET /internal/sessions/<id>`` slides on each page view. A new session

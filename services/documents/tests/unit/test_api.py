@@ -130,3 +130,18 @@ def test_closed_registration_answers_404_everywhere(app):
     for path in ("/internal/customers/C-1/documents", f"/internal/customers/C-1/documents/{doc.document_id}",
                  f"/internal/customers/C-1/documents/{doc.document_id}/content"):
         assert client.get(path, headers=TOKEN).status_code == 404
+
+
+def test_content_is_always_an_attachment_in_a_sandbox_and_only_a_pdf_is_named_one(app):
+    doc = ingest(app)
+    client = app.test_client()
+    got = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
+    assert got.headers["Content-Type"] == "application/pdf"
+    assert (got.headers["Content-Disposition"], got.headers["Content-Security-Policy"],
+            got.headers["X-Content-Type-Options"]) == ("attachment", "sandbox", "nosniff")
+    # A row stored before the PDF check with another type: served as opaque bytes, never as what it claims.
+    with app.extensions["documents"].uow() as uow:
+        uow.documents.get(doc.document_id).content_type = "image/svg+xml"
+        uow.commit()
+    legacy = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
+    assert legacy.status_code == 200 and legacy.headers["Content-Type"] == "application/octet-stream"
