@@ -203,13 +203,13 @@ class AmqpDeadLetters:
         """Publish to ``<service>.requeue`` with a confirm, then ack the letter. Raises on a refusal."""
         if self._publish_channel is None:
             ch = self.conn.connection.channel()
-            ch.confirm_select()
             ch.events["basic_return"].add(lambda exc, exchange, key, message: self._returned.append(key))
             self._publish_channel = ch
         props = {k: v for k, v in letter.properties.items() if k in _AMQP_PROPERTIES}
         props["delivery_mode"] = 2
         self._returned.clear()
-        self._publish_channel.basic_publish(
+        # basic_publish_confirm: selects confirms on first use and waits for this message's ack (or nack: raises).
+        self._publish_channel.basic_publish_confirm(
             amqp.Message(letter.body, application_headers=letter.replay_headers(), **props),
             exchange=self.requeue_exchange(), routing_key=letter.event, mandatory=True, confirm_timeout=30)
         if self._returned:
