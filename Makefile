@@ -8,12 +8,13 @@ PACKAGES := $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gat
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help install run test test-fast bench-bus bench-documents definitions contracts browser clean
+.PHONY: help install run test test-fast chaos bench-bus bench-documents definitions contracts browser clean
 
 help:
 	@echo "make run              start the whole portal on embedded defaults at http://127.0.0.1:8000"
 	@echo "make test             every test (unit, integration on RabbitMQ/PostgreSQL, contract, browser)"
 	@echo "make test-fast        unit tests only (no servers, no browser)"
+	@echo "make chaos            10,000 events through the real workers while broker, workers, DB, S3 and SMTP fail"
 	@echo "make bench-bus        outbox -> relay -> RabbitMQ -> consumer throughput vs raw pika"
 	@echo "make bench-documents  document ingestion throughput vs raw boto3 CopyObject"
 	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json"
@@ -49,6 +50,9 @@ test: $(DEV_STAMP) browser
 
 test-fast: $(DEV_STAMP)
 	$(BIN)/pytest -q -m "not broker and not database and not browser"
+
+chaos: $(DEV_STAMP)
+	mkdir -p var && $(PY) tests/chaos/harness.py --events 10000 --json var/chaos.json
 
 bench-bus: $(DEV_STAMP)
 	$(PY) bench/bench_bus.py

@@ -238,7 +238,8 @@ def _poison(kind: str, rng: random.Random, customers: int) -> Outgoing:
         payload, obj = _document(rng, customer, uploaded_at=_now() - timedelta(days=430))
         o = _event("document.uploaded", payload, obj=obj)
     elif kind == "policy_schema":
-        o = _event("policy.upserted", {**_policy(customer), "status": "flying"})
+        # Every consumer of policy.upserted reads the policyholder: without it all three dead-letter it.
+        o = _event("policy.upserted", {k: v for k, v in _policy(customer).items() if k != "policyholder"})
     else:  # pragma: no cover
         raise ValueError(kind)
     o.kind, o.poison = "poison", kind
@@ -349,7 +350,11 @@ class Run:
                 "PORTAL_RETENTION_SWEEP_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
 
     def execute(self) -> dict:
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
 
         plan = make_plan(self.events)
         with contextlib.ExitStack() as stack:
