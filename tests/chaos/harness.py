@@ -238,8 +238,9 @@ def _poison(kind: str, rng: random.Random, customers: int) -> Outgoing:
         payload, obj = _document(rng, customer, uploaded_at=_now() - timedelta(days=430))
         o = _event("document.uploaded", payload, obj=obj)
     elif kind == "policy_schema":
-        # Every consumer of policy.upserted reads the policyholder: without it all three dead-letter it.
-        o = _event("policy.upserted", {k: v for k, v in _policy(customer).items() if k != "policyholder"})
+        # Without its number (which every consumer reads) all three consumers dead-letter it.
+        o = _event("policy.upserted", {k: v for k, v in _policy(customer).items()
+                                       if k not in ("policy_number", "policyholder")})
     else:  # pragma: no cover
         raise ValueError(kind)
     o.kind, o.poison = "poison", kind
@@ -387,7 +388,7 @@ class Run:
             for w in workers:
                 w.start()
                 stack.callback(w.stop)
-            testing.wait_until(lambda: all(w.ready() for w in workers), 60, interval=0.5,
+            testing.wait_until(lambda: _all_ready(workers), 60, interval=0.5,
                                message=f"the workers to be ready (logs in {self.run_dir})")
             log(f"{len(workers)} workers ready; namespace {self.namespace}; logs in {self.run_dir}")
 
@@ -601,6 +602,14 @@ class _Publisher:
 
     def close(self) -> None:
         self.conn.release()
+
+
+def _all_ready(workers: list[Worker]) -> bool:
+    for w in workers:
+        if w.proc.poll() is not None:
+            tail = (w.run_dir / f"{w.service}-worker.{w.starts}.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the {w.service} worker exited with {w.proc.returncode}:\n{tail}")
+    return all(w.ready() for w in workers)
 
 
 def _count(url: str, sql: str) -> int:
