@@ -2,6 +2,9 @@
 import json
 
 from .bus import export_definitions, load_topology
+from .deadletters import bounding_policies
 
 if __name__ == "__main__":
-    print(json.dumps(export_definitions(load_topology(namespace="")), indent=2))
+    definitions = export_definitions(load_topology(namespace=""))
+    definitions["policies"] = bounding_policies()  # the dead-letter queues' bound (see deadletters.py)
+    print(json.dumps(definitions, indent=2))
