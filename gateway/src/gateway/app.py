@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal_common import logs, metrics
 
 from . import SERVICE, formatting, i18n, labels, settings
-from .clients import build_clients
+from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
 
@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from portal_common.health import health_blueprint
 
-    from . import account, documents, errors, main, ops, policies
+    from . import account, contact, documents, errors, main, ops, policies
 
     app.register_blueprint(errors.bp)
     # ops first: its /readyz (gateway ready + services as info) takes precedence over the shared one.
@@ -55,6 +55,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_blueprint({}))
     app.register_blueprint(main.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(contact.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(policies.bp)
     if app.config["DEV_PAGES"]:
@@ -69,10 +70,12 @@ def _install_hooks(app: Flask) -> None:
         g.started = time.perf_counter()
         # The gateway is the public edge: it always starts a fresh correlation id (never trusts a client's).
         g.correlation_id = logs.bind_correlation_id(None)
-        i18n.remember_language()
+        if i18n.remember_language() and "sid" in session:
+            _store_language(session["lang"])
 
     @app.after_request
     def _finish(response):
+        i18n.set_cookie(response)
         headers = response.headers
         headers["X-Correlation-ID"] = g.get("correlation_id", "")
         headers["X-Content-Type-Options"] = "nosniff"
@@ -109,6 +112,20 @@ def _install_hooks(app: Flask) -> None:
             # {"lockout_threshold": 3, "lockout_hours": 24, ...}: the numbers the pages and the manual quote.
             "rules": {key.lower(): app.config[key] for key in settings.RULES},
         }
+
+
+def _store_language(lang: str) -> None:
+    """A logged-in customer's switch is their messages' language too (identity keeps it with the account)."""
+    from .auth import current_user
+    from .clients.http import RemoteError
+
+    user = current_user()
+    if user is None:
+        return
+    try:
+        app_clients().identity.set_language(user["account_id"], lang)
+    except RemoteError:  # the page still switches; the e-mails follow at the next switch or login
+        log.warning("language_not_stored", account_id=user["account_id"])
 
 
 def _lang_url(code: str) -> str:
