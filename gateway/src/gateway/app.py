@@ -16,6 +16,7 @@ from . import SERVICE, formatting, i18n, labels, settings
 from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
+from .session_cookie import EncryptedCookieSessionInterface
 
 log = logs.get_logger(__name__)
 
@@ -23,9 +24,13 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
        "frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
 
 
+HSTS = "max-age=31536000; includeSubDomains"  # a year (ASVS 3.4.1); served only when the portal is on TLS
+
+
 def create_app(config: dict | None = None) -> Flask:
     logs.configure_logging(SERVICE)
     app = Flask(__name__)
+    app.session_interface = EncryptedCookieSessionInterface()  # no personal data readable in the cookie
     app.config.update(settings.from_env())
     app.config.update(config or {})
     app.json.ensure_ascii = False
@@ -86,8 +91,12 @@ def _install_hooks(app: Flask) -> None:
         else:
             # Documents (PDF) may be framed by our own print page only.
             headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
-        if "sid" in session or g.get("user"):
-            headers["Cache-Control"] = "no-store"  # personal pages and documents stay out of shared caches
+        if request.endpoint != "static":
+            # Pages show personal data before any login too (/activate/done: username and mobile; /register/sent:
+            # the e-mail address): no page and no document is ever kept by a browser or a shared cache.
+            headers["Cache-Control"] = "no-store"
+        if request.is_secure or app.config["PUBLIC_URL"].startswith("https://"):
+            headers["Strict-Transport-Security"] = HSTS
         # The rule, not the path: paths may hold secrets (activation tokens) that must never reach a log.
         rule = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.HTTP_REQUESTS.labels(SERVICE, request.method, rule, response.status_code).inc()
