@@ -22,11 +22,11 @@ from identity.entrypoints.api import create_app
 from identity.service_layer import handlers
 from portal_common import bus
 from portal_common.runner import build_worker
-from portal_common.testing import bus_namespace, require_rabbitmq, wait_until
+from portal_common.testing import bus_namespace, caller_headers, require_rabbitmq, wait_until
 
 pytestmark = [pytest.mark.database, pytest.mark.broker]
 IDENT = commands.Identification("KGFB-77", "Hív Hanna", "Hív Hanna", date(1981, 5, 6), "Győr", "Kér Klára")
-TOKEN = {"X-Service-Token": "dev-service-token"}
+TOKEN = caller_headers()
 
 
 @pytest.fixture

@@ -250,7 +250,7 @@ def request_callback():
     ``created: false`` for an ``idempotency_key`` seen before: one request per form) | 422 ``invalid`` with fields |
     429 ``throttled`` (new requests per client)."""
     data = _body(schemas.CallbackRequestSchema())
-    cmd = commands.RequestCallback(client_ip=_client_ip(), **data)
+    cmd = commands.RequestCallback(client_ip=client_ip(), **data)
     request_, created = _wiring().handle(contact.request_callback, cmd)
     out = schemas.CallbackCreatedSchema().dump({"request_id": request_.request_id, "due_on": request_.due_on,
                                                 "email": request_.email, "created": created})
