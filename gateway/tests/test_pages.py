@@ -102,14 +102,11 @@ def test_correlation_id_is_sent_to_services(logged_in, fakes):
     assert seen == [response.headers["X-Correlation-ID"]]
 
 
-def test_health_endpoints(client, fakes):
+def test_public_port_serves_liveness_only(client):
+    """/readyz and /metrics are on the operations port (tests/deploy/test_gateway_ops_port.py), not the public one."""
     assert client.get("/healthz").json == {"status": "alive"}
-    fakes.documents.down = True
-    response = client.get("/readyz")
-    assert response.status_code == 200  # a service being down never takes the gateway out
-    assert response.json["services"]["documents"].startswith("unreachable")
-    assert response.json["services"]["identity"] == "ok"
-    assert b"portal_http_requests_total" in client.get("/metrics").data
+    assert client.get("/readyz").status_code == 404
+    assert client.get("/metrics").status_code == 404
 
 
 def test_dev_pages_list_captured_mail_and_sms_newest_first(client, app, tmp_path):

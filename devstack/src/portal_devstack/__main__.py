@@ -25,7 +25,7 @@ OFFSET = config.env_int("PORTAL_DEVSTACK_PORT_OFFSET", 0)
 SERVICES = {name: port + OFFSET for name, port in
             {"identity": 8101, "policies": 8102, "documents": 8103, "notify": 8104}.items()}
 HEALTH_PORTS = {name: port + OFFSET for name, port in
-                {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104}.items()}
+                {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104, "gateway": 9105}.items()}
 S3_PORT, SMTP_PORT, SMS_PORT = 9000 + OFFSET, 1025 + OFFSET, 9025 + OFFSET
 COLOURS = ["36", "33", "35", "32", "34", "31", "96", "93", "95", "92", "94", "91"]
 
@@ -71,7 +71,8 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
                       {"PORTAL_HEALTH_PORT": str(HEALTH_PORTS[name])}))
     if (ROOT / "gateway" / "pyproject.toml").exists():
         procs.append(("gateway", [gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:create_app()"],
-                      {"PORTAL_API_PORT": env["PORTAL_HTTP_PORT"], "PORTAL_API_HOST": "127.0.0.1"}))
+                      {"PORTAL_API_PORT": env["PORTAL_HTTP_PORT"], "PORTAL_API_HOST": "127.0.0.1",
+                       "PORTAL_HEALTH_PORT": str(HEALTH_PORTS["gateway"]), "PORTAL_HEALTH_HOST": "127.0.0.1"}))
     return procs
 
 
@@ -231,6 +232,7 @@ def main() -> int:
         checks = [f"http://127.0.0.1:{port}/readyz" for name, port in SERVICES.items() if name in available_services()]
         checks += [f"http://127.0.0.1:{HEALTH_PORTS[name]}/readyz" for name in available_services()]
         checks.append(f"http://127.0.0.1:{env['PORTAL_HTTP_PORT']}/healthz")
+        checks.append(f"http://127.0.0.1:{HEALTH_PORTS['gateway']}/readyz")
         not_ready = wait_ready(checks)
         if not_ready:
             print(f"!! not ready after 90 s: {', '.join(not_ready)}", flush=True)

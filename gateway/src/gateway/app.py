@@ -5,6 +5,7 @@ pass :func:`gateway.clients.fakes.fake_clients`).
 """
 from __future__ import annotations
 
+import re
 import time
 
 from flask import Flask, g, request, session, url_for
@@ -19,6 +20,29 @@ from .forms import field_attrs
 from .session_cookie import EncryptedCookieSessionInterface
 
 log = logs.get_logger(__name__)
+
+# An id the edge (ingress, load balancer) gave the request: bounded length and a plain charset, because it ends up in
+# every log line, in outbox rows (64 characters) and in headers to the services.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
+# W3C Trace Context: version-traceid-parentid-flags; the trace id (not all zeros) joins our logs to the trace.
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def edge_correlation_id(headers) -> str | None:
+    """The correlation id the edge started, if it sent a valid one: ``X-Request-ID``, else the ``traceparent``'s
+    trace id. Anything malformed is ignored (a fresh id is started), never echoed into logs.
+
+    >>> edge_correlation_id({"X-Request-ID": "4bf92f3577b34da6a3ce929d0e0e4736"})
+    '4bf92f3577b34da6a3ce929d0e0e4736'
+    """
+    request_id = (headers.get("X-Request-ID") or "").strip()
+    if REQUEST_ID.fullmatch(request_id):
+        return request_id
+    match = TRACEPARENT.fullmatch((headers.get("traceparent") or "").strip().lower())
+    if match and match.group(1) != "0" * 32:
+        return match.group(1)
+    return None
+
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
@@ -50,14 +74,11 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal_common.health import health_blueprint
-
     from . import account, contact, documents, errors, main, ops, policies
 
     app.register_blueprint(errors.bp)
-    # ops first: its /readyz (gateway ready + services as info) takes precedence over the shared one.
+    # /healthz only: /readyz and /metrics live on the operations port (gateway/gunicorn.conf.py, ops.py).
     app.register_blueprint(ops.bp)
-    app.register_blueprint(health_blueprint({}))
     app.register_blueprint(main.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(contact.bp)
@@ -73,8 +94,9 @@ def _install_hooks(app: Flask) -> None:
     @app.before_request
     def _start():
         g.started = time.perf_counter()
-        # The gateway is the public edge: it always starts a fresh correlation id (never trusts a client's).
-        g.correlation_id = logs.bind_correlation_id(None)
+        # The gateway is the portal's edge: it continues the id of the ingress in front of it (validated) so its
+        # logs join the ingress's, and starts a fresh one otherwise.
+        g.correlation_id = logs.bind_correlation_id(edge_correlation_id(request.headers))
         if i18n.remember_language() and "sid" in session:
             _store_language(session["lang"])
 
