@@ -12,7 +12,8 @@ from ..adapters import repository
 
 #: The contract version identity publishes of each event (header ``version``; contracts/events/<name>.v<N>.json).
 #: v2 of these carry their secret sealed for notify instead of in clear (issue 8).
-EVENT_VERSIONS = {"account.activation_requested": 2, "account.activated": 2, "account.credentials_reset": 2}
+EVENT_VERSIONS = {"account.activation_requested": 2, "account.activated": 2, "account.credentials_reset": 2,
+                  "account.email_change_requested": 2, "account.mobile_change_requested": 2}
 
 
 class Conflict(Exception):
