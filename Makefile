@@ -16,7 +16,7 @@ help:
 	@echo "make test-fast        unit tests only (no servers, no browser)"
 	@echo "make bench-bus        outbox -> relay -> RabbitMQ -> consumer throughput vs raw pika"
 	@echo "make bench-documents  document ingestion throughput vs raw boto3 CopyObject"
-	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json"
+	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json (+ permissions.json)"
 	@echo "make contracts        export each service's OpenAPI document to contracts/http/"
 	@echo "make clean            remove the virtual environment and var/"
 
@@ -58,6 +58,7 @@ bench-documents: $(DEV_STAMP)
 
 definitions: install
 	$(PY) -m portal_common.topology_export > deploy/rabbitmq/definitions.json
+	$(PY) -m portal_common.topology_export --permissions > deploy/rabbitmq/permissions.json
 
 contracts: install
 	$(PY) -m portal_devstack.openapi
