@@ -18,6 +18,7 @@ class Settings:
     activation_ttl_hours: int = 24  # PORTAL_ACTIVATION_TTL_HOURS
     otp_ttl_hours: int = 24  # PORTAL_OTP_TTL_HOURS
     session_idle_minutes: int = 15  # PORTAL_SESSION_IDLE_MINUTES
+    session_touch_seconds: int = 60  # PORTAL_SESSION_TOUCH_SECONDS (how stale the stored idle timer may get)
     identify_max_failures: int = 5  # PORTAL_IDENTIFY_MAX_FAILURES
     identify_window_minutes: int = 15  # PORTAL_IDENTIFY_WINDOW_MINUTES
     recovery_max_per_client: int = 5  # PORTAL_RECOVERY_MAX_PER_CLIENT (recovery + resend, together)
@@ -36,6 +37,7 @@ class Settings:
             activation_ttl_hours=config.env_int("PORTAL_ACTIVATION_TTL_HOURS", cls.activation_ttl_hours),
             otp_ttl_hours=config.env_int("PORTAL_OTP_TTL_HOURS", cls.otp_ttl_hours),
             session_idle_minutes=config.env_int("PORTAL_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_touch_seconds=config.env_int("PORTAL_SESSION_TOUCH_SECONDS", cls.session_touch_seconds),
             identify_max_failures=config.env_int("PORTAL_IDENTIFY_MAX_FAILURES", cls.identify_max_failures),
             identify_window_minutes=config.env_int("PORTAL_IDENTIFY_WINDOW_MINUTES", cls.identify_window_minutes),
             recovery_max_per_client=config.env_int("PORTAL_RECOVERY_MAX_PER_CLIENT", cls.recovery_max_per_client),
@@ -63,6 +65,10 @@ class Settings:
     @property
     def session_idle(self) -> timedelta:
         return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_touch(self) -> timedelta:
+        return timedelta(seconds=self.session_touch_seconds)
 
     @property
     def identify_window(self) -> timedelta:
