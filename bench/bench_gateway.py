@@ -47,7 +47,6 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-TOKEN = "dev-service-token"
 CONNECTIONS = 32
 TARGET_RATIO, TARGET_P99_MS = 0.15, 200.0
 PASSWORD = "Bench-Jelszo-Hosszu-2026"
@@ -199,7 +198,9 @@ def seed(stack: Stack) -> dict:
                                                    correlation_id="bench-seed") for p in policies])
     s3 = s3_client(stack.env["PORTAL_S3_ENDPOINT_URL"])
     inbox = stack.env.get("PORTAL_S3_INBOX_BUCKET", "portal-inbox")
-    headers = {"X-Service-Token": TOKEN}
+    from portal_common.callers import GATEWAY, own_token
+
+    headers = {"X-Service-Token": own_token(GATEWAY)}  # the bench calls the internal APIs as the gateway does
     wait_until(lambda: len(requests.get(f"{stack.internal['policies']}/internal/customers/{customer_id}/policies",
                                         headers=headers, timeout=5).json().get("policies", [])) == 3,
                120, "the 3 policies in the policies service")

@@ -14,6 +14,9 @@ RULES = {
     "OTP_TTL_HOURS": ("PORTAL_OTP_TTL_HOURS", 24),  # the one-time password's validity (forgotten credentials)
     "SESSION_IDLE_MINUTES": ("PORTAL_SESSION_IDLE_MINUTES", 15),
     "PASSWORD_MIN_LENGTH": ("PORTAL_PASSWORD_MIN_LENGTH", 12),
+    "CALLBACK_WORKING_DAYS": ("PORTAL_CALLBACK_WORKING_DAYS", 2),  # "Kérdésem van": the callback promise
+    "EMAIL_CHANGE_TTL_HOURS": ("PORTAL_EMAIL_CHANGE_TTL_HOURS", 24),  # the new address's confirmation link
+    "MOBILE_CODE_TTL_MINUTES": ("PORTAL_MOBILE_CODE_TTL_MINUTES", 15),  # the new mobile's SMS code
 }
 
 
@@ -25,7 +28,7 @@ def from_env() -> dict:
     public_url = config.env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000", production_required=True).rstrip("/")
     return {
         # Signs the session cookie (which holds identity's session id) and the CSRF tokens.
-        "SECRET_KEY": config.env("PORTAL_SECRET_KEY", DEV_SECRET_KEY, production_required=True),
+        "SECRET_KEY": config.env("PORTAL_SECRET_KEY", DEV_SECRET_KEY, production_required=True, secret=True),
         "PUBLIC_URL": public_url,
         "INSURER_NAME": config.env("PORTAL_INSURER_NAME", "Minta Biztosító"),
         "TELESERVICE_PHONE": config.env("PORTAL_TELESERVICE_PHONE", "+36 1 555 0100"),

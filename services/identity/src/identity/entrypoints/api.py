@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from portal_common.db import ping
-from portal_common.web import service_app
+from portal_common.web import client_ip, service_app
 
 from .. import SERVICE
 from ..adapters.clock import Clock
@@ -19,7 +19,7 @@ from ..adapters.hasher import PasswordHasher
 from ..adapters.policy_directory import PolicyDirectory
 from ..bootstrap import Wiring, bootstrap
 from ..domain import commands, errors, messages
-from ..service_layer import handlers
+from ..service_layer import contact, handlers
 from ..settings import Settings
 from . import schemas
 
@@ -32,11 +32,6 @@ def _wiring() -> Wiring:
 
 def _body(schema) -> dict:
     return schema.load(request.get_json(force=True, silent=True) or {})
-
-
-def _client_ip() -> str:
-    # The gateway passes the user's address; without it the caller's own address is the best we have.
-    return request.headers.get("X-Client-IP") or request.remote_addr or "unknown"
 
 
 def _identification(data: dict) -> commands.Identification:
@@ -103,7 +98,7 @@ def declare():
     """
     data = _body(schemas.DeclarationRequestSchema())
     cmd = commands.Declare(_identification(data), email=data["email"], language=data["language"],
-                           client_ip=_client_ip())
+                           client_ip=client_ip())
     declaration = _wiring().handle(handlers.declare, cmd)
     return jsonify(declaration_id=declaration.declaration_id, customer_id=declaration.customer_id), 201
 
@@ -118,7 +113,7 @@ def withdraw_identified_declaration():
     422 ``{"error": "identification_failed"}`` | 429 ``{"error": "throttled", "retry_after": 540}``.
     """
     data = _body(schemas.IdentifiedWithdrawalRequestSchema())
-    cmd = commands.WithdrawIdentifiedDeclaration(_identification(data), client_ip=_client_ip())
+    cmd = commands.WithdrawIdentifiedDeclaration(_identification(data), client_ip=client_ip())
     declaration = _wiring().handle(handlers.withdraw_identified_declaration, cmd)
     return jsonify(schemas.WithdrawalOutSchema().dump(declaration))
 
@@ -150,7 +145,7 @@ def register():
     """
     data = _body(schemas.RegistrationRequestSchema())
     cmd = commands.Register(_identification(data), email=data["email"], mobile=data["mobile"],
-                            username=data["username"], language=data["language"], client_ip=_client_ip(),
+                            username=data["username"], language=data["language"], client_ip=client_ip(),
                             accept_declaration=data["accept_declaration"])
     account = _wiring().handle(handlers.register, cmd)
     return jsonify(account_id=account.account_id, email=account.email), 201
@@ -162,7 +157,7 @@ def resend_activation():
     ``{"error": "throttled", "retry_after": 600}`` (per client, shared with recovery)."""
     data = request.get_json(force=True, silent=True) or {}
     email = data.get("email") if isinstance(data.get("email"), str) else ""
-    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=_client_ip()))
+    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=client_ip()))
     return jsonify({}), 202
 
 
@@ -198,7 +193,7 @@ def login():
     s}`` (too many failed logins from this client)."""
     data = _body(schemas.LoginRequestSchema())
     session_id, account = _wiring().handle(handlers.login, commands.Login(data["username"], data["password"],
-                                                                          client_ip=_client_ip()))
+                                                                          client_ip=client_ip()))
     return jsonify(_session_json(session_id, account)), 201
 
 
@@ -235,7 +230,7 @@ def recovery():
     s}`` (per client, shared with resend; the same for everyone)."""
     data = _body(schemas.RecoveryRequestSchema())
     _wiring().handle(handlers.request_recovery, commands.RequestRecovery(data["email"], data["mobile"],
-                                                                         client_ip=_client_ip()))
+                                                                         client_ip=client_ip()))
     return jsonify({}), 202
 
 
@@ -246,6 +241,64 @@ def close_account(account_id: str):
     data = _body(schemas.CloseRequestSchema())
     _wiring().handle(handlers.close_account, commands.CloseAccount(account_id, data["password"]))
     return Response(status=204)
+
+
+# ---------------------------------------------------------------------------- callback requests, contact data
+@bp.post("/callback-requests")
+def request_callback():
+    """"Kérdésem van": 201 ``{"request_id", "due_on": "2026-12-08", "email", "created": true}`` (200 with
+    ``created: false`` for an ``idempotency_key`` seen before: one request per form) | 422 ``invalid`` with fields |
+    429 ``throttled`` (new requests per client)."""
+    data = _body(schemas.CallbackRequestSchema())
+    cmd = commands.RequestCallback(client_ip=client_ip(), **data)
+    request_, created = _wiring().handle(contact.request_callback, cmd)
+    out = schemas.CallbackCreatedSchema().dump({"request_id": request_.request_id, "due_on": request_.due_on,
+                                                "email": request_.email, "created": created})
+    return jsonify(out), 201 if created else 200
+
+
+@bp.post("/accounts/<account_id>/email-change")
+def request_email_change(account_id: str):
+    """A confirmation link to the new address: 202 ``{"kind": "email", "new_value", "expires_at"}`` | 422 ``invalid``
+    (``password``: wrong_password, ``email``: invalid_email | same_email) | 404."""
+    data = _body(schemas.EmailChangeRequestSchema())
+    change = _wiring().handle(contact.request_email_change,
+                              commands.RequestEmailChange(account_id, data["password"], data["email"]))
+    return jsonify(schemas.ContactChangeOutSchema().dump(change)), 202
+
+
+@bp.post("/email-changes/<token>")
+def confirm_email_change(token: str):
+    """Follow the link: 200 the account (with its new ``email``) | 410 ``expired | used | unknown``."""
+    account = _wiring().handle(contact.confirm_email_change, commands.ConfirmEmailChange(token))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
+@bp.post("/accounts/<account_id>/mobile-change")
+def request_mobile_change(account_id: str):
+    """A code by SMS to the new number: 202 ``{"kind": "mobile", "new_value", "expires_at"}`` | 422 ``invalid``
+    (``password``, ``mobile``: invalid_mobile | same_mobile) | 404."""
+    data = _body(schemas.MobileChangeRequestSchema())
+    change = _wiring().handle(contact.request_mobile_change,
+                              commands.RequestMobileChange(account_id, data["password"], data["mobile"]))
+    return jsonify(schemas.ContactChangeOutSchema().dump(change)), 202
+
+
+@bp.post("/accounts/<account_id>/mobile-change/confirm")
+def confirm_mobile_change(account_id: str):
+    """The code from the SMS: 200 the account | 422 ``invalid`` (``code``: wrong_code) | 410 ``expired`` (no pending
+    change, timed out, or too many wrong codes: ask for a new one) | 404."""
+    data = _body(schemas.MobileCodeSchema())
+    account = _wiring().handle(contact.confirm_mobile_change, commands.ConfirmMobileChange(account_id, data["code"]))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
+@bp.put("/accounts/<account_id>/language")
+def set_language(account_id: str):
+    """The language of the customer's e-mails and SMS: 200 the account | 422 | 404."""
+    data = _body(schemas.LanguageRequestSchema())
+    account = _wiring().handle(contact.set_language, commands.SetLanguage(account_id, data["language"]))
+    return jsonify(schemas.AccountOutSchema().dump(account))
 
 
 def create_app(database_url: str | None = None, *, directory: PolicyDirectory | None = None,
