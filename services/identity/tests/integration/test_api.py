@@ -14,10 +14,10 @@ from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
 from identity.bootstrap import on_notification_failed
 from identity.domain import commands
 from identity.entrypoints.api import create_app
-from portal_common import config
+from portal_common.testing import caller_headers
 
 pytestmark = pytest.mark.database
-TOKEN = {"X-Service-Token": config.service_token()}
+TOKEN = caller_headers()
 
 
 class Portal:
