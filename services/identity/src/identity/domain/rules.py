@@ -55,22 +55,44 @@ def check_email(email: str) -> list[str]:
     return []
 
 
+_SEPARATORS = re.compile(r"[\s\-/().]")
+_PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def normalise_phone(raw: str) -> str | None:
+    """Any phone number we can call (landline too), in E.164 form, or ``None`` when it is not one. The portal's one
+    phone normalisation: numbers enter through identity; events, notify and the gateway only see (and format)
+    E.164. Separators go; ``06…`` (the Hungarian trunk prefix) becomes ``+36…``, ``00…`` becomes ``+…``.
+
+    >>> normalise_phone("06 1 555 0100")
+    '+3615550100'
+    >>> normalise_phone("0036 30 123 4567")
+    '+36301234567'
+    """
+    number = _SEPARATORS.sub("", raw or "")
+    if number.startswith("06"):
+        number = "+36" + number[2:]
+    elif number.startswith("00"):
+        number = "+" + number[2:]
+    elif number.startswith("36") and len(number) == 11:
+        number = "+" + number
+    return number if _PHONE.match(number) else None
+
+
 def normalise_mobile(raw: str) -> str | None:
-    """A Hungarian mobile number in E.164 form, or ``None`` when it is not one.
+    """A Hungarian mobile number (networks 20, 30, 31, 50, 70) in E.164 form, or ``None`` when it is not one.
 
     >>> normalise_mobile("06 30 123 4567")
     '+36301234567'
     >>> normalise_mobile("+36 (20) 123-45-67")
     '+36201234567'
+    >>> normalise_mobile("30 123 4567")  # the national number alone
+    '+36301234567'
     """
-    digits = re.sub(r"[\s\-/().]", "", raw or "")
-    for prefix in ("+36", "0036", "06"):
-        if digits.startswith(prefix):
-            national = digits[len(prefix):]
-            break
-    else:
-        national = digits[2:] if digits.startswith("36") and len(digits) == 11 else digits
-    return "+36" + national if _MOBILE_NATIONAL.match(national) else None
+    number = normalise_phone(raw)
+    if number is None or not number.startswith("+36"):
+        number = normalise_phone("06" + _SEPARATORS.sub("", raw or ""))
+    return number if number and number.startswith("+36") and _MOBILE_NATIONAL.match(number[3:]) else None
 
 
 @lru_cache(maxsize=1)

@@ -50,14 +50,18 @@ def _take_allowance(uow: AbstractUnitOfWork, kind: str, client_ip: str, limit: i
     key = client_key(client_ip)
     with uow:
         uow.repo.lock_client(kind, key)
-        attempts = uow.repo.client_attempts_since(kind, key, now - window)
-        if len(attempts) >= limit:
-            uow.rollback()
-            frees_at = attempts[-limit] + window
-            raise errors.Throttled(max(1, math.ceil((frees_at - now).total_seconds())))
+        _raise_if_over(uow.repo.client_attempts_since(kind, key, now - window), limit, window, now)
         attempt_id = uow.repo.add_client_attempt(kind, key, now)
         uow.commit()
     return attempt_id
+
+
+def _raise_if_over(attempts: list[datetime], limit: int, window: timedelta, now: datetime) -> None:
+    """``attempts``: the client's attempts inside the window, oldest first (read under ``repo.lock_client``)."""
+    if len(attempts) >= limit:
+        # One more attempt is allowed once enough of them have left the window.
+        frees_at = attempts[-limit] + window
+        raise errors.Throttled(max(1, math.ceil((frees_at - now).total_seconds())))
 
 
 def _give_back(uow: AbstractUnitOfWork, attempt_id: int) -> None:

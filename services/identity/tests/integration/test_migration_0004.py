@@ -1,4 +1,4 @@
-"""Migration 0003 on real PostgreSQL: the clear usernames typed at login become their keyed hashes, the
+"""Migration 0004 on real PostgreSQL: the clear usernames typed at login become their keyed hashes, the
 identification failures move into the one throttle table, argon2 one-time passwords stop working."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def alembic(url: str, target: str) -> None:
 
 def test_clear_names_become_keyed_hashes_and_throttle_rows_move():
     with temp_postgres_database("identity_mig") as url:
-        alembic(url, "0002")
+        alembic(url, "0003")
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO unknown_login_failures VALUES ('jelszo123', 3, now() + interval '1 day', "

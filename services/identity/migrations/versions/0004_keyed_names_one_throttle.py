@@ -8,8 +8,8 @@
 - One-time passwords are stored as SHA-256 (they are random, like tokens): pending ones stored with argon2 cannot
   be converted and stop working; the owner asks for a new one (the old password keeps working meanwhile).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-04
 """
 import hashlib
@@ -21,8 +21,8 @@ from alembic import op
 
 from portal_common.db import UTCDateTime
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
