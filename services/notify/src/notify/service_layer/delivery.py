@@ -32,7 +32,7 @@ from ..adapters.templates import Renderer
 from ..domain.model import (EMAIL, Delivery, PermanentDeliveryError, TransientDeliveryError, normalize_phone)
 from ..settings import Settings
 from . import metrics
-from .recording import publish_failure
+from .recording import publish_announced, publish_failure
 
 log = logs.get_logger(__name__)
 
@@ -106,6 +106,8 @@ class DeliveryLoop:
                 self._failed(repo, d, now, fields)
         else:
             d.mark_sent(self.clock())
+            if d.template == "document_available":
+                publish_announced(repo, d)
             metrics.DELIVERIES.labels(d.channel, d.template, "sent").inc()
             log.info("delivery_sent", attempts=d.attempts, sent_at=d.sent_at.isoformat(), **fields)
 
