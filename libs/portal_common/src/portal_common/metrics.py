@@ -33,6 +33,10 @@ MESSAGES_DEAD_LETTERED = Counter(
 OUTBOX_BACKLOG = Gauge(
     "portal_outbox_backlog", "Outbox rows not yet confirmed by the broker", ["service"], multiprocess_mode="max"
 )
+OUTBOX_OLDEST_AGE = Gauge(
+    "portal_outbox_oldest_unpublished_seconds", "Age of the oldest outbox row not yet confirmed by the broker (0: none)",
+    ["service"], multiprocess_mode="max",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -43,7 +43,8 @@ class Settings:
                                                          cls.login_max_failures_per_client),
             client_window_minutes=config.env_int("PORTAL_CLIENT_WINDOW_MINUTES", cls.client_window_minutes),
             declaration_version=config.env("PORTAL_DECLARATION_VERSION", cls.declaration_version),
-            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
+            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True,
+                                  real_host=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
         )

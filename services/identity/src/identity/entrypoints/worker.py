@@ -3,11 +3,21 @@ from portal_common import runner
 
 from .. import SERVICE
 from ..adapters import housekeeping
+from ..adapters.policy_directory import PolicyDirectory
 from ..bootstrap import EVENT_HANDLERS, bootstrap
+from ..domain.errors import DirectoryUnavailable
+
+
+class NoDirectory(PolicyDirectory):
+    """The worker identifies nobody, so it holds no credential for the policies API (each pod gets only the secrets
+    it uses: the identity-worker Deployment has no PORTAL_IDENTITY_TOKEN)."""
+
+    def match(self, ident):
+        raise DirectoryUnavailable("the identity worker does not call the policies service")
 
 
 def main() -> None:
-    wiring = bootstrap()
+    wiring = bootstrap(directory=NoDirectory())
     runner.run(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory,
                housekeeping=tuple(housekeeping.rules(wiring.settings)))
 
