@@ -11,6 +11,7 @@ from . import config, logs
 from .bus import Publisher, Topology, load_topology
 from .consumer import Handler, Worker
 from .db import ping
+from .deadletters import DeadLetterGauge
 from .health import broker_check, serve_health
 from .housekeeping import Housekeeper, Rule, plumbing_rules
 from .outbox import OutboxRelay
@@ -40,7 +41,8 @@ def run(service: str, handlers: dict[str, Handler], engine: Engine, session_fact
     port = config.env_int("PORTAL_HEALTH_PORT", 9100)
     server = serve_health(port, checks)
     housekeeper = Housekeeper(service, session_factory, [*plumbing_rules(), *housekeeping])
-    loops = [relay, housekeeper, *extra_threads]
+    gauge = DeadLetterGauge(service, worker.topology, worker.url)
+    loops = [relay, housekeeper, gauge, *extra_threads]
     threads = [threading.Thread(target=loop.run_forever, name=type(loop).__name__, daemon=True) for loop in loops]
     for t in threads:
         t.start()
