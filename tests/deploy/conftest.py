@@ -125,11 +125,11 @@ def compose_cmd() -> list[str]:
 
 @pytest.fixture()
 def compose_env(tmp_path) -> tuple[dict, Path]:
-    """Environment without PORTAL_*/COMPOSE_* overrides, plus an empty env file (so a local .env is not read):
-    the compose file must work from its documented defaults alone."""
+    """Environment without PORTAL_*/COMPOSE_* overrides, plus an env file holding the operator's required values
+    (deploy/compose.env.example), so a local .env is not read."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "COMPOSE_"))}
-    env_file = tmp_path / "empty.env"
-    env_file.write_text("")
+    env_file = tmp_path / "operator.env"
+    env_file.write_text((REPO / "deploy" / "compose.env.example").read_text(encoding="utf-8"), encoding="utf-8")
     return env, env_file
 
 
