@@ -131,7 +131,7 @@ def test_dev_pages_are_off_in_production(monkeypatch, fakes):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
     monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.biztosito.hu")
     assert create_app({"CLIENTS": fakes}).test_client().get("/dev/mail").status_code == 404
     monkeypatch.setenv("PORTAL_ENV", "development")
     monkeypatch.setenv("PORTAL_DEV_PAGES", "0")
