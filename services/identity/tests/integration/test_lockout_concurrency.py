@@ -8,6 +8,7 @@ import time
 from datetime import date
 
 import pytest
+from portal_common.testing import unsealed
 from sqlalchemy import text
 
 from identity.adapters.clock import FakeClock
@@ -45,7 +46,7 @@ def active_account(wiring, ident, username):
                                                                  username, "hu", "10.0.0.7",
                                                                  accept_declaration=True))
     [requested] = outbox(wiring, "account.activation_requested", account.account_id)
-    wiring.handle(handlers.activate, commands.Activate(requested["activation_url"].rsplit("/", 1)[1]))
+    wiring.handle(handlers.activate, commands.Activate(unsealed(requested, "activation_url").rsplit("/", 1)[1]))
     return account
 
 
@@ -88,14 +89,14 @@ def test_ten_simultaneous_wrong_passwords_lock_exactly_once(wiring):
 
 def test_after_the_lock_expires_the_count_restarts_and_the_right_password_works(wiring):
     account = active_account(wiring, ORSI, "sorban.orsi")
-    [activated] = outbox(wiring, "account.activated", account.account_id)
+    [activated] = outbox(wiring, "account.initial_password_issued", account.account_id)
     assert [login(wiring, "sorban.orsi") for _ in range(4)] == ["401", "401", "423", "423"]
-    assert login(wiring, "sorban.orsi", activated["initial_password"]) == "423"
+    assert login(wiring, "sorban.orsi", unsealed(activated, "initial_password")) == "423"
     wiring.clock.advance(hours=24)
     assert login(wiring, "sorban.orsi") == "401"
     assert failed_attempts(wiring, account.account_id) == 1  # the 1st of a new series, not the 4th
     assert len(outbox(wiring, "account.locked", account.account_id)) == 1
-    assert login(wiring, "sorban.orsi", activated["initial_password"]) == "201"
+    assert login(wiring, "sorban.orsi", unsealed(activated, "initial_password")) == "201"
     assert failed_attempts(wiring, account.account_id) == 0
 
 
@@ -140,7 +141,7 @@ def test_two_simultaneous_logins_with_the_same_one_time_password_make_exactly_on
 
         def attempt():
             barrier.wait()
-            outcomes.append(login(wiring, "egyszer.otto", reset["one_time_password"]))
+            outcomes.append(login(wiring, "egyszer.otto", unsealed(reset, "one_time_password")))
 
         threads = [threading.Thread(target=attempt) for _ in range(2)]
         for t in threads:

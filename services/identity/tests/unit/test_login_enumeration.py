@@ -7,7 +7,7 @@ import pytest
 from identity.domain import commands, errors
 from identity.entrypoints.api import bp
 from identity.service_layer import handlers
-from portal_common.testing import caller_headers
+from portal_common.testing import caller_headers, unsealed
 from portal_common.web import service_app
 
 PASSWORD = "Kezdo-Jelszo-2026"
@@ -100,7 +100,7 @@ def test_every_login_path_costs_two_verifications(world):
     account = world.active_account()
     world.active_account(username="teszt.bela", ident=world.bela, email="bela@example.com", mobile="+36201112222")
     world.handle(handlers.request_recovery, commands.RequestRecovery("bela@example.com", "+36201112222"))
-    otp = world.events("account.credentials_reset")[-1]["one_time_password"]
+    otp = unsealed(world.events("account.credentials_reset")[-1], "one_time_password")
     paths = {
         "unknown": cost(world, "nincs.ilyen", WRONG),
         "wrong password": cost(world, "minta.anna", WRONG),

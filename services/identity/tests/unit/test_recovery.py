@@ -1,5 +1,6 @@
 """Forgotten username or password: the same answer whatever matched; the one-time password's rules."""
 import pytest
+from portal_common.testing import unsealed
 
 from identity.domain import commands, errors
 from identity.service_layer import handlers
@@ -12,7 +13,7 @@ def recover(world, email="anna@example.com", mobile="06 30 123 4567"):
 
 
 def otp_of(world):
-    return world.events("account.credentials_reset")[-1]["one_time_password"]
+    return unsealed(world.events("account.credentials_reset")[-1], "one_time_password")
 
 
 def login(world, password):
@@ -25,7 +26,7 @@ def test_matching_email_and_mobile_get_a_one_time_password(world):
     [event] = world.events("account.credentials_reset")
     assert event["username"] == "minta.anna" and event["mobile"] == "+36301234567"
     assert event["expires_at"] == handlers.iso(world.clock.now() + world.settings.otp_ttl)
-    assert world.secrets_of("account.credentials_reset") == ("one_time_password",)
+    assert world.secrets_of("account.credentials_reset") == ("one_time_password_sealed",)
     assert world.hasher.verify(account.otp_hash, otp_of(world))  # stored as a hash, checked like a password
 
 

@@ -16,6 +16,7 @@ import secrets
 import uuid
 
 from portal_common import logs
+from portal_common.sealing import default_sealer
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
@@ -117,8 +118,11 @@ def request_email_change(cmd: commands.RequestEmailChange, *, uow: AbstractUnitO
         uow.publish("account.email_change_requested", {
             "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
             "email": new_email, "current_email": account.email, "language": account.language,
-            "confirm_url": f"{settings.public_url}/account/email/confirm/{raw}", "expires_at": iso(change.expires_at),
-        }, secret_fields=("confirm_url",))
+            # Sealed for notify (portal_common.sealing): the broker and the other services never see the link.
+            "confirm_url_sealed": default_sealer().seal(f"{settings.public_url}/account/email/confirm/{raw}",
+                                                        account.account_id),
+            "expires_at": iso(change.expires_at),
+        }, secret_fields=("confirm_url_sealed",))
         uow.commit()
     log.info("email_change_requested", account_id=cmd.account_id, change_id=change.change_id)
     return change
@@ -163,8 +167,9 @@ def request_mobile_change(cmd: commands.RequestMobileChange, *, uow: AbstractUni
         uow.repo.add_contact_change(change)
         uow.publish("account.mobile_change_requested", {
             "account_id": account.account_id, "customer_id": account.customer_id, "mobile": cmd.new_mobile,
-            "language": account.language, "code": code, "expires_at": iso(change.expires_at),
-        }, secret_fields=("code",))
+            "language": account.language, "code_sealed": default_sealer().seal(code, account.account_id),
+            "expires_at": iso(change.expires_at),
+        }, secret_fields=("code_sealed",))
         uow.commit()
     log.info("mobile_change_requested", account_id=cmd.account_id, change_id=change.change_id)
     return change

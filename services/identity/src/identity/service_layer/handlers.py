@@ -1,7 +1,8 @@
 """Use cases. Plain functions ``(command, *, deps)``; the HTTP API, the worker and the tests call the same ones.
 
 Dependencies are injected by name (see :meth:`identity.bootstrap.Wiring.handle`): ``uow``, ``clock``, ``hasher``,
-``directory``, ``settings``. Nothing here logs a password, a one-time password, a token or a link with a token.
+``directory``, ``settings``. Nothing here logs a password, a one-time password, a token or a link with a token, and
+no event carries one in clear: they are sealed for notify (``portal_common.sealing``), bound to the account id.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from portal_common import logs
+from portal_common.sealing import default_sealer
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
@@ -177,8 +179,9 @@ def _issue_activation(uow: AbstractUnitOfWork, account: model.Account, now: date
     uow.publish("account.activation_requested", {
         "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
         "email": account.email, "language": account.language,
-        "activation_url": f"{settings.public_url}/activate/{raw}", "expires_at": iso(expires_at),
-    }, secret_fields=("activation_url",))
+        "activation_url_sealed": default_sealer().seal(f"{settings.public_url}/activate/{raw}", account.account_id),
+        "expires_at": iso(expires_at),
+    }, secret_fields=("activation_url_sealed",))
     return raw
 
 
@@ -281,11 +284,13 @@ def activate(cmd: commands.Activate, *, uow: AbstractUnitOfWork, hasher: Passwor
         password = rules.generate_password()
         account.activate(hasher.hash(password), now)
         token.used_at = now
-        uow.publish("account.activated", {
-            "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
-            "email": account.email, "mobile": account.mobile, "language": account.language,
-            "initial_password": password,
-        }, secret_fields=("initial_password",))
+        person = {"account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
+                  "mobile": account.mobile, "language": account.language}
+        uow.publish("account.activated", {**person, "email": account.email, "activated_at": iso(now)})
+        # The password goes to notify alone (documents also hears account.activated), sealed for it.
+        uow.publish("account.initial_password_issued", {
+            **person, "initial_password_sealed": default_sealer().seal(password, account.account_id),
+        }, secret_fields=("initial_password_sealed",))
         uow.commit()
     log.info("account_activated", account_id=account.account_id)
     return account
@@ -467,8 +472,9 @@ def request_recovery(cmd: commands.RequestRecovery, *, uow: AbstractUnitOfWork, 
             ended = uow.repo.delete_sessions(account.account_id)
             uow.publish("account.credentials_reset", {
                 "account_id": account.account_id, "username": account.username, "email": account.email,
-                "mobile": account.mobile, "language": account.language, "one_time_password": otp,
-                "expires_at": iso(expires_at)}, secret_fields=("one_time_password",))
+                "mobile": account.mobile, "language": account.language,
+                "one_time_password_sealed": default_sealer().seal(otp, account.account_id),
+                "expires_at": iso(expires_at)}, secret_fields=("one_time_password_sealed",))
             log.info("credentials_reset", account_id=account.account_id, sessions_ended=ended)
         uow.commit()
 

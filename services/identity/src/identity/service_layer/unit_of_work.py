@@ -10,6 +10,12 @@ from portal_common.uow import JoinedSession, OwnedSession
 from ..adapters import repository
 
 
+#: The contract version identity publishes of each event (header ``version``; contracts/events/<name>.v<N>.json).
+#: v2 of these carry their secret sealed for notify instead of in clear (issue 8).
+EVENT_VERSIONS = {"account.activation_requested": 2, "account.activated": 2, "account.credentials_reset": 2,
+                  "account.email_change_requested": 2, "account.mobile_change_requested": 2}
+
+
 class Conflict(Exception):
     """A uniqueness rule was broken by a concurrent request (the database said so at commit)."""
 
@@ -25,10 +31,10 @@ class AbstractUnitOfWork(abc.ABC):
 
     def publish(self, name: str, payload: dict, secret_fields: tuple[str, ...] = ()) -> None:
         """Stage an event: it is written to the outbox in this transaction and published after the commit."""
-        self._add_event(name, payload, secret_fields)
+        self._add_event(name, payload, secret_fields, version=EVENT_VERSIONS.get(name, 1))
 
     @abc.abstractmethod
-    def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...]) -> None: ...
+    def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...], version: int = 1) -> None: ...
 
     @abc.abstractmethod
     def commit(self) -> None: ...
@@ -71,7 +77,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self._staged: list[tuple[str, dict, tuple[str, ...]]] = []
         self.commits = 0
 
-    def _add_event(self, name, payload, secret_fields):
+    def _add_event(self, name, payload, secret_fields, version=1):
         self._staged.append((name, payload, tuple(secret_fields)))
 
     def commit(self):

@@ -18,8 +18,12 @@ STATUSES = (PENDING, SENT, FAILED, SKIPPED)
 LANGUAGES = ("hu", "en")
 DEFAULT_LANGUAGE = "hu"
 
-#: Payload keys that are secrets: kept only until the message is sent (or has failed), then blanked.
-SECRET_FIELDS = frozenset({"activation_url", "initial_password", "one_time_password", "confirm_url", "code"})
+#: Payload keys that are secrets: kept (sealed, as they came: see portal_common.sealing) only until the message is
+#: sent (or has failed), then blanked. They are opened only in memory, just before rendering.
+SEALED_FIELDS = {"activation_url_sealed": "activation_url", "initial_password_sealed": "initial_password",
+                 "one_time_password_sealed": "one_time_password", "confirm_url_sealed": "confirm_url",
+                 "code_sealed": "code"}
+SECRET_FIELDS = frozenset({*SEALED_FIELDS, *SEALED_FIELDS.values()})
 BLANKED = "[removed]"
 
 
