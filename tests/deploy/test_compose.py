@@ -16,7 +16,7 @@ ROLES = ("migrate", "api", "worker")
 # Values the operator must supply (no default in docker-compose.yml).
 SECRET_VARIABLES = ("PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
                     "PORTAL_IDENTITY_TOKEN_SHA256", "PORTAL_RABBITMQ_PASSWORD", "PORTAL_POSTGRES_PASSWORD",
-                    "PORTAL_DB_PASSWORD", "PORTAL_S3_ACCESS_KEY_ID", "PORTAL_S3_SECRET_ACCESS_KEY")
+                    "PORTAL_DB_PASSWORD", "PORTAL_S3_ACCESS_KEY_ID", "PORTAL_S3_SECRET_ACCESS_KEY", "PORTAL_SEALING_KEYS")
 INFRA = ("rabbitmq", "postgres", "minio", "mailpit")
 
 
@@ -77,7 +77,7 @@ def test_compose_file_ships_no_secret_value():
 
 def test_example_env_placeholders_are_refused_in_production(monkeypatch):
     """deploy/compose.env.example makes compose start, but every secret in it stops the processes in production."""
-    from portal_common import callers, config
+    from portal_common import callers, config, sealing
 
     values = dict(line.split("=", 1) for line in (REPO / "deploy" / "compose.env.example").read_text().splitlines()
                   if line and not line.startswith("#"))
@@ -88,6 +88,9 @@ def test_example_env_placeholders_are_refused_in_production(monkeypatch):
         if variable.endswith("_SHA256"):
             with pytest.raises(config.ConfigError):
                 callers.accepted_digests(variable.removeprefix("PORTAL_").removesuffix("_TOKEN_SHA256").lower())
+        elif variable == "PORTAL_SEALING_KEYS":
+            with pytest.raises(config.ConfigError):
+                sealing.Sealer.from_env()
         else:
             assert config.looks_like_demo(values[variable]), variable
     for variable in ("PORTAL_PUBLIC_URL", "PORTAL_SMTP_FROM"):
@@ -102,7 +105,8 @@ def test_each_container_gets_only_the_secrets_it_uses(compose_services):
         f"PORTAL_{svc.upper()}_DATABASE_URL" for svc in SERVICES}
     expected = {
         "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
-        "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN"},
+        "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
+                     "PORTAL_SEALING_KEYS"},
         "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},
         "policies-api": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256",
                          "PORTAL_IDENTITY_TOKEN_SHA256"},
@@ -112,7 +116,8 @@ def test_each_container_gets_only_the_secrets_it_uses(compose_services):
         "documents-worker": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_S3_ACCESS_KEY_ID",
                              "PORTAL_S3_SECRET_ACCESS_KEY"},
         "notify-api": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256"},
-        "notify-worker": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL"},
+        "notify-worker": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL",
+                      "PORTAL_SEALING_KEYS"},
         **{f"{svc}-migrate": {f"PORTAL_{svc.upper()}_DATABASE_URL"} for svc in SERVICES},
     }
     for name, secrets in expected.items():

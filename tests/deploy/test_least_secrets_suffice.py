@@ -38,6 +38,10 @@ def value_for(variable: str, service: str) -> str:
         return f"smtp://notify:{password}@127.0.0.1:1?starttls=1"
     if variable == "PORTAL_SMS_URL":
         return "https://sms.biztosito.hu/send"
+    if variable == "PORTAL_SEALING_KEYS":
+        from cryptography.fernet import Fernet
+
+        return f"k1:{Fernet.generate_key().decode()}"
     if variable.endswith("_TOKEN_SHA256"):
         return callers.digest(TOKENS[variable.removeprefix("PORTAL_").removesuffix("_TOKEN_SHA256").lower()])
     if variable.endswith("_TOKEN"):
