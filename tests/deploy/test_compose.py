@@ -16,7 +16,8 @@ ROLES = ("migrate", "api", "worker")
 # Values the operator must supply (no default in docker-compose.yml).
 SECRET_VARIABLES = ("PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
                     "PORTAL_IDENTITY_TOKEN_SHA256", "PORTAL_RABBITMQ_PASSWORD", "PORTAL_POSTGRES_PASSWORD",
-                    "PORTAL_DB_PASSWORD", "PORTAL_S3_ACCESS_KEY_ID", "PORTAL_S3_SECRET_ACCESS_KEY", "PORTAL_SEALING_KEYS")
+                    "PORTAL_DB_PASSWORD", "PORTAL_S3_ACCESS_KEY_ID", "PORTAL_S3_SECRET_ACCESS_KEY", "PORTAL_SEALING_KEYS",
+                    "PORTAL_USERNAME_HASH_KEY")
 INFRA = ("rabbitmq", "postgres", "minio", "mailpit")
 
 
@@ -106,7 +107,7 @@ def test_each_container_gets_only_the_secrets_it_uses(compose_services):
     expected = {
         "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
         "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
-                     "PORTAL_SEALING_KEYS"},
+                     "PORTAL_SEALING_KEYS", "PORTAL_USERNAME_HASH_KEY"},
         "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},
         "policies-api": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256",
                          "PORTAL_IDENTITY_TOKEN_SHA256"},

@@ -57,9 +57,9 @@ def test_sends_each_recorded_message_once_and_forgets_the_secret(env, samples, s
     assert row.payload["activation_url_sealed"] == BLANKED and secrets["activation_url"] not in json.dumps(row.payload)
 
 
-def test_sms_goes_to_the_normalised_number(env, samples, secrets):
+def test_sms_goes_to_the_number_of_the_event(env, samples, secrets):
     env.feed("account.initial_password_issued", {**samples["account.initial_password_issued"],
-                                                 "mobile": "06 30 123 4567"})
+                                                 "mobile": "+36301234567"})
     env.loop.run_once()
     assert env.sms.sent == [{"to": "+36301234567", "text": env.sms.sent[0]["text"]}]
     assert secrets["initial_password"] in env.sms.sent[0]["text"]

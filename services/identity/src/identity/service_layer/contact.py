@@ -22,7 +22,7 @@ from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
 from ..domain import callbacks, commands, errors, model, rules, workdays
 from ..settings import Settings
-from .handlers import _raise_if_over, client_key, iso, sha256
+from .handlers import _check_current_password, _raise_if_over, client_key, iso, sha256
 from .unit_of_work import AbstractUnitOfWork, Conflict
 
 log = logs.get_logger(__name__)
@@ -42,6 +42,7 @@ def request_callback(cmd: commands.RequestCallback, *, uow: AbstractUnitOfWork, 
         existing = uow.repo.callback_request_by_key(cmd.idempotency_key)
         if existing is not None:
             return existing, False
+        uow.repo.lock_client(CALLBACK, key)  # count and record as one step (parallel requests pass the limit once)
         attempts = uow.repo.client_attempts_since(CALLBACK, key, now - settings.callback_window)
         _raise_if_over(attempts, settings.callback_max_per_client, settings.callback_window, now)
         account = uow.repo.get_account(cmd.account_id) if cmd.account_id else None
@@ -49,7 +50,8 @@ def request_callback(cmd: commands.RequestCallback, *, uow: AbstractUnitOfWork, 
             account = None
         request = callbacks.CallbackRequest(
             request_id=str(uuid.uuid4()), idempotency_key=cmd.idempotency_key, client_key=key, name=cmd.name,
-            phone=callbacks.normalise_phone(cmd.phone) or cmd.phone, email=rules.normalise_email(cmd.email), topic=cmd.topic, message=cmd.message,
+            phone=rules.normalise_phone(cmd.phone) or cmd.phone, email=rules.normalise_email(cmd.email),
+            topic=cmd.topic, message=cmd.message,
             preferred_time=cmd.preferred_time, language=cmd.language, created_at=now,
             due_on=workdays.callback_due(now, settings.callback_working_days, settings.extra_non_working_days),
             policy_number=cmd.policy_number or None,
@@ -89,8 +91,11 @@ def _active_account(uow: AbstractUnitOfWork, account_id: str, for_update: bool =
     return account
 
 
-def _check_password(account: model.Account, password: str, hasher: PasswordHasher) -> None:
-    if not hasher.verify(account.password_hash, password):
+def _check_password(uow: AbstractUnitOfWork, account: model.Account, password: str, *, hasher: PasswordHasher,
+                    now, settings: Settings) -> None:
+    """The password first; a wrong one counts towards the lockout (``handlers._check_current_password``)."""
+    if not _check_current_password(uow, account, password, hasher=hasher, now=now, settings=settings):
+        uow.commit()
         raise errors.InvalidFields({"password": ["wrong_password"]})
 
 
@@ -105,8 +110,8 @@ def request_email_change(cmd: commands.RequestEmailChange, *, uow: AbstractUnitO
     when the link is followed. A newer request makes older links stop working."""
     now, new_email = clock.now(), rules.normalise_email(cmd.new_email)
     with uow:
-        account = _active_account(uow, cmd.account_id)
-        _check_password(account, cmd.password, hasher)
+        account = _active_account(uow, cmd.account_id, for_update=True)
+        _check_password(uow, account, cmd.password, hasher=hasher, now=now, settings=settings)
         if new_email == account.email:
             raise errors.InvalidFields({"email": ["same_email"]})
         _supersede(uow, account.account_id, model.EMAIL_CHANGE, now)
@@ -154,8 +159,8 @@ def request_mobile_change(cmd: commands.RequestMobileChange, *, uow: AbstractUni
     """After the password: a 6-digit code by SMS to the new number (``account.mobile_change_requested``)."""
     now = clock.now()
     with uow:
-        account = _active_account(uow, cmd.account_id)
-        _check_password(account, cmd.password, hasher)
+        account = _active_account(uow, cmd.account_id, for_update=True)
+        _check_password(uow, account, cmd.password, hasher=hasher, now=now, settings=settings)
         if cmd.new_mobile == account.mobile:
             raise errors.InvalidFields({"mobile": ["same_mobile"]})
         _supersede(uow, account.account_id, model.MOBILE_CHANGE, now)

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal_common.uow import JoinedSession, OwnedSession
 
-from ..adapters import repository
+from ..adapters import orm, repository
 
 
 #: The contract version identity publishes of each event (header ``version``; contracts/events/<name>.v<N>.json).
@@ -17,7 +17,12 @@ EVENT_VERSIONS = {"account.activation_requested": 2, "account.activated": 2, "ac
 
 
 class Conflict(Exception):
-    """A uniqueness rule was broken by a concurrent request (the database said so at commit)."""
+    """A uniqueness rule was broken by a concurrent request (the database said so at commit). ``rule`` says which:
+    ``orm.USERNAME``, ``orm.OPEN_ACCOUNT_RULE``, ``orm.ACTIVE_DECLARATION``, or None for another."""
+
+    def __init__(self, rule: str | None):
+        super().__init__(rule or "integrity")
+        self.rule = rule
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -54,7 +59,7 @@ class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
             self._commit()
         except IntegrityError as exc:
             self.session.rollback()
-            raise Conflict(str(exc.orig)) from exc
+            raise Conflict(orm.unique_rule_of(exc)) from exc
 
 
 class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from .model import EMAIL, SMS, Contact, language_of, mask_email, mask_phone, normalize_phone
+from .model import EMAIL, SMS, Contact, e164, language_of, mask_email, mask_phone
 
 
 @dataclass
@@ -58,7 +58,7 @@ def _email(template: str, data: dict, payload: dict, **kw) -> Planned:
 
 def _sms(template: str, data: dict, payload: dict) -> Planned:
     raw = (data.get("mobile") or "").strip() or None
-    to = normalize_phone(raw)
+    to = e164(raw)
     reason = None if to else ("invalid mobile number" if raw else "no mobile number in the event")
     return Planned(template, SMS, to or raw, language_of(data.get("language")), payload,
                    account_id=data.get("account_id"), customer_id=data.get("customer_id"), fail_reason=reason)
@@ -178,7 +178,7 @@ def project(event: str, data: dict, contact: Contact | None, now: datetime) -> C
     if event == "customer.contact_changed":
         # The account's data after the change; the declaration address follows it (identity moved both at once).
         c.account_email = data.get("email") or c.account_email
-        c.mobile = normalize_phone(data.get("mobile")) or c.mobile
+        c.mobile = e164(data.get("mobile")) or c.mobile
         c.language = language_of(data.get("language") or c.language)
         if data.get("declaration_email") and c.declaration_email:
             c.declaration_email = data["declaration_email"]
@@ -194,7 +194,7 @@ def project(event: str, data: dict, contact: Contact | None, now: datetime) -> C
         if data.get("language"):
             c.language = language_of(data.get("language"))
     elif event == "account.activated":
-        c.mobile = normalize_phone(data.get("mobile")) or c.mobile
+        c.mobile = e164(data.get("mobile")) or c.mobile
         c.account_email = data.get("email") or c.account_email
         if data.get("language"):
             c.language = language_of(data.get("language"))

@@ -30,8 +30,7 @@ from ..adapters.mailer import Email, Mailer, new_message_id
 from ..adapters.repository import AbstractRepository, AbstractStore
 from ..adapters.sms import SmsGateway
 from ..adapters.templates import Renderer
-from ..domain.model import (EMAIL, SEALED_FIELDS, Delivery, PermanentDeliveryError, TransientDeliveryError,
-                            normalize_phone)
+from ..domain.model import EMAIL, SEALED_FIELDS, Delivery, PermanentDeliveryError, TransientDeliveryError, e164
 from ..settings import Settings
 from . import metrics
 from .recording import publish_failure
@@ -124,7 +123,7 @@ class DeliveryLoop:
             self.mailer.send(Email(to=d.to, subject=rendered.subject, text=rendered.text, html=rendered.html,
                                    message_id=new_message_id(d.id, self.settings.smtp_from)))
         else:
-            number = normalize_phone(d.to)
+            number = e164(d.to)
             if number is None:
                 raise PermanentDeliveryError("invalid mobile number")
             self.sms.send(number, rendered.text)
