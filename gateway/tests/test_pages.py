@@ -100,6 +100,9 @@ def test_correlation_id_is_sent_to_services(logged_in, fakes):
     fakes.policies.customer_policies = spy
     response = logged_in.get("/policies")
     assert seen == [response.headers["X-Correlation-ID"]]
+    # the ingress's request id (tests/…/test_edge_correlation.py) travels on to the services the same way
+    logged_in.get("/policies", headers={"X-Request-ID": "ingress-7f3a9c"})
+    assert seen[-1] == "ingress-7f3a9c"
 
 
 def test_public_port_serves_liveness_only(client):

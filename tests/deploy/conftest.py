@@ -172,3 +172,28 @@ def rendered(tool):
 
     render.text = lambda path: (render(path), cache[path + ":text"])[1]  # type: ignore[attr-defined]
     return render
+
+
+# Least secrets (issue 11): the only secret variables each container may receive - the same in kubernetes
+# (test_kustomize.py) and docker compose (test_compose.py); deploy/README.md, "Secrets per Deployment", says why.
+ALLOWED_SECRETS = {
+    "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
+    "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
+                     "PORTAL_SEALING_KEYS", "PORTAL_USERNAME_HASH_KEY"},
+    "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},
+    "policies-api": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN_SHA256"},
+    "policies-worker": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_AMQP_URL"},
+    "documents-api": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_S3_ACCESS_KEY_ID",
+                      "PORTAL_S3_SECRET_ACCESS_KEY"},
+    "documents-worker": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_S3_ACCESS_KEY_ID",
+                         "PORTAL_S3_SECRET_ACCESS_KEY"},
+    "notify-api": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256"},
+    "notify-worker": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL",
+                      "PORTAL_SEALING_KEYS"},
+    **{f"{svc}-migrate": {f"PORTAL_{svc.upper()}_DATABASE_URL"} for svc in SERVICES},
+}
+
+
+@pytest.fixture(scope="session")
+def allowed_secrets() -> dict[str, set[str]]:
+    return ALLOWED_SECRETS

@@ -101,28 +101,11 @@ def test_example_env_placeholders_are_refused_in_production(monkeypatch):
             config.env(variable, real_host=True)
 
 
-def test_each_container_gets_only_the_secrets_it_uses(compose_services):
-    """The same least-secrets table as the kubernetes Deployments (tests/deploy/test_kustomize.py)."""
+def test_each_container_gets_only_the_secrets_it_uses(compose_services, allowed_secrets):
+    """The same least-secrets table as the kubernetes Deployments (tests/deploy/conftest.py)."""
     secret_like = set(SECRET_VARIABLES) | {"PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL"} | {
         f"PORTAL_{svc.upper()}_DATABASE_URL" for svc in SERVICES}
-    expected = {
-        "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
-        "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
-                     "PORTAL_SEALING_KEYS", "PORTAL_USERNAME_HASH_KEY"},
-        "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},
-        "policies-api": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256",
-                         "PORTAL_IDENTITY_TOKEN_SHA256"},
-        "policies-worker": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_AMQP_URL"},
-        "documents-api": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_S3_ACCESS_KEY_ID",
-                          "PORTAL_S3_SECRET_ACCESS_KEY"},
-        "documents-worker": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_S3_ACCESS_KEY_ID",
-                             "PORTAL_S3_SECRET_ACCESS_KEY"},
-        "notify-api": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256"},
-        "notify-worker": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL",
-                      "PORTAL_SEALING_KEYS"},
-        **{f"{svc}-migrate": {f"PORTAL_{svc.upper()}_DATABASE_URL"} for svc in SERVICES},
-    }
-    for name, secrets in expected.items():
+    for name, secrets in allowed_secrets.items():
         got = set(compose_services[name]["environment"]) & secret_like
         assert got == secrets, name
 

@@ -22,25 +22,6 @@ SERVICES = ("identity", "policies", "documents", "notify")
 OVERLAYS = ("base", "overlays/dev", "overlays/prod", "overlays/prod-keda")
 CRD_KINDS = {"ScaledObject", "TriggerAuthentication", "PrometheusRule", "ServiceMonitor"}
 
-# Least secrets (issue 11): the only secret-sourced variables each container may receive, and why.
-DB = {f"PORTAL_{svc.upper()}_DATABASE_URL" for svc in SERVICES}
-ALLOWED_SECRETS = {
-    "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
-    "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
-                     "PORTAL_SEALING_KEYS", "PORTAL_USERNAME_HASH_KEY"},
-    "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},
-    "policies-api": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN_SHA256"},
-    "policies-worker": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_AMQP_URL"},
-    "documents-api": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_S3_ACCESS_KEY_ID",
-                      "PORTAL_S3_SECRET_ACCESS_KEY"},
-    "documents-worker": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_S3_ACCESS_KEY_ID",
-                         "PORTAL_S3_SECRET_ACCESS_KEY"},
-    "notify-api": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256"},
-    "notify-worker": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL",
-                      "PORTAL_SEALING_KEYS"},
-}
-
-
 def objects(docs: list[dict], kind: str) -> dict[str, dict]:
     return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
 
@@ -115,7 +96,7 @@ def test_every_deployment_spreads_its_replicas_over_nodes(overlay, rendered):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_each_container_receives_only_the_secrets_it_uses(overlay, rendered):
+def test_each_container_receives_only_the_secrets_it_uses(overlay, rendered, allowed_secrets):
     for kind in ("Deployment", "Job"):
         for name, doc in objects(rendered(overlay), kind).items():
             pod = pod_of(doc)
@@ -123,7 +104,7 @@ def test_each_container_receives_only_the_secrets_it_uses(overlay, rendered):
                 svc = name.split("-migrate-")[0]
                 assert secret_env(pod["containers"][0]) == {f"PORTAL_{svc.upper()}_DATABASE_URL"}, name
                 continue
-            assert secret_env(pod["containers"][0]) == ALLOWED_SECRETS[name], name
+            assert secret_env(pod["containers"][0]) == allowed_secrets[name], name
             for init in pod.get("initContainers", []):  # await-migrations: its own database only
                 assert init["args"] == ["await-migrations"], name
                 assert secret_env(init) == {f"PORTAL_{name.split('-')[0].upper()}_DATABASE_URL"}, name
