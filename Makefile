@@ -8,7 +8,7 @@ PACKAGES := $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gat
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help install run test test-fast bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk clean
+.PHONY: help install run test test-fast bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk clean manual-screenshots
 
 help:
 	@echo "make run              start the whole portal on embedded defaults at http://127.0.0.1:8000"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-login      a login (known, unknown, locked, pending one-time password) vs one argon2 verification"
 	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json"
 	@echo "make contracts        export each service's OpenAPI document to contracts/http/"
+	@echo "make manual-screenshots  retake the user manual's pictures (browser tests; rewrites gateway/.../static/manual)"
 	@echo "make clean            remove the virtual environment and var/"
 
 install: $(STAMP)
@@ -68,6 +69,10 @@ bench-gateway: $(DEV_STAMP) wrk
 
 bench-login: $(DEV_STAMP)
 	$(PY) bench/bench_login.py
+
+# The user manual's pictures come from the browser tests; only this target lets them write the files.
+manual-screenshots: $(DEV_STAMP) browser
+	PORTAL_MANUAL_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_journeys_contact.py
 
 definitions: install
 	$(PY) -m portal_common.topology_export > deploy/rabbitmq/definitions.json
