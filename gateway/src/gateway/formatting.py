@@ -50,13 +50,20 @@ def fmt_date(value) -> str:
     return format_date(parsed, "medium")
 
 
+def fmt_day(value) -> str:
+    """A calendar day with its weekday, in the page's language: ``2026. december 8., kedd``."""
+    parsed = _parse(value)
+    if parsed is None:
+        return str(value or "")
+    return format_date(parsed.date() if isinstance(parsed, datetime) else parsed, "full")
+
+
 def mask_mobile(value: str | None) -> str:
-    """``+36301234567`` -> ``+36 30 *** 4567``: enough for the owner to recognise, little for anyone else."""
+    """``+36301234567`` -> ``+36 30 *** 4567``: enough for the owner to recognise, little for anyone else. Formatting
+    only: identity hands out numbers in E.164 (it normalises them where they enter the portal)."""
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())
     if not digits:
         return ""
-    if digits.startswith("06"):
-        digits = "36" + digits[2:]
     if digits.startswith("36") and len(digits) >= 10:
         return f"+36 {digits[2:4]} *** {digits[-4:]}"
     return f"*** {digits[-4:]}"
@@ -86,5 +93,6 @@ def register(app) -> None:
     app.add_template_filter(fmt_time_tag, "time_tag")
     app.add_template_filter(fmt_date, "date")
     app.add_template_filter(mask_mobile, "mask_mobile")
+    app.add_template_filter(fmt_day, "day")
     app.add_template_filter(fmt_size, "size")
     app.add_template_filter(fmt_money, "money")

@@ -3,6 +3,10 @@
 Unit tests inject them (``create_app(config={"CLIENTS": fake_clients()})``); ``tests/test_clients.py`` checks that
 every public method of a real client exists on its fake with the same parameters. Set ``down = True`` on a fake to
 make every call raise :class:`ServiceUnavailable` (a service that is down).
+
+The fakes keep state (accounts, sessions, documents) but never re-implement a service's rules (lockout, username
+rules, password policy, one open account per customer): a test that needs such an answer scripts it —
+``fakes.identity.fail["login"] = Locked(...)`` — exactly as identity would send it.
 """
 from __future__ import annotations
 
@@ -12,9 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from .documents import Content
-from .http import (ActivationPending, AlreadyDeclared, AlreadyRegistered, Gone, IdentificationFailed,
-                   InvalidCredentials, InvalidFields, Locked, NoDeclaration, NotFound, ServiceUnavailable,
-                   SessionExpired)
+from .http import (AlreadyDeclared, Gone, IdentificationFailed, InvalidCredentials, InvalidFields, NoDeclaration,
+                   NotFound, ServiceUnavailable, SessionExpired)
 
 
 def _now() -> datetime:
@@ -54,7 +57,13 @@ class FakeIdentity(_Fake):
         self.declarations: dict[str, dict] = {}  # customer_id -> declaration
         self.tokens: dict[str, str] = {}  # activation token -> account_id
         self.recoveries: list[tuple[str, str]] = []
-        self.fail: dict[str, Exception] = {}  # method name -> error raised once by its next call (tests)
+        self.fail: dict[str, Exception] = {}  # method name -> error raised once by its next call (the script)
+        #: identity's GET /internal/rules answer (its defaults); a test changes a number here
+        self.rules_answer = {"lockout_threshold": 3, "lockout_hours": 24, "activation_ttl_hours": 24,
+                             "otp_ttl_hours": 24, "session_idle_minutes": 15, "password_min_length": 12,
+                             "callback_working_days": 2, "email_change_ttl_hours": 24, "mobile_code_ttl_minutes": 15}
+        self.callbacks: dict[str, dict] = {}  # idempotency key -> request
+        self.contact_changes: dict[str, tuple[str, str, str]] = {}  # token or "sms:<account>" -> (account, kind, value)
 
     def _call(self, name, *args):
         super()._call(name, *args)
@@ -75,7 +84,6 @@ class FakeIdentity(_Fake):
         self.accounts[account_id] = dict(account_id=account_id, customer_id=customer_id, username=username,
                                          email=email, mobile=mobile, language="hu", status=status,
                                          must_change_password=must_change_password, sms_status=sms_status,
-                                         failed_attempts=0, locked_until=None,
                                          created_at=_now().isoformat())
         self.passwords[account_id] = password
         return account_id
@@ -104,6 +112,10 @@ class FakeIdentity(_Fake):
         declaration.update(active=False, withdrawn_at=_now().isoformat())
 
     # the client's methods -----------------------------------------------------------------------------------
+    def rules(self) -> dict | None:
+        self._call("rules")
+        return self.rules_answer
+
     def create_declaration(self, data: dict) -> dict:
         self._call("create_declaration", data)
         holder = self._identify(data)
@@ -136,31 +148,12 @@ class FakeIdentity(_Fake):
                 "withdrawn_at": declaration["withdrawn_at"]}
 
     def register(self, data: dict) -> dict:
-        """Identity's order: identification, one open account per customer (active: already_registered; awaiting
-        activation: activation_pending), then the field errors (username taken; ``accept_declaration`` when the
-        customer has no active declaration, which the registration then records)."""
+        """Identified -> a pending account (and the declaration, when accepted). Identity's refusals (username taken,
+        declaration required, activation pending, already registered) are scripted with ``fail["register"]``."""
         self._call("register", data)
         holder = self._identify(data)
         customer_id = holder["customer_id"]
-        open_accounts = [a for a in self.accounts.values() if a["customer_id"] == customer_id
-                         and a["status"] != "closed"]
-        if any(a["status"] == "pending_activation" for a in open_accounts):
-            raise ActivationPending(self.service, 422, {"error": "activation_pending"})
-        if open_accounts:
-            raise AlreadyRegistered(self.service, 422, {"error": "already_registered"})
-        errors = {}
-        if self._account_by_username(data["username"]):
-            errors["username"] = [field_error("username_taken", "Ez a felhasználónév már foglalt.",
-                                              "This username is already taken.")]
-        declaration = self.declarations.get(customer_id)
-        has_declaration = bool(declaration and declaration["active"])
-        if not has_declaration and data.get("accept_declaration") is not True:
-            errors["accept_declaration"] = [field_error(
-                "declaration_required", "A regisztrációhoz nyilatkoznia kell az elektronikus kapcsolattartásról.",
-                "To register you need to make the declaration on electronic communication.")]
-        if errors:
-            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": errors})
-        if not has_declaration:
+        if data.get("accept_declaration") is True and not (self.declarations.get(customer_id) or {}).get("active"):
             self.add_declaration(customer_id, data["email"], channel="registration")
         account_id = self.add_account(username=data["username"], password="", customer_id=customer_id,
                                       email=data["email"], mobile=data["mobile"], status="pending_activation",
@@ -188,24 +181,14 @@ class FakeIdentity(_Fake):
         self._call("get_account", account_id)
         if account_id not in self.accounts:
             raise NotFound(self.service, 404, {"error": "not_found"})
-        return {k: v for k, v in self.accounts[account_id].items() if k not in ("failed_attempts", "locked_until")}
+        return dict(self.accounts[account_id])
 
     def login(self, username: str, password: str) -> dict:
         self._call("login", username)
         account = self._account_by_username(username)
-        if account is None or account["status"] != "active":
-            # Unknown, closed or still awaiting activation: the same 401, nothing counted (as identity does).
+        if account is None or account["status"] != "active" or self.passwords[account["account_id"]] != password:
+            # No lockout here: a locked answer (423) is scripted, ``fail["login"] = Locked(...)``.
             raise InvalidCredentials(self.service, 401, {"error": "invalid_credentials"})
-        if account["locked_until"] and account["locked_until"] > _now():
-            raise Locked(self.service, 423, {"error": "locked", "locked_until": account["locked_until"].isoformat()})
-        if self.passwords[account["account_id"]] != password:
-            account["failed_attempts"] += 1
-            if account["failed_attempts"] >= 3:
-                account["locked_until"] = _now() + timedelta(hours=24)
-                raise Locked(self.service, 423, {"error": "locked",
-                                                 "locked_until": account["locked_until"].isoformat()})
-            raise InvalidCredentials(self.service, 401, {"error": "invalid_credentials"})
-        account["failed_attempts"] = 0
         session_id = uuid.uuid4().hex
         self.sessions[session_id] = account["account_id"]
         return {"session_id": session_id, "account_id": account["account_id"], "customer_id": account["customer_id"],
@@ -232,10 +215,7 @@ class FakeIdentity(_Fake):
         if self.passwords.get(account_id) != current_password:
             errors["current_password"] = [field_error("wrong_password", "A jelenlegi jelszó nem megfelelő.",
                                                       "The current password is not correct.")]
-        if new_password.lower() in ("password1234", "123456789012"):
-            errors["new_password"] = [field_error("common", "Ez a jelszó túl gyakori, válasszon másikat.",
-                                                  "This password is too common; choose another one.")]
-        if errors:
+        if errors:  # the password policy's errors are scripted: fail["change_password"] = InvalidFields(...)
             raise InvalidFields(self.service, 422, {"error": "invalid", "fields": errors})
         self.passwords[account_id] = new_password
         self.accounts[account_id]["must_change_password"] = False
@@ -258,6 +238,58 @@ class FakeIdentity(_Fake):
         if declaration and declaration["active"]:
             self._withdraw(declaration)  # closing also withdraws the declaration: documents go by post again
 
+    def request_callback(self, data: dict) -> dict:
+        self._call("request_callback", data)
+        if data["idempotency_key"] in self.callbacks:
+            return {**self.callbacks[data["idempotency_key"]], "created": False}
+        result = {"request_id": str(uuid.uuid4()), "due_on": "2026-12-08", "email": data["email"].lower(),
+                  "created": True, "data": dict(data)}
+        self.callbacks[data["idempotency_key"]] = result
+        return result
+
+    def _check_password(self, account_id: str, password: str) -> None:
+        if self.passwords.get(account_id) != password:
+            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": {"password": [field_error(
+                "wrong_password", "A jelszó nem megfelelő.", "The password is not correct.")]}})
+
+    def request_email_change(self, account_id: str, password: str, email: str) -> dict:
+        self._call("request_email_change", account_id, email)
+        self._check_password(account_id, password)
+        self.contact_changes[f"email-tok-{account_id}"] = (account_id, "email", email.lower())
+        return {"kind": "email", "new_value": email.lower(), "expires_at": (_now() + timedelta(hours=24)).isoformat()}
+
+    def confirm_email_change(self, token: str) -> dict:
+        self._call("confirm_email_change", token)
+        found = self.contact_changes.pop(token, None)
+        if found is None:
+            raise Gone(self.service, 410, {"error": "unknown"})
+        account_id, _, value = found
+        self.accounts[account_id]["email"] = value
+        return self.get_account(account_id)
+
+    def request_mobile_change(self, account_id: str, password: str, mobile: str) -> dict:
+        self._call("request_mobile_change", account_id, mobile)
+        self._check_password(account_id, password)
+        self.contact_changes[f"sms:{account_id}"] = (account_id, "123456", mobile)
+        return {"kind": "mobile", "new_value": mobile, "expires_at": (_now() + timedelta(minutes=15)).isoformat()}
+
+    def confirm_mobile_change(self, account_id: str, code: str) -> dict:
+        self._call("confirm_mobile_change", account_id, code)
+        found = self.contact_changes.get(f"sms:{account_id}")
+        if found is None:
+            raise Gone(self.service, 410, {"error": "expired"})
+        if code != found[1]:
+            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": {"code": [field_error(
+                "wrong_code", "A kód nem megfelelő.", "The code is not correct.")]}})
+        del self.contact_changes[f"sms:{account_id}"]
+        self.accounts[account_id]["mobile"] = found[2]
+        return self.get_account(account_id)
+
+    def set_language(self, account_id: str, language: str) -> dict:
+        self._call("set_language", account_id, language)
+        self.accounts[account_id]["language"] = language
+        return self.get_account(account_id)
+
 
 class FakePolicies(_Fake):
     service = "policies"
@@ -265,6 +297,7 @@ class FakePolicies(_Fake):
     def __init__(self):
         super().__init__()
         self.policies: dict[str, dict] = {}
+        self.holder_names: dict[str, str] = {}  # customer_id -> the policyholder's name
 
     def add_policy(self, policy_number="KGFB-1", customer_id="C-1", product="kgfb", payment_method="direct_debit",
                    epost=True, enrollable=False, status="active"):
@@ -277,6 +310,14 @@ class FakePolicies(_Fake):
     def customer_policies(self, customer_id: str) -> list[dict]:
         self._call("customer_policies", customer_id)
         return [dict(p) for p in self.policies.values() if p["customer_id"] == customer_id]
+
+    def get_policy(self, policy_number: str) -> dict:
+        self._call("get_policy", policy_number)
+        policy = self.policies.get(policy_number)
+        if policy is None:
+            raise NotFound(self.service, 404, {"error": "not_found"})
+        return {**policy, "policyholder": {"customer_id": policy["customer_id"], "name": self.holder_names.get(
+            policy["customer_id"], "Minta Anna")}}
 
     def enrol(self, policy_number: str, customer_id: str) -> dict:
         self._call("enrol", policy_number, customer_id)
@@ -311,7 +352,10 @@ class FakeDocuments(_Fake):
             document_id=document_id, customer_id=customer_id, title=title, doc_type=doc_type,
             policy_number=policy_number, uploaded_at=uploaded.isoformat(),
             available_until=(uploaded + timedelta(days=396)).isoformat(), expired=expired, read=read,
-            size=len(content), content_type=content_type, sha256=hashlib.sha256(content).hexdigest())
+            size=len(content), content_type=content_type, sha256=hashlib.sha256(content).hexdigest(),
+            delivery={"arrived_at": uploaded.isoformat(), "announced_at": None, "first_opened_at": None,
+                      "first_downloaded_at": None, "last_downloaded_at": None, "download_count": 0,
+                      "reminder_sent_at": None})
         self.contents[document_id] = content
         return document_id
 
@@ -319,7 +363,8 @@ class FakeDocuments(_Fake):
         return {k: v for k, v in doc.items() if k != "customer_id"}
 
     def list(self, customer_id: str, policy_number: str | None = None, doc_type: str | None = None,
-             limit: int | None = None, offset: int | None = None) -> dict:
+             limit: int | None = None, offset: int | None = None, sort: str | None = None,
+             order: str | None = None) -> dict:
         """Like the service: default limit 50, max 500. With ``legacy = True`` it plays the documents service
         that predates paging: ``offset`` is an unknown parameter (422 invalid) and there is no ``total``."""
         self._call("list", customer_id, policy_number, doc_type, limit, offset)
@@ -329,6 +374,11 @@ class FakeDocuments(_Fake):
                 and (not policy_number or d["policy_number"] == policy_number)
                 and (not doc_type or d["doc_type"] == doc_type)]
         docs.sort(key=lambda d: d["uploaded_at"], reverse=True)
+        if sort in ("type", "policy"):
+            key = "doc_type" if sort == "type" else "policy_number"
+            docs.sort(key=lambda d: d[key], reverse=order == "desc")  # stable: ties stay newest first
+        elif order == "asc":
+            docs.reverse()
         unread = sum(1 for d in docs if not d["read"] and not d["expired"])
         start, limit = offset or 0, min(limit or 50, 500)
         listing = {"documents": [self._public(d) for d in docs[start:start + limit]], "unread": unread}
@@ -343,12 +393,17 @@ class FakeDocuments(_Fake):
             raise NotFound(self.service, 404, {"error": "not_found"})
         return self._public(doc)
 
-    def open_content(self, customer_id: str, document_id: str) -> Content:
+    def open_content(self, customer_id: str, document_id: str, purpose: str = "download") -> Content:
         doc = self.get(customer_id, document_id)
         if doc["expired"]:
             raise Gone(self.service, 410, {"error": "expired"})
         data = self.contents[document_id]
         self.docs[document_id]["read"] = True
+        record = self.docs[document_id]["delivery"]
+        if purpose == "view":
+            record["first_opened_at"] = record["first_opened_at"] or _now().isoformat()
+        else:
+            record["download_count"] += 1
 
         def chunks(size: int = 4) -> Iterator[bytes]:
             # Small chunks on purpose: the tests see that the gateway passes a stream through.

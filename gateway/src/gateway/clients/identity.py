@@ -1,9 +1,10 @@
 """Client of the identity service (declarations, accounts, sessions, recovery). Port 8101."""
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
-from .http import NotFound, ServiceClient
+from .http import NotFound, RemoteError, ServiceClient
 
 
 def _seg(value: str) -> str:
@@ -13,6 +14,22 @@ def _seg(value: str) -> str:
 
 class IdentityClient(ServiceClient):
     service = "identity"
+    RULES_TTL_S = 300.0
+
+    # The numbers of identity's rules (the pages explain them; the gateway keeps no copy)
+    def rules(self) -> dict | None:
+        """``{lockout_threshold, lockout_hours, activation_ttl_hours, otp_ttl_hours, session_idle_minutes,
+        password_min_length}``, asked at most every 5 minutes per process; while identity cannot be asked, the last
+        answer (None before the first one: the pages then leave the numbers out)."""
+        cached = getattr(self, "_rules", None)
+        if cached is not None and time.monotonic() - cached[0] < self.RULES_TTL_S:
+            return cached[1]
+        try:
+            answer = self.get_json("/internal/rules")
+        except RemoteError:
+            return cached[1] if cached else None
+        self._rules = (time.monotonic(), answer)
+        return answer
 
     # Declarations on electronic communication (step 0)
     def create_declaration(self, data: dict) -> dict:
@@ -80,3 +97,33 @@ class IdentityClient(ServiceClient):
 
     def close_account(self, account_id: str, password: str) -> None:
         self.post_json(f"/internal/accounts/{_seg(account_id)}/close", {"password": password})
+
+    # Callback requests ("Kérdésem van") and the customer's contact data
+    def request_callback(self, data: dict) -> dict:
+        """``{idempotency_key, name, phone, email, policy_number, topic, message, preferred_time, language,
+        account_id}`` -> ``{request_id, due_on, email, created}`` (the same key again: the first request); 422
+        InvalidFields, 429 Throttled."""
+        return self.post_json("/internal/callback-requests", data)
+
+    def request_email_change(self, account_id: str, password: str, email: str) -> dict:
+        """A link to the new address; -> ``{kind, new_value, expires_at}``; 422 InvalidFields (password, email)."""
+        return self.post_json(f"/internal/accounts/{_seg(account_id)}/email-change",
+                              {"password": password, "email": email})
+
+    def confirm_email_change(self, token: str) -> dict:
+        """-> the account with its new e-mail; 410 Gone (``expired | used | unknown``)."""
+        return self.post_json(f"/internal/email-changes/{_seg(token)}")
+
+    def request_mobile_change(self, account_id: str, password: str, mobile: str) -> dict:
+        """A code by SMS to the new number; -> ``{kind, new_value, expires_at}``; 422 InvalidFields."""
+        return self.post_json(f"/internal/accounts/{_seg(account_id)}/mobile-change",
+                              {"password": password, "mobile": mobile})
+
+    def confirm_mobile_change(self, account_id: str, code: str) -> dict:
+        """-> the account; 422 InvalidFields (``code``), 410 Gone (no valid code any more: ask for a new one)."""
+        return self.post_json(f"/internal/accounts/{_seg(account_id)}/mobile-change/confirm", {"code": code})
+
+    def set_language(self, account_id: str, language: str) -> dict:
+        """The language of the customer's e-mails and SMS."""
+        return self.request("PUT", f"/internal/accounts/{_seg(account_id)}/language",
+                            json={"language": language}).json()

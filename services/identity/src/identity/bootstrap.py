@@ -74,7 +74,9 @@ def on_policy_upserted(data: dict, session, meta) -> None:
 
 #: A failed delivery is about the initial password when notify names this cause event or this template
 #: (contracts/events/notification.failed.v1.json).
-INITIAL_PASSWORD_EVENT = "account.activated"
+#: account.initial_password_issued since the password left account.activated (v2); the old name for failures of
+#: messages recorded before.
+INITIAL_PASSWORD_EVENTS = ("account.initial_password_issued", "account.activated")
 INITIAL_PASSWORD_TEMPLATE = "initial_password"
 
 
@@ -84,8 +86,8 @@ def on_notification_failed(data: dict, session, meta) -> None:
     if data.get("channel") != "sms" or not data.get("account_id"):
         return
     template = data.get("template") or ""
-    if (data.get("cause_event") != INITIAL_PASSWORD_EVENT and template != INITIAL_PASSWORD_TEMPLATE
-            and not template.startswith(INITIAL_PASSWORD_EVENT)):
+    if (data.get("cause_event") not in INITIAL_PASSWORD_EVENTS and template != INITIAL_PASSWORD_TEMPLATE
+            and not template.startswith(INITIAL_PASSWORD_EVENTS)):
         return
     found = handlers.mark_sms_failed(commands.MarkSmsFailed(data["account_id"]),
                                      uow=unit_of_work.SessionUnitOfWork(session))

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from portal_common.db import ping
+from portal_common.sealing import default_sealer
 from portal_common.web import client_ip, service_app
 
 from .. import SERVICE
@@ -19,7 +20,7 @@ from ..adapters.hasher import PasswordHasher
 from ..adapters.policy_directory import PolicyDirectory
 from ..bootstrap import Wiring, bootstrap
 from ..domain import commands, errors, messages
-from ..service_layer import handlers
+from ..service_layer import contact, handlers
 from ..settings import Settings
 from . import schemas
 
@@ -81,11 +82,23 @@ def _domain_error(exc: errors.IdentityError):
         response.headers["Retry-After"] = str(exc.retry_after)
         return response, 429
     if isinstance(exc, errors.Locked):
-        return jsonify(error="locked", locked_until=handlers.iso(exc.locked_until)), 423
+        # What the page says comes from here: the rule's numbers with the lock (the gateway keeps no copy).
+        settings = _wiring().settings
+        return jsonify(error="locked", locked_until=handlers.iso(exc.locked_until),
+                       lockout_threshold=settings.lockout_threshold, lockout_hours=settings.lockout_hours), 423
     if isinstance(exc, errors.TokenInvalid):
         return jsonify(error=exc.reason), 410
     status, code = _SIMPLE[type(exc)]
     return jsonify(error=code), status
+
+
+# ----------------------------------------------------------------------------------------------------- rules
+@bp.get("/rules")
+def get_rules():
+    """The numbers of identity's rules, for the pages that explain them (the gateway keeps no copy):
+    ``{"lockout_threshold": 3, "lockout_hours": 24, "activation_ttl_hours": 24, "otp_ttl_hours": 24,
+    "session_idle_minutes": 15, "password_min_length": 12}``."""
+    return jsonify(schemas.RulesOutSchema().dump(_wiring().settings))
 
 
 # ---------------------------------------------------------------------------------------------- declarations
@@ -153,11 +166,11 @@ def register():
 
 @bp.post("/registrations/resend")
 def resend_activation():
-    """A new activation link for a pending account with this e-mail. 202 ``{}`` whatever matched | 429
-    ``{"error": "throttled", "retry_after": 600}`` (per client, shared with recovery)."""
-    data = request.get_json(force=True, silent=True) or {}
-    email = data.get("email") if isinstance(data.get("email"), str) else ""
-    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=client_ip()))
+    """A new activation link for a pending account with this e-mail. 202 ``{}`` whatever matched | 422 ``invalid``
+    (``email``: ``invalid_email`` — the form of the address only) | 429 ``{"error": "throttled", "retry_after": 600}``
+    (per client, shared with recovery)."""
+    data = _body(schemas.ResendRequestSchema())
+    _wiring().handle(handlers.resend_activation, commands.ResendActivation(data["email"], client_ip=client_ip()))
     return jsonify({}), 202
 
 
@@ -189,7 +202,7 @@ def _session_json(session_id: str, account) -> dict:
 def login():
     """Log in: 201 ``{"session_id", "account_id", "customer_id", "username", "must_change_password",
     "idle_timeout_s"}`` | 401 ``{"error": "invalid_credentials"}`` | 423 ``{"error": "locked", "locked_until": "…"}``
-    (an unknown username gets 401 and 423 exactly like a known one) | 429 ``{"error": "throttled", "retry_after":
+    (with ``lockout_threshold`` and ``lockout_hours``; an unknown username gets 401 and 423 exactly like a known one) | 429 ``{"error": "throttled", "retry_after":
     s}`` (too many failed logins from this client)."""
     data = _body(schemas.LoginRequestSchema())
     session_id, account = _wiring().handle(handlers.login, commands.Login(data["username"], data["password"],
@@ -226,8 +239,9 @@ def change_password(account_id: str):
 
 @bp.post("/recovery")
 def recovery():
-    """Forgotten username or password: 202 ``{}`` whatever matched | 429 ``{"error": "throttled", "retry_after":
-    s}`` (per client, shared with resend; the same for everyone)."""
+    """Forgotten username or password: 202 ``{}`` whatever matched | 422 ``invalid`` (``email``: ``invalid_email``,
+    ``mobile``: ``invalid_mobile`` — the form only, the same for everyone) | 429 ``{"error": "throttled",
+    "retry_after": s}`` (per client, shared with resend; the same for everyone)."""
     data = _body(schemas.RecoveryRequestSchema())
     _wiring().handle(handlers.request_recovery, commands.RequestRecovery(data["email"], data["mobile"],
                                                                          client_ip=client_ip()))
@@ -243,9 +257,68 @@ def close_account(account_id: str):
     return Response(status=204)
 
 
+# ---------------------------------------------------------------------------- callback requests, contact data
+@bp.post("/callback-requests")
+def request_callback():
+    """"Kérdésem van": 201 ``{"request_id", "due_on": "2026-12-08", "email", "created": true}`` (200 with
+    ``created: false`` for an ``idempotency_key`` seen before: one request per form) | 422 ``invalid`` with fields |
+    429 ``throttled`` (new requests per client)."""
+    data = _body(schemas.CallbackRequestSchema())
+    cmd = commands.RequestCallback(client_ip=client_ip(), **data)
+    request_, created = _wiring().handle(contact.request_callback, cmd)
+    out = schemas.CallbackCreatedSchema().dump({"request_id": request_.request_id, "due_on": request_.due_on,
+                                                "email": request_.email, "created": created})
+    return jsonify(out), 201 if created else 200
+
+
+@bp.post("/accounts/<account_id>/email-change")
+def request_email_change(account_id: str):
+    """A confirmation link to the new address: 202 ``{"kind": "email", "new_value", "expires_at"}`` | 422 ``invalid``
+    (``password``: wrong_password, ``email``: invalid_email | same_email) | 404."""
+    data = _body(schemas.EmailChangeRequestSchema())
+    change = _wiring().handle(contact.request_email_change,
+                              commands.RequestEmailChange(account_id, data["password"], data["email"]))
+    return jsonify(schemas.ContactChangeOutSchema().dump(change)), 202
+
+
+@bp.post("/email-changes/<token>")
+def confirm_email_change(token: str):
+    """Follow the link: 200 the account (with its new ``email``) | 410 ``expired | used | unknown``."""
+    account = _wiring().handle(contact.confirm_email_change, commands.ConfirmEmailChange(token))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
+@bp.post("/accounts/<account_id>/mobile-change")
+def request_mobile_change(account_id: str):
+    """A code by SMS to the new number: 202 ``{"kind": "mobile", "new_value", "expires_at"}`` | 422 ``invalid``
+    (``password``, ``mobile``: invalid_mobile | same_mobile) | 404."""
+    data = _body(schemas.MobileChangeRequestSchema())
+    change = _wiring().handle(contact.request_mobile_change,
+                              commands.RequestMobileChange(account_id, data["password"], data["mobile"]))
+    return jsonify(schemas.ContactChangeOutSchema().dump(change)), 202
+
+
+@bp.post("/accounts/<account_id>/mobile-change/confirm")
+def confirm_mobile_change(account_id: str):
+    """The code from the SMS: 200 the account | 422 ``invalid`` (``code``: wrong_code) | 410 ``expired`` (no pending
+    change, timed out, or too many wrong codes: ask for a new one) | 404."""
+    data = _body(schemas.MobileCodeSchema())
+    account = _wiring().handle(contact.confirm_mobile_change, commands.ConfirmMobileChange(account_id, data["code"]))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
+@bp.put("/accounts/<account_id>/language")
+def set_language(account_id: str):
+    """The language of the customer's e-mails and SMS: 200 the account | 422 | 404."""
+    data = _body(schemas.LanguageRequestSchema())
+    account = _wiring().handle(contact.set_language, commands.SetLanguage(account_id, data["language"]))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
 def create_app(database_url: str | None = None, *, directory: PolicyDirectory | None = None,
                clock: Clock | None = None, hasher: PasswordHasher | None = None, settings: Settings | None = None):
     wiring = bootstrap(database_url, directory=directory, clock=clock, hasher=hasher, settings=settings)
+    default_sealer()  # the API seals activation links and passwords: a missing or demo key stops it at start
     app = service_app(SERVICE, checks={"database": lambda: ping(wiring.engine)}, import_name=__name__)
     app.extensions["identity"] = wiring
     app.register_blueprint(bp)

@@ -24,18 +24,27 @@ class ActivationRequestedSchema(_Lenient):
     username = fields.String(**_str)
     email = fields.String(**_str)
     language = fields.String(**_str)
-    activation_url = fields.String(required=True)
+    activation_url_sealed = fields.String(required=True)  # v2: sealed for notify (portal_common.sealing)
     expires_at = fields.AwareDateTime(required=True)
 
 
 class AccountActivatedSchema(_Lenient):
+    """v2: contact data only (the password comes in account.initial_password_issued)."""
     account_id = fields.String(required=True)
     customer_id = fields.String(**_str)
     username = fields.String(**_str)
     email = fields.String(**_str)
     mobile = fields.String(**_str)
     language = fields.String(**_str)
-    initial_password = fields.String(required=True)
+
+
+class InitialPasswordIssuedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    username = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    initial_password_sealed = fields.String(required=True)
 
 
 class AccountLockedSchema(_Lenient):
@@ -53,7 +62,7 @@ class CredentialsResetSchema(_Lenient):
     email = fields.String(**_str)
     mobile = fields.String(**_str)
     language = fields.String(**_str)
-    one_time_password = fields.String(required=True)
+    one_time_password_sealed = fields.String(required=True)  # v2: sealed for notify
     expires_at = fields.AwareDateTime(**_str)
 
 
@@ -98,6 +107,10 @@ class DocumentAvailableSchema(_Lenient):
     available_until = fields.AwareDateTime(**_str)
 
 
+class DocumentExpiringSchema(DocumentAvailableSchema):
+    reminded_at = fields.AwareDateTime(**_str)
+
+
 class PolicyEnrolledSchema(_Lenient):
     policy_number = fields.String(required=True)
     customer_id = fields.String(required=True)
@@ -105,10 +118,58 @@ class PolicyEnrolledSchema(_Lenient):
     previous_payment_method = fields.String(**_str)
 
 
+class CallbackRequestedSchema(_Lenient):
+    request_id = fields.String(required=True)
+    name = fields.String(**_str)
+    phone = fields.String(**_str)
+    email = fields.String(**_str)
+    policy_number = fields.String(**_str)
+    topic = fields.String(**_str)
+    preferred_time = fields.String(**_str)
+    language = fields.String(**_str)
+    customer_id = fields.String(**_str)
+    account_id = fields.String(**_str)
+    due_on = fields.Date(required=True)
+    working_days = fields.Integer(**_str)
+
+
+class EmailChangeRequestedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    username = fields.String(**_str)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    confirm_url_sealed = fields.String(required=True)  # v2: sealed for notify
+    expires_at = fields.AwareDateTime(**_str)
+
+
+class MobileChangeRequestedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    code_sealed = fields.String(required=True)  # v2: sealed for notify
+    expires_at = fields.AwareDateTime(**_str)
+
+
+class ContactChangedSchema(_Lenient):
+    customer_id = fields.String(required=True)
+    account_id = fields.String(**_str)
+    email = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    changed = fields.List(fields.String(), load_default=list)
+    declaration_email = fields.String(**_str)
+    previous_email = fields.String(**_str)
+    previous_mobile = fields.String(**_str)
+    changed_at = fields.AwareDateTime(**_str)
+
+
 #: Event name -> the schema notify reads it with.
 EVENT_SCHEMAS = {
     "account.activation_requested": ActivationRequestedSchema,
     "account.activated": AccountActivatedSchema,
+    "account.initial_password_issued": InitialPasswordIssuedSchema,
     "account.locked": AccountLockedSchema,
     "account.credentials_reset": CredentialsResetSchema,
     "account.password_changed": PasswordChangedSchema,
@@ -117,6 +178,11 @@ EVENT_SCHEMAS = {
     "customer.declaration_withdrawn": DeclarationWithdrawnSchema,
     "document.available": DocumentAvailableSchema,
     "policy.enrolled": PolicyEnrolledSchema,
+    "customer.callback_requested": CallbackRequestedSchema,
+    "document.expiring": DocumentExpiringSchema,
+    "account.email_change_requested": EmailChangeRequestedSchema,
+    "account.mobile_change_requested": MobileChangeRequestedSchema,
+    "customer.contact_changed": ContactChangedSchema,
 }
 
 
