@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Distribution names of the packages above (and setuptools, which builds them): the runtime part of requirements.lock.
 RUNTIME_DISTS := portal-common portal-identity portal-policies portal-documents portal-notify portal-gateway portal-devstack setuptools
 
-.PHONY: help install run test test-fast bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk deploy-tools lock monitoring clean
+.PHONY: help install run test test-fast bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk deploy-tools lock monitoring clean manual-screenshots
 
 help:
 	@echo "make run              start the whole portal on embedded defaults at http://127.0.0.1:8000"
@@ -24,6 +24,7 @@ help:
 	@echo "make contracts        export each service's OpenAPI document to contracts/http/"
 	@echo "make lock             re-resolve requirements.in into requirements.lock (hashes; after a pyproject change)"
 	@echo "make monitoring       regenerate deploy/monitoring/prometheusrule.yaml from the plain rules file"
+	@echo "make manual-screenshots  retake the user manual's pictures (browser tests; rewrites gateway/.../static/manual)"
 	@echo "make clean            remove the virtual environment and var/"
 
 install: $(STAMP)
@@ -91,6 +92,10 @@ bench-gateway: $(DEV_STAMP) wrk
 
 bench-login: $(DEV_STAMP)
 	$(PY) bench/bench_login.py
+
+# The user manual's pictures come from the browser tests; only this target lets them write the files.
+manual-screenshots: $(DEV_STAMP) browser
+	PORTAL_MANUAL_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_journeys_contact.py
 
 definitions: install
 	$(PY) -m portal_common.topology_export > deploy/rabbitmq/definitions.json
