@@ -178,6 +178,9 @@ class ServiceClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            # Internal calls never go through a proxy nor use ~/.netrc: without this, requests reads the proxy
+            # variables and looks for a netrc file on every call.
+            session.trust_env = False
         return session
 
     def _headers(self) -> dict[str, str]:

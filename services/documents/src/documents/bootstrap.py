@@ -105,7 +105,13 @@ def build_event_handlers(wiring: Wiring) -> dict[str, Handler]:
         handlers.close_customer(commands.CloseCustomer(data["customer_id"], data.get("closed_at")),
                                 unit_of_work.SessionUnitOfWork(session), wiring.clock())
 
+    def on_document_announced(data: dict, session, meta) -> None:
+        """notify e-mailed the new-document announcement: the delivery record's "announced" moment."""
+        handlers.record_announced(unit_of_work.SessionUnitOfWork(session), str(data["document_id"]),
+                                  data["customer_id"], data["sent_at"])
+
     return {
+        "document.announced": Handler(on_document_announced, schemas.DocumentAnnouncedSchema()),
         "document.uploaded": Handler(on_document_uploaded, schemas.DocumentUploadedSchema()),
         "policy.upserted": Handler(on_policy_upserted, schemas.PolicyUpsertedSchema()),
         "account.activated": Handler(on_account_activated, schemas.AccountActivatedSchema()),

@@ -21,6 +21,7 @@ class Settings:
     activation_ttl_hours: int = 24  # PORTAL_ACTIVATION_TTL_HOURS
     otp_ttl_hours: int = 24  # PORTAL_OTP_TTL_HOURS
     session_idle_minutes: int = 15  # PORTAL_SESSION_IDLE_MINUTES
+    session_touch_seconds: int = 60  # PORTAL_SESSION_TOUCH_SECONDS (how stale the stored idle timer may get)
     identify_max_failures: int = 5  # PORTAL_IDENTIFY_MAX_FAILURES
     identify_window_minutes: int = 15  # PORTAL_IDENTIFY_WINDOW_MINUTES
     recovery_max_per_client: int = 5  # PORTAL_RECOVERY_MAX_PER_CLIENT (recovery + resend, together)
@@ -31,7 +32,8 @@ class Settings:
     policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
     password_min_length: int = 12  # PORTAL_PASSWORD_MIN_LENGTH
     #: PORTAL_USERNAME_HASH_KEY: keys the hash under which unknown usernames typed at login are counted
-    username_hash_key: str = field(default=DEV_USERNAME_HASH_KEY, repr=False)
+    #: None in the worker, which never hashes a username and so does not hold the key (least secrets).
+    username_hash_key: str | None = field(default=DEV_USERNAME_HASH_KEY, repr=False)
     callback_working_days: int = 2  # PORTAL_CALLBACK_WORKING_DAYS (the promise: a callback within 2 working days)
     extra_non_working_days: tuple[date, ...] = ()  # PORTAL_EXTRA_NON_WORKING_DAYS ("2026-12-31,2027-01-02")
     callback_max_per_client: int = 5  # PORTAL_CALLBACK_MAX_PER_CLIENT (per PORTAL_CALLBACK_WINDOW_MINUTES)
@@ -41,13 +43,14 @@ class Settings:
     mobile_code_max_attempts: int = 5  # PORTAL_MOBILE_CODE_MAX_ATTEMPTS (wrong codes before a new one is needed)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls, *, with_username_hash_key: bool = True) -> "Settings":
         return cls(
             lockout_threshold=config.env_int("PORTAL_LOCKOUT_THRESHOLD", cls.lockout_threshold),
             lockout_hours=config.env_int("PORTAL_LOCKOUT_HOURS", cls.lockout_hours),
             activation_ttl_hours=config.env_int("PORTAL_ACTIVATION_TTL_HOURS", cls.activation_ttl_hours),
             otp_ttl_hours=config.env_int("PORTAL_OTP_TTL_HOURS", cls.otp_ttl_hours),
             session_idle_minutes=config.env_int("PORTAL_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_touch_seconds=config.env_int("PORTAL_SESSION_TOUCH_SECONDS", cls.session_touch_seconds),
             identify_max_failures=config.env_int("PORTAL_IDENTIFY_MAX_FAILURES", cls.identify_max_failures),
             identify_window_minutes=config.env_int("PORTAL_IDENTIFY_WINDOW_MINUTES", cls.identify_window_minutes),
             recovery_max_per_client=config.env_int("PORTAL_RECOVERY_MAX_PER_CLIENT", cls.recovery_max_per_client),
@@ -55,10 +58,13 @@ class Settings:
                                                          cls.login_max_failures_per_client),
             client_window_minutes=config.env_int("PORTAL_CLIENT_WINDOW_MINUTES", cls.client_window_minutes),
             declaration_version=config.env("PORTAL_DECLARATION_VERSION", cls.declaration_version),
-            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
+            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True,
+                                  real_host=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
-            username_hash_key=config.env("PORTAL_USERNAME_HASH_KEY", DEV_USERNAME_HASH_KEY, production_required=True),
+            username_hash_key=(config.env("PORTAL_USERNAME_HASH_KEY", DEV_USERNAME_HASH_KEY, production_required=True,
+                                          secret=True)
+                               if with_username_hash_key else None),
             callback_working_days=config.env_int("PORTAL_CALLBACK_WORKING_DAYS", cls.callback_working_days),
             extra_non_working_days=_days("PORTAL_EXTRA_NON_WORKING_DAYS"),
             callback_max_per_client=config.env_int("PORTAL_CALLBACK_MAX_PER_CLIENT", cls.callback_max_per_client),
@@ -95,6 +101,10 @@ class Settings:
     @property
     def session_idle(self) -> timedelta:
         return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_touch(self) -> timedelta:
+        return timedelta(seconds=self.session_touch_seconds)
 
     @property
     def identify_window(self) -> timedelta:

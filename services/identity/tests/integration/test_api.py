@@ -229,6 +229,26 @@ def test_login_lockout_and_sessions(portal):
     assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
 
 
+def test_a_page_view_writes_the_idle_timer_at_most_once_a_minute(portal):
+    account_id, username, password = portal.active_user()
+    sid = portal.login(username, password).get_json()["session_id"]
+
+    def stored():
+        with portal.wiring.engine.connect() as conn:
+            return conn.execute(text("SELECT last_seen_at, xmin::text FROM login_sessions WHERE account_id = :a"),
+                                {"a": account_id}).one()
+
+    at_login = stored()
+    portal.clock.advance(seconds=30)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
+    assert stored() == at_login  # same value and same row version: no UPDATE at all
+    portal.clock.advance(seconds=30)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
+    assert stored().last_seen_at > at_login.last_seen_at
+    portal.clock.advance(minutes=15)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
+
+
 def test_password_change(portal):
     account_id, username, password = portal.active_user()
     here = portal.login(username, password).get_json()["session_id"]
@@ -296,7 +316,7 @@ def test_an_undeliverable_initial_password_sms_shows_on_the_account(portal):
 
 
 def test_secrets_never_reach_the_log(portal, caplog):
-    caplog.set_level("INFO")
+    caplog.set_level("DEBUG")  # successful internal requests are logged at DEBUG only
     response, username = portal.register()
     account_id = response.get_json()["account_id"]
     link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal_common import config
 from portal_common.consumer import Handler, MessageMeta
 from portal_common.db import make_engine, make_session_factory, utcnow
+from portal_common.sealing import default_sealer
 
 from . import SERVICE
 from .adapters.mailer import Mailer, SmtpMailer
@@ -61,6 +62,7 @@ EVENT_HANDLERS = {name: Handler(on_event, schema()) for name, schema in EVENT_SC
 def build_delivery_loop(wiring: Wiring, settings: Settings | None = None, *, mailer: Mailer | None = None,
                         sms: SmsGateway | None = None, **kwargs) -> DeliveryLoop:
     settings = settings or Settings.from_env()
+    default_sealer()  # the delivery loop opens what identity sealed: a missing or demo key stops the worker at start
     mailer = mailer or SmtpMailer(settings.smtp_url, settings.smtp_from, timeout=settings.smtp_timeout)
     sms = sms or HttpSmsGateway(settings.sms_url, timeout=settings.sms_timeout)
     return DeliveryLoop(wiring.store(), mailer, sms, Renderer(settings), settings, **kwargs)

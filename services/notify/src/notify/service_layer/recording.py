@@ -59,6 +59,14 @@ def publish_failure(repo: AbstractRepository, d: Delivery, now: datetime) -> str
     return repo.add_event("notification.failed", failure_payload(d, now), correlation_id=d.correlation_id)
 
 
+def publish_announced(repo: AbstractRepository, d: Delivery) -> str:
+    """``document.announced`` into the outbox, in the same transaction as ``sent``: the documents service writes the
+    moment into the document's delivery record."""
+    return repo.add_event("document.announced", {
+        "document_id": d.payload.get("document_id"), "customer_id": d.customer_id, "notification_id": d.id,
+        "channel": d.channel, "sent_at": d.sent_at.isoformat()}, correlation_id=d.correlation_id)
+
+
 def failure_payload(d: Delivery, now: datetime) -> dict:
     return {
         "notification_id": d.id,
