@@ -229,6 +229,10 @@ def test_an_english_browser_gets_english_and_the_header_switch_is_remembered(por
         assert_accessible(page, "start page in English")
         page.goto(portal.url + "/help")
         assert_accessible(page, "the manual in English")
+        for path in ("/login", "/register", "/declaration", "/declaration/withdraw", "/forgotten", "/help/browsers",
+                     "/contact"):
+            page.goto(portal.url + path)
+            assert_accessible(page, path + " in English")
         page.goto(portal.url + "/")
         page.click("header #lang-hu")
         assert page.get_attribute("html", "lang") == "hu"

@@ -188,3 +188,40 @@ def test_the_portal_code_starts_with_a_restricted_user_and_names_what_is_missing
     finally:
         with Connection(urls["admin"]) as conn:
             declare_topology(conn, topology)  # the administrator restores it
+
+
+def test_a_forged_event_header_is_not_believed_the_routing_key_is(broker, login, tmp_path):
+    """The core system may publish document.uploaded; it labels it ``event: account.closed`` to hide a customer's
+    documents. The worker (documents' own restricted user) applies what the broker checked: the routing key."""
+    import threading
+
+    from sqlalchemy import MetaData
+
+    from portal_common.consumer import Handler, Worker
+    from portal_common.db import make_engine, make_session_factory, plumbing_tables
+    from portal_common.testing import wait_until
+
+    urls, topology = broker
+    engine = make_engine(f"sqlite:///{tmp_path / 'documents.db'}")
+    metadata = MetaData()
+    plumbing_tables(metadata)
+    metadata.create_all(engine)
+    applied: list[tuple[str, str]] = []
+
+    def handler(name):
+        return Handler(lambda data, session, meta: applied.append((name, meta.event)))
+    purge(login, "documents.events")
+    worker = Worker("documents", {"document.uploaded": handler("document.uploaded"),
+                                  "account.closed": handler("account.closed")},
+                    make_session_factory(engine), topology, url=urls["documents"], max_wait=0.02,
+                    retry_delays=(0.01, 0.01))
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        login("core").publish("document.uploaded", headers={"event": "account.closed", "version": 1})
+        wait_until(lambda: applied, timeout=30, message="the worker to handle the message")
+        assert applied == [("document.uploaded", "document.uploaded")]
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        engine.dispose()

@@ -246,7 +246,12 @@ class Worker:
         headers = dict(message.headers or {})
         routing_key = (message.delivery_info or {}).get("routing_key", "")
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-        event = str(headers.get("event") or props.get("type") or routing_key)
+        # The routing key is the only event name the broker checked against the publisher's rights (its topic
+        # permissions, deploy/rabbitmq/permissions.json); the ``event`` header and ``type`` are the publisher's say.
+        event = str(routing_key)
+        claimed = headers.get("event") or props.get("type")
+        if claimed and str(claimed) != event:
+            log.warning("event_header_ignored", routing_key=event, claimed=str(claimed)[:100])
         message_id = props.get("message_id") or "sha256:" + hashlib.sha256(body).hexdigest()
         d.meta = MessageMeta(
             message_id=str(message_id), event=event, version=int(headers.get("version") or 1),
