@@ -18,20 +18,31 @@ REPO = Path(__file__).resolve().parents[2]
 VHOST = "/"
 
 
+def retry_queues(topology: dict, spec: dict) -> list[str]:
+    return [f"{spec['retry_queue_prefix']}.{n}" for n in range(len(topology["retry_delays_seconds"]))]
+
+
 def expected_bindings(topology: dict) -> set[tuple[str, str, str]]:
     result = set()
     for svc, spec in topology["services"].items():
         result |= {(topology["exchange"], spec["queue"], key) for key in spec["bindings"]}
         result.add((topology["dead_letter_exchange"], spec["dead_letter_queue"], svc))
+        result.add((spec["requeue_exchange"], spec["queue"], "#"))
+        result |= {(topology["retry_exchange"], name, "") for name in retry_queues(topology, spec)}
     return result
 
 
 def test_exchanges(definitions, topology):
     exchanges = {e["name"]: e for e in definitions["exchanges"]}
-    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"]}
+    requeue = {spec["requeue_exchange"] for spec in topology["services"].values()}
+    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], topology["retry_exchange"],
+                              *requeue}
     main, dlx = exchanges[topology["exchange"]], exchanges[topology["dead_letter_exchange"]]
     assert (main["type"], main["durable"]) == ("topic", True)
     assert (dlx["type"], dlx["durable"]) == ("direct", True)
+    assert (exchanges[topology["retry_exchange"]]["type"], exchanges[topology["retry_exchange"]]["durable"]) == (
+        "headers", True)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("topic", True) for name in requeue)
 
 
 def test_queues(definitions, topology):
@@ -48,6 +59,10 @@ def test_queues(definitions, topology):
             "x-dead-letter-routing-key": svc,
         }
         assert queues[spec["dead_letter_queue"]]["durable"] is True
+        for name, delay in zip(retry_queues(topology, spec), topology["retry_delays_seconds"]):
+            expected.add(name)
+            assert queues[name]["arguments"]["x-message-ttl"] == delay * 1000
+            assert queues[name]["arguments"]["x-dead-letter-exchange"] == spec["requeue_exchange"]
     assert set(queues) == expected
 
 

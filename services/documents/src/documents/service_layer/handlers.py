@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from portal_common import logs
+from portal_common.errors import PermanentError, TransientError
 
 from .. import metrics
 from ..adapters.object_store import AbstractObjectStore, StoredObject
@@ -16,27 +17,25 @@ from .unit_of_work import AbstractUnitOfWork
 log = logs.get_logger(__name__)
 
 
-class Rejected(Exception):
-    """A ``document.uploaded`` that can never be applied. ``reason`` is a short label for logs; the message (which
-    starts with a short phrase, e.g. ``sha256 mismatch: …``) becomes the dead-letter reason, and the text before
-    its first colon the ``reason`` label of ``portal_messages_dead_lettered_total``."""
+class Rejected(PermanentError):
+    """A ``document.uploaded`` that can never be applied: dead-lettered at once. ``reason`` is a short label (the
+    ``reason`` of ``portal_messages_dead_lettered_total``); the message (``sha256 mismatch: …``) is the dead-letter
+    reason an operator reads."""
 
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason)
 
 
-class PolicyNotKnownYet(Exception):
+class PolicyNotKnownYet(TransientError):
     """The document's policy is not (or not yet) in the projection, or the projection names another customer.
 
     Not permanent: ``policy.upserted`` and ``document.uploaded`` share the queue and the worker runs competing
-    consumers, so a document for a brand-new policy can be handled before the batch holding its policy commits. The
-    shared consumer retries this with back-off and dead-letters it only after the last attempt
-    (``gave up after 4 attempts: PolicyNotKnownYet: unknown policy: …``)."""
+    consumers, so a document for a brand-new policy can be handled before the batch holding its policy commits (or
+    the core system sends the policy late). The consumer retries it through the broker's retry tiers and
+    dead-letters it only after the retry horizon."""
 
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason)
 
 
 class NotFound(Exception):
@@ -77,9 +76,9 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         existing = uow.documents.get(cmd.document_id)
         if existing is not None:
             _check_same_content(cmd, existing)
-            log.info("document_duplicate", document_id=cmd.document_id)
+            log.debug("document_duplicate", document_id=cmd.document_id)
             if cmd.bucket == where.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
-                uow.delete_after_commit(cmd.bucket, cmd.key)  # a left-over of an earlier failed delete
+                uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))  # a left-over of an earlier failed delete
             uow.after_commit(metrics.DOCUMENTS_DUPLICATE.inc)
             uow.commit()
             return None
@@ -119,12 +118,14 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
             store.delete_many(where.documents_bucket, [key])  # the inbox copy stays for the operator
             raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, "
                                               f"s3://{cmd.bucket}/{cmd.key} hashes to {actual}")
-        uow.delete_after_commit(cmd.bucket, cmd.key)
+        uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))
         uow.after_commit(metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc)
         uow.commit()
         if doc.expired(now):
             log.warning("document_already_expired", document_id=doc.document_id,
                         available_until=doc.available_until.isoformat())
+        log.debug("document_stored", document_id=doc.document_id, policy_number=doc.policy_number,
+                  doc_type=doc.doc_type, size=doc.size)
         return doc
 
 

@@ -102,3 +102,13 @@ class CloseAccount:
 @dataclass(frozen=True)
 class MarkSmsFailed:
     account_id: str
+
+
+@dataclass(frozen=True)
+class NoteNotificationFailed:
+    """From ``notification.failed``: notify gave up on a message."""
+
+    channel: str
+    template: str | None = None
+    cause_event: str | None = None
+    account_id: str | None = None

@@ -7,15 +7,38 @@ first, and the unique key (cause event, template, channel) stops it even if that
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from portal_common import logs
+from portal_common.messagebus import Message
+from portal_common.uow import JoinedSession
 
-from ..adapters.repository import AbstractRepository
+from ..adapters.repository import AbstractRepository, SqlAlchemyRepository
 from ..domain import messages
 from ..domain.model import FAILED, SKIPPED, Delivery
 from . import metrics
 
 log = logs.get_logger(__name__)
+
+
+class EventFields(dict):
+    """The command of every notify route: the fields the event's schema loaded (each event plans its messages
+    from its own fields, domain/messages.py)."""
+
+
+class JoinedRecording(JoinedSession):
+    """The unit of work inside the worker's transaction: the repository on the consumer's session."""
+
+    def bind(self, session):
+        self.repo = SqlAlchemyRepository(session)
+
+
+def record_event(data: EventFields, *, uow: JoinedRecording, message: Message, clock: Callable[[], datetime]
+                 ) -> list[Delivery]:
+    """A routed event: record its deliveries in the worker's transaction (the worker commits, then acks).
+    ``message.occurred_at`` is the ``occurred_at`` header the portal's outbox sets (absent on a bare message)."""
+    return record(message.event, dict(data), message_id=message.message_id, now=clock(), repo=uow.repo,
+                  correlation_id=message.correlation_id, occurred_at=message.occurred_at)
 
 
 def record(event: str, data: dict, *, message_id: str, now: datetime, repo: AbstractRepository,
