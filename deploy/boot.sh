@@ -3,7 +3,8 @@
 #
 #   migrate           wait for the database, run `alembic upgrade head`, exit (one-shot job)
 #   await-migrations  wait until the database is at the alembic head, exit (k8s initContainer)
-#   api               wait for broker + database, exec gunicorn
+#   api               wait for the database, exec gunicorn (never for the broker: an API writes to its outbox and
+#                     serves while RabbitMQ is down; the worker's relay publishes later)
 #   worker            wait for broker + database, exec `python -m <service>.entrypoints.worker`
 #
 # PORTAL_SERVICE names the service (identity, policies, documents, notify, gateway); the image sets it.
@@ -66,13 +67,10 @@ database_url() {
     eval "printf '%s' \"\${PORTAL_${upper}_DATABASE_URL:-}\""
 }
 
-# Workers need the broker. An API process only declares the topology at start (it never publishes: the worker's
-# outbox relay does), and the gateway may not use the broker at all, so for them an unset URL is not an error.
+# Only workers wait for the broker (they consume, and their outbox relay publishes). An API never waits for it: it
+# writes events to its outbox in the database, so it starts and serves while RabbitMQ is down (issue 7).
 wait_for_broker() {
-    if [ -z "${PORTAL_AMQP_URL:-}" ]; then
-        [ "$role" = worker ] && die "PORTAL_AMQP_URL is not set"
-        return 0
-    fi
+    [ -n "${PORTAL_AMQP_URL:-}" ] || die "PORTAL_AMQP_URL is not set"
     wait_for broker "$PORTAL_AMQP_URL" 5672
 }
 
@@ -113,7 +111,6 @@ case "$role" in
         say "database is at the alembic head"
         ;;
     api)
-        wait_for_broker
         wait_for_database
         # prometheus_client multiprocess mode needs an empty directory per container start.
         if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+
+import pytest
 from urllib.parse import quote
 
 from .conftest import text
@@ -208,3 +210,32 @@ def test_paging_works_with_a_documents_service_that_predates_offset_and_total(lo
     assert _titles(html) == [f"Doc {i:02d}" for i in range(40, 45)] and 'id="older"' not in html
     # the first page never depends on offset; a later one is cut from the first offset + 21 documents
     assert ("list", "C-1", None, None, 61, None) in fakes.documents.calls
+
+
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/account")</script></svg>'
+
+
+def test_a_pdf_is_shown_inline_only_in_a_sandbox_and_never_sniffed(logged_in, fakes):
+    doc = fakes.documents.add_document(title="Kötvény", content=PDF)
+    for path, disposition in ((f"/documents/{doc}/view", "inline;"), (f"/documents/{doc}/download", "attachment;")):
+        response = logged_in.get(path)
+        assert response.get_data() == PDF
+        assert response.headers["Content-Type"] == "application/pdf"
+        assert response.headers["Content-Disposition"].startswith(disposition)
+        csp = [d.strip() for d in response.headers["Content-Security-Policy"].split(";")]
+        assert "sandbox" in csp and "frame-ancestors 'self'" in csp  # no scripts, an opaque origin, framed by us
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("stored_type", ["image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", None])
+def test_anything_announced_as_another_type_is_never_served_inline(logged_in, fakes, stored_type):
+    """Documents ingested before the PDF check (or a misbehaving service) may name another type: the gateway serves
+    such bytes only as an opaque download, never as something the browser would render on our origin."""
+    doc = fakes.documents.add_document(title="Rajz", content=SVG_WITH_SCRIPT, content_type=stored_type)
+    for path in (f"/documents/{doc}/view", f"/documents/{doc}/download"):
+        response = logged_in.get(path)
+        assert response.get_data() == SVG_WITH_SCRIPT
+        assert response.headers["Content-Type"] == "application/octet-stream", path
+        assert response.headers["Content-Disposition"].startswith("attachment;"), path
+        assert "sandbox" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -102,14 +102,11 @@ def test_correlation_id_is_sent_to_services(logged_in, fakes):
     assert seen == [response.headers["X-Correlation-ID"]]
 
 
-def test_health_endpoints(client, fakes):
+def test_public_port_serves_liveness_only(client):
+    """/readyz and /metrics are on the operations port (tests/deploy/test_gateway_ops_port.py), not the public one."""
     assert client.get("/healthz").json == {"status": "alive"}
-    fakes.documents.down = True
-    response = client.get("/readyz")
-    assert response.status_code == 200  # a service being down never takes the gateway out
-    assert response.json["services"]["documents"].startswith("unreachable")
-    assert response.json["services"]["identity"] == "ok"
-    assert b"portal_http_requests_total" in client.get("/metrics").data
+    assert client.get("/readyz").status_code == 404
+    assert client.get("/metrics").status_code == 404
 
 
 def test_dev_pages_list_captured_mail_and_sms_newest_first(client, app, tmp_path):
@@ -133,7 +130,7 @@ def test_dev_pages_list_captured_mail_and_sms_newest_first(client, app, tmp_path
 def test_dev_pages_are_off_in_production(monkeypatch, fakes):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
-    monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "t")
+    monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
     monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
     assert create_app({"CLIENTS": fakes}).test_client().get("/dev/mail").status_code == 404
     monkeypatch.setenv("PORTAL_ENV", "development")

@@ -188,7 +188,7 @@ def test_production_requires_a_secret_key(monkeypatch, fakes):
     from portal_common.config import ConfigError
 
     monkeypatch.setenv("PORTAL_ENV", "production")
-    monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "t")
+    monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
     monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
     monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="PORTAL_SECRET_KEY"):
@@ -200,7 +200,7 @@ def test_production_requires_the_public_url(monkeypatch, fakes):
     from portal_common.config import ConfigError
 
     monkeypatch.setenv("PORTAL_ENV", "production")
-    monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "t")
+    monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
     monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
     monkeypatch.delenv("PORTAL_PUBLIC_URL", raising=False)
     with pytest.raises(ConfigError, match="PORTAL_PUBLIC_URL"):

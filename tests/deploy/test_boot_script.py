@@ -63,6 +63,16 @@ def test_api_runs_gunicorn_with_the_service_config(listening_port):
     assert "secret" not in result.stderr and "pw@" not in result.stderr, "credentials must not be logged"
 
 
+def test_api_starts_while_the_broker_is_down(listening_port, closed_port):
+    """APIs write to their outbox; the broker is the worker's business (issue 7 item 10)."""
+    result = boot("api", PORTAL_SERVICE="documents", PORTAL_WAIT_TIMEOUT="2",
+                  PORTAL_AMQP_URL=f"amqp://u:p@127.0.0.1:{closed_port}/",
+                  PORTAL_DOCUMENTS_DATABASE_URL=f"postgresql://d:p@127.0.0.1:{listening_port}/documents")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gunicorn -c services/documents/gunicorn.conf.py")
+    assert "broker" not in result.stderr
+
+
 def test_worker_runs_the_worker_module(listening_port):
     result = boot("worker", PORTAL_SERVICE="documents",
                   PORTAL_AMQP_URL=f"amqp://u:p@127.0.0.1:{listening_port}/",

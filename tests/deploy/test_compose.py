@@ -140,7 +140,8 @@ def test_every_long_running_service_has_a_healthcheck(compose_services):
         assert check and not check.get("disable"), f"{name} has no healthcheck"
         test = " ".join(check["test"]) if isinstance(check["test"], list) else check["test"]
         assert "/readyz" in test, f"{name}: healthcheck should probe /readyz"
-        port = "9100" if name.endswith("-worker") else "8000"
+        # Workers and the gateway serve /readyz on their operations port; the service APIs on their own.
+        port = "9100" if name.endswith("-worker") or name == "gateway" else "8000"
         assert f":{port}/" in test, f"{name}: healthcheck should probe port {port}"
 
 
@@ -163,6 +164,14 @@ def test_apis_and_workers_start_after_their_migration(compose_services):
             dep = compose_services[f"{svc}-{role}"]["depends_on"][f"{svc}-migrate"]
             assert dep["condition"] == "service_completed_successfully"
             assert compose_services[f"{svc}-{role}"]["command"] == [role]
+
+
+def test_apis_start_without_the_broker_workers_wait_for_it(compose_services):
+    """An API writes events to its outbox: it must start and serve while RabbitMQ is down (issue 7 item 10)."""
+    for svc in SERVICES:
+        assert "rabbitmq" not in compose_services[f"{svc}-api"]["depends_on"], f"{svc}-api waits for the broker"
+        assert compose_services[f"{svc}-worker"]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert "rabbitmq" not in (compose_services["gateway"].get("depends_on") or {})
 
 
 def test_each_service_gets_only_its_own_database_url(compose_services):

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from portal_common import testing
-from portal_common.testing import apply_event, wait_until
+from portal_common.testing import apply_event, caller_headers, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def policies_api(policies_db):
 
     app = create_app(database_url=policies_db)
     client = app.test_client()
-    client.environ_base["HTTP_X_SERVICE_TOKEN"] = app.config["SERVICE_TOKEN"]
+    client.environ_base["HTTP_X_SERVICE_TOKEN"] = caller_headers()["X-Service-Token"]
     yield client
     app.extensions["policies"].engine.dispose()
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -24,7 +25,7 @@ OFFSET = config.env_int("PORTAL_DEVSTACK_PORT_OFFSET", 0)
 SERVICES = {name: port + OFFSET for name, port in
             {"identity": 8101, "policies": 8102, "documents": 8103, "notify": 8104}.items()}
 HEALTH_PORTS = {name: port + OFFSET for name, port in
-                {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104}.items()}
+                {"identity": 9101, "policies": 9102, "documents": 9103, "notify": 9104, "gateway": 9105}.items()}
 S3_PORT, SMTP_PORT, SMS_PORT = 9000 + OFFSET, 1025 + OFFSET, 9025 + OFFSET
 COLOURS = ["36", "33", "35", "32", "34", "31", "96", "93", "95", "92", "94", "91"]
 
@@ -70,7 +71,8 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
                       {"PORTAL_HEALTH_PORT": str(HEALTH_PORTS[name])}))
     if (ROOT / "gateway" / "pyproject.toml").exists():
         procs.append(("gateway", [gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:create_app()"],
-                      {"PORTAL_API_PORT": env["PORTAL_HTTP_PORT"], "PORTAL_API_HOST": "127.0.0.1"}))
+                      {"PORTAL_API_PORT": env["PORTAL_HTTP_PORT"], "PORTAL_API_HOST": "127.0.0.1",
+                       "PORTAL_HEALTH_PORT": str(HEALTH_PORTS["gateway"]), "PORTAL_HEALTH_HOST": "127.0.0.1"}))
     return procs
 
 
@@ -85,31 +87,79 @@ def _die_with_parent() -> None:
         pass
 
 
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    env: dict
+    colour: str
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0           # in a row: reset once the child has stayed up for ``Supervisor.stable_s``
+    restart_at: float | None = None
+
+
 class Supervisor:
-    def __init__(self):
-        self.children: list[tuple[str, subprocess.Popen]] = []
+    """Starts the children and keeps them running: a child that dies is started again after a growing pause
+    (1 s, 2 s, 4 s … 30 s; back to 1 s once it stayed up a minute), with a line saying so, while the others keep
+    serving. Only Ctrl-C (or SIGTERM) stops the portal."""
+
+    def __init__(self, backoff_base_s: float = 1.0, backoff_max_s: float = 30.0, stable_s: float = 60.0,
+                 out=None):
+        self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.backoff_base_s, self.backoff_max_s, self.stable_s = backoff_base_s, backoff_max_s, stable_s
+        self.out = out or sys.stdout
+        self._lock = threading.Lock()
 
-    def start(self, name: str, cmd: list[str], env: dict, colour: str) -> None:
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_die_with_parent)
-        self.children.append((name, proc))
-        threading.Thread(target=self._pump, args=(name, proc, colour), daemon=True).start()
+    def start(self, name: str, cmd: list[str], env: dict, colour: str) -> Child:
+        child = Child(name, cmd, env, colour)
+        self.children.append(child)
+        self._spawn(child)
+        return child
 
-    @staticmethod
-    def _pump(name: str, proc: subprocess.Popen, colour: str) -> None:
-        prefix = f"\033[{colour}m{name:>16} |\033[0m " if sys.stdout.isatty() else f"{name:>16} | "
+    def _spawn(self, child: Child) -> None:
+        with self._lock:
+            if self.stopping.is_set():
+                return
+            child.proc = subprocess.Popen(child.cmd, env=child.env, cwd=ROOT, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=_die_with_parent)
+            child.started_at, child.restart_at = time.monotonic(), None
+        threading.Thread(target=self._pump, args=(child.name, child.proc, child.colour), daemon=True).start()
+
+    def _say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _pump(self, name: str, proc: subprocess.Popen, colour: str) -> None:
+        prefix = f"\033[{colour}m{name:>16} |\033[0m " if self.out.isatty() else f"{name:>16} | "
         for line in iter(proc.stdout.readline, b""):
-            sys.stdout.write(prefix + line.decode("utf-8", "replace"))
-            sys.stdout.flush()
+            self.out.write(prefix + line.decode("utf-8", "replace"))
+            self.out.flush()
 
     def watch(self) -> None:
-        while not self.stopping.wait(0.5):
-            for name, proc in self.children:
-                if proc.poll() is not None:
-                    print(f"\n!! {name} exited with code {proc.returncode}; stopping the portal", flush=True)
-                    self.stopping.set()
-                    break
+        while not self.stopping.wait(0.2):
+            self.check()
+
+    def check(self) -> None:
+        """One look at every child: schedule a restart for one that died, start those whose pause is over."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._say(f"!! restarting {child.name} (restart {child.restarts} in a row)")
+                    self._spawn(child)
+                continue
+            if child.proc is None or child.proc.poll() is None or self.stopping.is_set():
+                continue
+            if now - child.started_at >= self.stable_s:
+                child.restarts = 0
+            pause = min(self.backoff_max_s, self.backoff_base_s * 2 ** child.restarts)
+            child.restarts += 1
+            child.restart_at = now + pause
+            self._say(f"!! {child.name} exited with code {child.proc.returncode}; restarting it in {pause:g} s, "
+                      "the other processes keep running")
 
     def stop(self) -> None:
         """SIGTERM every process group, wait up to 15 s, then SIGKILL; a second Ctrl-C skips the wait."""
@@ -117,17 +167,21 @@ class Supervisor:
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + 15
         try:
-            for _name, proc in self.children:
+            for child in self.children:
+                if child.proc is None:
+                    continue
                 try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
         except KeyboardInterrupt:
-            print("stopping at once", flush=True)
+            self._say("stopping at once")
         self._signal_all(signal.SIGKILL)
 
     def _signal_all(self, sig: int) -> None:
-        for _name, proc in self.children:
+        with self._lock:  # no restart slips in between: _spawn checks ``stopping`` under the same lock
+            procs = [child.proc for child in self.children if child.proc is not None]
+        for proc in procs:
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, sig)
@@ -178,6 +232,7 @@ def main() -> int:
         checks = [f"http://127.0.0.1:{port}/readyz" for name, port in SERVICES.items() if name in available_services()]
         checks += [f"http://127.0.0.1:{HEALTH_PORTS[name]}/readyz" for name in available_services()]
         checks.append(f"http://127.0.0.1:{env['PORTAL_HTTP_PORT']}/healthz")
+        checks.append(f"http://127.0.0.1:{HEALTH_PORTS['gateway']}/readyz")
         not_ready = wait_ready(checks)
         if not_ready:
             print(f"!! not ready after 90 s: {', '.join(not_ready)}", flush=True)

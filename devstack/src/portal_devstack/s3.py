@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from portal_common import config
@@ -47,38 +48,75 @@ def restore(s3, root: Path) -> int:
 
 
 def mirror(s3, root: Path, seen: dict) -> None:
-    """Write new/changed objects to disk and remove files of deleted ones."""
+    """Write new/changed objects to disk and remove files of deleted ones.
+
+    The documents worker deletes inbox objects while this runs: an object (or a bucket) listed a moment ago may be
+    gone when it is fetched. That is not an error, only a deletion this pass did not see yet."""
     root.mkdir(parents=True, exist_ok=True)
     for bucket in s3.list_buckets().get("Buckets", []):
-        name = bucket["Name"]
-        bucket_dir = root / name
-        bucket_dir.mkdir(exist_ok=True)
         try:
-            rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
-            (root / f"{name}.lifecycle.json").write_text(json.dumps({"Rules": rules}, default=str))
-        except s3.exceptions.ClientError:
-            pass
-        present = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for obj in page.get("Contents", []):
-                key, etag = obj["Key"], obj["ETag"]
+            _mirror_bucket(s3, root, bucket["Name"], seen)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchBucket":
+                raise
+
+
+def _mirror_bucket(s3, root: Path, name: str, seen: dict) -> None:
+    bucket_dir = root / name
+    bucket_dir.mkdir(exist_ok=True)
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+        (root / f"{name}.lifecycle.json").write_text(json.dumps({"Rules": rules}, default=str))
+    except ClientError as exc:
+        if _code(exc) not in _NO_LIFECYCLE:
+            raise
+    present = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for obj in page.get("Contents", []):
+            key, etag = obj["Key"], obj["ETag"]
+            if seen.get((name, key)) == etag:
                 present.add(key)
-                if seen.get((name, key)) == etag:
-                    continue
+                continue
+            try:
                 got = s3.get_object(Bucket=name, Key=key, ChecksumMode="ENABLED")
-                path = bucket_dir / key
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(got["Body"].read())
-                path.with_name(path.name + ".meta.json").write_text(json.dumps(
-                    {"ContentType": got.get("ContentType"), "ChecksumSHA256": got.get("ChecksumSHA256")}))
-                seen[(name, key)] = etag
-        for path in list(bucket_dir.rglob("*")):
-            if path.is_file() and not path.name.endswith(".meta.json"):
-                key = str(path.relative_to(bucket_dir))
-                if key not in present:
-                    path.unlink()
-                    path.with_name(path.name + ".meta.json").unlink(missing_ok=True)
-                    seen.pop((name, key), None)
+                body = got["Body"].read()
+            except ClientError as exc:
+                if _code(exc) in _GONE:
+                    continue  # deleted between the list and the get: the file (if any) goes below
+                raise
+            present.add(key)
+            path = bucket_dir / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            path.with_name(path.name + ".meta.json").write_text(json.dumps(
+                {"ContentType": got.get("ContentType"), "ChecksumSHA256": got.get("ChecksumSHA256")}))
+            seen[(name, key)] = etag
+    for path in list(bucket_dir.rglob("*")):
+        if path.is_file() and not path.name.endswith(".meta.json"):
+            key = str(path.relative_to(bucket_dir))
+            if key not in present:
+                path.unlink(missing_ok=True)
+                path.with_name(path.name + ".meta.json").unlink(missing_ok=True)
+                seen.pop((name, key), None)
+
+
+_GONE = frozenset({"NoSuchKey", "404", "NoSuchBucket"})
+_NO_LIFECYCLE = frozenset({"NoSuchLifecycleConfiguration", "NoSuchBucket"})
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def mirror_safely(s3, root: Path, seen: dict) -> bool:
+    """One mirror pass that never ends the process: a failed pass is logged and the next one tries again (the
+    objects stay in moto's memory meanwhile)."""
+    try:
+        mirror(s3, root, seen)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a disk or S3 hiccup must not take the embedded S3 down
+        print(f"s3 mirror pass failed, retrying in the next one: {type(exc).__name__}: {exc}", flush=True)
+        return False
 
 
 def main() -> None:
@@ -100,8 +138,8 @@ def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(args.mirror_seconds):
-        mirror(s3, root, seen)
-    mirror(s3, root, seen)
+        mirror_safely(s3, root, seen)
+    mirror_safely(s3, root, seen)
     server.stop()
 
 

@@ -5,6 +5,7 @@ pass :func:`gateway.clients.fakes.fake_clients`).
 """
 from __future__ import annotations
 
+import re
 import time
 
 from flask import Flask, g, request, session, url_for
@@ -16,16 +17,44 @@ from . import SERVICE, formatting, i18n, labels, settings
 from .clients import build_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
+from .session_cookie import EncryptedCookieSessionInterface
 
 log = logs.get_logger(__name__)
+
+# An id the edge (ingress, load balancer) gave the request: bounded length and a plain charset, because it ends up in
+# every log line, in outbox rows (64 characters) and in headers to the services.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
+# W3C Trace Context: version-traceid-parentid-flags; the trace id (not all zeros) joins our logs to the trace.
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def edge_correlation_id(headers) -> str | None:
+    """The correlation id the edge started, if it sent a valid one: ``X-Request-ID``, else the ``traceparent``'s
+    trace id. Anything malformed is ignored (a fresh id is started), never echoed into logs.
+
+    >>> edge_correlation_id({"X-Request-ID": "4bf92f3577b34da6a3ce929d0e0e4736"})
+    '4bf92f3577b34da6a3ce929d0e0e4736'
+    """
+    request_id = (headers.get("X-Request-ID") or "").strip()
+    if REQUEST_ID.fullmatch(request_id):
+        return request_id
+    match = TRACEPARENT.fullmatch((headers.get("traceparent") or "").strip().lower())
+    if match and match.group(1) != "0" * 32:
+        return match.group(1)
+    return None
+
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
 
 
+HSTS = "max-age=31536000; includeSubDomains"  # a year (ASVS 3.4.1); served only when the portal is on TLS
+
+
 def create_app(config: dict | None = None) -> Flask:
     logs.configure_logging(SERVICE)
     app = Flask(__name__)
+    app.session_interface = EncryptedCookieSessionInterface()  # no personal data readable in the cookie
     app.config.update(settings.from_env())
     app.config.update(config or {})
     app.json.ensure_ascii = False
@@ -45,14 +74,11 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal_common.health import health_blueprint
-
     from . import account, documents, errors, main, ops, policies
 
     app.register_blueprint(errors.bp)
-    # ops first: its /readyz (gateway ready + services as info) takes precedence over the shared one.
+    # /healthz only: /readyz and /metrics live on the operations port (gateway/gunicorn.conf.py, ops.py).
     app.register_blueprint(ops.bp)
-    app.register_blueprint(health_blueprint({}))
     app.register_blueprint(main.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(documents.bp)
@@ -67,8 +93,9 @@ def _install_hooks(app: Flask) -> None:
     @app.before_request
     def _start():
         g.started = time.perf_counter()
-        # The gateway is the public edge: it always starts a fresh correlation id (never trusts a client's).
-        g.correlation_id = logs.bind_correlation_id(None)
+        # The gateway is the portal's edge: it continues the id of the ingress in front of it (validated) so its
+        # logs join the ingress's, and starts a fresh one otherwise.
+        g.correlation_id = logs.bind_correlation_id(edge_correlation_id(request.headers))
         i18n.remember_language()
 
     @app.after_request
@@ -83,8 +110,12 @@ def _install_hooks(app: Flask) -> None:
         else:
             # Documents (PDF) may be framed by our own print page only.
             headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
-        if "sid" in session or g.get("user"):
-            headers["Cache-Control"] = "no-store"  # personal pages and documents stay out of shared caches
+        if request.endpoint != "static":
+            # Pages show personal data before any login too (/activate/done: username and mobile; /register/sent:
+            # the e-mail address): no page and no document is ever kept by a browser or a shared cache.
+            headers["Cache-Control"] = "no-store"
+        if request.is_secure or app.config["PUBLIC_URL"].startswith("https://"):
+            headers["Strict-Transport-Security"] = HSTS
         # The rule, not the path: paths may hold secrets (activation tokens) that must never reach a log.
         rule = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.HTTP_REQUESTS.labels(SERVICE, request.method, rule, response.status_code).inc()

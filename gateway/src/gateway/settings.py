@@ -25,7 +25,7 @@ def from_env() -> dict:
     public_url = config.env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000", production_required=True).rstrip("/")
     return {
         # Signs the session cookie (which holds identity's session id) and the CSRF tokens.
-        "SECRET_KEY": config.env("PORTAL_SECRET_KEY", DEV_SECRET_KEY, production_required=True),
+        "SECRET_KEY": config.env("PORTAL_SECRET_KEY", DEV_SECRET_KEY, production_required=True, secret=True),
         "PUBLIC_URL": public_url,
         "INSURER_NAME": config.env("PORTAL_INSURER_NAME", "Minta Biztosító"),
         "TELESERVICE_PHONE": config.env("PORTAL_TELESERVICE_PHONE", "+36 1 555 0100"),

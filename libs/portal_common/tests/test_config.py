@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from portal_common import config
+from portal_common import callers, config
 from portal_common.config import ConfigError
 
-PRODUCTION_REQUIRED = ("PORTAL_AMQP_URL", "PORTAL_SERVICE_TOKEN", "PORTAL_POLICIES_DATABASE_URL")
+PRODUCTION_REQUIRED = ("PORTAL_AMQP_URL", "PORTAL_GATEWAY_TOKEN", "PORTAL_POLICIES_DATABASE_URL")
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def test_production_without_the_broker_url_fails_naming_the_variable(clean_env):
 
 
 @pytest.mark.parametrize("call,variable", [
-    (lambda: config.service_token(), "PORTAL_SERVICE_TOKEN"),
+    (lambda: callers.own_token("gateway"), "PORTAL_GATEWAY_TOKEN"),
     (lambda: config.database_url("policies"), "PORTAL_POLICIES_DATABASE_URL"),
 ])
 def test_production_without_other_required_settings_fails_naming_them(clean_env, call, variable):
@@ -43,16 +43,16 @@ def test_a_blank_value_counts_as_missing_in_production(clean_env):
 
 def test_production_uses_what_is_given(clean_env):
     clean_env.setenv("PORTAL_ENV", "production")
-    clean_env.setenv("PORTAL_AMQP_URL", " amqp://portal:secret@rabbit:5672/portal ")
+    clean_env.setenv("PORTAL_AMQP_URL", " amqp://portal:Vn3q-r8Ww@rabbit:5672/portal ")
     clean_env.setenv("PORTAL_POLICIES_DATABASE_URL", "postgresql+psycopg2://policies@db/policies")
-    assert config.amqp_url() == "amqp://portal:secret@rabbit:5672/portal"
+    assert config.amqp_url() == "amqp://portal:Vn3q-r8Ww@rabbit:5672/portal"
     assert config.database_url("policies") == "postgresql+psycopg2://policies@db/policies"
 
 
 def test_development_defaults_need_nothing_set(clean_env, tmp_path):
     assert config.is_production() is False
     assert config.amqp_url() is None  # the embedded file bus
-    assert config.service_token() == "dev-service-token"
+    assert callers.own_token("gateway") == "dev-gateway-token"
     assert config.database_url("policies") == f"sqlite:///{tmp_path / 'var' / 'policies.db'}"
     assert (tmp_path / "var").is_dir()
     assert config.env_int("PORTAL_HTTP_PORT", 8000) == 8000
@@ -62,3 +62,33 @@ def test_a_malformed_integer_names_the_variable(clean_env):
     clean_env.setenv("PORTAL_HTTP_PORT", "80a0")
     with pytest.raises(ConfigError, match="PORTAL_HTTP_PORT must be an integer"):
         config.env_int("PORTAL_HTTP_PORT", 8000)
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("PORTAL_POLICIES_DATABASE_URL", "postgresql+psycopg2://policies:portal@db/policies"),
+    ("PORTAL_POLICIES_DATABASE_URL", "postgresql+psycopg2://postgres:postgres@db/policies"),
+    ("PORTAL_POLICIES_DATABASE_URL", "postgresql+psycopg2://policies:changeme@db/policies"),
+    ("PORTAL_POLICIES_DATABASE_URL", "postgresql+psycopg2://policies:portal-demo-db@db/policies"),
+    ("PORTAL_AMQP_URL", "amqp://guest:guest@rabbit:5672/"),
+    ("PORTAL_AMQP_URL", "amqps://portal:CHANGE-ME@rabbit:5671/%2F"),
+])
+def test_production_refuses_a_published_demo_password_without_echoing_it(clean_env, variable, value):
+    clean_env.setenv("PORTAL_ENV", "production")
+    clean_env.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable) as caught:
+        config.amqp_url() if variable == "PORTAL_AMQP_URL" else config.database_url("policies")
+    assert value.split("//")[1].split("@")[0].split(":")[1] not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["dev-only-secret-key-change-me",
+                                   "demo-secret-key-change-me-in-production-0123456789", "x" * 31])
+def test_production_refuses_a_demo_or_short_secret(clean_env, value):
+    clean_env.setenv("PORTAL_ENV", "production")
+    clean_env.setenv("PORTAL_SECRET_KEY", value)
+    with pytest.raises(ConfigError, match="PORTAL_SECRET_KEY"):
+        config.env("PORTAL_SECRET_KEY", secret=True)
+
+
+def test_demo_values_are_fine_outside_production(clean_env):
+    clean_env.setenv("PORTAL_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    assert config.amqp_url() == "amqp://guest:guest@127.0.0.1:5672/"

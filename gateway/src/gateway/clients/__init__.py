@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from portal_common import config
+from portal_common import callers, config
 
 from .documents import DocumentsClient
 from .http import ServiceUnavailable  # noqa: F401  (re-exported: pages catch it)
@@ -30,7 +30,7 @@ class Clients:
 
 
 def build_clients() -> Clients:
-    token = config.service_token()
+    token = callers.own_token(callers.GATEWAY)  # the gateway's own credential
     return Clients(
         identity=IdentityClient(config.env("PORTAL_IDENTITY_URL", "http://127.0.0.1:8101"), token),
         policies=PoliciesClient(config.env("PORTAL_POLICIES_URL", "http://127.0.0.1:8102"), token),

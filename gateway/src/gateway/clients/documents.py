@@ -46,7 +46,8 @@ class DocumentsClient(ServiceClient):
                                 stream=True)
         length = response.headers.get("Content-Length")
         return Content(
-            content_type=response.headers.get("Content-Type", "application/pdf"),
+            # A missing type is not assumed to be a PDF: only what documents names as one is shown inline.
+            content_type=response.headers.get("Content-Type", "application/octet-stream"),
             length=int(length) if length and length.isdigit() else None,
             sha256=response.headers.get("X-Document-SHA256"),
             chunks=response.iter_content(CHUNK),

@@ -303,14 +303,15 @@ class FakeDocuments(_Fake):
         self.legacy = False  # True: the documents API before paging (no offset, no total)
 
     def add_document(self, customer_id="C-1", title="Kötvény 2026", content=b"%PDF-1.4 fake\n", policy_number="KGFB-1",
-                     doc_type="policy_schedule", uploaded_at=None, expired=False, read=False, document_id=None) -> str:
+                     doc_type="policy_schedule", uploaded_at=None, expired=False, read=False, document_id=None,
+                     content_type="application/pdf") -> str:
         document_id = document_id or str(uuid.uuid4())
         uploaded = uploaded_at or _now()
         self.docs[document_id] = dict(
             document_id=document_id, customer_id=customer_id, title=title, doc_type=doc_type,
             policy_number=policy_number, uploaded_at=uploaded.isoformat(),
             available_until=(uploaded + timedelta(days=396)).isoformat(), expired=expired, read=read,
-            size=len(content), content_type="application/pdf", sha256=hashlib.sha256(content).hexdigest())
+            size=len(content), content_type=content_type, sha256=hashlib.sha256(content).hexdigest())
         self.contents[document_id] = content
         return document_id
 
@@ -355,7 +356,7 @@ class FakeDocuments(_Fake):
                 self.chunks_served += 1
                 yield data[start:start + size]
 
-        return Content(content_type="application/pdf", length=len(data), sha256=doc["sha256"], chunks=chunks(),
+        return Content(content_type=doc["content_type"], length=len(data), sha256=doc["sha256"], chunks=chunks(),
                        close=lambda: None)
 
 

@@ -104,6 +104,10 @@ def index():
                            older_url=page_url(page + 1) if listing["has_older"] else None)
 
 
+PDF = "application/pdf"
+DOCUMENT_CSP = "sandbox; default-src 'none'; frame-ancestors 'self'"
+
+
 def _stream(document_id: str, disposition: str):
     if not UUIDISH.match(document_id):
         raise NotFound("documents", 404, {})  # the same 404 page as any unknown document
@@ -124,7 +128,10 @@ def _stream(document_id: str, disposition: str):
         finally:
             content.close()
 
-    response = Response(stream_with_context(generate()), mimetype=content.content_type or "application/pdf",
+    is_pdf = (content.content_type or "").split(";")[0].strip().lower() == PDF
+    if not is_pdf:
+        disposition = "attachment"  # nothing but a PDF is ever shown inline, whatever the stored type says
+    response = Response(stream_with_context(generate()), mimetype=PDF if is_pdf else "application/octet-stream",
                         direct_passthrough=True)
     if content.length is not None:
         response.headers["Content-Length"] = str(content.length)
@@ -132,6 +139,10 @@ def _stream(document_id: str, disposition: str):
     if content.sha256:
         response.headers["X-Document-SHA256"] = content.sha256
     response.headers["Cache-Control"] = "no-store"
+    # Rendered in a sandbox (no scripts, an opaque origin) even if a browser took it for something active; framed
+    # by our own print page only.
+    response.headers["Content-Security-Policy"] = DOCUMENT_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

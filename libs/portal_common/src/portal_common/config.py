@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -20,18 +21,59 @@ def is_production() -> bool:
     return os.environ.get("PORTAL_ENV", "development").strip().lower() == "production"
 
 
-def env(name: str, default: str | None = None, *, production_required: bool = False) -> str | None:
+# Values published in this repository, its compose file, its templates or common tutorials. In production a secret
+# (or the password inside a URL) that is one of these, or contains one of the markers, stops the process at start:
+# a public demo value is no secret (issue 8; ASVS 13.3.1 / 14.x "no default credentials").
+DEMO_VALUES = frozenset({
+    "dev-service-token", "dev-only-secret-key-change-me", "dev-gateway-token", "dev-identity-token",
+    "portal", "postgres", "changeme", "change-me", "guest", "password", "secret", "admin", "root", "test",
+    "portal-secret", "minioadmin", "minio123", "rabbitmq", "notify", "identity", "documents", "policies",
+})
+DEMO_MARKERS = ("demo", "change-me", "changeme", "change_me", "placeholder", "dev-only", "dev-service", "example")
+MIN_SECRET_LENGTH = 32
+
+
+def looks_like_demo(value: str) -> bool:
+    """True for a published demo value or an obvious placeholder.
+
+    >>> looks_like_demo("demo-service-token-change-me-in-production"), looks_like_demo("h7Q…random")
+    (True, False)
+    """
+    lowered = value.strip().lower()
+    return lowered in DEMO_VALUES or any(marker in lowered for marker in DEMO_MARKERS)
+
+
+def env(name: str, default: str | None = None, *, production_required: bool = False, secret: bool = False,
+        url_password: bool = False) -> str | None:
     """Read ``name`` from the environment.
+
+    ``secret``: in production the value must not be a published demo value and must have at least
+    ``MIN_SECRET_LENGTH`` characters. ``url_password``: in production the password inside the URL (if any) must not
+    be a published demo value.
 
     >>> env("PORTAL_HTTP_PORT", "8000")
     '8000'
     """
     value = os.environ.get(name)
     if value is not None and value.strip() != "":
-        return value.strip()
+        value = value.strip()
+        if is_production():
+            _refuse_demo(name, value, secret=secret, url_password=url_password)
+        return value
     if production_required and is_production():
         raise ConfigError(f"{name} must be set when PORTAL_ENV=production (see the configuration table in README.md)")
     return default
+
+
+def _refuse_demo(name: str, value: str, *, secret: bool, url_password: bool) -> None:
+    if secret and (looks_like_demo(value) or len(value) < MIN_SECRET_LENGTH):
+        raise ConfigError(f"{name} is a published demo value or shorter than {MIN_SECRET_LENGTH} characters; "
+                          "PORTAL_ENV=production needs a long random secret of your own")
+    if url_password:
+        password = urlsplit(value).password
+        if password is not None and looks_like_demo(unquote(password)):
+            # Never echo the value: the message ends up in logs.
+            raise ConfigError(f"{name} carries a published demo password; PORTAL_ENV=production needs your own")
 
 
 def env_int(name: str, default: int) -> int:
@@ -56,14 +98,10 @@ def contracts_dir() -> Path:
 def database_url(service: str) -> str:
     """``PORTAL_<SERVICE>_DATABASE_URL``; SQLite under ``var/`` when not set (embedded run only)."""
     name = f"PORTAL_{service.upper()}_DATABASE_URL"
-    return env(name, None, production_required=True) or f"sqlite:///{var_dir() / (service + '.db')}"
+    return (env(name, None, production_required=True, url_password=True)
+            or f"sqlite:///{var_dir() / (service + '.db')}")
 
 
 def amqp_url() -> str | None:
     """RabbitMQ when ``PORTAL_AMQP_URL`` is set; ``None`` means the embedded file transport."""
-    return env("PORTAL_AMQP_URL", None, production_required=True)
-
-
-def service_token() -> str:
-    """Shared credential that internal APIs require in ``X-Service-Token``."""
-    return env("PORTAL_SERVICE_TOKEN", "dev-service-token", production_required=True)
+    return env("PORTAL_AMQP_URL", None, production_required=True, url_password=True)

@@ -24,6 +24,37 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import sessionmaker
 
+from .config import ConfigError
+
+# The drivers the portal installs: psycopg2 for PostgreSQL (portal_common depends on it), SQLite from the standard
+# library. SQLAlchemy 2.x maps a plain ``postgresql://`` to psycopg 3, which is not installed, so a URL as people
+# write it (and as managed databases hand it out) is pointed at psycopg2 explicitly.
+_SCHEMES = {
+    "postgresql": "postgresql+psycopg2",
+    "postgres": "postgresql+psycopg2",  # Heroku-style alias
+    "postgresql+psycopg2": "postgresql+psycopg2",
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+}
+
+
+def engine_url(url: str) -> str:
+    """The URL with the scheme of an installed driver; a clear error for any other scheme.
+
+    >>> engine_url("postgresql://identity:pw@db:5432/identity")
+    'postgresql+psycopg2://identity:pw@db:5432/identity'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError("a database URL must look like postgresql://user:password@host:5432/name or sqlite:///path")
+    driver = _SCHEMES.get(scheme.lower())
+    if driver is None:
+        supported = "postgresql://, postgresql+psycopg2:// or sqlite:///"
+        # Never echo the URL itself: it carries the password.
+        raise ConfigError(f"unsupported database URL scheme {scheme!r}: use {supported} "
+                          "(PostgreSQL is reached through psycopg2, the driver the portal installs)")
+    return f"{driver}://{rest}"
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -49,6 +80,7 @@ class UTCDateTime(TypeDecorator):
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    url = engine_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 

@@ -30,6 +30,10 @@ MESSAGES_RETRIED = Counter("portal_messages_retried_total", "Handler attempts re
 MESSAGES_DEAD_LETTERED = Counter(
     "portal_messages_dead_lettered_total", "Messages sent to the dead-letter queue", ["service", "event", "reason"]
 )
+DEAD_LETTER_QUEUE = Gauge(
+    "portal_dead_letter_queue_messages", "Messages waiting in the service's dead-letter queue (alert when > 0)",
+    ["service"], multiprocess_mode="max"
+)
 OUTBOX_BACKLOG = Gauge(
     "portal_outbox_backlog", "Outbox rows not yet confirmed by the broker", ["service"], multiprocess_mode="max"
 )

@@ -9,11 +9,11 @@ import os
 from sqlalchemy import MetaData, pool
 
 from . import config
-from .db import make_engine
+from .db import engine_url, make_engine
 
 
 def run_env(context, target_metadata: MetaData, service: str) -> None:
-    url = os.environ.get("ALEMBIC_DATABASE_URL") or config.database_url(service)
+    url = engine_url(os.environ.get("ALEMBIC_DATABASE_URL") or config.database_url(service))
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
         with context.begin_transaction():

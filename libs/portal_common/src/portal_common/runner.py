@@ -12,7 +12,9 @@ from .bus import Publisher, Topology, load_topology
 from .consumer import Worker
 from .messagebus import MessageBus
 from .db import ping
+from .deadletters import DeadLetterGauge
 from .health import broker_check, serve_health
+from .housekeeping import Housekeeper, Rule, plumbing_rules
 from .outbox import OutboxRelay
 
 log = logs.get_logger(__name__)
@@ -32,13 +34,16 @@ def build_worker(service: str, bus: MessageBus, engine: Engine, session_factory:
 
 
 def run(service: str, bus: MessageBus, engine: Engine, session_factory: sessionmaker,
-        extra_threads: tuple = (), **kwargs) -> None:
-    """Block until SIGTERM/SIGINT. ``extra_threads`` are objects with ``run_forever()`` and ``stop()``."""
+        extra_threads: tuple = (), housekeeping: tuple[Rule, ...] = (), **kwargs) -> None:
+    """Block until SIGTERM/SIGINT. ``extra_threads`` are objects with ``run_forever()`` and ``stop()``;
+    ``housekeeping`` are the service's own cleanup rules (the outbox and processed-message rules are always on)."""
     logs.configure_logging(f"{service}-worker")
     worker, relay, checks = build_worker(service, bus, engine, session_factory, **kwargs)
     port = config.env_int("PORTAL_HEALTH_PORT", 9100)
     server = serve_health(port, checks)
-    loops = [relay, *extra_threads]
+    housekeeper = Housekeeper(service, session_factory, [*plumbing_rules(), *housekeeping])
+    gauge = DeadLetterGauge(service, worker.topology, worker.url)
+    loops = [relay, housekeeper, gauge, *extra_threads]
     threads = [threading.Thread(target=loop.run_forever, name=type(loop).__name__, daemon=True) for loop in loops]
     for t in threads:
         t.start()

@@ -19,6 +19,12 @@ AMQP_URL = os.environ.get("PORTAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:
 POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
+def caller_headers(caller: str = "gateway") -> dict[str, str]:
+    """``X-Service-Token`` of a caller with its development token (what the gateway or identity would send)."""
+    from .callers import DEV_TOKENS
+    return {"X-Service-Token": DEV_TOKENS[caller]}
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -1,31 +1,50 @@
-"""What every internal service API shares: correlation ids, the service credential, JSON errors, metrics.
+"""What every internal service API shares: correlation ids, caller credentials, JSON errors, metrics.
 
 Usage in a service's ``create_app``::
 
-    app = service_app("policies", checks={"database": lambda: ping(engine)})
+    app = service_app("policies", checks={"database": lambda: ping(engine)}, callers=(GATEWAY, IDENTITY))
     app.register_blueprint(policies_api)
+
+Every route is for the gateway only unless it says otherwise with :func:`for_callers`.
 """
 from __future__ import annotations
 
-import hmac
 import time
+from typing import Callable, Iterable
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from . import config, logs, metrics
+from . import logs, metrics
+from .callers import GATEWAY, CallerCheck
 from .health import Check, health_blueprint
 
 log = logs.get_logger(__name__)
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
-def service_app(service: str, checks: dict[str, Check], import_name: str | None = None) -> Flask:
+def for_callers(*names: str) -> Callable:
+    """Route decorator: only these callers may call it (default: the gateway alone)."""
+    def mark(view):
+        view.portal_callers = frozenset(names)
+        return view
+    return mark
+
+
+def client_ip() -> str:
+    """The customer's address as the gateway saw it; ``X-Client-IP`` is believed from the gateway only."""
+    if g.get("caller") == GATEWAY and request.headers.get("X-Client-IP"):
+        return request.headers["X-Client-IP"]
+    return request.remote_addr or "unknown"
+
+
+def service_app(service: str, checks: dict[str, Check], import_name: str | None = None,
+                callers: Iterable[str] = (GATEWAY,)) -> Flask:
     logs.configure_logging(service)
     app = Flask(import_name or service)
     app.config["SERVICE_NAME"] = service
-    app.config["SERVICE_TOKEN"] = config.service_token()
+    app.config["CALLER_CHECK"] = CallerCheck(callers)
     app.json.ensure_ascii = False
     app.register_blueprint(health_blueprint(checks))
     _install_request_hooks(app, service)
@@ -40,10 +59,15 @@ def _install_request_hooks(app: Flask, service: str) -> None:
         g.correlation_id = logs.bind_correlation_id(request.headers.get("X-Correlation-ID"))
         if request.path in PUBLIC_PATHS:
             return None
-        token = request.headers.get("X-Service-Token", "")
-        # Internal APIs are not public: only callers holding the service credential get in.
-        if not hmac.compare_digest(token.encode(), app.config["SERVICE_TOKEN"].encode()):
+        # Internal APIs are not public: only the expected callers, each with its own credential, get in.
+        g.caller = current_app.config["CALLER_CHECK"].identify(request.headers.get("X-Service-Token", ""))
+        if g.caller is None:
             return jsonify(error="unauthorized", message="missing or wrong X-Service-Token"), 401
+        view = current_app.view_functions.get(request.endpoint)
+        allowed = getattr(view, "portal_callers", frozenset({GATEWAY}))
+        if view is not None and g.caller not in allowed:
+            log.warning("caller_refused", caller=g.caller, route=request.url_rule.rule)
+            return jsonify(error="forbidden", message=f"{g.caller} may not call this route"), 403
         return None
 
     @app.after_request

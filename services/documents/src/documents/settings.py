@@ -30,7 +30,7 @@ class Settings:
             sweep_seconds=config.env_int("PORTAL_RETENTION_SWEEP_SECONDS", cls.sweep_seconds),
             s3_endpoint_url=config.env("PORTAL_S3_ENDPOINT_URL", cls.s3_endpoint_url, production_required=True),
             s3_access_key_id=config.env("PORTAL_S3_ACCESS_KEY_ID", cls.s3_access_key_id, production_required=True),
-            s3_secret_access_key=config.env("PORTAL_S3_SECRET_ACCESS_KEY", cls.s3_secret_access_key,
+            s3_secret_access_key=config.env("PORTAL_S3_SECRET_ACCESS_KEY", cls.s3_secret_access_key, secret=True,
                                             production_required=True),
             s3_region=config.env("PORTAL_S3_REGION", cls.s3_region),
             consumer_batch_size=config.env_int("PORTAL_DOCUMENTS_BATCH_SIZE", cls.consumer_batch_size),

@@ -15,12 +15,12 @@ import requests
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import create_engine, text
 
-from portal_common.testing import wait_until
+from portal_common.testing import caller_headers, wait_until
 
 from .conftest import pika_url
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
-TOKEN = {"X-Service-Token": "dev-service-token"}
+TOKEN = caller_headers()
 
 
 def pdf(label: str) -> bytes:
@@ -148,12 +148,16 @@ def dead_lettered(stack) -> dict[str, float]:
     return found
 
 
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/account")</script></svg>'
+
 # (breakage, what the dead-letter reason starts with, the reason label: the text before the first colon)
 BROKEN = [
     ("sha256", "sha256 mismatch:", "sha256 mismatch"),
     ("size", "size mismatch:", "size mismatch"),
     ("missing", "object missing:", "object missing"),
     ("conflict", "conflicting duplicate:", "conflicting duplicate"),
+    # An SVG with a script announced as a PDF (checksums right): only the bytes tell, and it never gets stored.
+    ("svg", "not a PDF:", "not a PDF"),
     # Not permanent at first (the policy's batch may not have committed yet): retried after 0.2, 1 and 3 s.
     ("policy", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
     ("owner", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
@@ -163,7 +167,7 @@ BROKEN = [
 @pytest.mark.parametrize("breakage, reason, label", BROKEN, ids=[b[0] for b in BROKEN])
 def test_broken_events_are_dead_lettered_with_the_reason_and_counted_once(stack, customer, breakage, reason, label):
     customer_id, policy_number = customer
-    data = pdf(breakage)
+    data = SVG_WITH_SCRIPT if breakage == "svg" else pdf(breakage)
     event = upload(stack, data, customer_id, policy_number)
     if breakage == "sha256":
         event["sha256"] = hashlib.sha256(b"tampered" + data).hexdigest()
@@ -185,7 +189,7 @@ def test_broken_events_are_dead_lettered_with_the_reason_and_counted_once(stack,
     props, body = stack.get_message(f"{stack.namespace}.documents.dead")
     assert props.message_id == message_id and json.loads(body) == event
     assert props.headers["x-dead-reason"].startswith(reason)
-    if breakage in ("sha256", "conflict", "policy", "owner"):
+    if breakage in ("sha256", "conflict", "policy", "owner", "svg"):
         assert inbox_has(stack, event["key"])  # nothing lost: the operator still has the object
     if breakage == "conflict":
         assert listed(stack, customer_id, event["document_id"])["sha256"] == stored["sha256"]

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from portal_common.testing import caller_headers
+
 from documents.adapters import orm
 from documents.adapters.object_store import FakeObjectStore
 from documents.domain import commands
@@ -13,12 +15,12 @@ from documents.settings import Settings
 
 from .conftest import NOW, PDF, WHERE, upload
 
-TOKEN = {"X-Service-Token": "dev-service-token"}
+TOKEN = caller_headers()
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    monkeypatch.delenv("PORTAL_SERVICE_TOKEN", raising=False)
+    monkeypatch.delenv("PORTAL_GATEWAY_TOKEN_SHA256", raising=False)
     store = FakeObjectStore()
     clock = {"now": NOW}
     app = create_app(f"sqlite:///{tmp_path / 'documents.db'}", store=store, clock=lambda: clock["now"],
@@ -128,3 +130,18 @@ def test_closed_registration_answers_404_everywhere(app):
     for path in ("/internal/customers/C-1/documents", f"/internal/customers/C-1/documents/{doc.document_id}",
                  f"/internal/customers/C-1/documents/{doc.document_id}/content"):
         assert client.get(path, headers=TOKEN).status_code == 404
+
+
+def test_content_is_always_an_attachment_in_a_sandbox_and_only_a_pdf_is_named_one(app):
+    doc = ingest(app)
+    client = app.test_client()
+    got = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
+    assert got.headers["Content-Type"] == "application/pdf"
+    assert (got.headers["Content-Disposition"], got.headers["Content-Security-Policy"],
+            got.headers["X-Content-Type-Options"]) == ("attachment", "sandbox", "nosniff")
+    # A row stored before the PDF check with another type: served as opaque bytes, never as what it claims.
+    with app.extensions["documents"].uow() as uow:
+        uow.documents.get(doc.document_id).content_type = "image/svg+xml"
+        uow.commit()
+    legacy = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
+    assert legacy.status_code == 200 and legacy.headers["Content-Type"] == "application/octet-stream"

@@ -57,3 +57,14 @@ def test_a_handler_for_every_bound_event():
 def test_committed_openapi_document_is_current():
     committed = json.loads((config.contracts_dir() / "http" / openapi.TARGET).read_text())
     assert committed == json.loads(openapi.render())
+
+
+@pytest.mark.parametrize("content_type", ["image/svg+xml", "text/html", "application/octet-stream",
+                                          "application/pdf; charset=utf-8", "APPLICATION/PDF"])
+def test_the_contract_and_the_consumer_accept_only_application_pdf(content_type):
+    example = json.loads((EVENTS / "examples" / "document.uploaded.v1.json").read_text())
+    assert schemas.DocumentUploadedSchema().validate(example) == {}
+    forged = {**example, "content_type": content_type}
+    assert "content_type" in schemas.DocumentUploadedSchema().validate(forged)
+    errors = list(jsonschema.Draft202012Validator(_schema("document.uploaded")).iter_errors(forged))
+    assert [list(e.path) for e in errors] == [["content_type"]]

@@ -109,7 +109,7 @@ def test_a_rejection_after_the_row_was_written_leaves_no_row(uow, store):
 
 def test_uses_the_stored_checksum_without_reading_the_object(uow, store):
     ingest(upload(store), uow, store)
-    assert [c[0] for c in store.calls] == ["head", "copy", "delete_many"]
+    assert [c[0] for c in store.calls] == ["head", "copy", "read_prefix", "delete_many"]
 
 
 def test_without_a_stored_checksum_the_copy_checksum_verifies(uow, store):
@@ -196,7 +196,7 @@ def test_documents_are_kept_for_customers_who_have_not_registered(store):
 def test_size_known_from_a_listing_needs_only_the_copy(uow, store):
     store.listing = True
     ingest(upload(store, checksum=False), uow, store)
-    assert [c[0] for c in store.calls] == ["listed_size", "copy", "delete_many"]
+    assert [c[0] for c in store.calls] == ["listed_size", "copy", "read_prefix", "delete_many"]
 
 
 def test_a_listing_never_rejects_on_its_own(uow, store):
@@ -214,3 +214,20 @@ def test_a_listing_does_not_skip_the_checksum(uow, store):
         ingest(cmd, uow, store)
     assert exc.value.reason == "sha256_mismatch"
     assert not [k for (b, k) in store.objects if b == "portal-documents"]
+
+
+SVG_WITH_SCRIPT = (b'<svg xmlns="http://www.w3.org/2000/svg" onload="fetch(\'/account\')">'
+                   b'<script>alert(document.cookie)</script></svg>')
+
+
+@pytest.mark.parametrize("data", [SVG_WITH_SCRIPT, b"<html><script>alert(1)</script></html>", b"MZ\x90\x00exe",
+                                  b" %PDF-1.4 leading junk", b"%PDF", b"%pdf-1.7 lower case"])
+def test_anything_but_a_pdf_is_rejected_and_leaves_nothing_behind(uow, store, data):
+    cmd = upload(store, data)  # the event claims application/pdf and the checksums match: only the bytes tell
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(cmd, uow, store)
+    assert exc.value.reason == "not_pdf" and str(exc.value).startswith("not a PDF:")
+    assert "%PDF-" in str(exc.value)  # the dead letter says what was expected
+    assert store.data("portal-inbox", cmd.key) == data  # kept for the operator
+    assert not [k for (b, k) in store.objects if b == "portal-documents"]
+    assert not uow.committed and uow.published == [] and uow.documents.get(cmd.document_id) is None

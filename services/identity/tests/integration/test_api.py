@@ -13,11 +13,10 @@ from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
 from identity.domain import commands
 from identity.entrypoints.api import create_app
-from portal_common import config
-from portal_common.testing import apply_event
+from portal_common.testing import apply_event, caller_headers
 
 pytestmark = pytest.mark.database
-TOKEN = {"X-Service-Token": config.service_token()}
+TOKEN = caller_headers()
 
 
 class Portal:

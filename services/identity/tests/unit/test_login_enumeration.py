@@ -7,7 +7,7 @@ import pytest
 from identity.domain import commands, errors
 from identity.entrypoints.api import bp
 from identity.service_layer import handlers
-from portal_common import config
+from portal_common.testing import caller_headers
 from portal_common.web import service_app
 
 PASSWORD = "Kezdo-Jelszo-2026"
@@ -24,7 +24,7 @@ def api(world):
 
     def login(username, password, ip="192.0.2.10"):
         response = client.post("/internal/sessions", json={"username": username, "password": password},
-                               headers={"X-Service-Token": config.service_token(), "X-Client-IP": ip})
+                               headers={"X-Service-Token": caller_headers()["X-Service-Token"], "X-Client-IP": ip})
         return response.status_code, response.get_json()
 
     return login

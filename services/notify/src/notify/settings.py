@@ -5,7 +5,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
-from portal_common.config import ConfigError, env, env_int
+from portal_common.config import ConfigError, env
 
 _TRUE = ("1", "true", "yes")
 
@@ -38,6 +38,19 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def _positive(name: str, default: float) -> float:
+    raw = env(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     smtp_url: str = "smtp://127.0.0.1:1025"
@@ -48,31 +61,31 @@ class Settings:
     insurer_name: str = "Minta Biztosító"
     teleservice_phone: str = "+36 1 555 0100"
     public_url: str = "http://127.0.0.1:8000"
-    max_attempts: int = 5
+    #: A transient failure (SMTP or SMS gateway down, 4xx/5xx "try later") is retried until this long after the
+    #: delivery was recorded; only then it counts as failed (and ``notification.failed`` is published).
+    retry_horizon_s: float = 24 * 3600.0
     retry_base_s: float = 30.0
-    retry_max_s: float = 3600.0
+    #: The delays grow 30 s, 60 s, 2 min … up to this cap, so a recovered server is used within 10 minutes.
+    retry_max_s: float = 600.0
     poll_interval_s: float = 0.5
 
     @classmethod
     def from_env(cls) -> "Settings":
-        try:
-            retry_base = float(env("PORTAL_NOTIFY_RETRY_BASE_S", str(cls.retry_base_s)))
-            poll = float(env("PORTAL_NOTIFY_POLL_INTERVAL_S", str(cls.poll_interval_s)))
-        except ValueError as exc:
-            raise ConfigError(f"PORTAL_NOTIFY_RETRY_BASE_S / PORTAL_NOTIFY_POLL_INTERVAL_S: {exc}") from exc
-        max_attempts = env_int("PORTAL_NOTIFY_MAX_ATTEMPTS", cls.max_attempts)
-        if max_attempts < 1:
-            raise ConfigError("PORTAL_NOTIFY_MAX_ATTEMPTS must be at least 1")
-        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True)
+        retry_base = _positive("PORTAL_NOTIFY_RETRY_BASE_S", cls.retry_base_s)
+        retry_max = _positive("PORTAL_NOTIFY_RETRY_MAX_S", cls.retry_max_s)
+        horizon_h = _positive("PORTAL_NOTIFY_RETRY_HORIZON_HOURS", cls.retry_horizon_s / 3600)
+        poll = _positive("PORTAL_NOTIFY_POLL_INTERVAL_S", cls.poll_interval_s)
+        smtp_url = env("PORTAL_SMTP_URL", cls.smtp_url, production_required=True, url_password=True)
         check_smtp_url(smtp_url)
         return cls(
             smtp_url=smtp_url,
             smtp_from=env("PORTAL_SMTP_FROM", cls.smtp_from),
-            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True),
+            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True, url_password=True),
             insurer_name=env("PORTAL_INSURER_NAME", cls.insurer_name),
             teleservice_phone=env("PORTAL_TELESERVICE_PHONE", cls.teleservice_phone),
             public_url=env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
-            max_attempts=max_attempts,
+            retry_horizon_s=horizon_h * 3600,
             retry_base_s=retry_base,
+            retry_max_s=max(retry_base, retry_max),
             poll_interval_s=poll,
         )

@@ -31,6 +31,17 @@ class SmtpSink:
         self.envelopes = []
         self.refuse: set[str] = set()
         self.port = None
+        self.controller: Controller | None = None
+
+    def stop(self) -> None:
+        """An outage: nothing listens on the port until ``start``."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -52,12 +63,11 @@ class SmtpSink:
 def smtp_server():
     sink = SmtpSink()
     sink.port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
+    sink.start()
     try:
         yield sink
     finally:
-        controller.stop()
+        sink.stop()
 
 
 class SmsEndpoint(ThreadingHTTPServer):

@@ -5,6 +5,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +15,7 @@ from sqlalchemy import select, text
 from notify.adapters import orm
 from notify.bootstrap import bootstrap, build_delivery_loop
 from notify.settings import Settings
+from portal_common.db import utcnow
 from portal_common.testing import apply_event, free_port
 from portal_common.testing import deadline_for
 
@@ -33,7 +35,7 @@ def wiring(pg_url):
 @pytest.fixture
 def loop(wiring, smtp_server, sms_server):
     settings = Settings(smtp_url=smtp_server.url, sms_url=sms_server.url, public_url="https://portal.example.hu",
-                        insurer_name="Példa Biztosító", teleservice_phone="+36 1 999 8877", max_attempts=5,
+                        insurer_name="Példa Biztosító", teleservice_phone="+36 1 999 8877",
                         retry_base_s=0.05, retry_max_s=0.2, smtp_timeout=5, sms_timeout=5)
     return build_delivery_loop(wiring, settings)
 
@@ -173,3 +175,77 @@ def test_two_loops_side_by_side_never_send_a_row_twice(wiring, smtp_server, sms_
     recipients = [to for _, tos in smtp_server.envelopes for to in tos]
     assert sorted(recipients) == sorted(f"user{i}@example.org" for i in range(30))
     assert {r["status"] for r in rows(wiring)} == {"sent"}
+
+
+class Clock:
+    def __init__(self):
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+
+def _fail_while_down(wiring, loop, clock, tries):
+    for _ in range(tries):
+        assert loop.run_once() == 1
+        [row] = rows(wiring)
+        assert row["status"] == "pending" and row["last_error"] == "SMTP server unreachable: ConnectionRefusedError"
+        clock.now = row["next_attempt_at"]
+    return clock.now
+
+
+def test_an_smtp_outage_shorter_than_the_horizon_sends_the_message_once_after_recovery(wiring, smtp_server,
+                                                                                       sms_server, samples):
+    clock = Clock()
+    loop = build_delivery_loop(wiring, Settings(smtp_url=smtp_server.url, sms_url=sms_server.url), clock=clock)
+    smtp_server.stop()
+    deliver(wiring, "account.password_changed", samples["account.password_changed"])
+    created = clock.now = rows(wiring)[0]["created_at"]
+    assert _fail_while_down(wiring, loop, clock, 12) - created > timedelta(hours=1)  # 12 tries, an hour and more
+    smtp_server.start()
+    assert loop.run_once() == 1 and loop.run_once() == 0
+    clock.now += timedelta(days=2)
+    assert loop.run_once() == 0
+    assert len(smtp_server.messages) == 1 and smtp_server.envelopes[0][1] == ["anna.minta@example.org"]
+    [row] = rows(wiring)
+    assert (row["status"], row["attempts"]) == ("sent", 13)
+    assert rows(wiring, orm.outbox) == []
+
+
+def test_an_smtp_outage_past_the_horizon_fails_the_delivery_and_publishes_notification_failed(wiring, smtp_server,
+                                                                                             sms_server, samples):
+    clock = Clock()
+    loop = build_delivery_loop(wiring, Settings(smtp_url=smtp_server.url, sms_url=sms_server.url,
+                                                retry_horizon_s=3600), clock=clock)
+    smtp_server.stop()
+    deliver(wiring, "account.password_changed", samples["account.password_changed"])
+    created = clock.now = rows(wiring)[0]["created_at"]
+    while rows(wiring)[0]["status"] == "pending":
+        assert loop.run_once() == 1
+        clock.now = max(clock.now, rows(wiring)[0]["next_attempt_at"])
+    smtp_server.start()
+    assert loop.run_once() == 0
+    [row] = rows(wiring)
+    assert row["status"] == "failed" and clock.now == created + timedelta(hours=1)
+    assert row["last_error"].startswith(f"gave up after {row['attempts']} attempts over 1 h: SMTP server unreachable")
+    assert smtp_server.messages == []
+    [failed] = rows(wiring, orm.outbox)
+    assert failed["event"] == "notification.failed" and json.loads(failed["payload"])["notification_id"] == row["id"]
+
+
+def test_housekeeping_deletes_settled_deliveries_after_their_retention_and_never_a_pending_one(wiring, samples):
+    from notify.adapters import housekeeping
+    from portal_common.housekeeping import Housekeeper
+
+    for i in range(3):
+        deliver(wiring, "account.password_changed", {**samples["account.password_changed"],
+                                                     "email": f"user{i}@example.org"})
+    ids = sorted(r["id"] for r in rows(wiring))
+    long_ago = utcnow() - timedelta(days=401)
+    with wiring.engine.begin() as conn:
+        d = orm.deliveries
+        conn.execute(d.update().where(d.c.id == ids[0]).values(status="sent", created_at=long_ago))
+        conn.execute(d.update().where(d.c.id == ids[1]).values(created_at=long_ago))  # still pending: owed
+    keeper = Housekeeper("notify", wiring.session_factory, housekeeping.rules())
+    assert keeper.run_once() == {"deliveries": 1}
+    assert sorted(r["id"] for r in rows(wiring)) == ids[1:]

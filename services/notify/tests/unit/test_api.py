@@ -9,18 +9,18 @@ import pytest
 from notify.adapters.repository import SqlStore
 from notify.domain.model import EMAIL, SMS, Delivery
 from notify.entrypoints.api import create_app
-from portal_common.testing import migrate
+from portal_common.testing import caller_headers, migrate
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
-TOKEN = {"X-Service-Token": "dev-service-token"}
+TOKEN = caller_headers()
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     # The tests only read: one migrated database for the module keeps them fast.
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("PORTAL_SERVICE_TOKEN", raising=False)
+        mp.delenv("PORTAL_GATEWAY_TOKEN_SHA256", raising=False)
         yield _app(tmp_path_factory.mktemp("notify"))
 
 

@@ -34,7 +34,7 @@ def env(load, new_id):
         mailer = FakeMailer()
         sms = FakeSmsGateway()
         clock = Clock()
-        settings = Settings(max_attempts=3, retry_base_s=10, retry_max_s=3600)
+        settings = Settings(retry_horizon_s=24 * 3600, retry_base_s=10, retry_max_s=3600)
         loop = DeliveryLoop(FakeStore(repo), mailer, sms, Renderer(settings), settings, clock=clock)
 
         def feed(self, event, raw, message_id=None):
@@ -95,16 +95,63 @@ def test_permanent_failure_fails_at_once_and_publishes_notification_failed(env, 
     assert env.loop.run_once() == 0
 
 
-def test_exhausted_attempts_fail_and_publish(env, samples):
-    [d] = env.feed("account.password_changed", samples["account.password_changed"])
-    env.mailer.fail_with = [TransientDeliveryError("SMTP server unreachable: ConnectionRefusedError")] * 3
-    for _ in range(3):
+def _outage(env, until):
+    """The SMTP server refuses every connection until the clock reaches ``until``; the loop runs whenever a row is
+    due (as the worker's loop would). Returns the times of the tries."""
+    tries = []
+
+    class Down(FakeMailer):
+        def send(self, email):
+            tries.append(env.clock.now)
+            if env.clock.now < until:
+                raise TransientDeliveryError("SMTP server unreachable: ConnectionRefusedError")
+            super().send(email)
+    env.loop.mailer = env.mailer = Down()
+    return tries
+
+
+def _run_until_settled(env, d, limit=timedelta(days=3)):
+    while env.row(d).status == PENDING and env.clock.now < T0 + limit:
         env.loop.run_once()
-        env.clock.now += timedelta(hours=1)
+        env.clock.now = max(env.clock.now, env.row(d).next_attempt_at)
+
+
+def test_an_outage_shorter_than_the_horizon_loses_nothing_and_sends_once_after_recovery(env, samples):
+    [d] = env.feed("account.password_changed", samples["account.password_changed"])
+    back_at = T0 + timedelta(hours=23)
+    tries = _outage(env, back_at)
+    _run_until_settled(env, d)
     row = env.row(d)
-    assert (row.status, row.attempts) == (FAILED, 3)
-    assert row.last_error.startswith("gave up after 3 attempts: SMTP server unreachable")
-    assert [name for name, _ in env.repo.events] == ["notification.failed"]
+    assert (row.status, len(env.mailer.sent), env.repo.events) == (SENT, 1, [])
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert gaps[:4] == [timedelta(seconds=s) for s in (10, 20, 40, 80)]  # growing …
+    assert max(gaps) == timedelta(hours=1)                                 # … up to the cap
+    assert back_at <= row.sent_at <= back_at + timedelta(hours=1)          # sent within one capped delay of recovery
+
+
+def test_past_the_horizon_the_delivery_fails_and_notification_failed_is_published(env, samples):
+    [d] = env.feed("account.password_changed", samples["account.password_changed"])
+    tries = _outage(env, T0 + timedelta(days=30))
+    _run_until_settled(env, d)
+    row = env.row(d)
+    assert tries[-1] == T0 + timedelta(hours=24)  # the last try exactly at the horizon, none after it
+    assert (row.status, row.attempts, env.mailer.sent) == (FAILED, len(tries), [])
+    assert row.last_error.startswith(f"gave up after {len(tries)} attempts over 24 h: SMTP server unreachable")
+    [(name, payload)] = env.repo.events
+    assert (name, payload["notification_id"]) == ("notification.failed", d.id)
+
+
+def test_the_horizon_is_configurable(env, samples, monkeypatch):
+    monkeypatch.setenv("PORTAL_NOTIFY_RETRY_HORIZON_HOURS", "2")
+    monkeypatch.setenv("PORTAL_NOTIFY_RETRY_MAX_S", "300")
+    settings = Settings.from_env()
+    assert (settings.retry_horizon_s, settings.retry_max_s) == (7200, 300)
+    env.loop.settings = settings
+    [d] = env.feed("account.password_changed", samples["account.password_changed"])
+    tries = _outage(env, T0 + timedelta(days=1))
+    _run_until_settled(env, d)
+    assert env.row(d).status == FAILED and tries[-1] == T0 + timedelta(hours=2)
+    assert max(b - a for a, b in zip(tries, tries[1:])) == timedelta(seconds=300)
 
 
 def test_an_unexpected_error_is_retried_without_quoting_it(env, samples, secrets):

@@ -8,11 +8,11 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from portal_common import config
-from portal_common.testing import apply_event
+from portal_common.testing import apply_event, caller_headers
 
 pytestmark = pytest.mark.database
-TOKEN = {"X-Service-Token": config.service_token()}
+TOKEN = caller_headers()
+IDENTITY = caller_headers("identity")
 
 
 class Api:
@@ -22,6 +22,10 @@ class Api:
 
     def call(self, method, path, body=None, headers=TOKEN):
         return self.client.open(path, method=method, json=body, headers=headers)
+
+    def match(self, body, headers=IDENTITY):
+        """Identification is identity's call (the gateway asks identity, never policies directly)."""
+        return self.call("POST", "/internal/policyholders/match", body, headers=headers)
 
     def core_publishes(self, *, product="kgfb", status="active", payment_method="bank_transfer",
                        customer_id=None, policy_number=None, **holder) -> dict:
@@ -75,6 +79,23 @@ def test_without_the_service_token_every_internal_route_is_401(api, headers):
     assert api.outbox(event["policy_number"]) == []
 
 
+def test_each_route_answers_only_the_callers_it_expects(api):
+    """Identity may only identify; the gateway may do everything else but never call identification directly."""
+    event = api.core_publishes()
+    customer = event["policyholder"]["customer_id"]
+    as_identity = [("GET", f"/internal/policies/{event['policy_number']}", None),
+                   ("GET", f"/internal/customers/{customer}/policies", None),
+                   ("POST", f"/internal/policies/{event['policy_number']}/epost", {"customer_id": customer})]
+    for method, path, body in as_identity:
+        response = api.call(method, path, body, headers=IDENTITY)
+        assert (response.status_code, response.get_json()["error"]) == (403, "forbidden"), path
+    assert api.outbox(event["policy_number"]) == []  # the refused enrolment changed nothing
+    refused = api.match(identification(event), headers=TOKEN)
+    assert (refused.status_code, refused.get_json()["error"]) == (403, "forbidden")
+    assert api.match(identification(event)).status_code == 200
+    assert api.call("GET", f"/internal/customers/{customer}/policies").status_code == 200
+
+
 # ------------------------------------------------------------------------------------------------ reading
 def test_get_policy(api):
     event = api.core_publishes(product="home", payment_method="cheque")
@@ -118,8 +139,7 @@ def test_an_unknown_customer_has_no_policies(api):
 # ------------------------------------------------------------------------------------------------ matching
 def test_match_identifies_the_policyholder(api):
     event = api.core_publishes(payment_method="direct_debit")
-    response = api.call("POST", "/internal/policyholders/match",
-                        identification(event, name="  kovács  ANNA ", mother_name="teszt mária"))
+    response = api.match(identification(event, name="  kovács  ANNA ", mother_name="teszt mária"))
     assert response.status_code == 200
     body = response.get_json()
     assert body["customer_id"] == event["policyholder"]["customer_id"]
@@ -129,15 +149,15 @@ def test_match_identifies_the_policyholder(api):
 
 def test_match_with_only_a_cheque_paid_policy_may_not_register(api):
     event = api.core_publishes(payment_method="cheque")
-    body = api.call("POST", "/internal/policyholders/match", identification(event)).get_json()
+    body = api.match(identification(event)).get_json()
     assert body["may_register"] is False
 
 
 def test_unknown_policy_and_wrong_data_get_the_identical_404(api):
     event = api.core_publishes()
-    unknown = api.call("POST", "/internal/policyholders/match", identification(event, policy_number="KGFB-NOPE"))
-    wrong = api.call("POST", "/internal/policyholders/match", identification(event, name="Kovacs Anna"))
-    wrong_date = api.call("POST", "/internal/policyholders/match", identification(event, birth_date="1985-07-15"))
+    unknown = api.match(identification(event, policy_number="KGFB-NOPE"))
+    wrong = api.match(identification(event, name="Kovacs Anna"))
+    wrong_date = api.match(identification(event, birth_date="1985-07-15"))
     assert unknown.status_code == wrong.status_code == wrong_date.status_code == 404
     assert unknown.get_data() == wrong.get_data() == wrong_date.get_data()
     assert unknown.get_json() == {"error": "no_match"}
@@ -147,7 +167,7 @@ def test_match_with_a_missing_or_empty_item_is_422(api):
     event = api.core_publishes()
     body = identification(event, birth_place="")
     del body["mother_name"]
-    response = api.call("POST", "/internal/policyholders/match", body)
+    response = api.match(body)
     assert response.status_code == 422
     assert set(response.get_json()["fields"]) == {"birth_place", "mother_name"}
 

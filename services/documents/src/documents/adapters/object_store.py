@@ -75,6 +75,10 @@ class AbstractObjectStore(abc.ABC):
     def open(self, bucket: str, key: str) -> StoredObject | None: ...
 
     @abc.abstractmethod
+    def read_prefix(self, bucket: str, key: str, length: int) -> bytes:
+        """The first ``length`` bytes (fewer for a shorter object): one ranged GET. Raises ``KeyError`` when missing."""
+
+    @abc.abstractmethod
     def delete_many(self, bucket: str, keys: list[str]) -> None:
         """Delete objects; deleting a missing object is not an error."""
 
@@ -258,6 +262,21 @@ class S3ObjectStore(AbstractObjectStore):
         body = got["Body"]
         return StoredObject(int(got["ContentLength"]), got.get("ContentType"), body.iter_chunks(CHUNK), body.close)
 
+    def read_prefix(self, bucket, key, length):
+        from botocore.exceptions import ClientError
+
+        try:
+            got = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")
+        except ClientError as exc:
+            if self._missing(exc):
+                raise KeyError(f"s3://{bucket}/{key}") from exc
+            raise
+        body = got["Body"]
+        try:
+            return body.read(length)
+        finally:
+            body.close()
+
     def delete_many(self, bucket, keys):
         keys = list(dict.fromkeys(keys))
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
@@ -339,6 +358,13 @@ class FakeObjectStore(AbstractObjectStore):
             return None
         chunks = (obj.data[i:i + 7] for i in range(0, len(obj.data), 7))
         return StoredObject(len(obj.data), obj.content_type, chunks)
+
+    def read_prefix(self, bucket, key, length):
+        self.calls.append(("read_prefix", bucket, key))
+        obj = self.objects.get((bucket, key))
+        if obj is None:
+            raise KeyError(f"s3://{bucket}/{key}")
+        return obj.data[:length]
 
     def delete_many(self, bucket, keys):
         self.calls.append(("delete_many", bucket, tuple(keys)))

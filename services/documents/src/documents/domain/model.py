@@ -14,6 +14,7 @@ RETENTION_MONTHS = 13
 #: S3 lifecycle expiry (whole days, asynchronous). 13 calendar months are at most 397 days (e.g. 2027-07-31 ->
 #: 2028-08-31 spans a leap day), so the bucket rule never deletes a document the service still shows.
 LIFECYCLE_DAYS = 397
+PDF = "application/pdf"  # the only media type a document may have (issue 8: no active content on our origin)
 DOC_TYPES = ("policy_schedule", "premium_notice", "payment_reminder", "claim_letter", "other")
 
 

@@ -13,6 +13,7 @@ from portal_common.web import service_app
 from .. import SERVICE
 from ..adapters.repository import DocumentFilter
 from ..bootstrap import Wiring, bootstrap
+from ..domain import model
 from ..service_layer import handlers
 from . import schemas
 
@@ -87,11 +88,22 @@ def document_content(customer_id: str, document_id: str):
         finally:
             stored.close()
 
-    response = Response(generate(), content_type=doc.content_type, direct_passthrough=True)
+    response = Response(generate(), content_type=served_type(doc.content_type), direct_passthrough=True)
     response.headers["Content-Length"] = str(stored.size)
     response.headers["X-Document-SHA256"] = doc.sha256
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(DOCUMENT_HEADERS)
     return response
+
+
+#: On every document response: never sniffed into something active, never cached, and if a browser ever renders it,
+#: in a sandbox (no scripts, a unique origin). The gateway decides inline vs attachment for its own pages.
+DOCUMENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+                    "Content-Disposition": "attachment", "Cache-Control": "no-store"}
+
+
+def served_type(stored: str | None) -> str:
+    """Only a PDF is named as one; anything older that is not (stored before the PDF check) is opaque bytes."""
+    return model.PDF if stored == model.PDF else "application/octet-stream"
 
 
 @bp.post("/customers/<customer_id>/documents/<document_id>/read")

@@ -23,7 +23,8 @@ class DocumentUploadedSchema(_Lenient):
     uploaded_at = fields.AwareDateTime(required=True)
     bucket = fields.String(required=True, validate=validate.Length(min=3, max=63))
     key = fields.String(required=True, validate=validate.Length(min=1, max=1024))
-    content_type = fields.String(required=True, validate=validate.Length(min=3, max=100))
+    # Documents are PDFs (the bytes are checked too): anything else is dead-lettered as invalid.
+    content_type = fields.String(required=True, validate=validate.Equal(model.PDF))
     size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 

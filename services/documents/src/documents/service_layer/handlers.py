@@ -118,6 +118,7 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
             store.delete_many(where.documents_bucket, [key])  # the inbox copy stays for the operator
             raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, "
                                               f"s3://{cmd.bucket}/{cmd.key} hashes to {actual}")
+        _check_is_pdf(store, where.documents_bucket, key, cmd)
         uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))
         uow.after_commit(metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc)
         uow.commit()
@@ -127,6 +128,21 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         log.debug("document_stored", document_id=doc.document_id, policy_number=doc.policy_number,
                   doc_type=doc.doc_type, size=doc.size)
         return doc
+
+
+PDF_MAGIC = b"%PDF-"
+
+
+def _check_is_pdf(store: AbstractObjectStore, bucket: str, key: str, cmd: commands.IngestDocument) -> None:
+    """Documents are PDFs: the bytes must start with ``%PDF-`` (ISO 32000-2, 7.5.2), whatever the event or the
+    upload's Content-Type claim. Checked on OUR copy (after the SHA-256 check), which nobody else can swap. Anything
+    else (an SVG or HTML with a script, an executable) would be served to customers from the portal's origin: it is
+    dead-lettered with the reason, and the inbox object is kept for the operator."""
+    head = store.read_prefix(bucket, key, len(PDF_MAGIC))
+    if head != PDF_MAGIC:
+        store.delete_many(bucket, [key])
+        raise Rejected("not_pdf", f"not a PDF: s3://{cmd.bucket}/{cmd.key} starts with {head[:16]!r}, "
+                                  f"not {PDF_MAGIC!r}")
 
 
 def _check_same_content(cmd: commands.IngestDocument, existing: model.Document) -> None:

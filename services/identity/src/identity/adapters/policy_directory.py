@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from portal_common import config, logs
+from portal_common import callers, logs
 
 from ..domain.commands import Identification
 from ..domain.errors import DirectoryUnavailable
@@ -37,7 +37,7 @@ class HttpPolicyDirectory(PolicyDirectory):
     def __init__(self, base_url: str, *, token: str | None = None, timeout: tuple[float, float] = (3.05, 10.0),
                  session: requests.Session | None = None):
         self.base_url = base_url.rstrip("/")
-        self.token = token if token is not None else config.service_token()
+        self.token = token if token is not None else callers.own_token(callers.IDENTITY)
         self.timeout = timeout
         self.http = session or requests.Session()
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from portal_common.db import ping
-from portal_common.web import service_app
+from portal_common.web import client_ip, service_app
 
 from .. import SERVICE
 from ..adapters.clock import Clock
@@ -32,11 +32,6 @@ def _wiring() -> Wiring:
 
 def _body(schema) -> dict:
     return schema.load(request.get_json(force=True, silent=True) or {})
-
-
-def _client_ip() -> str:
-    # The gateway passes the user's address; without it the caller's own address is the best we have.
-    return request.headers.get("X-Client-IP") or request.remote_addr or "unknown"
 
 
 def _identification(data: dict) -> commands.Identification:
@@ -103,7 +98,7 @@ def declare():
     """
     data = _body(schemas.DeclarationRequestSchema())
     cmd = commands.Declare(_identification(data), email=data["email"], language=data["language"],
-                           client_ip=_client_ip())
+                           client_ip=client_ip())
     declaration = _wiring().handle(handlers.declare, cmd)
     return jsonify(declaration_id=declaration.declaration_id, customer_id=declaration.customer_id), 201
 
@@ -118,7 +113,7 @@ def withdraw_identified_declaration():
     422 ``{"error": "identification_failed"}`` | 429 ``{"error": "throttled", "retry_after": 540}``.
     """
     data = _body(schemas.IdentifiedWithdrawalRequestSchema())
-    cmd = commands.WithdrawIdentifiedDeclaration(_identification(data), client_ip=_client_ip())
+    cmd = commands.WithdrawIdentifiedDeclaration(_identification(data), client_ip=client_ip())
     declaration = _wiring().handle(handlers.withdraw_identified_declaration, cmd)
     return jsonify(schemas.WithdrawalOutSchema().dump(declaration))
 
@@ -150,7 +145,7 @@ def register():
     """
     data = _body(schemas.RegistrationRequestSchema())
     cmd = commands.Register(_identification(data), email=data["email"], mobile=data["mobile"],
-                            username=data["username"], language=data["language"], client_ip=_client_ip(),
+                            username=data["username"], language=data["language"], client_ip=client_ip(),
                             accept_declaration=data["accept_declaration"])
     account = _wiring().handle(handlers.register, cmd)
     return jsonify(account_id=account.account_id, email=account.email), 201
@@ -162,7 +157,7 @@ def resend_activation():
     ``{"error": "throttled", "retry_after": 600}`` (per client, shared with recovery)."""
     data = request.get_json(force=True, silent=True) or {}
     email = data.get("email") if isinstance(data.get("email"), str) else ""
-    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=_client_ip()))
+    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=client_ip()))
     return jsonify({}), 202
 
 
@@ -198,7 +193,7 @@ def login():
     s}`` (too many failed logins from this client)."""
     data = _body(schemas.LoginRequestSchema())
     session_id, account = _wiring().handle(handlers.login, commands.Login(data["username"], data["password"],
-                                                                          client_ip=_client_ip()))
+                                                                          client_ip=client_ip()))
     return jsonify(_session_json(session_id, account)), 201
 
 
@@ -235,7 +230,7 @@ def recovery():
     s}`` (per client, shared with resend; the same for everyone)."""
     data = _body(schemas.RecoveryRequestSchema())
     _wiring().handle(handlers.request_recovery, commands.RequestRecovery(data["email"], data["mobile"],
-                                                                         client_ip=_client_ip()))
+                                                                         client_ip=client_ip()))
     return jsonify({}), 202
 
 

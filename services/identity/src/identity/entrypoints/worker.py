@@ -2,12 +2,14 @@
 from portal_common import runner
 
 from .. import SERVICE
+from ..adapters import housekeeping
 from ..bootstrap import bootstrap
 
 
 def main() -> None:
     wiring = bootstrap()
-    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory)
+    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
+               housekeeping=tuple(housekeeping.rules(wiring.settings)))
 
 
 if __name__ == "__main__":

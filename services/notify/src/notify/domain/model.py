@@ -73,16 +73,20 @@ class Delivery:
         self.next_attempt_at = now
         self.forget_secrets()
 
-    def schedule_retry(self, reason: str, now: datetime, max_attempts: int, base_delay: float,
+    def schedule_retry(self, reason: str, now: datetime, horizon: timedelta, base_delay: float,
                        max_delay: float) -> bool:
-        """Count a transient failure. Returns False when the attempts are exhausted (then the delivery failed)."""
+        """Count a transient failure and schedule the next try: growing delays (capped at ``max_delay``), the last
+        try exactly at the horizon (``created_at + horizon``). Returns False once a failure happens at or past the
+        horizon: then the delivery has failed for good."""
         self.attempts += 1
-        if self.attempts >= max_attempts:
-            self.status, self.last_error = FAILED, f"gave up after {self.attempts} attempts: {reason}"[:2000]
+        give_up_at = self.created_at + horizon
+        if now >= give_up_at:
+            self.status = FAILED
+            self.last_error = f"gave up after {self.attempts} attempts over {_span(now - self.created_at)}: {reason}"[:2000]
             self.forget_secrets()
             return False
         self.last_error = reason[:2000]
-        self.next_attempt_at = now + timedelta(seconds=backoff(self.attempts, base_delay, max_delay))
+        self.next_attempt_at = min(give_up_at, now + timedelta(seconds=backoff(self.attempts, base_delay, max_delay)))
         return True
 
     def forget_secrets(self) -> None:
@@ -110,6 +114,12 @@ class Contact:
 def backoff(attempts: int, base_delay: float, max_delay: float) -> float:
     """Exponential back-off after the ``attempts``-th failed try: base, 2*base, 4*base … capped."""
     return min(max_delay, base_delay * (2 ** max(0, attempts - 1)))
+
+
+def _span(delta: timedelta) -> str:
+    """``1 day, 0:00:05`` style would be noise in a reason: whole hours, or minutes below an hour."""
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 3600} h" if seconds >= 3600 else f"{seconds // 60} min"
 
 
 def language_of(value: str | None) -> str:

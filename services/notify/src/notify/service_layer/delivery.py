@@ -4,9 +4,11 @@ Each pass claims one due row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so sever
 row), renders it, hands it to SMTP or the SMS gateway and records the outcome before committing:
 
 - sent -> ``sent`` with ``sent_at``; the payload's secrets are blanked.
-- transient failure -> ``attempts + 1`` and ``next_attempt_at`` pushed back exponentially; after
-  ``PORTAL_NOTIFY_MAX_ATTEMPTS`` it is ``failed``.
-- permanent failure (or attempts exhausted) -> ``failed`` + ``notification.failed`` in the outbox, same transaction.
+- transient failure -> ``attempts + 1`` and ``next_attempt_at`` pushed back (30 s doubling, capped at
+  ``PORTAL_NOTIFY_RETRY_MAX_S``), until the retry horizon (``PORTAL_NOTIFY_RETRY_HORIZON_HOURS`` after the delivery
+  was recorded, default 24 h): an SMTP or SMS gateway outage shorter than that loses nothing.
+- permanent failure (or a transient one at the horizon) -> ``failed`` + ``notification.failed`` in the outbox, same
+  transaction.
 
 A crash between the hand-over and the commit sends that one message again on restart (at-least-once); e-mails keep
 the same Message-ID across attempts, so a mail system can drop the double.
@@ -15,7 +17,7 @@ Every outcome is logged with the template, the masked recipient and the reason, 
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from jinja2 import TemplateError
@@ -52,7 +54,8 @@ class DeliveryLoop:
         self._stop.set()
 
     def run_forever(self) -> None:
-        log.info("delivery_loop_started", max_attempts=self.settings.max_attempts)
+        log.info("delivery_loop_started", retry_horizon_s=self.settings.retry_horizon_s,
+                 retry_max_s=self.settings.retry_max_s)
         while not self._stop.is_set():
             try:
                 done = self.run_once()
@@ -95,7 +98,7 @@ class DeliveryLoop:
         except Exception as exc:  # noqa: BLE001 - transient, or unexpected: retried, then failed
             now = self.clock()
             reason = _reason(exc)
-            if d.schedule_retry(reason, now, s.max_attempts, s.retry_base_s, s.retry_max_s):
+            if d.schedule_retry(reason, now, timedelta(seconds=s.retry_horizon_s), s.retry_base_s, s.retry_max_s):
                 metrics.DELIVERIES.labels(d.channel, d.template, "retry").inc()
                 log.warning("delivery_retry", attempts=d.attempts, reason=reason,
                             next_attempt_at=d.next_attempt_at.isoformat(), **fields)

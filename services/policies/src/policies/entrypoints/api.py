@@ -1,10 +1,11 @@
-"""Internal HTTP API of the policies service (only the gateway and other services call it)."""
+"""Internal HTTP API of the policies service: the gateway calls it, and identity calls ``/policyholders/match``."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from portal_common.db import ping
-from portal_common.web import service_app
+from portal_common.callers import GATEWAY, IDENTITY
+from portal_common.web import for_callers, service_app
 
 from .. import SERVICE
 from ..bootstrap import Wiring, bootstrap
@@ -44,6 +45,7 @@ def customer_policies(customer_id: str):
 
 
 @bp.post("/policyholders/match")
+@for_callers(IDENTITY)  # identification at registration and declaration; the gateway goes through identity
 def match_policyholder():
     """Identify a policyholder by policy number + natural identification data (registration, declaration).
 
@@ -79,7 +81,8 @@ def enrol_policy(policy_number: str):
 
 def create_app(database_url: str | None = None):
     wiring = bootstrap(database_url)
-    app = service_app(SERVICE, checks={"database": lambda: ping(wiring.engine)}, import_name=__name__)
+    app = service_app(SERVICE, checks={"database": lambda: ping(wiring.engine)}, import_name=__name__,
+                      callers=(GATEWAY, IDENTITY))
     app.extensions["policies"] = wiring
     app.register_blueprint(bp)
     return app

@@ -1,0 +1,57 @@
+"""``make run``'s S3 mirror survives the documents worker deleting objects between the listing and the fetch."""
+from __future__ import annotations
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from portal_common.testing import free_port
+from portal_devstack import s3 as devs3
+
+
+@pytest.fixture
+def s3():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield devs3.client(f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+def test_an_object_deleted_between_list_and_get_is_skipped_and_the_rest_mirrored(s3, tmp_path, monkeypatch):
+    s3.create_bucket(Bucket="portal-inbox")
+    for key in ("a.pdf", "gone.pdf", "z.pdf"):
+        s3.put_object(Bucket="portal-inbox", Key=key, Body=key.encode())
+    real_get = s3.get_object
+
+    def racing_get(**kwargs):  # the worker deletes the object right after the listing
+        if kwargs["Key"] == "gone.pdf":
+            s3.delete_object(Bucket=kwargs["Bucket"], Key="gone.pdf")
+        return real_get(**kwargs)
+    monkeypatch.setattr(s3, "get_object", racing_get)
+
+    seen: dict = {}
+    assert devs3.mirror_safely(s3, tmp_path, seen)
+    files = sorted(p.name for p in (tmp_path / "portal-inbox").iterdir() if not p.name.endswith(".meta.json"))
+    assert files == ["a.pdf", "z.pdf"]
+    assert (tmp_path / "portal-inbox" / "z.pdf").read_bytes() == b"z.pdf"
+
+
+def test_a_file_of_an_object_deleted_since_the_last_pass_is_removed(s3, tmp_path):
+    s3.create_bucket(Bucket="portal-inbox")
+    s3.put_object(Bucket="portal-inbox", Key="doc.pdf", Body=b"pdf")
+    seen: dict = {}
+    devs3.mirror(s3, tmp_path, seen)
+    assert (tmp_path / "portal-inbox" / "doc.pdf").exists()
+    s3.delete_object(Bucket="portal-inbox", Key="doc.pdf")
+    devs3.mirror(s3, tmp_path, seen)
+    assert not (tmp_path / "portal-inbox" / "doc.pdf").exists()
+
+
+def test_a_failing_pass_is_reported_and_does_not_end_the_process(tmp_path, capsys):
+    class Broken:
+        def list_buckets(self):
+            raise ConnectionError("S3 went away")
+    assert devs3.mirror_safely(Broken(), tmp_path, {}) is False
+    assert "s3 mirror pass failed, retrying in the next one: ConnectionError: S3 went away" in capsys.readouterr().out

@@ -1,0 +1,41 @@
+"""Identity's own cleanup rules (run by the worker's housekeeper, see ``portal_common.housekeeping``).
+
+- ``identification_failures``, ``client_attempts``: the throttles only look back one window (minutes); a row is
+  kept a day (``PORTAL_THROTTLE_RETENTION_DAYS``, default 1), then deleted.
+- ``unknown_login_failures``: a row whose lock has run out is deleted (the next failure would restart its count at 1
+  anyway — the same as a fresh row); a row that never reached the lock is deleted after
+  ``PORTAL_UNKNOWN_LOGIN_RETENTION_DAYS`` (default 30) without a new failure.
+- ``login_sessions``: a session idle past its timeout can never be used again; deleted a day after that.
+- ``activation_tokens``: used, revoked or expired tokens are deleted after ``PORTAL_TOKEN_RETENTION_DAYS``
+  (default 30); until then the link still answers "expired / already used" instead of "unknown".
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, or_
+
+from portal_common.housekeeping import Rule, days, older_than
+
+from ..settings import Settings
+from . import orm
+
+
+def rules(settings: Settings) -> list[Rule]:
+    throttle = days("PORTAL_THROTTLE_RETENTION_DAYS", 1)
+    unknown = days("PORTAL_UNKNOWN_LOGIN_RETENTION_DAYS", 30)
+    tokens = days("PORTAL_TOKEN_RETENTION_DAYS", 30)
+    idle = timedelta(minutes=settings.session_idle_minutes) + timedelta(days=1)
+    f, a, u, s, t = (orm.identification_failures, orm.client_attempts, orm.unknown_login_failures,
+                     orm.login_sessions, orm.activation_tokens)
+    return [
+        Rule("identification_failures", f,
+             older_than(f, "failed_at", max(throttle, timedelta(minutes=settings.identify_window_minutes)))),
+        Rule("client_attempts", a, older_than(a, "at", max(throttle, timedelta(minutes=settings.client_window_minutes)))),
+        Rule("unknown_login_failures", u, lambda now: or_(
+            u.c.locked_until <= now,
+            and_(u.c.locked_until.is_(None), u.c.last_failed_at < now - unknown))),
+        Rule("login_sessions", s, older_than(s, "last_seen_at", idle)),
+        Rule("activation_tokens", t, lambda now: or_(
+            t.c.used_at < now - tokens, t.c.revoked_at < now - tokens, t.c.expires_at < now - tokens)),
+    ]
