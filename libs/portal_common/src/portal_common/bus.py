@@ -27,6 +27,17 @@ class PublishError(RuntimeError):
     """The broker did not confirm a message (nack, unroutable, timeout or lost connection)."""
 
 
+class PublishFailure(str):
+    """Why one message of a batch was not delivered: the text, and a fixed ``kind`` for metric labels."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> "PublishFailure":
+        failure = super().__new__(cls, text)
+        failure.kind = kind
+        return failure
+
+
 # --------------------------------------------------------------------------------------------------------- topology
 @dataclass(frozen=True)
 class ServiceQueues:
@@ -332,11 +343,12 @@ class Publisher:
         self._settle(delivery_tag, multiple, None)
 
     def _on_nack(self, delivery_tag, multiple):
-        self._settle(delivery_tag, multiple, "nacked by the broker")
+        self._settle(delivery_tag, multiple, PublishFailure("nacked by the broker", "nacked"))
 
     def _on_return(self, exc, exchange, routing_key, message):
         message_id = message.properties.get("message_id")
-        self._returned[message_id] = f"unroutable: no queue bound to {exchange!r} with key {routing_key!r}"
+        self._returned[message_id] = PublishFailure(
+            f"unroutable: no queue bound to {exchange!r} with key {routing_key!r}", "unroutable")
 
     # -- publishing
     def publish_batch(self, messages: Iterable[OutgoingMessage]) -> dict[str, str | None]:

@@ -24,7 +24,8 @@ def test_document_available_payload_validates():
         doc_type="claim_letter", title="Kárügyi levél", content_type="application/pdf", size=10, sha256="a" * 64,
         bucket="portal-documents", key="customers/C-1/x.pdf",
         uploaded_at=datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc), now=datetime(2026, 2, 1, tzinfo=timezone.utc))
-    [(name, payload)] = doc.events
+    [event] = doc.events
+    name, payload = event.name, event.payload()
     validator = jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.FormatChecker())
     validator.validate(json.loads(json.dumps(payload)))
     assert payload["available_until"] == "2027-02-28T09:00:00+00:00"

@@ -26,8 +26,8 @@ class AbstractUnitOfWork(abc.ABC):
     def _stage_events(self) -> None:
         for doc in self.documents.seen:
             while doc.events:
-                name, payload = doc.events.pop(0)
-                self._add_event(name, payload)
+                event = doc.events.pop(0)
+                self._add_event(event.name, event.payload())
 
     @abc.abstractmethod
     def after_commit(self, fn: Callable[[], None]) -> None:

@@ -15,6 +15,7 @@ from portal_common.uow import JoinedSession
 
 from ..adapters.repository import AbstractRepository, SqlAlchemyRepository
 from ..domain import messages
+from ..domain.events import NotificationFailed
 from ..domain.model import FAILED, SKIPPED, Delivery
 from . import metrics
 
@@ -79,18 +80,12 @@ def record(event: str, data: dict, *, message_id: str, now: datetime, repo: Abst
 
 def publish_failure(repo: AbstractRepository, d: Delivery, now: datetime) -> str:
     """``notification.failed`` into the outbox, in the same transaction as the delivery's new status."""
-    return repo.add_event("notification.failed", failure_payload(d, now), correlation_id=d.correlation_id)
+    event = failure_event(d, now)
+    return repo.add_event(event.name, event.payload(), correlation_id=d.correlation_id)
 
 
-def failure_payload(d: Delivery, now: datetime) -> dict:
-    return {
-        "notification_id": d.id,
-        "cause_event_id": d.cause_event_id,
-        "cause_event": d.cause_event,
-        "channel": d.channel,
-        "template": d.template,
-        "account_id": d.account_id,
-        "customer_id": d.customer_id,
-        "reason": d.last_error or "unknown",
-        "failed_at": now.isoformat(),
-    }
+def failure_event(d: Delivery, now: datetime) -> NotificationFailed:
+    return NotificationFailed(
+        notification_id=d.id, cause_event_id=d.cause_event_id, cause_event=d.cause_event, channel=d.channel,
+        template=d.template, account_id=d.account_id, customer_id=d.customer_id, reason=d.last_error or "unknown",
+        failed_at=now)

@@ -1,0 +1,22 @@
+"""Events this service publishes (through its outbox). One class per contract in contracts/events/."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from portal_common.events import IntegrationEvent
+
+
+@dataclass(frozen=True)
+class DocumentAvailable(IntegrationEvent):
+    """``document.available`` v1: a verified document is now visible to its owner."""
+
+    name: ClassVar[str] = "document.available"
+    document_id: str
+    customer_id: str
+    policy_number: str
+    doc_type: str
+    title: str
+    uploaded_at: datetime
+    available_until: datetime
