@@ -106,7 +106,7 @@ class FileBusRetryPump:
     own routing key and acked.
     """
 
-    def __init__(self, conn: Connection, topology, service: str, interval: float = 0.2):
+    def __init__(self, conn: Connection, topology, service: str, interval: float = 0.25):
         self.channel = conn.channel()
         self.producer = Producer(self.channel)
         self.sq = topology.for_service(service)

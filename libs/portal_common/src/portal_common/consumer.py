@@ -158,6 +158,8 @@ class Worker:
         for d in batch:
             d.raw.ack()
             metrics.MESSAGES_CONSUMED.labels(self.service, self._event_label(d), d.outcome).inc()
+            if d.outcome == "duplicate":  # rare (a redelivery, a publisher's retry): worth a line
+                self._log(d, "info", "message_duplicate")
 
     def _decode(self, d: _Delivery) -> None:
         try:
