@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal_common import logs, metrics
 
 from . import SERVICE, formatting, i18n, labels, settings
-from .clients import build_clients
+from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
 from .session_cookie import EncryptedCookieSessionInterface
@@ -74,13 +74,14 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import account, documents, errors, main, ops, policies
+    from . import account, contact, documents, errors, main, ops, policies
 
     app.register_blueprint(errors.bp)
     # /healthz only: /readyz and /metrics live on the operations port (gateway/gunicorn.conf.py, ops.py).
     app.register_blueprint(ops.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(contact.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(policies.bp)
     if app.config["DEV_PAGES"]:
@@ -96,10 +97,12 @@ def _install_hooks(app: Flask) -> None:
         # The gateway is the portal's edge: it continues the id of the ingress in front of it (validated) so its
         # logs join the ingress's, and starts a fresh one otherwise.
         g.correlation_id = logs.bind_correlation_id(edge_correlation_id(request.headers))
-        i18n.remember_language()
+        if i18n.remember_language() and "sid" in session:
+            _store_language(session["lang"])
 
     @app.after_request
     def _finish(response):
+        i18n.set_cookie(response)
         headers = response.headers
         headers["X-Correlation-ID"] = g.get("correlation_id", "")
         headers["X-Content-Type-Options"] = "nosniff"
@@ -140,6 +143,20 @@ def _install_hooks(app: Flask) -> None:
             # {"lockout_threshold": 3, "lockout_hours": 24, ...}: the numbers the pages and the manual quote.
             "rules": {key.lower(): app.config[key] for key in settings.RULES},
         }
+
+
+def _store_language(lang: str) -> None:
+    """A logged-in customer's switch is their messages' language too (identity keeps it with the account)."""
+    from .auth import current_user
+    from .clients.http import RemoteError
+
+    user = current_user()
+    if user is None:
+        return
+    try:
+        app_clients().identity.set_language(user["account_id"], lang)
+    except RemoteError:  # the page still switches; the e-mails follow at the next switch or login
+        log.warning("language_not_stored", account_id=user["account_id"])
 
 
 def _lang_url(code: str) -> str:

@@ -50,6 +50,14 @@ def fmt_date(value) -> str:
     return format_date(parsed, "medium")
 
 
+def fmt_day(value) -> str:
+    """A calendar day with its weekday, in the page's language: ``2026. december 8., kedd``."""
+    parsed = _parse(value)
+    if parsed is None:
+        return str(value or "")
+    return format_date(parsed.date() if isinstance(parsed, datetime) else parsed, "full")
+
+
 def mask_mobile(value: str | None) -> str:
     """``+36301234567`` -> ``+36 30 *** 4567``: enough for the owner to recognise, little for anyone else."""
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())
@@ -86,5 +94,6 @@ def register(app) -> None:
     app.add_template_filter(fmt_time_tag, "time_tag")
     app.add_template_filter(fmt_date, "date")
     app.add_template_filter(mask_mobile, "mask_mobile")
+    app.add_template_filter(fmt_day, "day")
     app.add_template_filter(fmt_size, "size")
     app.add_template_filter(fmt_money, "money")

@@ -3,7 +3,15 @@
 Texts are written in Hungarian in the code and templates (``_("…")``); English comes from
 ``translations/en/LC_MESSAGES/messages.po``. The ``.po`` file is compiled to ``.mo`` when the app starts (a few
 milliseconds, atomic rename, skipped when up to date), so there is no separate build step for ``make run``.
-The language is chosen by ``?lang=hu|en`` (remembered in the session), otherwise Hungarian.
+
+Which language a page is in, first match wins:
+
+1. ``?lang=hu|en`` — the switch in the page header. It is remembered: in the session, in a long-lived cookie
+   (``portal_lang``, one year: the next visit starts in it too) and, for a logged-in customer, with the account
+   (identity's ``language``: e-mails and SMS follow it).
+2. the language chosen earlier (the session, else the cookie);
+3. the browser's ``Accept-Language`` (a first visit from an English browser gets English);
+4. Hungarian.
 """
 from __future__ import annotations
 
@@ -13,10 +21,12 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import request, session
+from flask import g, request, session
 
 LANGUAGES = ("hu", "en")
 DEFAULT = "hu"
+COOKIE = "portal_lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
 SOURCE_DIR = Path(__file__).parent / "translations"
 
 
@@ -37,16 +47,37 @@ def compile_catalogues(source: Path = SOURCE_DIR, target: Path | None = None) ->
     return target
 
 
-def select_locale() -> str:
+def chosen_language() -> str | None:
+    """The language the visitor chose with the switch (this visit, else an earlier one), if any."""
     lang = session.get("lang") if session else None
-    return lang if lang in LANGUAGES else DEFAULT
+    if lang in LANGUAGES:
+        return lang
+    lang = request.cookies.get(COOKIE)
+    return lang if lang in LANGUAGES else None
 
 
-def remember_language() -> None:
-    """``?lang=en`` on any page switches the language for the rest of the visit."""
+def select_locale() -> str:
+    return chosen_language() or request.accept_languages.best_match(LANGUAGES) or DEFAULT
+
+
+def remember_language() -> str | None:
+    """``?lang=en`` on any page switches the language; returns the newly chosen language (None: no switch)."""
     lang = request.args.get("lang")
-    if lang in LANGUAGES and session.get("lang") != lang:
+    if lang in LANGUAGES and chosen_language() != lang:
         session["lang"] = lang
+        g.language_switched = lang
+        return lang
+    if lang in LANGUAGES and request.cookies.get(COOKIE) != lang:
+        g.language_switched = lang  # refresh the cookie (chosen in the session only so far)
+    return None
+
+
+def set_cookie(response) -> None:
+    """Remember a switch for the next visit too (the session cookie ends with the browser)."""
+    lang = g.get("language_switched")
+    if lang:
+        response.set_cookie(COOKIE, lang, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
 
 
 def current_language() -> str:

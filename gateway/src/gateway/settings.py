@@ -14,6 +14,9 @@ RULES = {
     "OTP_TTL_HOURS": ("PORTAL_OTP_TTL_HOURS", 24),  # the one-time password's validity (forgotten credentials)
     "SESSION_IDLE_MINUTES": ("PORTAL_SESSION_IDLE_MINUTES", 15),
     "PASSWORD_MIN_LENGTH": ("PORTAL_PASSWORD_MIN_LENGTH", 12),
+    "CALLBACK_WORKING_DAYS": ("PORTAL_CALLBACK_WORKING_DAYS", 2),  # "Kérdésem van": the callback promise
+    "EMAIL_CHANGE_TTL_HOURS": ("PORTAL_EMAIL_CHANGE_TTL_HOURS", 24),  # the new address's confirmation link
+    "MOBILE_CODE_TTL_MINUTES": ("PORTAL_MOBILE_CODE_TTL_MINUTES", 15),  # the new mobile's SMS code
 }
 
 

@@ -12,6 +12,8 @@ SECRETS = {
     "activation_url": "http://127.0.0.1:8000/activate/tok-SECRET-4f9c2b7d1e",
     "initial_password": "Init-PW-Zq8vX3kT",
     "one_time_password": "OTP-7hQ2mW9pLr",
+    "confirm_url": "http://127.0.0.1:8000/account/email/confirm/tok-SECRET-8e1a",
+    "code": "493027",
 }
 
 
@@ -50,6 +52,24 @@ def _samples() -> dict[str, dict]:
         "policy.enrolled": {
             "policy_number": "HOME-2002", "customer_id": "C-1", "payment_method": "bank_transfer",
             "previous_payment_method": "cheque"},
+        "customer.callback_requested": {
+            "request_id": "8d1f0c2a-3b4e-4f6a-9c7d-2e1b0a9f8e7d", "name": "Minta Anna", "phone": "+36301234567",
+            "email": "anna.minta@example.org", "policy_number": "KGFB-1001", "topic": "claim",
+            "message": "Hol tart a kárbejelentésem?", "preferred_time": "morning", "language": "hu",
+            "customer_id": None, "account_id": None, "requested_at": "2026-12-04T16:30:00+00:00",
+            "due_on": "2026-12-08", "working_days": 2},
+        "account.email_change_requested": {
+            "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "username": "minta.anna",
+            "email": "anna.uj@example.org", "current_email": "anna.minta@example.org", "language": "hu",
+            "confirm_url": SECRETS["confirm_url"], "expires_at": "2026-11-22T10:00:00+00:00"},
+        "account.mobile_change_requested": {
+            "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "mobile": "+36209876543",
+            "language": "hu", "code": SECRETS["code"], "expires_at": "2026-11-21T10:15:00+00:00"},
+        "customer.contact_changed": {
+            "customer_id": "C-1", "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "username": "minta.anna",
+            "email": "anna.uj@example.org", "mobile": "+36209876543", "language": "hu", "changed": ["email", "mobile"],
+            "declaration_email": "anna.uj@example.org", "previous_email": "anna.minta@example.org",
+            "previous_mobile": "+36301234567", "changed_at": "2026-11-21T11:00:00+00:00"},
     }
 
 

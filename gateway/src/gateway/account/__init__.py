@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("account", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import contact_data, routes  # noqa: E402,F401

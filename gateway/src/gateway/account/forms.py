@@ -89,3 +89,21 @@ class ChangePasswordForm(FlaskForm):
 class CloseAccountForm(FlaskForm):
     password = PasswordField(_l("Jelszó"), validators=[
         required(_l("A regisztráció megszüntetéséhez kérjük, adja meg a jelszavát."))])
+
+
+class EmailChangeForm(FlaskForm):
+    """A new e-mail address, confirmed with the current password (sent as ``password`` + ``email``)."""
+
+    email = email_field()
+    password = PasswordField(_l("Jelenlegi jelszó"), validators=[required(_l("Kérjük, adja meg a jelszavát."))])
+
+
+class MobileChangeForm(FlaskForm):
+    mobile = mobile_field()
+    password = PasswordField(_l("Jelenlegi jelszó"), validators=[required(_l("Kérjük, adja meg a jelszavát."))])
+
+
+class MobileCodeForm(FlaskForm):
+    code = StringField(_l("Az SMS-ben kapott kód"), filters=[strip], validators=[
+        required(_l("Kérjük, írja be az SMS-ben kapott kódot.")),
+        Regexp(r"^[0-9]{6}$", message=_l("A kód 6 számjegyből áll."))])

@@ -7,6 +7,7 @@ from flask_babel import get_locale, gettext as _, ngettext
 
 from portal_common import logs
 
+from .. import i18n
 from ..auth import end_session, login_required, safe_next, start_session
 from ..clients import clients
 from ..clients.http import (ActivationPending, AlreadyDeclared, AlreadyRegistered, Gone, IdentificationFailed,
@@ -205,6 +206,7 @@ def login():
         else:
             target = safe_next(request.args.get("next"))
             start_session(result)
+            _sync_language(result["account_id"])
             log.info("login", account_id=result.get("account_id"))
             if result.get("must_change_password"):
                 return redirect(url_for("account.change_password"))
@@ -213,6 +215,21 @@ def login():
         errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
     return render_template("account/login.html", form=form, errors=errors,
                            sms_failed=_sms_failed(session.get("activation")))
+
+
+def _sync_language(account_id: str) -> None:
+    """A language chosen with the switch before logging in becomes the account's (its e-mails and SMS follow);
+    without a choice, the pages take the account's language."""
+    chosen = i18n.chosen_language()
+    try:
+        if chosen:
+            clients().identity.set_language(account_id, chosen)
+        else:
+            language = clients().identity.get_account(account_id).get("language")
+            if language in i18n.LANGUAGES:
+                session["lang"] = language
+    except RemoteError:
+        log.warning("language_not_synchronised", account_id=account_id)
 
 
 @bp.post("/logout")

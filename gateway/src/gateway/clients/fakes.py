@@ -55,6 +55,8 @@ class FakeIdentity(_Fake):
         self.tokens: dict[str, str] = {}  # activation token -> account_id
         self.recoveries: list[tuple[str, str]] = []
         self.fail: dict[str, Exception] = {}  # method name -> error raised once by its next call (tests)
+        self.callbacks: dict[str, dict] = {}  # idempotency key -> request
+        self.contact_changes: dict[str, tuple[str, str, str]] = {}  # token or "sms:<account>" -> (account, kind, value)
 
     def _call(self, name, *args):
         super()._call(name, *args)
@@ -258,6 +260,58 @@ class FakeIdentity(_Fake):
         if declaration and declaration["active"]:
             self._withdraw(declaration)  # closing also withdraws the declaration: documents go by post again
 
+    def request_callback(self, data: dict) -> dict:
+        self._call("request_callback", data)
+        if data["idempotency_key"] in self.callbacks:
+            return {**self.callbacks[data["idempotency_key"]], "created": False}
+        result = {"request_id": str(uuid.uuid4()), "due_on": "2026-12-08", "email": data["email"].lower(),
+                  "created": True, "data": dict(data)}
+        self.callbacks[data["idempotency_key"]] = result
+        return result
+
+    def _check_password(self, account_id: str, password: str) -> None:
+        if self.passwords.get(account_id) != password:
+            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": {"password": [field_error(
+                "wrong_password", "A jelszó nem megfelelő.", "The password is not correct.")]}})
+
+    def request_email_change(self, account_id: str, password: str, email: str) -> dict:
+        self._call("request_email_change", account_id, email)
+        self._check_password(account_id, password)
+        self.contact_changes[f"email-tok-{account_id}"] = (account_id, "email", email.lower())
+        return {"kind": "email", "new_value": email.lower(), "expires_at": (_now() + timedelta(hours=24)).isoformat()}
+
+    def confirm_email_change(self, token: str) -> dict:
+        self._call("confirm_email_change", token)
+        found = self.contact_changes.pop(token, None)
+        if found is None:
+            raise Gone(self.service, 410, {"error": "unknown"})
+        account_id, _, value = found
+        self.accounts[account_id]["email"] = value
+        return self.get_account(account_id)
+
+    def request_mobile_change(self, account_id: str, password: str, mobile: str) -> dict:
+        self._call("request_mobile_change", account_id, mobile)
+        self._check_password(account_id, password)
+        self.contact_changes[f"sms:{account_id}"] = (account_id, "123456", mobile)
+        return {"kind": "mobile", "new_value": mobile, "expires_at": (_now() + timedelta(minutes=15)).isoformat()}
+
+    def confirm_mobile_change(self, account_id: str, code: str) -> dict:
+        self._call("confirm_mobile_change", account_id, code)
+        found = self.contact_changes.get(f"sms:{account_id}")
+        if found is None:
+            raise Gone(self.service, 410, {"error": "expired"})
+        if code != found[1]:
+            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": {"code": [field_error(
+                "wrong_code", "A kód nem megfelelő.", "The code is not correct.")]}})
+        del self.contact_changes[f"sms:{account_id}"]
+        self.accounts[account_id]["mobile"] = found[2]
+        return self.get_account(account_id)
+
+    def set_language(self, account_id: str, language: str) -> dict:
+        self._call("set_language", account_id, language)
+        self.accounts[account_id]["language"] = language
+        return self.get_account(account_id)
+
 
 class FakePolicies(_Fake):
     service = "policies"
@@ -265,6 +319,7 @@ class FakePolicies(_Fake):
     def __init__(self):
         super().__init__()
         self.policies: dict[str, dict] = {}
+        self.holder_names: dict[str, str] = {}  # customer_id -> the policyholder's name
 
     def add_policy(self, policy_number="KGFB-1", customer_id="C-1", product="kgfb", payment_method="direct_debit",
                    epost=True, enrollable=False, status="active"):
@@ -277,6 +332,14 @@ class FakePolicies(_Fake):
     def customer_policies(self, customer_id: str) -> list[dict]:
         self._call("customer_policies", customer_id)
         return [dict(p) for p in self.policies.values() if p["customer_id"] == customer_id]
+
+    def get_policy(self, policy_number: str) -> dict:
+        self._call("get_policy", policy_number)
+        policy = self.policies.get(policy_number)
+        if policy is None:
+            raise NotFound(self.service, 404, {"error": "not_found"})
+        return {**policy, "policyholder": {"customer_id": policy["customer_id"], "name": self.holder_names.get(
+            policy["customer_id"], "Minta Anna")}}
 
     def enrol(self, policy_number: str, customer_id: str) -> dict:
         self._call("enrol", policy_number, customer_id)

@@ -80,3 +80,33 @@ class IdentityClient(ServiceClient):
 
     def close_account(self, account_id: str, password: str) -> None:
         self.post_json(f"/internal/accounts/{_seg(account_id)}/close", {"password": password})
+
+    # Callback requests ("Kérdésem van") and the customer's contact data
+    def request_callback(self, data: dict) -> dict:
+        """``{idempotency_key, name, phone, email, policy_number, topic, message, preferred_time, language,
+        account_id}`` -> ``{request_id, due_on, email, created}`` (the same key again: the first request); 422
+        InvalidFields, 429 Throttled."""
+        return self.post_json("/internal/callback-requests", data)
+
+    def request_email_change(self, account_id: str, password: str, email: str) -> dict:
+        """A link to the new address; -> ``{kind, new_value, expires_at}``; 422 InvalidFields (password, email)."""
+        return self.post_json(f"/internal/accounts/{_seg(account_id)}/email-change",
+                              {"password": password, "email": email})
+
+    def confirm_email_change(self, token: str) -> dict:
+        """-> the account with its new e-mail; 410 Gone (``expired | used | unknown``)."""
+        return self.post_json(f"/internal/email-changes/{_seg(token)}")
+
+    def request_mobile_change(self, account_id: str, password: str, mobile: str) -> dict:
+        """A code by SMS to the new number; -> ``{kind, new_value, expires_at}``; 422 InvalidFields."""
+        return self.post_json(f"/internal/accounts/{_seg(account_id)}/mobile-change",
+                              {"password": password, "mobile": mobile})
+
+    def confirm_mobile_change(self, account_id: str, code: str) -> dict:
+        """-> the account; 422 InvalidFields (``code``), 410 Gone (no valid code any more: ask for a new one)."""
+        return self.post_json(f"/internal/accounts/{_seg(account_id)}/mobile-change/confirm", {"code": code})
+
+    def set_language(self, account_id: str, language: str) -> dict:
+        """The language of the customer's e-mails and SMS."""
+        return self.request("PUT", f"/internal/accounts/{_seg(account_id)}/language",
+                            json={"language": language}).json()

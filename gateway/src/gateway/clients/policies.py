@@ -13,6 +13,10 @@ class PoliciesClient(ServiceClient):
         customer_id, epost, enrollable, qualifies_for_registration, updated_at}]``."""
         return self.get_json(f"/internal/customers/{_seg(customer_id)}/policies").get("policies", [])
 
+    def get_policy(self, policy_number: str) -> dict:
+        """A policy with its holder's master data (``policyholder``: ``{customer_id, name, ...}``); NotFound."""
+        return self.get_json(f"/internal/policies/{_seg(policy_number)}")
+
     def enrol(self, policy_number: str, customer_id: str) -> dict:
         """ePosta enrolment; a cheque-paid policy switches to bank transfer. NotFound / Conflict on refusal."""
         return self.post_json(f"/internal/policies/{_seg(policy_number)}/epost", {"customer_id": customer_id})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import g, render_template
+from flask import current_app, g, render_template
 
 from portal_common import logs
 
@@ -17,6 +17,12 @@ HOME_DOCUMENTS = 5
 @bp.get("/")
 def index():
     return render_template("main/index.html")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it on every site whatever the page says; a day in caches."""
+    return current_app.send_static_file("favicon.ico"), 200, {"Cache-Control": "public, max-age=86400"}
 
 
 @bp.get("/help")

@@ -221,18 +221,49 @@ def test_a_document_announced_before_its_new_policy_is_stored_when_the_policy_fo
     assert wait_for(lambda: not inbox_has(stack, event["key"]), what="the inbox copy to go")
 
 
-def test_document_uploaded_fourteen_months_ago_is_expired_and_swept(stack, customer):
+def test_a_document_already_past_its_13_months_on_arrival_is_dead_lettered_not_stored(stack, customer):
+    customer_id, policy_number = customer
+    event = upload(stack, pdf("too old"), customer_id, policy_number,
+                   uploaded_at=datetime.now(timezone.utc) - relativedelta(months=14))
+    message_id = stack.publish("document.uploaded", event)
+    props, body = stack.get_message(f"{stack.namespace}.documents.dead", timeout=60)
+    assert props.message_id == message_id and json.loads(body)["document_id"] == event["document_id"]
+    assert props.headers["x-dead-reason"].startswith(f"expired on arrival: document {event['document_id']} was "
+                                                     "uploaded at ")
+    assert listed(stack, customer_id, event["document_id"]) is None
+    key = f"customers/{customer_id}/{event['document_id']}.pdf"
+    assert stack.s3.list_objects_v2(Bucket="portal-documents", Prefix=key)["KeyCount"] == 0
+    assert inbox_has(stack, event["key"])  # kept for the operator, like every rejected upload
+    assert outbox_count(stack, event["document_id"]) == 0  # nobody is e-mailed about it
+
+
+def test_a_document_stored_fourteen_months_ago_is_expired_and_swept(stack, customer):
+    from documents.adapters.object_store import S3ObjectStore
+    from documents.bootstrap import bootstrap
+    from documents.domain import commands
+    from documents.entrypoints import schemas
+    from documents.service_layer import handlers
+    from documents.settings import Settings
+
     customer_id, policy_number = customer
     uploaded_at = datetime.now(timezone.utc) - relativedelta(months=14)
     event = upload(stack, pdf("old"), customer_id, policy_number, uploaded_at=uploaded_at)
-    stack.publish("document.uploaded", event)
+    wait_for(lambda: _owner_known(stack, policy_number), what="the policy owner")
+    # Stored back then, when it was new: the ingestion with the clock of that day.
+    wiring = bootstrap(stack.database_url, store=S3ObjectStore.from_settings(
+        Settings(s3_endpoint_url=stack.s3_endpoint)), clock=lambda: uploaded_at)
+    try:
+        fields = schemas.DocumentUploadedSchema().load(event)
+        cmd = commands.IngestDocument(**{**fields, "document_id": str(fields["document_id"])})
+        handlers.ingest_document(cmd, wiring.uow(), wiring.store, wiring.locations, uploaded_at)
+    finally:
+        wiring.engine.dispose()
     doc = wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the old document")
     assert doc["expired"] is True
     got = stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content", headers=TOKEN)
     assert got.status_code == 410 and got.get_json()["error"] == "expired"
     key = f"customers/{customer_id}/{event['document_id']}.pdf"
     assert stack.s3.list_objects_v2(Bucket="portal-documents", Prefix=key)["KeyCount"] == 1
-    assert outbox_count(stack, event["document_id"]) == 0  # nobody is e-mailed about it
 
     done = subprocess.run([sys.executable, "-m", "documents.entrypoints.sweep"], env=stack.env, capture_output=True,
                           text=True, timeout=60)
@@ -242,6 +273,16 @@ def test_document_uploaded_fourteen_months_ago_is_expired_and_swept(stack, custo
     assert listed(stack, customer_id, event["document_id"]) is None
     assert stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}",
                          headers=TOKEN).status_code == 404
+
+
+def _owner_known(stack, policy_number) -> bool:
+    engine = create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM policy_owners WHERE policy_number = :p"),
+                                {"p": policy_number}).scalar_one() == 1
+    finally:
+        engine.dispose()
 
 
 def test_closed_account_hides_the_documents(stack):

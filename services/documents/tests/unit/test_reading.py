@@ -14,7 +14,9 @@ from .conftest import NOW, PDF, WHERE, owner, upload
 def stocked(store):
     uow = FakeUnitOfWork(owners=[owner(), owner("KGFB-2", "C-2")], store=store)
     fresh = handlers.ingest_document(upload(store), uow, store, WHERE, NOW)
-    old = handlers.ingest_document(upload(store, uploaded_at=NOW - timedelta(days=430)), uow, store, WHERE, NOW)
+    # stored when it was new (430 days ago); 13 months later it has expired
+    old = handlers.ingest_document(upload(store, uploaded_at=NOW - timedelta(days=430)), uow, store, WHERE,
+                                   NOW - timedelta(days=430))
     other = handlers.ingest_document(upload(store, policy_number="KGFB-2", customer_id="C-2"), uow, store, WHERE, NOW)
     return uow, fresh, old, other
 

@@ -6,7 +6,7 @@ one-time password are valid for 24 hours, a session ends after 15 minutes idle).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from portal_common import config
 
@@ -27,6 +27,13 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # PORTAL_PUBLIC_URL
     policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
     password_min_length: int = 12  # PORTAL_PASSWORD_MIN_LENGTH
+    callback_working_days: int = 2  # PORTAL_CALLBACK_WORKING_DAYS (the promise: a callback within 2 working days)
+    extra_non_working_days: tuple[date, ...] = ()  # PORTAL_EXTRA_NON_WORKING_DAYS ("2026-12-31,2027-01-02")
+    callback_max_per_client: int = 5  # PORTAL_CALLBACK_MAX_PER_CLIENT (per PORTAL_CALLBACK_WINDOW_MINUTES)
+    callback_window_minutes: int = 60  # PORTAL_CALLBACK_WINDOW_MINUTES
+    email_change_ttl_hours: int = 24  # PORTAL_EMAIL_CHANGE_TTL_HOURS (the confirmation link to the new address)
+    mobile_code_ttl_minutes: int = 15  # PORTAL_MOBILE_CODE_TTL_MINUTES (the SMS code to the new number)
+    mobile_code_max_attempts: int = 5  # PORTAL_MOBILE_CODE_MAX_ATTEMPTS (wrong codes before a new one is needed)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -46,7 +53,26 @@ class Settings:
             public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
+            callback_working_days=config.env_int("PORTAL_CALLBACK_WORKING_DAYS", cls.callback_working_days),
+            extra_non_working_days=_days("PORTAL_EXTRA_NON_WORKING_DAYS"),
+            callback_max_per_client=config.env_int("PORTAL_CALLBACK_MAX_PER_CLIENT", cls.callback_max_per_client),
+            callback_window_minutes=config.env_int("PORTAL_CALLBACK_WINDOW_MINUTES", cls.callback_window_minutes),
+            email_change_ttl_hours=config.env_int("PORTAL_EMAIL_CHANGE_TTL_HOURS", cls.email_change_ttl_hours),
+            mobile_code_ttl_minutes=config.env_int("PORTAL_MOBILE_CODE_TTL_MINUTES", cls.mobile_code_ttl_minutes),
+            mobile_code_max_attempts=config.env_int("PORTAL_MOBILE_CODE_MAX_ATTEMPTS", cls.mobile_code_max_attempts),
         )
+
+    @property
+    def callback_window(self) -> timedelta:
+        return timedelta(minutes=self.callback_window_minutes)
+
+    @property
+    def email_change_ttl(self) -> timedelta:
+        return timedelta(hours=self.email_change_ttl_hours)
+
+    @property
+    def mobile_code_ttl(self) -> timedelta:
+        return timedelta(minutes=self.mobile_code_ttl_minutes)
 
     @property
     def lockout(self) -> timedelta:
@@ -71,3 +97,12 @@ class Settings:
     @property
     def client_window(self) -> timedelta:
         return timedelta(minutes=self.client_window_minutes)
+
+
+def _days(name: str) -> tuple[date, ...]:
+    from .domain.workdays import parse_days
+
+    try:
+        return parse_days(config.env(name, ""))
+    except ValueError as exc:
+        raise config.ConfigError(f"{name}: {exc}") from None

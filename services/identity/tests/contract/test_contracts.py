@@ -16,16 +16,18 @@ from identity.adapters.repository import FakeRepository
 from identity.bootstrap import EVENTS, Wiring
 from identity.domain import commands
 from identity.entrypoints import openapi
-from identity.service_layer import handlers
+from identity.service_layer import contact, handlers
 from identity.service_layer.unit_of_work import FakeUnitOfWork
 from identity.settings import Settings
 
 CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
 PRODUCED = ("customer.declared", "customer.declaration_withdrawn", "account.activation_requested",
             "account.activated", "account.locked", "account.credentials_reset", "account.password_changed",
-            "account.closed")
+            "account.closed", "customer.callback_requested", "account.email_change_requested",
+            "account.mobile_change_requested", "customer.contact_changed")
 SECRETS = {"account.activation_requested": ("activation_url",), "account.activated": ("initial_password",),
-           "account.credentials_reset": ("one_time_password",)}
+           "account.credentials_reset": ("one_time_password",), "account.email_change_requested": ("confirm_url",),
+           "account.mobile_change_requested": ("code",)}
 
 
 def schema_of(event: str) -> dict:
@@ -63,6 +65,21 @@ def emitted() -> list:
     otp = [p for n, p, _ in published if n == "account.credentials_reset"][-1]["one_time_password"]
     w.handle(handlers.login, commands.Login("minta.anna", otp))
     w.handle(handlers.change_password, commands.ChangePassword(account.account_id, otp, "Sajat-Uj-Jelszo-42"))
+    w.handle(contact.request_callback, commands.RequestCallback(
+        "form-key-0123456789abcdef", "Minta Anna", "+36301234567", "anna@example.com", "claim", "Kérdésem van.",
+        "morning", "hu", "10.0.0.1", policy_number="KGFB-1001", account_id=account.account_id))
+    w.handle(contact.request_callback, commands.RequestCallback(
+        "form-key-anonymous-0123", "Teszt Béla", "06 1 555 0100", "bela@example.com", "other", "Kérdés.", "any", "en",
+        "10.0.0.2"))
+    w.handle(contact.request_email_change, commands.RequestEmailChange(account.account_id, "Sajat-Uj-Jelszo-42",
+                                                                       "anna.uj@example.com"))
+    link = [p for n, p, _ in published if n == "account.email_change_requested"][-1]["confirm_url"]
+    w.handle(contact.confirm_email_change, commands.ConfirmEmailChange(link.rsplit("/", 1)[1]))
+    w.handle(contact.request_mobile_change, commands.RequestMobileChange(account.account_id, "Sajat-Uj-Jelszo-42",
+                                                                         "+36209876543"))
+    code = [p for n, p, _ in published if n == "account.mobile_change_requested"][-1]["code"]
+    w.handle(contact.confirm_mobile_change, commands.ConfirmMobileChange(account.account_id, code))
+    w.handle(contact.set_language, commands.SetLanguage(account.account_id, "hu"))
     w.handle(handlers.close_account, commands.CloseAccount(account.account_id, "Sajat-Uj-Jelszo-42"))
     assert initial
     return published

@@ -22,7 +22,7 @@ def wiring(database_url):
     w = bootstrap(database_url)
     with w.engine.begin() as conn:
         conn.execute(text("TRUNCATE identification_failures, client_attempts, unknown_login_failures, login_sessions, "
-                          "activation_tokens, accounts, outbox, processed_messages CASCADE"))
+                          "activation_tokens, contact_changes, accounts, outbox, processed_messages CASCADE"))
     yield w
     w.engine.dispose()
 
@@ -61,6 +61,13 @@ def test_housekeeping_removes_what_can_no_longer_matter_and_keeps_what_is_in_for
             {"token_hash": "expired-last-week", "account_id": "a1", "created_at": NOW - 8 * D,
              "expires_at": NOW - 7 * D, "used_at": None},
             {"token_hash": "valid", "account_id": "a1", "created_at": NOW - H, "expires_at": NOW + 23 * H, "used_at": None}])
+        conn.execute(orm.contact_changes.insert(), [
+            {"change_id": "confirmed-long-ago", "account_id": "a1", "kind": "email", "new_value": "b@example.org",
+             "secret_hash": "h1", "created_at": NOW - 40 * D, "expires_at": NOW - 39 * D,
+             "confirmed_at": NOW - 40 * D, "failed_attempts": 0},
+            {"change_id": "code-waiting", "account_id": "a1", "kind": "mobile", "new_value": "+36201234567",
+             "secret_hash": "h2", "created_at": NOW - H, "expires_at": NOW + H, "confirmed_at": None,
+             "failed_attempts": 1}])
 
     keeper = Housekeeper("identity", wiring.session_factory,
                          [*plumbing_rules(), *housekeeping.rules(Settings())], clock=lambda: NOW)
@@ -71,5 +78,7 @@ def test_housekeeping_removes_what_can_no_longer_matter_and_keeps_what_is_in_for
     assert keys(wiring, orm.unknown_login_failures.c.username_key) == ["still-locked", "two-failures-lately"]
     assert keys(wiring, orm.login_sessions.c.session_hash) == ["active"]
     assert keys(wiring, orm.activation_tokens.c.token_hash) == ["expired-last-week", "valid"]
+    assert keys(wiring, orm.contact_changes.c.change_id) == ["code-waiting"]
     assert removed == {"outbox": 0, "processed_messages": 0, "identification_failures": 1, "client_attempts": 1,
-                       "unknown_login_failures": 2, "login_sessions": 1, "activation_tokens": 2}
+                       "unknown_login_failures": 2, "login_sessions": 1, "activation_tokens": 2,
+                       "contact_changes": 1}

@@ -82,6 +82,7 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
             uow.after_commit(metrics.DOCUMENTS_DUPLICATE.inc)
             uow.commit()
             return None
+        _check_within_window(cmd, now)
         _check_owner(cmd, uow)
         if cmd.bucket != where.inbox_bucket:
             raise Rejected("wrong_bucket", f"wrong bucket: documents are taken from {where.inbox_bucket!r} only, "
@@ -122,15 +123,23 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))
         uow.after_commit(metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc)
         uow.commit()
-        if doc.expired(now):
-            log.warning("document_already_expired", document_id=doc.document_id,
-                        available_until=doc.available_until.isoformat())
         log.debug("document_stored", document_id=doc.document_id, policy_number=doc.policy_number,
                   doc_type=doc.doc_type, size=doc.size)
         return doc
 
 
 PDF_MAGIC = b"%PDF-"
+
+
+def _check_within_window(cmd: commands.IngestDocument, now: datetime) -> None:
+    """A document may be opened for 13 months after its upload, so one that arrives already past them is never
+    stored (it could not be shown, and nobody is told about it): dead-lettered with the reason, before anything is
+    copied. The inbox object stays for the operator, as with every rejection."""
+    available_until = model.add_months(cmd.uploaded_at, model.RETENTION_MONTHS)
+    if now >= available_until:
+        raise Rejected("expired_on_arrival",
+                       f"expired on arrival: document {cmd.document_id} was uploaded at {cmd.uploaded_at.isoformat()}; "
+                       f"its {model.RETENTION_MONTHS} months ended at {available_until.isoformat()}, before it arrived")
 
 
 def _check_is_pdf(store: AbstractObjectStore, bucket: str, key: str, cmd: commands.IngestDocument) -> None:

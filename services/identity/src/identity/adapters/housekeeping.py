@@ -8,6 +8,8 @@
 - ``login_sessions``: a session idle past its timeout can never be used again; deleted a day after that.
 - ``activation_tokens``: used, revoked or expired tokens are deleted after ``PORTAL_TOKEN_RETENTION_DAYS``
   (default 30); until then the link still answers "expired / already used" instead of "unknown".
+- ``contact_changes`` (new e-mail / mobile waiting for the link or the SMS code): confirmed, superseded or expired
+  ones after ``PORTAL_TOKEN_RETENTION_DAYS`` too. ``callback_requests`` are the customer's requests: kept.
 """
 from __future__ import annotations
 
@@ -26,16 +28,21 @@ def rules(settings: Settings) -> list[Rule]:
     unknown = days("PORTAL_UNKNOWN_LOGIN_RETENTION_DAYS", 30)
     tokens = days("PORTAL_TOKEN_RETENTION_DAYS", 30)
     idle = timedelta(minutes=settings.session_idle_minutes) + timedelta(days=1)
-    f, a, u, s, t = (orm.identification_failures, orm.client_attempts, orm.unknown_login_failures,
-                     orm.login_sessions, orm.activation_tokens)
+    f, a, u, s, t, c = (orm.identification_failures, orm.client_attempts, orm.unknown_login_failures,
+                        orm.login_sessions, orm.activation_tokens, orm.contact_changes)
+    # client_attempts also holds the callback allowance, whose window is longer than the login/recovery one.
+    attempts_window = max(throttle, timedelta(minutes=settings.client_window_minutes),
+                          timedelta(minutes=settings.callback_window_minutes))
     return [
         Rule("identification_failures", f,
              older_than(f, "failed_at", max(throttle, timedelta(minutes=settings.identify_window_minutes)))),
-        Rule("client_attempts", a, older_than(a, "at", max(throttle, timedelta(minutes=settings.client_window_minutes)))),
+        Rule("client_attempts", a, older_than(a, "at", attempts_window)),
         Rule("unknown_login_failures", u, lambda now: or_(
             u.c.locked_until <= now,
             and_(u.c.locked_until.is_(None), u.c.last_failed_at < now - unknown))),
         Rule("login_sessions", s, older_than(s, "last_seen_at", idle)),
         Rule("activation_tokens", t, lambda now: or_(
             t.c.used_at < now - tokens, t.c.revoked_at < now - tokens, t.c.expires_at < now - tokens)),
+        Rule("contact_changes", c, lambda now: or_(
+            c.c.confirmed_at < now - tokens, c.c.revoked_at < now - tokens, c.c.expires_at < now - tokens)),
     ]

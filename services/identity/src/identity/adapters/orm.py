@@ -1,12 +1,12 @@
 """Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.orm import registry
 
 from portal_common.db import UTCDateTime, plumbing_tables
 
-from ..domain import model
+from ..domain import callbacks, model
 
 metadata = MetaData()
 mapper_registry = registry(metadata=metadata)
@@ -104,6 +104,41 @@ client_attempts = Table(
     Index("ix_client_attempts_kind_client", "kind", "client_key", "at"),
 )
 
+# "Kérdésem van": callback requests for the insurer's contact centre (published as customer.callback_requested).
+callback_requests = Table(
+    "callback_requests", metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("idempotency_key", String(64), nullable=False, unique=True),  # one request per submitted form
+    Column("client_key", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("policy_number", String(64)),
+    Column("topic", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("preferred_time", String(20), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("customer_id", String(64), index=True),
+    Column("account_id", String(36)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("due_on", Date, nullable=False),
+)
+
+# A new e-mail address or mobile number waiting for its confirmation (link / SMS code).
+contact_changes = Table(
+    "contact_changes", metadata,
+    Column("change_id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.account_id"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),
+    Column("new_value", String(254), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+)
+
 outbox, processed_messages = plumbing_tables(metadata)
 
 _mapped = False
@@ -118,3 +153,5 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.ActivationToken, activation_tokens)
     mapper_registry.map_imperatively(model.LoginSession, login_sessions)
     mapper_registry.map_imperatively(model.Declaration, declarations)
+    mapper_registry.map_imperatively(callbacks.CallbackRequest, callback_requests)
+    mapper_registry.map_imperatively(model.ContactChange, contact_changes)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from portal_common.db import UTCDateTime
 
-from ..domain import model
+from ..domain import callbacks, model
 from . import orm
 
 
@@ -107,6 +107,24 @@ class AbstractRepository(abc.ABC):
     @abc.abstractmethod
     def client_attempts_since(self, kind: str, client_key: str, since: datetime) -> list[datetime]:
         """Times of the client's attempts of this kind after ``since``, oldest first."""
+
+    # ------------------------------------------------------------------------------- callbacks, contact changes
+    @abc.abstractmethod
+    def add_callback_request(self, request: callbacks.CallbackRequest) -> None: ...
+
+    @abc.abstractmethod
+    def callback_request_by_key(self, idempotency_key: str) -> callbacks.CallbackRequest | None: ...
+
+    @abc.abstractmethod
+    def add_contact_change(self, change: model.ContactChange) -> None: ...
+
+    @abc.abstractmethod
+    def contact_change_by_hash(self, secret_hash: str, for_update: bool = False) -> model.ContactChange | None: ...
+
+    @abc.abstractmethod
+    def pending_contact_changes(self, account_id: str, kind: str, now: datetime,
+                                for_update: bool = False) -> list[model.ContactChange]:
+        """Unconfirmed, unrevoked, unexpired changes of this kind, newest first."""
 
 
 class SqlAlchemyRepository(AbstractRepository):
@@ -249,6 +267,27 @@ class SqlAlchemyRepository(AbstractRepository):
         return list(self.session.scalars(select(t.c.at).where(
             t.c.kind == kind, t.c.client_key == client_key, t.c.at > since).order_by(t.c.at)))
 
+    def add_callback_request(self, request):
+        self.session.add(request)
+
+    def callback_request_by_key(self, idempotency_key):
+        return self.session.scalars(select(callbacks.CallbackRequest).where(
+            orm.callback_requests.c.idempotency_key == idempotency_key)).first()
+
+    def add_contact_change(self, change):
+        self.session.add(change)
+
+    def contact_change_by_hash(self, secret_hash, for_update=False):
+        query = select(model.ContactChange).where(orm.contact_changes.c.secret_hash == secret_hash)
+        return self.session.scalars(query.with_for_update() if for_update else query).first()
+
+    def pending_contact_changes(self, account_id, kind, now, for_update=False):
+        t = orm.contact_changes
+        query = select(model.ContactChange).where(
+            t.c.account_id == account_id, t.c.kind == kind, t.c.confirmed_at.is_(None), t.c.revoked_at.is_(None),
+            t.c.expires_at > now).order_by(t.c.created_at.desc())
+        return list(self.session.scalars(query.with_for_update() if for_update else query))
+
 
 class FakeRepository(AbstractRepository):
     """In memory. Shared between fake units of work (like one database), so state survives a commit."""
@@ -261,6 +300,8 @@ class FakeRepository(AbstractRepository):
         self.failures: list[tuple[str, datetime]] = []
         self.unknown_failures: dict[str, tuple[int, datetime | None]] = {}
         self.client_attempts: list[tuple[str, str, datetime]] = []
+        self.callback_requests: list[callbacks.CallbackRequest] = []
+        self.contact_changes: list[model.ContactChange] = []
         self._lock = threading.Lock()
 
     def add_account(self, account):
@@ -352,3 +393,22 @@ class FakeRepository(AbstractRepository):
 
     def client_attempts_since(self, kind, client_key, since):
         return sorted(at for k, key, at in self.client_attempts if k == kind and key == client_key and at > since)
+
+    def add_callback_request(self, request):
+        if self.callback_request_by_key(request.idempotency_key) is not None:
+            raise AssertionError("duplicate idempotency key: the unique constraint would refuse it")
+        self.callback_requests.append(request)
+
+    def callback_request_by_key(self, idempotency_key):
+        return next((r for r in self.callback_requests if r.idempotency_key == idempotency_key), None)
+
+    def add_contact_change(self, change):
+        self.contact_changes.append(change)
+
+    def contact_change_by_hash(self, secret_hash, for_update=False):
+        return next((c for c in self.contact_changes if c.secret_hash == secret_hash), None)
+
+    def pending_contact_changes(self, account_id, kind, now, for_update=False):
+        found = [c for c in self.contact_changes if c.account_id == account_id and c.kind == kind
+                 and c.confirmed_at is None and c.revoked_at is None and c.expires_at > now]
+        return sorted(found, key=lambda c: c.created_at, reverse=True)

@@ -112,3 +112,51 @@ class NoteNotificationFailed:
     template: str | None = None
     cause_event: str | None = None
     account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestCallback:
+    """"Kérdésem van": phone me back. ``account_id`` when a logged-in customer asks (the gateway says so)."""
+
+    idempotency_key: str
+    name: str
+    phone: str
+    email: str
+    topic: str
+    message: str
+    preferred_time: str
+    language: str
+    client_ip: str
+    policy_number: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestEmailChange:
+    account_id: str
+    password: str
+    new_email: str
+
+
+@dataclass(frozen=True)
+class ConfirmEmailChange:
+    token: str
+
+
+@dataclass(frozen=True)
+class RequestMobileChange:
+    account_id: str
+    password: str
+    new_mobile: str  # already normalised to +36…
+
+
+@dataclass(frozen=True)
+class ConfirmMobileChange:
+    account_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    account_id: str
+    language: str

@@ -39,6 +39,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "same_as_current": ("Az új jelszó nem egyezhet a jelenlegivel.", "The new password must differ from the current one."),
     "wrong_password": ("A jelszó nem megfelelő.", "The password is not correct."),
+    "same_email": ("Ez a jelenlegi e-mail-címe.", "This is your current e-mail address."),
+    "same_mobile": ("Ez a jelenlegi mobilszáma.", "This is your current mobile number."),
+    "wrong_code": ("A kód nem megfelelő. Ellenőrizze az SMS-t, és írja be újra.",
+                   "The code is not correct. Check the SMS and type it again."),
+    "invalid_phone": ("Adjon meg egy telefonszámot, pl. +36 30 123 4567 vagy 06 1 555 0100.",
+                      "Enter a phone number, e.g. +36 30 123 4567 or 06 1 555 0100."),
+    "invalid_choice": ("Válasszon a felsoroltak közül.", "Choose one of the options."),
 }
 
 

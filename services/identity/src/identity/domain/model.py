@@ -137,3 +137,33 @@ class ActivationToken:
         if self.revoked_at is not None or self.expires_at <= now:
             return "expired"
         return "valid"
+
+
+EMAIL_CHANGE, MOBILE_CHANGE = "email", "mobile"
+
+
+@dataclass(eq=False)
+class ContactChange:
+    """A new e-mail address or mobile number waiting for proof that it reaches the customer: the link sent to the new
+    address, or the code sent by SMS to the new number. Until then the old one stays in use."""
+
+    change_id: str
+    account_id: str
+    kind: str  # EMAIL_CHANGE | MOBILE_CHANGE
+    new_value: str
+    secret_hash: str  # SHA-256 of the link's token, or of change_id + the SMS code (never stored in clear)
+    created_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None = None
+    revoked_at: datetime | None = None  # superseded by a newer request of the same kind
+    failed_attempts: int = 0  # wrong SMS codes
+
+    def state(self, now: datetime, max_attempts: int | None = None) -> str:
+        """``valid`` | ``used`` | ``expired`` (superseded, timed out or too many wrong codes)."""
+        if self.confirmed_at is not None:
+            return "used"
+        if self.revoked_at is not None or self.expires_at <= now:
+            return "expired"
+        if max_attempts is not None and self.failed_attempts >= max_attempts:
+            return "expired"
+        return "valid"

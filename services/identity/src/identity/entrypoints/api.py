@@ -19,7 +19,7 @@ from ..adapters.hasher import PasswordHasher
 from ..adapters.policy_directory import PolicyDirectory
 from ..bootstrap import Wiring, bootstrap
 from ..domain import commands, errors, messages
-from ..service_layer import handlers
+from ..service_layer import contact, handlers
 from ..settings import Settings
 from . import schemas
 
@@ -241,6 +241,64 @@ def close_account(account_id: str):
     data = _body(schemas.CloseRequestSchema())
     _wiring().handle(handlers.close_account, commands.CloseAccount(account_id, data["password"]))
     return Response(status=204)
+
+
+# ---------------------------------------------------------------------------- callback requests, contact data
+@bp.post("/callback-requests")
+def request_callback():
+    """"Kérdésem van": 201 ``{"request_id", "due_on": "2026-12-08", "email", "created": true}`` (200 with
+    ``created: false`` for an ``idempotency_key`` seen before: one request per form) | 422 ``invalid`` with fields |
+    429 ``throttled`` (new requests per client)."""
+    data = _body(schemas.CallbackRequestSchema())
+    cmd = commands.RequestCallback(client_ip=client_ip(), **data)
+    request_, created = _wiring().handle(contact.request_callback, cmd)
+    out = schemas.CallbackCreatedSchema().dump({"request_id": request_.request_id, "due_on": request_.due_on,
+                                                "email": request_.email, "created": created})
+    return jsonify(out), 201 if created else 200
+
+
+@bp.post("/accounts/<account_id>/email-change")
+def request_email_change(account_id: str):
+    """A confirmation link to the new address: 202 ``{"kind": "email", "new_value", "expires_at"}`` | 422 ``invalid``
+    (``password``: wrong_password, ``email``: invalid_email | same_email) | 404."""
+    data = _body(schemas.EmailChangeRequestSchema())
+    change = _wiring().handle(contact.request_email_change,
+                              commands.RequestEmailChange(account_id, data["password"], data["email"]))
+    return jsonify(schemas.ContactChangeOutSchema().dump(change)), 202
+
+
+@bp.post("/email-changes/<token>")
+def confirm_email_change(token: str):
+    """Follow the link: 200 the account (with its new ``email``) | 410 ``expired | used | unknown``."""
+    account = _wiring().handle(contact.confirm_email_change, commands.ConfirmEmailChange(token))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
+@bp.post("/accounts/<account_id>/mobile-change")
+def request_mobile_change(account_id: str):
+    """A code by SMS to the new number: 202 ``{"kind": "mobile", "new_value", "expires_at"}`` | 422 ``invalid``
+    (``password``, ``mobile``: invalid_mobile | same_mobile) | 404."""
+    data = _body(schemas.MobileChangeRequestSchema())
+    change = _wiring().handle(contact.request_mobile_change,
+                              commands.RequestMobileChange(account_id, data["password"], data["mobile"]))
+    return jsonify(schemas.ContactChangeOutSchema().dump(change)), 202
+
+
+@bp.post("/accounts/<account_id>/mobile-change/confirm")
+def confirm_mobile_change(account_id: str):
+    """The code from the SMS: 200 the account | 422 ``invalid`` (``code``: wrong_code) | 410 ``expired`` (no pending
+    change, timed out, or too many wrong codes: ask for a new one) | 404."""
+    data = _body(schemas.MobileCodeSchema())
+    account = _wiring().handle(contact.confirm_mobile_change, commands.ConfirmMobileChange(account_id, data["code"]))
+    return jsonify(schemas.AccountOutSchema().dump(account))
+
+
+@bp.put("/accounts/<account_id>/language")
+def set_language(account_id: str):
+    """The language of the customer's e-mails and SMS: 200 the account | 422 | 404."""
+    data = _body(schemas.LanguageRequestSchema())
+    account = _wiring().handle(contact.set_language, commands.SetLanguage(account_id, data["language"]))
+    return jsonify(schemas.AccountOutSchema().dump(account))
 
 
 def create_app(database_url: str | None = None, *, directory: PolicyDirectory | None = None,

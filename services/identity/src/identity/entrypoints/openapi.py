@@ -50,7 +50,8 @@ def build() -> dict:
     for name in ("DeclarationRequest", "IdentifiedWithdrawalRequest", "RegistrationRequest", "ResendRequest",
                  "LoginRequest", "PasswordChangeRequest", "RecoveryRequest", "CloseRequest", "FieldError", "Error",
                  "DeclarationCreated", "DeclarationOut", "WithdrawalOut", "RegistrationCreated", "ActivationOut",
-                 "AccountOut", "SessionOut"):
+                 "AccountOut", "SessionOut", "CallbackRequest", "CallbackCreated", "EmailChangeRequest",
+                 "MobileChangeRequest", "MobileCode", "LanguageRequest", "ContactChangeOut"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
 
     spec.path("/internal/declarations", operations={"post": {
@@ -113,6 +114,36 @@ def build() -> dict:
         "summary": "Close the account (and withdraw the active declaration)", "requestBody": _body("CloseRequest"),
         "responses": {"204": {"description": "Closed"}, "422": _err("invalid (password)"),
                       "404": _err("not_found")}}})
+    spec.path("/internal/callback-requests", operations={"post": {
+        "summary": "Ask for a callback (customer.callback_requested)", "parameters": [CLIENT_IP],
+        "requestBody": _body("CallbackRequest"),
+        "responses": {"201": _json("CallbackCreated", "Stored and published"),
+                      "200": _json("CallbackCreated", "The same idempotency_key again: the first request"),
+                      "422": _err("invalid"), "429": _err("throttled (new requests per client)")}}})
+    spec.path("/internal/accounts/{account_id}/email-change", parameters=[_path_param("account_id")], operations={
+        "post": {"summary": "Ask to change the e-mail address (a link goes to the new one)",
+                 "requestBody": _body("EmailChangeRequest"),
+                 "responses": {"202": _json("ContactChangeOut", "Link sent"), "422": _err("invalid"),
+                               "404": _err("not_found")}}})
+    spec.path("/internal/email-changes/{token}", parameters=[_path_param("token")], operations={"post": {
+        "summary": "Confirm the new e-mail address (customer.contact_changed)",
+        "responses": {"200": _json("AccountOut", "Changed"), "410": _err("expired | used | unknown")}}})
+    spec.path("/internal/accounts/{account_id}/mobile-change", parameters=[_path_param("account_id")], operations={
+        "post": {"summary": "Ask to change the mobile number (a code goes to the new one by SMS)",
+                 "requestBody": _body("MobileChangeRequest"),
+                 "responses": {"202": _json("ContactChangeOut", "Code sent"), "422": _err("invalid"),
+                               "404": _err("not_found")}}})
+    spec.path("/internal/accounts/{account_id}/mobile-change/confirm", parameters=[_path_param("account_id")],
+              operations={"post": {
+                  "summary": "Confirm the new mobile number with the SMS code (customer.contact_changed)",
+                  "requestBody": _body("MobileCode"),
+                  "responses": {"200": _json("AccountOut", "Changed"), "422": _err("invalid (wrong_code)"),
+                                "410": _err("expired (no pending change, timed out or too many wrong codes)"),
+                                "404": _err("not_found")}}})
+    spec.path("/internal/accounts/{account_id}/language", parameters=[_path_param("account_id")], operations={
+        "put": {"summary": "Set the language of the customer's messages (customer.contact_changed)",
+                "requestBody": _body("LanguageRequest"),
+                "responses": {"200": _json("AccountOut", "Set"), "422": _err("invalid"), "404": _err("not_found")}}})
     return spec.to_dict()
 
 

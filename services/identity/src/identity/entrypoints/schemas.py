@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from ..domain import model, rules
+from ..domain import callbacks, model, rules
 
 _ERRORS = {"required": "required", "null": "required", "invalid": "invalid"}
 
@@ -140,7 +140,102 @@ class CloseRequestSchema(_Lenient):
     password = Secret()
 
 
+def _phone_rule(value: str) -> None:
+    if callbacks.normalise_phone(value) is None:
+        raise ValidationError("invalid_phone")
+
+
+def _idempotency_key_rule(value: str) -> None:
+    if not callbacks.valid_idempotency_key(value):
+        raise ValidationError("invalid")
+
+
+def _optional_text(max_len: int):
+    def check(value: str | None) -> None:
+        if value is not None and len(value) > max_len:
+            raise ValidationError("too_long_text")
+
+    return check
+
+
+class CallbackRequestSchema(_Lenient):
+    """"Kérdésem van". Example: ``{"idempotency_key": "3f2b9c0e8d7a4b61a5c4", "name": "Minta Anna",
+    "phone": "+36 30 123 4567", "email": "anna@example.com", "policy_number": "KGFB-1001", "topic": "claim",
+    "message": "Kérdésem van a kárbejelentésről.", "preferred_time": "morning", "language": "hu",
+    "account_id": null}``. ``account_id``: the logged-in customer's account (the gateway sets it from the session)."""
+
+    idempotency_key = fields.String(required=True, error_messages=_ERRORS, validate=_idempotency_key_rule)
+    name = Text(callbacks.NAME_MAX)
+    phone = fields.String(required=True, validate=_phone_rule, error_messages=_ERRORS)
+    email = Email()
+    policy_number = fields.String(load_default=None, allow_none=True, validate=_optional_text(callbacks.POLICY_MAX))
+    topic = fields.String(required=True, validate=validate.OneOf(callbacks.TOPICS, error="invalid_choice"),
+                          error_messages=_ERRORS)
+    message = Text(callbacks.MESSAGE_MAX)
+    preferred_time = fields.String(load_default="any", error_messages=_ERRORS,
+                                   validate=validate.OneOf(callbacks.TIMES_OF_DAY, error="invalid_choice"))
+    language = Language()
+    account_id = fields.String(load_default=None, allow_none=True)
+
+    @post_load
+    def _normalise(self, data, **_):
+        data["phone"] = callbacks.normalise_phone(data["phone"])
+        data["name"] = " ".join(data["name"].split())
+        data["policy_number"] = (data.get("policy_number") or "").strip() or None
+        return data
+
+
+class EmailChangeRequestSchema(_Lenient):
+    """Example: ``{"password": "…", "email": "anna.uj@example.com"}``"""
+
+    password = Secret()
+    email = Email()
+
+
+class MobileChangeRequestSchema(_Lenient):
+    """Example: ``{"password": "…", "mobile": "06 20 987 6543"}`` (normalised to ``+36209876543``)"""
+
+    password = Secret()
+    mobile = Mobile()
+
+    @post_load
+    def _normalise(self, data, **_):
+        data["mobile"] = rules.normalise_mobile(data["mobile"])
+        return data
+
+
+class MobileCodeSchema(_Lenient):
+    """Example: ``{"code": "493027"}`` (the code from the SMS sent to the new number)"""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20, error="invalid"),
+                         error_messages=_ERRORS)
+
+
+class LanguageRequestSchema(_Lenient):
+    """Example: ``{"language": "en"}``"""
+
+    language = fields.String(required=True, validate=validate.OneOf(model.LANGUAGES, error="invalid_language"),
+                             error_messages=_ERRORS)
+
+
 # ----------------------------------------------------------------------------------------------------- responses
+class CallbackCreatedSchema(Schema):
+    """``{"request_id": "…", "due_on": "2026-12-08", "created": true}`` (``created`` false: the same form again)"""
+
+    request_id = fields.String()
+    due_on = fields.Date()
+    email = fields.String()
+    created = fields.Boolean()
+
+
+class ContactChangeOutSchema(Schema):
+    """``{"kind": "email", "new_value": "anna.uj@example.com", "expires_at": "…"}``"""
+
+    kind = fields.String(metadata={"enum": [model.EMAIL_CHANGE, model.MOBILE_CHANGE]})
+    new_value = fields.String()
+    expires_at = fields.DateTime()
+
+
 class FieldErrorSchema(Schema):
     code = fields.String(metadata={"example": "too_short"})
     message_hu = fields.String()

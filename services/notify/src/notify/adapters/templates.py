@@ -6,7 +6,7 @@ mentions something the payload lacks fails in the tests instead of sending "{{ u
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,12 +29,20 @@ WORDS = {
         "claim_letter": "kárügyi levél", "other": "egyéb dokumentum",
         "cheque": "csekk", "bank_transfer": "banki átutalás", "direct_debit": "csoportos beszedési megbízás",
         "portal": "az ügyfélportálon", "registration": "a regisztráció során",
+        "topic_policy": "szerződés", "topic_claim": "kár, kárbejelentés", "topic_payment": "díjfizetés",
+        "topic_documents": "dokumentumok", "topic_portal": "az ügyfélportál használata", "topic_legal": "jogi kérdés",
+        "topic_other": "egyéb", "time_any": "bármikor (munkanapokon 8–20 óra)", "time_morning": "délelőtt (8–12 óra)",
+        "time_afternoon": "délután (12–16 óra)", "time_evening": "késő délután, este (16–20 óra)",
     },
     "en": {
         "policy_schedule": "policy schedule", "premium_notice": "premium notice",
         "payment_reminder": "payment reminder", "claim_letter": "claim letter", "other": "other document",
         "cheque": "postal cheque", "bank_transfer": "bank transfer", "direct_debit": "direct debit",
         "portal": "on the customer portal", "registration": "during registration",
+        "topic_policy": "policy", "topic_claim": "claim", "topic_payment": "premium payment",
+        "topic_documents": "documents", "topic_portal": "using the customer portal", "topic_legal": "legal question",
+        "topic_other": "other", "time_any": "any time (working days 8:00–20:00)", "time_morning": "morning (8:00–12:00)",
+        "time_afternoon": "afternoon (12:00–16:00)", "time_evening": "late afternoon, evening (16:00–20:00)",
     },
 }
 
@@ -48,6 +56,20 @@ def format_time(value, lang: str) -> str:
     if lang == "hu":
         return f"{local.year}. {_HU_MONTHS[local.month - 1]} {local.day}. {local:%H:%M}"
     return f"{local.day} {_EN_MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
+
+
+_HU_WEEKDAYS = ("hétfő", "kedd", "szerda", "csütörtök", "péntek", "szombat", "vasárnap")
+_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def format_day(value, lang: str) -> str:
+    """An ISO date with its weekday: ``2026. december 8., kedd`` / ``Tuesday, 8 December 2026``."""
+    if not value:
+        return ""
+    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    if lang == "hu":
+        return f"{day.year}. {_HU_MONTHS[day.month - 1]} {day.day}., {_HU_WEEKDAYS[day.weekday()]}"
+    return f"{_EN_WEEKDAYS[day.weekday()]}, {day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,7 @@ class Renderer:
             "portal_url": s.public_url + "/",
             "documents_url": s.public_url + "/documents",
             "time": lambda value: format_time(value, lang),
+            "day": lambda value: format_day(value, lang),
             "word": lambda key: words.get(key or "", key or ""),
         }
 

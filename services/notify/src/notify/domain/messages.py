@@ -8,9 +8,9 @@ communication.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
-from .model import EMAIL, SMS, Contact, language_of, normalize_phone
+from .model import EMAIL, SMS, Contact, language_of, mask_email, mask_phone, normalize_phone
 
 
 @dataclass
@@ -41,6 +41,10 @@ TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "customer.declaration_withdrawn": (("declaration_withdrawn", EMAIL),),
     "document.available": (("document_available", EMAIL),),
     "policy.enrolled": (("policy_enrolled", EMAIL),),
+    "customer.callback_requested": (("callback_requested", EMAIL),),
+    "account.email_change_requested": (("email_change_confirm", EMAIL),),
+    "account.mobile_change_requested": (("mobile_change_code", SMS),),
+    "customer.contact_changed": (("email_changed_notice", EMAIL), ("mobile_changed_notice", EMAIL)),
 }
 
 
@@ -60,7 +64,7 @@ def _sms(template: str, data: dict, payload: dict) -> Planned:
 
 
 def _iso(value) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else value
+    return value.isoformat() if isinstance(value, (datetime, date)) else value
 
 
 def _moment(value) -> datetime | None:
@@ -127,16 +131,54 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
             "policy_number": d["policy_number"], "payment_method": d.get("payment_method"),
             "previous_payment_method": d.get("previous_payment_method"),
         }, customer_id=d["customer_id"], skip_reason=None if to else "no e-mail address for the customer")]
+    if event == "customer.callback_requested":
+        return [_email("callback_requested", d, {
+            "name": d.get("name"), "phone": d.get("phone"), "topic": d.get("topic"),
+            "preferred_time": d.get("preferred_time"), "policy_number": d.get("policy_number"),
+            "due_on": _iso(d.get("due_on")), "working_days": d.get("working_days"),
+            "request_id": d.get("request_id")})]
+    if event == "account.email_change_requested":
+        # To the NEW address: proof that it reaches the customer. Nothing changes until the link is followed.
+        return [_email("email_change_confirm", d, {"username": d.get("username"), "confirm_url": d["confirm_url"],
+                                                   "expires_at": _iso(d.get("expires_at")),
+                                                   "valid_hours": valid_hours(d.get("expires_at"), occurred_at)})]
+    if event == "account.mobile_change_requested":
+        return [_sms("mobile_change_code", d, {"code": d["code"], "expires_at": _iso(d.get("expires_at"))})]
+    if event == "customer.contact_changed":
+        return _contact_changed(d)
     raise ValueError(f"notify has no messages for {event!r}")
+
+
+def _contact_changed(d: dict) -> list[Planned]:
+    """The PREVIOUS address hears that the e-mail address changed (if it was not the owner, they can act); a new
+    mobile number is announced to the account's e-mail address. A language change sends nothing."""
+    changed = d.get("changed") or []
+    planned = []
+    if "email" in changed and d.get("previous_email"):
+        planned.append(_email("email_changed_notice", {**d, "email": d["previous_email"]},
+                              {"new_email": mask_email(d.get("email")), "changed_at": _iso(d.get("changed_at"))}))
+    if "mobile" in changed:
+        planned.append(_email("mobile_changed_notice", d, {"new_mobile": mask_phone(d.get("mobile")),
+                                                           "changed_at": _iso(d.get("changed_at"))}))
+    return planned
 
 
 def project(event: str, data: dict, contact: Contact | None, now: datetime) -> Contact | None:
     """The contact after ``event``; None when the event does not touch the projection."""
     customer_id = data.get("customer_id")
     if not customer_id or event not in ("customer.declared", "customer.declaration_withdrawn",
-                                        "account.activated", "account.closed"):
+                                        "account.activated", "account.closed", "customer.contact_changed"):
         return None
     c = contact or Contact(customer_id=customer_id)
+    if event == "customer.contact_changed":
+        # The account's data after the change; the declaration address follows it (identity moved both at once).
+        c.account_email = data.get("email") or c.account_email
+        c.mobile = normalize_phone(data.get("mobile")) or c.mobile
+        c.language = language_of(data.get("language") or c.language)
+        if data.get("declaration_email") and c.declaration_email:
+            c.declaration_email = data["declaration_email"]
+        c.updated_at = now
+        return c
     if event in ("customer.declared", "customer.declaration_withdrawn"):
         at = data.get("declared_at") if event == "customer.declared" else data.get("withdrawn_at")
         # Events can arrive out of order: an older declaration change never overrides a newer one.

@@ -19,7 +19,7 @@ LANGUAGES = ("hu", "en")
 DEFAULT_LANGUAGE = "hu"
 
 #: Payload keys that are secrets: kept only until the message is sent (or has failed), then blanked.
-SECRET_FIELDS = frozenset({"activation_url", "initial_password", "one_time_password"})
+SECRET_FIELDS = frozenset({"activation_url", "initial_password", "one_time_password", "confirm_url", "code"})
 BLANKED = "[removed]"
 
 

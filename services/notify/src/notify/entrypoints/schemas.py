@@ -105,6 +105,53 @@ class PolicyEnrolledSchema(_Lenient):
     previous_payment_method = fields.String(**_str)
 
 
+class CallbackRequestedSchema(_Lenient):
+    request_id = fields.String(required=True)
+    name = fields.String(**_str)
+    phone = fields.String(**_str)
+    email = fields.String(**_str)
+    policy_number = fields.String(**_str)
+    topic = fields.String(**_str)
+    preferred_time = fields.String(**_str)
+    language = fields.String(**_str)
+    customer_id = fields.String(**_str)
+    account_id = fields.String(**_str)
+    due_on = fields.Date(required=True)
+    working_days = fields.Integer(**_str)
+
+
+class EmailChangeRequestedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    username = fields.String(**_str)
+    email = fields.String(**_str)
+    language = fields.String(**_str)
+    confirm_url = fields.String(required=True)
+    expires_at = fields.AwareDateTime(**_str)
+
+
+class MobileChangeRequestedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    code = fields.String(required=True)
+    expires_at = fields.AwareDateTime(**_str)
+
+
+class ContactChangedSchema(_Lenient):
+    customer_id = fields.String(required=True)
+    account_id = fields.String(**_str)
+    email = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    changed = fields.List(fields.String(), load_default=list)
+    declaration_email = fields.String(**_str)
+    previous_email = fields.String(**_str)
+    previous_mobile = fields.String(**_str)
+    changed_at = fields.AwareDateTime(**_str)
+
+
 #: Event name -> the schema notify reads it with.
 EVENT_SCHEMAS = {
     "account.activation_requested": ActivationRequestedSchema,
@@ -117,6 +164,10 @@ EVENT_SCHEMAS = {
     "customer.declaration_withdrawn": DeclarationWithdrawnSchema,
     "document.available": DocumentAvailableSchema,
     "policy.enrolled": PolicyEnrolledSchema,
+    "customer.callback_requested": CallbackRequestedSchema,
+    "account.email_change_requested": EmailChangeRequestedSchema,
+    "account.mobile_change_requested": MobileChangeRequestedSchema,
+    "customer.contact_changed": ContactChangedSchema,
 }
 
 
