@@ -86,7 +86,8 @@ class MessageBus:
     def handle(self, handler: Callable, *args, **given):
         """Call ``handler`` with the dependencies it names, and ``args`` for its other parameters, in order:
         ``bus.handle(handlers.get_policy, "KGFB-1")`` calls ``get_policy(uow=<new uow>, policy_number="KGFB-1")``.
-        ``given`` overrides a dependency (the consumer's joined ``uow``, the ``message``)."""
+        ``given`` overrides a dependency (the consumer's joined ``uow``, the ``message``). A parameter named like a
+        dependency always gets the dependency: give dependencies names no handler uses for its own arguments."""
         available = {**self.dependencies, **given}
         injected, rest = {}, []
         for name, param in inspect.signature(handler).parameters.items():

@@ -52,9 +52,9 @@ class Wiring:
 
     @cached_property
     def bus(self) -> MessageBus:
-        """Handlers get ``uow``, ``store``, ``where`` and ``now`` by parameter name."""
+        """Handlers get ``uow``, ``store``, ``locations`` and ``now`` by parameter name."""
         return MessageBus(EVENTS, uow=self.uow, joined_uow=unit_of_work.SessionUnitOfWork, store=self.store,
-                          where=self.locations, now=PerCall(self.clock))
+                          locations=self.locations, now=PerCall(self.clock))
 
     @property
     def locations(self) -> handlers.Locations:

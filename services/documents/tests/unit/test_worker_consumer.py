@@ -128,8 +128,8 @@ def test_a_handler_run_twice_for_one_delivery_counts_and_deletes_once(stack):
     route = stack.worker.bus.events["document.uploaded"]
     runs: dict[str, int] = {}
 
-    def work_then_fail_the_first_time(cmd, uow, store, where, now, message):
-        route.handler(cmd, uow, store, where, now)
+    def work_then_fail_the_first_time(cmd, uow, store, locations, now, message):
+        route.handler(cmd, uow, store, locations, now)
         runs[message.message_id] = runs.get(message.message_id, 0) + 1
         if runs[message.message_id] == 1:
             raise RuntimeError("another message of the batch failed")

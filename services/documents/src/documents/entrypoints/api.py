@@ -51,7 +51,7 @@ def list_documents(customer_id: str):
     now = w.clock()
     where = DocumentFilter(customer_id, args["policy_number"], args["doc_type"])
     try:
-        page = handlers.list_documents(w.uow(), where, args["limit"], now, offset=args["offset"])
+        page = w.bus.handle(handlers.list_documents, where, args["limit"], now=now, offset=args["offset"])
     except handlers.NotFound:
         _not_found()
     return jsonify(documents=[document_json(d, now) for d in page.documents], unread=page.unread, total=page.total)
@@ -62,7 +62,7 @@ def get_document(customer_id: str, document_id: str):
     """One document's metadata (also when expired: ``"expired": true``). 404 when not the customer's."""
     w = _wiring()
     try:
-        doc = handlers.get_document(w.uow(), customer_id, document_id)
+        doc = w.bus.handle(handlers.get_document, customer_id, document_id)
     except handlers.NotFound:
         _not_found()
     return jsonify(document_json(doc, w.clock()))
@@ -75,7 +75,7 @@ def document_content(customer_id: str, document_id: str):
     404 when not the customer's; 410 ``{"error": "expired", "available_until": …}`` after its 13 months."""
     w = _wiring()
     try:
-        doc, stored = handlers.open_content(w.uow(), w.store, customer_id, document_id, w.clock())
+        doc, stored = w.bus.handle(handlers.open_content, customer_id, document_id)
     except (handlers.NotFound, handlers.ContentMissing):
         _not_found()
     except handlers.Expired as exc:
@@ -111,7 +111,7 @@ def mark_read(customer_id: str, document_id: str):
     """Mark a document read (e.g. opened through a presigned link). 204; 404 when not the customer's."""
     w = _wiring()
     try:
-        handlers.mark_read(w.uow(), customer_id, document_id, w.clock())
+        w.bus.handle(handlers.mark_read, customer_id, document_id)
     except handlers.NotFound:
         _not_found()
     return "", 204

@@ -60,7 +60,7 @@ class Locations:
 
 # ------------------------------------------------------------------------------------------------------- ingestion
 def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store: AbstractObjectStore,
-                    where: Locations, now: datetime) -> model.Document | None:
+                    locations: Locations, now: datetime) -> model.Document | None:
     """Verify the inbox object, copy it to the customer's prefix, record it (+ ``document.available``), and after
     the commit delete the inbox copy. Returns ``None`` for a duplicate (already stored with the same content: no-op).
 
@@ -77,15 +77,15 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         if existing is not None:
             _check_same_content(cmd, existing)
             log.debug("document_duplicate", document_id=cmd.document_id)
-            if cmd.bucket == where.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
+            if cmd.bucket == locations.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
                 uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))  # a left-over of an earlier failed delete
             uow.after_commit(metrics.DOCUMENTS_DUPLICATE.inc)
             uow.commit()
             return None
         _check_within_window(cmd, now)
         _check_owner(cmd, uow)
-        if cmd.bucket != where.inbox_bucket:
-            raise Rejected("wrong_bucket", f"wrong bucket: documents are taken from {where.inbox_bucket!r} only, "
+        if cmd.bucket != locations.inbox_bucket:
+            raise Rejected("wrong_bucket", f"wrong bucket: documents are taken from {locations.inbox_bucket!r} only, "
                                            f"not {cmd.bucket!r}")
         stored_sha256 = None
         if store.listed_size(cmd.bucket, cmd.key) != cmd.size:  # not known from a listing: ask S3 itself
@@ -103,23 +103,23 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         doc = model.Document.receive(
             document_id=cmd.document_id, customer_id=cmd.customer_id, policy_number=cmd.policy_number,
             doc_type=cmd.doc_type, title=cmd.title, content_type=cmd.content_type, size=cmd.size, sha256=cmd.sha256,
-            bucket=where.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
+            bucket=locations.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
         # Claim the document_id before touching the documents bucket: a concurrent ingestion of the same id (another
         # consumer) waits here for our commit and then finds the document stored, instead of overwriting our copy
         # under the same key with other bytes.
         uow.documents.add(doc)
         uow.flush()
         try:
-            copied = store.copy(cmd.bucket, cmd.key, where.documents_bucket, key)
+            copied = store.copy(cmd.bucket, cmd.key, locations.documents_bucket, key)
         except KeyError:  # deleted since the listing / HEAD
             raise Rejected("missing_object", f"object missing: s3://{cmd.bucket}/{cmd.key} does not exist") from None
         # The copy's checksum is computed by S3 over the bytes it copied: the strongest evidence there is.
-        actual = copied or stored_sha256 or store.sha256_of(where.documents_bucket, key)
+        actual = copied or stored_sha256 or store.sha256_of(locations.documents_bucket, key)
         if actual != cmd.sha256:
-            store.delete_many(where.documents_bucket, [key])  # the inbox copy stays for the operator
+            store.delete_many(locations.documents_bucket, [key])  # the inbox copy stays for the operator
             raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, "
                                               f"s3://{cmd.bucket}/{cmd.key} hashes to {actual}")
-        _check_is_pdf(store, where.documents_bucket, key, cmd)
+        _check_is_pdf(store, locations.documents_bucket, key, cmd)
         uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))
         uow.after_commit(metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc)
         uow.commit()
