@@ -8,7 +8,7 @@ PACKAGES := $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gat
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help install run test test-fast bench-bus bench-documents definitions contracts browser clean
+.PHONY: help install run test test-fast bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk clean
 
 help:
 	@echo "make run              start the whole portal on embedded defaults at http://127.0.0.1:8000"
@@ -16,6 +16,8 @@ help:
 	@echo "make test-fast        unit tests only (no servers, no browser)"
 	@echo "make bench-bus        outbox -> relay -> RabbitMQ -> consumer throughput vs raw pika"
 	@echo "make bench-documents  document ingestion throughput vs raw boto3 CopyObject"
+	@echo "make bench-gateway    logged-in /home vs a bare Flask page (wrk), PostgreSQL+RabbitMQ and embedded"
+	@echo "make bench-login      a login (known, unknown, locked, pending one-time password) vs one argon2 verification"
 	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json"
 	@echo "make contracts        export each service's OpenAPI document to contracts/http/"
 	@echo "make clean            remove the virtual environment and var/"
@@ -55,6 +57,17 @@ bench-bus: $(DEV_STAMP)
 
 bench-documents: $(DEV_STAMP)
 	$(PY) bench/bench_documents.py
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null); \
+	  else echo "bench-gateway needs Debian's wrk: sudo apt-get install wrk"; exit 1; fi; }
+
+bench-gateway: $(DEV_STAMP) wrk
+	$(PY) bench/bench_gateway.py
+
+bench-login: $(DEV_STAMP)
+	$(PY) bench/bench_login.py
 
 definitions: install
 	$(PY) -m portal_common.topology_export > deploy/rabbitmq/definitions.json

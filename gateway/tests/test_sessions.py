@@ -8,6 +8,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.clients.fakes import fake_clients
+from gateway.clients.http import Locked
 
 from .conftest import PASSWORD, login, text
 
@@ -102,12 +103,6 @@ def test_third_wrong_password_shows_locked_page_with_budapest_time(client, fakes
     assert 'id="locked-until"' in html
     assert "14:05" in html  # 13:05 UTC is 14:05 in Budapest (CET) in November
     assert 'href="/forgotten"' in html
-
-
-def test_lockout_with_the_fake_counts_three(client, fakes):
-    for _ in range(2):
-        assert client.post("/login", data={"username": "anna", "password": "bad"}).status_code == 200
-    assert client.post("/login", data={"username": "anna", "password": "bad"}).headers["Location"].endswith("/locked")
 
 
 def test_forgotten_answers_identically_for_match_and_no_match(client, fakes):
@@ -273,15 +268,39 @@ def test_forgotten_answers_the_same_when_throttled(fakes):
     assert pages[0] == pages[1] and 'id="recovery-answer"' in pages[0]
 
 
-def test_idle_notice_and_password_minimum_follow_the_configuration(monkeypatch, fakes):
-    monkeypatch.setenv("PORTAL_SESSION_IDLE_MINUTES", "30")
-    monkeypatch.setenv("PORTAL_PASSWORD_MIN_LENGTH", "16")
+def test_idle_notice_and_password_minimum_come_from_identitys_rules(fakes):
+    fakes.identity.rules_answer.update(session_idle_minutes=30, password_min_length=16)
     client = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False}).test_client()
     login(client)
-    html = text(client.post("/account/password", data={
-        "current_password": PASSWORD, "new_password": "fifteen chars!!", "new_password_confirm": "fifteen chars!!"}))
-    assert "Az új jelszó legalább 16 karakter hosszú legyen." in html and "Legalább 16 karakter;" in html
-    assert not [c for c in fakes.identity.calls if c[0] == "change_password"]
+    assert "Legalább 16 karakter;" in text(client.get("/account/password"))
     fakes.identity.expire_all_sessions()
     html = text(client.get(client.get("/home").headers["Location"]))
     assert "30 perc tétlenség után" in html
+
+
+def test_without_identitys_rules_the_pages_leave_the_numbers_out(fakes):
+    fakes.identity.rules_answer = None  # identity never answered since the gateway started
+    client = create_app({"CLIENTS": fakes, "WTF_CSRF_ENABLED": False}).test_client()
+    assert 'id="lock-rule"' not in text(client.get("/login"))
+    login(client)
+    fakes.identity.expire_all_sessions()
+    html = text(client.get(client.get("/home").headers["Location"]))
+    assert "tétlenség miatt biztonsági okból lejárt" in html
+
+
+def test_a_wrong_password_that_locks_on_a_logged_in_page_ends_the_session_and_shows_the_lock(logged_in, fakes):
+    lock = {"error": "locked", "locked_until": "2026-11-22T13:05:00+00:00", "lockout_threshold": 3,
+            "lockout_hours": 24}
+    fakes.identity.fail["change_password"] = Locked("identity", 423, lock)
+    response = logged_in.post("/account/password", data={
+        "current_password": "guess 3", "new_password": "a brand new sentence",
+        "new_password_confirm": "a brand new sentence"})
+    assert response.headers["Location"].endswith("/locked")
+    with logged_in.session_transaction() as s:
+        assert "sid" not in s
+    html = text(logged_in.get("/locked"))
+    assert "Egymás után 3 alkalommal" in html and "14:05" in html
+    login(logged_in)
+    fakes.identity.fail["close_account"] = Locked("identity", 423, lock)
+    response = logged_in.post("/account/close", data={"password": "guess"})
+    assert response.headers["Location"].endswith("/locked")

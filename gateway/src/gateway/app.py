@@ -140,9 +140,27 @@ def _install_hooks(app: Flask) -> None:
             "user": g.get("user"),
             "labels": labels,
             "dev_pages": app.config["DEV_PAGES"],
-            # {"lockout_threshold": 3, "lockout_hours": 24, ...}: the numbers the pages and the manual quote.
-            "rules": {key.lower(): app.config[key] for key in settings.RULES},
+            # {"lockout_threshold": 3, "lockout_hours": 24, ...}: the numbers the pages and the manual quote, from
+            # identity (asked only by a page that shows one; false while identity never answered).
+            "rules": IdentityRules(),
         }
+
+
+class IdentityRules:
+    """identity's rule numbers for a template, asked on first use (``rules.lockout_hours``)."""
+
+    def _answer(self) -> dict:
+        if "identity_rules" not in g:
+            from .clients import clients
+
+            g.identity_rules = clients().identity.rules() or {}
+        return g.identity_rules
+
+    def __bool__(self) -> bool:
+        return bool(self._answer())
+
+    def __getattr__(self, name: str):
+        return self._answer().get(name, "")  # identity never answered: the number is left out
 
 
 def _store_language(lang: str) -> None:

@@ -1,7 +1,7 @@
 """Who is logged in: identity's session id in the encrypted session cookie (session_cookie.py), validated on every protected request.
 
 The cookie holds only the opaque session id (and the language); identity keeps the session and its idle timer
-(``PORTAL_SESSION_IDLE_MINUTES``, 15), which ``GET /internal/sessions/<id>`` slides on each page view. A new session
+(identity's ``PORTAL_SESSION_IDLE_MINUTES``, 15), which ``GET /internal/sessions/<id>`` slides on each page view. A new session
 id at login, and the cookie is cleared first so its value changes too (ASVS 7.2.4).
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, flash, g, redirect, request, session, url_for
-from flask_babel import ngettext
+from flask import flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _, ngettext
 
 from .clients import clients
 from .clients.http import SessionExpired
@@ -60,11 +60,13 @@ def login_required(view):
         user = current_user()
         if user is None:
             if had_session:
-                minutes = current_app.config["SESSION_IDLE_MINUTES"]
+                minutes = (clients().identity.rules() or {}).get("session_idle_minutes")  # identity's rule
                 flash(ngettext("A munkamenete %(num)s perc tétlenség után biztonsági okból lejárt. Kérjük, "
                                "jelentkezzen be újra.",
                                "A munkamenete %(num)s perc tétlenség után biztonsági okból lejárt. Kérjük, "
-                               "jelentkezzen be újra.", minutes), "notice")
+                               "jelentkezzen be újra.", minutes) if minutes else
+                      _("A munkamenete tétlenség miatt biztonsági okból lejárt. Kérjük, jelentkezzen be újra."),
+                      "notice")
             return redirect(url_for("account.login", next=_safe_next(request.full_path)))
         if user.get("must_change_password") and request.endpoint not in ALLOWED_WHILE_MUST_CHANGE:
             return redirect(url_for("account.change_password"))

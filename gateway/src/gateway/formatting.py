@@ -59,12 +59,11 @@ def fmt_day(value) -> str:
 
 
 def mask_mobile(value: str | None) -> str:
-    """``+36301234567`` -> ``+36 30 *** 4567``: enough for the owner to recognise, little for anyone else."""
+    """``+36301234567`` -> ``+36 30 *** 4567``: enough for the owner to recognise, little for anyone else. Formatting
+    only: identity hands out numbers in E.164 (it normalises them where they enter the portal)."""
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())
     if not digits:
         return ""
-    if digits.startswith("06"):
-        digits = "36" + digits[2:]
     if digits.startswith("36") and len(digits) >= 10:
         return f"+36 {digits[2:4]} *** {digits[-4:]}"
     return f"*** {digits[-4:]}"

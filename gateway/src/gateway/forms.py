@@ -3,16 +3,12 @@ current language. Field names equal the internal API's field names, so the API's
 matching field (:func:`apply_remote_errors`)."""
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from flask_babel import get_locale, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, StringField, TelField
-from wtforms.validators import DataRequired, InputRequired, Length, Regexp, ValidationError
-
-EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-HU_MOBILE_PREFIXES = ("20", "30", "31", "50", "70")
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 
 def strip(value):
@@ -21,28 +17,6 @@ def strip(value):
 
 def collapse_spaces(value):
     return " ".join(value.split()) if isinstance(value, str) else value
-
-
-def normalise_mobile(value):
-    """``06 30/123-4567`` and ``+36 30 123 4567`` -> ``+36301234567``; anything else is left for the validator."""
-    if not isinstance(value, str):
-        return value
-    compact = re.sub(r"[\s\-/().]", "", value)
-    if compact.startswith("06"):
-        compact = "+36" + compact[2:]
-    elif compact.startswith("0036"):
-        compact = "+" + compact[2:]
-    elif compact.startswith("36") and len(compact) == 11:
-        compact = "+" + compact
-    return compact if re.fullmatch(r"\+\d{8,15}", compact) else value.strip()
-
-
-def mobile_number(form, field):
-    """A Hungarian mobile number (networks 20, 30, 31, 50, 70), as identity requires."""
-    value = field.data or ""
-    if not (re.fullmatch(r"\+36\d{9}", value) and value[3:5] in HU_MOBILE_PREFIXES):
-        raise ValidationError(_l("Kérjük, magyar mobiltelefonszámot adjon meg (20, 30, 31, 50 vagy 70 "
-                                 "körzetszámmal), például: +36 30 123 4567."))
 
 
 def past_date(form, field):
@@ -78,15 +52,16 @@ class IdentificationMixin:
         }
 
 
+# Presence only: the form of an address and of a Hungarian mobile number are identity's rules (it normalises the
+# number too); its field errors ("invalid_email", "invalid_mobile") are shown under the field.
 def email_field():
     return EmailField(_l("E-mail-cím"), filters=[strip], validators=[
-        required(_l("Kérjük, adja meg az e-mail-címét.")), Length(max=254),
-        Regexp(EMAIL_RE, message=_l("Kérjük, érvényes e-mail-címet adjon meg, például: nev@example.com."))])
+        required(_l("Kérjük, adja meg az e-mail-címét."))])
 
 
 def mobile_field():
-    return TelField(_l("Mobiltelefonszám"), filters=[normalise_mobile], validators=[
-        required(_l("Kérjük, adja meg a mobiltelefonszámát.")), mobile_number])
+    return TelField(_l("Mobiltelefonszám"), filters=[strip], validators=[
+        required(_l("Kérjük, adja meg a mobiltelefonszámát."))])
 
 
 class ActionForm(FlaskForm):

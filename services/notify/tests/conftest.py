@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from notify.entrypoints.schemas import EVENT_SCHEMAS
+from portal_common.sealing import default_sealer
 
 SECRETS = {
     "activation_url": "http://127.0.0.1:8000/activate/tok-SECRET-4f9c2b7d1e",
@@ -17,20 +18,31 @@ SECRETS = {
 }
 
 
+ACCOUNT = "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11"
+
+
+def sealed(name: str, account_id: str = ACCOUNT) -> str:
+    """``SECRETS[name]`` sealed by identity for this account (the development key, as in tests)."""
+    return default_sealer().seal(SECRETS[name], account_id)
+
+
 def _samples() -> dict[str, dict]:
     return {
         "account.activation_requested": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "username": "minta.anna", "email": "anna.minta@example.org",
-            "language": "hu", "activation_url": SECRETS["activation_url"], "expires_at": "2026-11-22T10:00:00+00:00"},
+            "language": "hu", "activation_url_sealed": sealed("activation_url"), "expires_at": "2026-11-22T10:00:00+00:00"},
         "account.activated": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "username": "minta.anna", "email": "anna.minta@example.org",
-            "mobile": "+36301234567", "language": "hu", "initial_password": SECRETS["initial_password"]},
+            "mobile": "+36301234567", "language": "hu", "activated_at": "2026-11-21T10:05:00+00:00"},
+        "account.initial_password_issued": {
+            "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "username": "minta.anna",
+            "mobile": "+36301234567", "language": "hu", "initial_password_sealed": sealed("initial_password")},
         "account.locked": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "username": "minta.anna", "email": "anna.minta@example.org", "language": "hu",
             "locked_until": "2026-11-22T13:05:00+00:00", "failed_attempts": 3},
         "account.credentials_reset": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "username": "minta.anna", "email": "anna.minta@example.org",
-            "mobile": "+36301234567", "language": "hu", "one_time_password": SECRETS["one_time_password"],
+            "mobile": "+36301234567", "language": "hu", "one_time_password_sealed": sealed("one_time_password"),
             "expires_at": "2026-11-22T10:00:00+00:00"},
         "account.password_changed": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "username": "minta.anna", "email": "anna.minta@example.org", "language": "hu",
@@ -61,10 +73,10 @@ def _samples() -> dict[str, dict]:
         "account.email_change_requested": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "username": "minta.anna",
             "email": "anna.uj@example.org", "current_email": "anna.minta@example.org", "language": "hu",
-            "confirm_url": SECRETS["confirm_url"], "expires_at": "2026-11-22T10:00:00+00:00"},
+            "confirm_url_sealed": sealed("confirm_url"), "expires_at": "2026-11-22T10:00:00+00:00"},
         "account.mobile_change_requested": {
             "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1", "mobile": "+36209876543",
-            "language": "hu", "code": SECRETS["code"], "expires_at": "2026-11-21T10:15:00+00:00"},
+            "language": "hu", "code_sealed": sealed("code"), "expires_at": "2026-11-21T10:15:00+00:00"},
         "customer.contact_changed": {
             "customer_id": "C-1", "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "username": "minta.anna",
             "email": "anna.uj@example.org", "mobile": "+36209876543", "language": "hu", "changed": ["email", "mobile"],

@@ -8,10 +8,11 @@ from flask_babel import gettext as _
 
 from ..auth import login_required
 from ..clients import clients
-from ..clients.http import Gone, InvalidFields
+from ..clients.http import Gone, InvalidFields, Locked
 from ..forms import ActionForm, apply_remote_errors
 from . import bp
 from .forms import EmailChangeForm, MobileChangeForm, MobileCodeForm
+from .routes import _locked_out
 
 FIX_FIELDS = "Kérjük, javítsa a pirossal jelölt mezőket."
 
@@ -26,6 +27,8 @@ def change_email():
             clients().identity.request_email_change(g.user["account_id"], form.password.data, form.email.data)
         except InvalidFields as exc:
             errors = apply_remote_errors(form, exc.fields) or [str(exc.message)]
+        except Locked as exc:  # the wrong password that locked the account
+            return _locked_out(exc)
         else:
             session["email_change_to"] = form.email.data
             return redirect(url_for("account.change_email_sent"))
@@ -65,11 +68,14 @@ def change_mobile():
     errors: list[str] = []
     if form.validate_on_submit():
         try:
-            clients().identity.request_mobile_change(g.user["account_id"], form.password.data, form.mobile.data)
+            change = clients().identity.request_mobile_change(g.user["account_id"], form.password.data,
+                                                              form.mobile.data)
         except InvalidFields as exc:
             errors = apply_remote_errors(form, exc.fields) or [str(exc.message)]
+        except Locked as exc:  # the wrong password that locked the account
+            return _locked_out(exc)
         else:
-            session["mobile_change_to"] = form.mobile.data
+            session["mobile_change_to"] = change.get("new_value") or form.mobile.data  # identity normalised it
             return redirect(url_for("account.confirm_mobile"))
     elif form.errors:
         errors = [_(FIX_FIELDS)]

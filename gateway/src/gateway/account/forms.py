@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from flask import current_app
-from flask_babel import lazy_gettext as _l, ngettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Regexp
 
 from ..forms import IdentificationMixin, email_field, mobile_field, required, strip
-
-PASSWORD_MAX = 128
 
 
 class DeclarationForm(IdentificationMixin, FlaskForm):
@@ -30,11 +27,9 @@ class DeclarationWithdrawForm(IdentificationMixin, FlaskForm):
 class RegistrationForm(IdentificationMixin, FlaskForm):
     email = email_field()
     mobile = mobile_field()
+    # Length and characters are identity's rule: its field error is shown under the field.
     username = StringField(_l("Felhasználónév"), filters=[strip], validators=[
-        required(_l("Kérjük, válasszon felhasználónevet.")),
-        Length(min=3, max=32, message=_l("A felhasználónév 3–32 karakter hosszú legyen.")),
-        Regexp(r"^[A-Za-z0-9._-]+$", message=_l("A felhasználónévben ékezet nélküli betűk, számjegyek és a . _ - "
-                                                "jelek lehetnek, szóköz nélkül."))])
+        required(_l("Kérjük, válasszon felhasználónevet."))])
     # The declaration on electronic communication, made (or confirmed) with the registration: identity requires it
     # from a customer who has no active declaration yet. Sent as "accept_declaration": true.
     accept_declaration = BooleanField(
@@ -59,28 +54,12 @@ class ForgottenForm(FlaskForm):
     mobile = mobile_field()
 
 
-def _not_username(form, field):
-    username = getattr(form, "username_value", None)
-    if username and field.data and field.data.strip().lower() == username.lower():
-        raise ValidationError(_l("A jelszó nem egyezhet meg a felhasználónévvel."))
-
-
-def _password_length(form, field):
-    """At least ``PORTAL_PASSWORD_MIN_LENGTH`` characters (identity's rule, read at request time), at most 128."""
-    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-    if field.data and len(field.data) < minimum:
-        raise ValidationError(ngettext("Az új jelszó legalább %(num)s karakter hosszú legyen.",
-                                       "Az új jelszó legalább %(num)s karakter hosszú legyen.", minimum))
-    if field.data and len(field.data) > PASSWORD_MAX:
-        raise ValidationError(ngettext("Az új jelszó legfeljebb %(num)s karakter hosszú lehet.",
-                                       "Az új jelszó legfeljebb %(num)s karakter hosszú lehet.", PASSWORD_MAX))
-
-
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(_l("Jelenlegi jelszó"), validators=[
         required(_l("Kérjük, adja meg a jelenlegi jelszavát."))])
+    # The password policy (length, the username, common passwords) is identity's: its field errors are shown.
     new_password = PasswordField(_l("Új jelszó"), validators=[
-        required(_l("Kérjük, adja meg az új jelszót.")), _password_length, _not_username])
+        required(_l("Kérjük, adja meg az új jelszót."))])
     new_password_confirm = PasswordField(_l("Új jelszó még egyszer"), validators=[
         required(_l("Kérjük, írja be újra az új jelszót.")),
         EqualTo("new_password", message=_l("A két új jelszó nem egyezik."))])

@@ -116,6 +116,8 @@ def register():
             return render_template("account/register_pending.html", form=ResendForm(email=form.email.data))
         except (IdentificationFailed, Throttled, InvalidFields, NotEligible, AlreadyRegistered) as exc:
             errors = _identification_errors(exc, form)
+            if isinstance(exc, InvalidFields):
+                errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")] + [e for e in errors if e != str(exc.message)]
     elif form.errors:
         errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
     return render_template("account/register.html", form=form, errors=errors)
@@ -136,6 +138,9 @@ def register_resend():
         clients().identity.resend_activation(form.email.data)  # 202 whatever the address: reveals nothing
     except ServiceUnavailable:
         raise
+    except InvalidFields as exc:  # the form of the address only (identity's rule), the same for everyone
+        apply_remote_errors(form, exc.fields)
+        return render_template("account/register_sent.html", form=form, email=session.get("registered_email")), 422
     except RemoteError as exc:
         # Throttling (429) must not make the answer differ from the normal one.
         log.warning("resend_refused", error=exc.code)
@@ -193,7 +198,7 @@ def login():
         try:
             result = clients().identity.login(form.username.data, form.password.data)
         except Locked as exc:
-            session["locked_until"] = exc.locked_until
+            session["lock"] = exc.lock()
             return redirect(url_for("account.locked"))
         except InvalidCredentials as exc:
             # Also an account still awaiting activation: identity answers the same 401 (it reveals nothing).
@@ -250,23 +255,35 @@ def logout():
 
 @bp.get("/locked")
 def locked():
-    return render_template("account/locked.html", locked_until=session.get("locked_until"))
+    return render_template("account/locked.html", lock=session.get("lock") or {})
+
+
+def _locked_out(exc: Locked):
+    """A wrong password on a logged-in page locked the account: identity ended every session; so does the page."""
+    end_session()
+    session["lock"] = exc.lock()
+    return redirect(url_for("account.locked"))
 
 
 # Forgotten username or password -------------------------------------------------------------------------------------
 @bp.route("/forgotten", methods=["GET", "POST"])
 def forgotten():
     form = ForgottenForm()
+    errors: list[str] = []
     if form.validate_on_submit():
         try:
             clients().identity.recover(form.email.data, form.mobile.data)
         except ServiceUnavailable:
             raise
+        except InvalidFields as exc:  # the form of the address or number only: the same for everyone
+            errors = apply_remote_errors(form, exc.fields) + [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
+            return render_template("account/forgotten.html", form=form, errors=errors)
         except RemoteError as exc:
             # Throttling or a refusal must not make the answer differ from the normal one.
             log.warning("recovery_refused", error=exc.code)
         return redirect(url_for("account.forgotten_sent"))
-    errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")] if form.errors else []
+    if form.errors:
+        errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
     return render_template("account/forgotten.html", form=form, errors=errors)
 
 
@@ -290,6 +307,8 @@ def change_password():
                                      session_id=session.get("sid"))
         except InvalidFields as exc:
             errors = apply_remote_errors(form, exc.fields) or [str(exc.message)]
+        except Locked as exc:
+            return _locked_out(exc)
         else:
             flash(_("Új jelszavát elmentettük. Erről e-mailben is értesítjük."), "success")
             return redirect(url_for("main.home"))
@@ -332,6 +351,8 @@ def close_account():
             identity.close_account(user["account_id"], form.password.data)
         except InvalidFields as exc:
             errors = apply_remote_errors(form, exc.fields) or [str(exc.message)]
+        except Locked as exc:
+            return _locked_out(exc)
         else:
             try:
                 identity.logout(session.get("sid"))

@@ -3,6 +3,10 @@
 Unit tests inject them (``create_app(config={"CLIENTS": fake_clients()})``); ``tests/test_clients.py`` checks that
 every public method of a real client exists on its fake with the same parameters. Set ``down = True`` on a fake to
 make every call raise :class:`ServiceUnavailable` (a service that is down).
+
+The fakes keep state (accounts, sessions, documents) but never re-implement a service's rules (lockout, username
+rules, password policy, one open account per customer): a test that needs such an answer scripts it —
+``fakes.identity.fail["login"] = Locked(...)`` — exactly as identity would send it.
 """
 from __future__ import annotations
 
@@ -12,9 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 from .documents import Content
-from .http import (ActivationPending, AlreadyDeclared, AlreadyRegistered, Gone, IdentificationFailed,
-                   InvalidCredentials, InvalidFields, Locked, NoDeclaration, NotFound, ServiceUnavailable,
-                   SessionExpired)
+from .http import (AlreadyDeclared, Gone, IdentificationFailed, InvalidCredentials, InvalidFields, NoDeclaration,
+                   NotFound, ServiceUnavailable, SessionExpired)
 
 
 def _now() -> datetime:
@@ -54,7 +57,11 @@ class FakeIdentity(_Fake):
         self.declarations: dict[str, dict] = {}  # customer_id -> declaration
         self.tokens: dict[str, str] = {}  # activation token -> account_id
         self.recoveries: list[tuple[str, str]] = []
-        self.fail: dict[str, Exception] = {}  # method name -> error raised once by its next call (tests)
+        self.fail: dict[str, Exception] = {}  # method name -> error raised once by its next call (the script)
+        #: identity's GET /internal/rules answer (its defaults); a test changes a number here
+        self.rules_answer = {"lockout_threshold": 3, "lockout_hours": 24, "activation_ttl_hours": 24,
+                             "otp_ttl_hours": 24, "session_idle_minutes": 15, "password_min_length": 12,
+                             "callback_working_days": 2, "email_change_ttl_hours": 24, "mobile_code_ttl_minutes": 15}
         self.callbacks: dict[str, dict] = {}  # idempotency key -> request
         self.contact_changes: dict[str, tuple[str, str, str]] = {}  # token or "sms:<account>" -> (account, kind, value)
 
@@ -77,7 +84,6 @@ class FakeIdentity(_Fake):
         self.accounts[account_id] = dict(account_id=account_id, customer_id=customer_id, username=username,
                                          email=email, mobile=mobile, language="hu", status=status,
                                          must_change_password=must_change_password, sms_status=sms_status,
-                                         failed_attempts=0, locked_until=None,
                                          created_at=_now().isoformat())
         self.passwords[account_id] = password
         return account_id
@@ -106,6 +112,10 @@ class FakeIdentity(_Fake):
         declaration.update(active=False, withdrawn_at=_now().isoformat())
 
     # the client's methods -----------------------------------------------------------------------------------
+    def rules(self) -> dict | None:
+        self._call("rules")
+        return self.rules_answer
+
     def create_declaration(self, data: dict) -> dict:
         self._call("create_declaration", data)
         holder = self._identify(data)
@@ -138,31 +148,12 @@ class FakeIdentity(_Fake):
                 "withdrawn_at": declaration["withdrawn_at"]}
 
     def register(self, data: dict) -> dict:
-        """Identity's order: identification, one open account per customer (active: already_registered; awaiting
-        activation: activation_pending), then the field errors (username taken; ``accept_declaration`` when the
-        customer has no active declaration, which the registration then records)."""
+        """Identified -> a pending account (and the declaration, when accepted). Identity's refusals (username taken,
+        declaration required, activation pending, already registered) are scripted with ``fail["register"]``."""
         self._call("register", data)
         holder = self._identify(data)
         customer_id = holder["customer_id"]
-        open_accounts = [a for a in self.accounts.values() if a["customer_id"] == customer_id
-                         and a["status"] != "closed"]
-        if any(a["status"] == "pending_activation" for a in open_accounts):
-            raise ActivationPending(self.service, 422, {"error": "activation_pending"})
-        if open_accounts:
-            raise AlreadyRegistered(self.service, 422, {"error": "already_registered"})
-        errors = {}
-        if self._account_by_username(data["username"]):
-            errors["username"] = [field_error("username_taken", "Ez a felhasználónév már foglalt.",
-                                              "This username is already taken.")]
-        declaration = self.declarations.get(customer_id)
-        has_declaration = bool(declaration and declaration["active"])
-        if not has_declaration and data.get("accept_declaration") is not True:
-            errors["accept_declaration"] = [field_error(
-                "declaration_required", "A regisztrációhoz nyilatkoznia kell az elektronikus kapcsolattartásról.",
-                "To register you need to make the declaration on electronic communication.")]
-        if errors:
-            raise InvalidFields(self.service, 422, {"error": "invalid", "fields": errors})
-        if not has_declaration:
+        if data.get("accept_declaration") is True and not (self.declarations.get(customer_id) or {}).get("active"):
             self.add_declaration(customer_id, data["email"], channel="registration")
         account_id = self.add_account(username=data["username"], password="", customer_id=customer_id,
                                       email=data["email"], mobile=data["mobile"], status="pending_activation",
@@ -190,24 +181,14 @@ class FakeIdentity(_Fake):
         self._call("get_account", account_id)
         if account_id not in self.accounts:
             raise NotFound(self.service, 404, {"error": "not_found"})
-        return {k: v for k, v in self.accounts[account_id].items() if k not in ("failed_attempts", "locked_until")}
+        return dict(self.accounts[account_id])
 
     def login(self, username: str, password: str) -> dict:
         self._call("login", username)
         account = self._account_by_username(username)
-        if account is None or account["status"] != "active":
-            # Unknown, closed or still awaiting activation: the same 401, nothing counted (as identity does).
+        if account is None or account["status"] != "active" or self.passwords[account["account_id"]] != password:
+            # No lockout here: a locked answer (423) is scripted, ``fail["login"] = Locked(...)``.
             raise InvalidCredentials(self.service, 401, {"error": "invalid_credentials"})
-        if account["locked_until"] and account["locked_until"] > _now():
-            raise Locked(self.service, 423, {"error": "locked", "locked_until": account["locked_until"].isoformat()})
-        if self.passwords[account["account_id"]] != password:
-            account["failed_attempts"] += 1
-            if account["failed_attempts"] >= 3:
-                account["locked_until"] = _now() + timedelta(hours=24)
-                raise Locked(self.service, 423, {"error": "locked",
-                                                 "locked_until": account["locked_until"].isoformat()})
-            raise InvalidCredentials(self.service, 401, {"error": "invalid_credentials"})
-        account["failed_attempts"] = 0
         session_id = uuid.uuid4().hex
         self.sessions[session_id] = account["account_id"]
         return {"session_id": session_id, "account_id": account["account_id"], "customer_id": account["customer_id"],
@@ -234,10 +215,7 @@ class FakeIdentity(_Fake):
         if self.passwords.get(account_id) != current_password:
             errors["current_password"] = [field_error("wrong_password", "A jelenlegi jelszó nem megfelelő.",
                                                       "The current password is not correct.")]
-        if new_password.lower() in ("password1234", "123456789012"):
-            errors["new_password"] = [field_error("common", "Ez a jelszó túl gyakori, válasszon másikat.",
-                                                  "This password is too common; choose another one.")]
-        if errors:
+        if errors:  # the password policy's errors are scripted: fail["change_password"] = InvalidFields(...)
             raise InvalidFields(self.service, 422, {"error": "invalid", "fields": errors})
         self.passwords[account_id] = new_password
         self.accounts[account_id]["must_change_password"] = False

@@ -127,6 +127,12 @@ class Locked(RemoteError):
     def locked_until(self) -> str | None:
         return self.body.get("locked_until")
 
+    def lock(self) -> dict:
+        """What the locked page says, all from identity's answer: until when, after how many wrong passwords, for
+        how many hours."""
+        return {"until": self.locked_until, "threshold": self.body.get("lockout_threshold"),
+                "hours": self.body.get("lockout_hours")}
+
 
 # THE table: (HTTP status, remote "error" code or None for any) -> the gateway's exception.
 # Checked with the exact code first, then with None; anything unlisted >= 500 is ServiceUnavailable.
@@ -172,6 +178,9 @@ class ServiceClient:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            # Internal calls never go through a proxy nor use ~/.netrc: without this, requests reads the proxy
+            # variables and looks for a netrc file on every call.
+            session.trust_env = False
         return session
 
     def _headers(self) -> dict[str, str]:

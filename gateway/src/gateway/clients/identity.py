@@ -1,9 +1,10 @@
 """Client of the identity service (declarations, accounts, sessions, recovery). Port 8101."""
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
-from .http import NotFound, ServiceClient
+from .http import NotFound, RemoteError, ServiceClient
 
 
 def _seg(value: str) -> str:
@@ -13,6 +14,22 @@ def _seg(value: str) -> str:
 
 class IdentityClient(ServiceClient):
     service = "identity"
+    RULES_TTL_S = 300.0
+
+    # The numbers of identity's rules (the pages explain them; the gateway keeps no copy)
+    def rules(self) -> dict | None:
+        """``{lockout_threshold, lockout_hours, activation_ttl_hours, otp_ttl_hours, session_idle_minutes,
+        password_min_length}``, asked at most every 5 minutes per process; while identity cannot be asked, the last
+        answer (None before the first one: the pages then leave the numbers out)."""
+        cached = getattr(self, "_rules", None)
+        if cached is not None and time.monotonic() - cached[0] < self.RULES_TTL_S:
+            return cached[1]
+        try:
+            answer = self.get_json("/internal/rules")
+        except RemoteError:
+            return cached[1] if cached else None
+        self._rules = (time.monotonic(), answer)
+        return answer
 
     # Declarations on electronic communication (step 0)
     def create_declaration(self, data: dict) -> dict:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import re
 import secrets
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TelField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, Regexp, ValidationError
+from wtforms.validators import Length, Optional, Regexp
 
 from ..forms import collapse_spaces, email_field, required, strip
 
@@ -30,14 +29,6 @@ TIMES = (
 )
 
 
-def phone_number(form, field):
-    """Any phone number we can call (landline too): 8-15 digits, optional leading +."""
-    compact = re.sub(r"[\s\-/().]", "", field.data or "")
-    if not re.fullmatch(r"\+?[0-9]{8,15}", compact):
-        raise ValidationError(_l("Kérjük, olyan telefonszámot adjon meg, amelyen visszahívhatjuk, például: "
-                                 "+36 30 123 4567 vagy 06 1 555 0100."))
-
-
 def new_idempotency_key() -> str:
     return secrets.token_urlsafe(18)
 
@@ -48,7 +39,7 @@ class CallbackForm(FlaskForm):
     name = StringField(_l("Név"), filters=[collapse_spaces], validators=[
         required(_l("Kérjük, adja meg a nevét.")), Length(max=200)])
     phone = TelField(_l("Telefonszám"), filters=[strip], validators=[
-        required(_l("Kérjük, adja meg, milyen telefonszámon hívhatjuk vissza.")), phone_number])
+        required(_l("Kérjük, adja meg, milyen telefonszámon hívhatjuk vissza."))])  # the form: identity's rule
     email = email_field()
     policy_number = StringField(_l("Kötvényszám (ha van)"), filters=[strip], validators=[Optional(), Length(max=64)])
     topic = SelectField(_l("Téma"), choices=[SelectChoice(v, label) for v, label in (("", _l("Válasszon…")), *TOPICS)],

@@ -3,7 +3,7 @@ insurer's contact centre; notify confirms it by e-mail. The page never trusts a 
 logged-in customer is named by their session only."""
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _, ngettext
 
 from portal_common import logs
@@ -71,7 +71,12 @@ def callback():
         errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
     status = 422 if errors else 200
     return render_template("contact/callback.html", form=form, errors=errors,
-                           working_days=current_app.config["CALLBACK_WORKING_DAYS"]), status
+                           working_days=_working_days()), status
+
+
+def _working_days():
+    """identity's promise (PORTAL_CALLBACK_WORKING_DAYS), from its rules; None while identity never answered."""
+    return (clients().identity.rules() or {}).get("callback_working_days")
 
 
 @bp.get("/contact/sent")
@@ -80,4 +85,4 @@ def callback_sent():
     if not sent:
         return redirect(url_for("contact.callback"))
     return render_template("contact/sent.html", sent=sent,
-                           working_days=current_app.config["CALLBACK_WORKING_DAYS"])
+                           working_days=_working_days())

@@ -7,6 +7,7 @@ from portal_common import logs
 from ..auth import login_required
 from ..clients import clients
 from ..clients.http import NotFound, RemoteError, ServiceUnavailable
+from ..compose import gather
 from ..i18n import current_language
 from . import bp
 
@@ -39,27 +40,32 @@ def browsers():
 @bp.get("/home")
 @login_required
 def home():
-    """Composed from policies and documents; a service that is down costs its box, not the page."""
+    """Composed from policies, documents and the declaration, asked at once (:func:`gather`); a service that is
+    down or slow costs its box, not the page."""
     customer_id = g.user["customer_id"]
-    policies = documents = None
-    unread = 0
+    services = clients()
+    answers = gather({
+        "policies": lambda: services.policies.customer_policies(customer_id),
+        "documents": lambda: services.documents.list(customer_id, limit=HOME_DOCUMENTS),
+        "declaration": lambda: services.identity.get_declaration(customer_id),
+    })
     unavailable = []
-    try:
-        policies = clients().policies.customer_policies(customer_id)
-    except ServiceUnavailable:
+    policies, listing, declaration = answers["policies"], answers["documents"], answers["declaration"]
+    if isinstance(policies, ServiceUnavailable):
+        policies = None
         unavailable.append("policies")
-    try:
-        listing = clients().documents.list(customer_id, limit=HOME_DOCUMENTS)
-        documents, unread = listing.get("documents", [])[:HOME_DOCUMENTS], listing.get("unread", 0)
-    except ServiceUnavailable:
+    if isinstance(listing, ServiceUnavailable):
+        listing = None
         unavailable.append("documents")
-    except NotFound:
-        documents = []  # documents answers 404 for a customer whose registration is closed
-    declaration = None
-    try:
-        declaration = clients().identity.get_declaration(customer_id)
-    except RemoteError:
+    elif isinstance(listing, NotFound):
+        listing = {"documents": []}  # documents answers 404 for a customer whose registration is closed
+    if isinstance(declaration, RemoteError):
         declaration = {"active": True}  # unknown: suggest nothing rather than something wrong
+    for answer in (policies, listing, declaration):
+        if isinstance(answer, Exception):
+            raise answer  # anything else is the page's error, as if it had been called here
+    documents = None if listing is None else listing.get("documents", [])[:HOME_DOCUMENTS]
+    unread = 0 if listing is None else listing.get("unread", 0)
     enrollable = [p for p in (policies or []) if p.get("enrollable")]
     return render_template("main/home.html", policies=policies, documents=documents, unread=unread,
                            unavailable=unavailable, enrollable=enrollable,

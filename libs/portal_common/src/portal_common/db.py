@@ -80,6 +80,9 @@ class UTCDateTime(TypeDecorator):
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # Statement parameters (password hashes, sealed secrets, e-mail addresses) never appear in exception text, and so
+    # never in a log line or an error report (issue 8).
+    kwargs.setdefault("hide_parameters", True)
     url = engine_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)

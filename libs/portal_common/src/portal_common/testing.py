@@ -25,6 +25,13 @@ def caller_headers(caller: str = "gateway") -> dict[str, str]:
     return {"X-Service-Token": DEV_TOKENS[caller]}
 
 
+def unsealed(event: dict, field: str) -> str:
+    """A secret of an identity event as notify would open it: ``unsealed(event, "activation_url")`` reads
+    ``event["activation_url_sealed"]`` with this process's ``PORTAL_SEALING_KEYS`` (the dev key in tests)."""
+    from .sealing import default_sealer
+    return default_sealer().open(event[f"{field}_sealed"], event["account_id"])
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

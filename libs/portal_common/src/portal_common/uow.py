@@ -82,8 +82,8 @@ class _SessionUnitOfWork:
         """Create the repositories on ``session``."""
         raise NotImplementedError
 
-    def _add_event(self, name: str, payload: dict, secret_fields=()) -> None:
-        add_event(self.session, name, payload, secret_fields=secret_fields)
+    def _add_event(self, name: str, payload: dict, secret_fields=(), version: int = 1) -> None:
+        add_event(self.session, name, payload, secret_fields=secret_fields, version=version)
 
     def after_commit(self, fn: Callable[[], Any]) -> None:
         self._after.add(fn)

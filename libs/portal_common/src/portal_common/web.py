@@ -9,6 +9,7 @@ Every route is for the gateway only unless it says otherwise with :func:`for_cal
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterable
 
@@ -22,6 +23,8 @@ from .health import Check, health_blueprint
 
 log = logs.get_logger(__name__)
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+#: A request slower than this is logged even when it succeeded (seconds).
+SLOW_REQUEST = 1.0
 
 
 def for_callers(*names: str) -> Callable:
@@ -73,12 +76,18 @@ def _install_request_hooks(app: Flask, service: str) -> None:
     @app.after_request
     def _finish(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, response.status_code).inc()
-        metrics.HTTP_LATENCY.labels(service, endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        metrics.HTTP_LATENCY.labels(service, endpoint).observe(elapsed)
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
-        if request.path not in PUBLIC_PATHS:
+        # Internal calls are counted and timed above; a log line (~0.1 ms each, several per page) only for what an
+        # operator looks for: errors and slow answers — or every request with the root logger at DEBUG. The
+        # gateway logs each page with the same correlation id.
+        if request.path not in PUBLIC_PATHS and (response.status_code >= 400 or elapsed >= SLOW_REQUEST
+                                                 or logging.getLogger().isEnabledFor(logging.DEBUG)):
             # The route pattern, not the path: paths carry activation tokens and session ids.
-            log.info("http_request", method=request.method, route=endpoint, status=response.status_code)
+            log.info("http_request", method=request.method, route=endpoint, status=response.status_code,
+                     ms=round(elapsed * 1000, 1))
         return response
 
 

@@ -5,10 +5,13 @@ one-time password are valid for 24 hours, a session ends after 15 minutes idle).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from portal_common import config
+
+
+DEV_USERNAME_HASH_KEY = "dev-only-username-hash-key"
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class Settings:
     activation_ttl_hours: int = 24  # PORTAL_ACTIVATION_TTL_HOURS
     otp_ttl_hours: int = 24  # PORTAL_OTP_TTL_HOURS
     session_idle_minutes: int = 15  # PORTAL_SESSION_IDLE_MINUTES
+    session_touch_seconds: int = 60  # PORTAL_SESSION_TOUCH_SECONDS (how stale the stored idle timer may get)
     identify_max_failures: int = 5  # PORTAL_IDENTIFY_MAX_FAILURES
     identify_window_minutes: int = 15  # PORTAL_IDENTIFY_WINDOW_MINUTES
     recovery_max_per_client: int = 5  # PORTAL_RECOVERY_MAX_PER_CLIENT (recovery + resend, together)
@@ -27,6 +31,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"  # PORTAL_PUBLIC_URL
     policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
     password_min_length: int = 12  # PORTAL_PASSWORD_MIN_LENGTH
+    #: PORTAL_USERNAME_HASH_KEY: keys the hash under which unknown usernames typed at login are counted
+    username_hash_key: str = field(default=DEV_USERNAME_HASH_KEY, repr=False)
     callback_working_days: int = 2  # PORTAL_CALLBACK_WORKING_DAYS (the promise: a callback within 2 working days)
     extra_non_working_days: tuple[date, ...] = ()  # PORTAL_EXTRA_NON_WORKING_DAYS ("2026-12-31,2027-01-02")
     callback_max_per_client: int = 5  # PORTAL_CALLBACK_MAX_PER_CLIENT (per PORTAL_CALLBACK_WINDOW_MINUTES)
@@ -43,6 +49,7 @@ class Settings:
             activation_ttl_hours=config.env_int("PORTAL_ACTIVATION_TTL_HOURS", cls.activation_ttl_hours),
             otp_ttl_hours=config.env_int("PORTAL_OTP_TTL_HOURS", cls.otp_ttl_hours),
             session_idle_minutes=config.env_int("PORTAL_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_touch_seconds=config.env_int("PORTAL_SESSION_TOUCH_SECONDS", cls.session_touch_seconds),
             identify_max_failures=config.env_int("PORTAL_IDENTIFY_MAX_FAILURES", cls.identify_max_failures),
             identify_window_minutes=config.env_int("PORTAL_IDENTIFY_WINDOW_MINUTES", cls.identify_window_minutes),
             recovery_max_per_client=config.env_int("PORTAL_RECOVERY_MAX_PER_CLIENT", cls.recovery_max_per_client),
@@ -53,6 +60,7 @@ class Settings:
             public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
+            username_hash_key=config.env("PORTAL_USERNAME_HASH_KEY", DEV_USERNAME_HASH_KEY, production_required=True),
             callback_working_days=config.env_int("PORTAL_CALLBACK_WORKING_DAYS", cls.callback_working_days),
             extra_non_working_days=_days("PORTAL_EXTRA_NON_WORKING_DAYS"),
             callback_max_per_client=config.env_int("PORTAL_CALLBACK_MAX_PER_CLIENT", cls.callback_max_per_client),
@@ -89,6 +97,10 @@ class Settings:
     @property
     def session_idle(self) -> timedelta:
         return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_touch(self) -> timedelta:
+        return timedelta(seconds=self.session_touch_seconds)
 
     @property
     def identify_window(self) -> timedelta:

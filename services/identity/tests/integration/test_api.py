@@ -13,7 +13,7 @@ from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
 from identity.domain import commands
 from identity.entrypoints.api import create_app
-from portal_common.testing import apply_event, caller_headers
+from portal_common.testing import apply_event, caller_headers, unsealed
 
 pytestmark = pytest.mark.database
 TOKEN = caller_headers()
@@ -55,9 +55,9 @@ class Portal:
         response, username = self.register()
         account_id = response.get_json()["account_id"]
         url = [e for e in self.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
-        assert self.call("POST", f"/internal/activations/{url['activation_url'].rsplit('/', 1)[1]}").status_code == 200
-        password = [e for e in self.outbox("account.activated") if e["account_id"] == account_id][-1]
-        return account_id, username, password["initial_password"]
+        assert self.call("POST", "/internal/activations/" + unsealed(url, "activation_url").rsplit("/", 1)[1]).status_code == 200
+        password = [e for e in self.outbox("account.initial_password_issued") if e["account_id"] == account_id][-1]
+        return account_id, username, unsealed(password, "initial_password")
 
     def login(self, username, password):
         return self.call("POST", "/internal/sessions", {"username": username, "password": password})
@@ -168,7 +168,7 @@ def test_activation_link_single_use_and_expiry(portal):
     response, username = portal.register()
     account_id = response.get_json()["account_id"]
     link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
-    token = link["activation_url"].rsplit("/", 1)[1]
+    token = unsealed(link, "activation_url").rsplit("/", 1)[1]
     activated = portal.call("POST", "/internal/activations/" + token).get_json()
     assert activated == {"username": username, "account_id": account_id, "mobile": activated["mobile"], "sms": "queued"}
     assert activated["mobile"].startswith("+36")
@@ -180,7 +180,7 @@ def test_activation_link_single_use_and_expiry(portal):
     account_id = response.get_json()["account_id"]
     link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
     portal.clock.advance(hours=24)
-    expired = portal.call("POST", "/internal/activations/" + link["activation_url"].rsplit("/", 1)[1])
+    expired = portal.call("POST", "/internal/activations/" + unsealed(link, "activation_url").rsplit("/", 1)[1])
     assert (expired.status_code, expired.get_json()) == (410, {"error": "expired"})
 
 
@@ -228,6 +228,26 @@ def test_login_lockout_and_sessions(portal):
     assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
 
 
+def test_a_page_view_writes_the_idle_timer_at_most_once_a_minute(portal):
+    account_id, username, password = portal.active_user()
+    sid = portal.login(username, password).get_json()["session_id"]
+
+    def stored():
+        with portal.wiring.engine.connect() as conn:
+            return conn.execute(text("SELECT last_seen_at, xmin::text FROM login_sessions WHERE account_id = :a"),
+                                {"a": account_id}).one()
+
+    at_login = stored()
+    portal.clock.advance(seconds=30)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
+    assert stored() == at_login  # same value and same row version: no UPDATE at all
+    portal.clock.advance(seconds=30)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
+    assert stored().last_seen_at > at_login.last_seen_at
+    portal.clock.advance(minutes=15)
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
+
+
 def test_password_change(portal):
     account_id, username, password = portal.active_user()
     here = portal.login(username, password).get_json()["session_id"]
@@ -265,11 +285,11 @@ def test_recovery_answers_the_same_and_the_one_time_password_works_once(portal):
     [reset] = [e for e in portal.outbox("account.credentials_reset") if e["account_id"] == account_id]
     assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404  # every session ended
 
-    otp_login = portal.login(username, reset["one_time_password"])
+    otp_login = portal.login(username, unsealed(reset, "one_time_password"))
     assert otp_login.status_code == 201 and otp_login.get_json()["must_change_password"] is True  # lock lifted
-    assert portal.login(username, reset["one_time_password"]).status_code == 401  # single use
+    assert portal.login(username, unsealed(reset, "one_time_password")).status_code == 401  # single use
     assert portal.call("POST", f"/internal/accounts/{account_id}/password", {
-        "current_password": reset["one_time_password"], "new_password": "Visszaszerzett-77"}).status_code == 204
+        "current_password": unsealed(reset, "one_time_password"), "new_password": "Visszaszerzett-77"}).status_code == 204
 
 
 # ------------------------------------------------------------------------------------------------- closing
@@ -295,13 +315,13 @@ def test_an_undeliverable_initial_password_sms_shows_on_the_account(portal):
 
 
 def test_secrets_never_reach_the_log(portal, caplog):
-    caplog.set_level("INFO")
+    caplog.set_level("DEBUG")  # successful internal requests are logged at DEBUG only
     response, username = portal.register()
     account_id = response.get_json()["account_id"]
     link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == account_id][-1]
-    token = link["activation_url"].rsplit("/", 1)[1]
+    token = unsealed(link, "activation_url").rsplit("/", 1)[1]
     portal.call("POST", "/internal/activations/" + token)
-    password = [e for e in portal.outbox("account.activated") if e["account_id"] == account_id][-1]["initial_password"]
+    password = unsealed([e for e in portal.outbox("account.initial_password_issued") if e["account_id"] == account_id][-1], "initial_password")
     sid = portal.login(username, password).get_json()["session_id"]
     portal.call("GET", f"/internal/sessions/{sid}")
     portal.call("DELETE", f"/internal/sessions/{sid}")
@@ -358,7 +378,7 @@ def test_a_pending_account_blocks_until_its_link_expires_then_a_new_registration
     assert portal.call("GET", f"/internal/accounts/{old_id}").get_json()["status"] == "expired"
     assert portal.call("GET", f"/internal/accounts/{new_id}").get_json()["username"] == username
     link = [e for e in portal.outbox("account.activation_requested") if e["account_id"] == new_id][-1]
-    assert portal.call("POST", "/internal/activations/" + link["activation_url"].rsplit("/", 1)[1]).status_code == 200
+    assert portal.call("POST", "/internal/activations/" + unsealed(link, "activation_url").rsplit("/", 1)[1]).status_code == 200
     portal.clock.advance(hours=48)
     active, _ = portal.register(ident)
     assert (active.status_code, active.get_json()) == (422, {"error": "already_registered"})

@@ -21,7 +21,7 @@ from identity.entrypoints.api import create_app
 from identity.service_layer import handlers
 from portal_common import bus
 from portal_common.runner import build_worker
-from portal_common.testing import bus_namespace, caller_headers, require_rabbitmq, wait_until
+from portal_common.testing import bus_namespace, caller_headers, require_rabbitmq, unsealed, wait_until
 
 pytestmark = [pytest.mark.database, pytest.mark.broker]
 IDENT = commands.Identification("KGFB-77", "Hív Hanna", "Hív Hanna", date(1981, 5, 6), "Győr", "Kér Klára")
@@ -107,7 +107,7 @@ def test_a_confirmed_contact_change_reaches_the_crm_once(stack):
     with wiring.engine.connect() as conn:
         rows = conn.execute(text("SELECT payload FROM outbox WHERE event = 'account.activation_requested'")).scalars()
         [link] = [p for p in map(json.loads, rows) if p.get("account_id") == account.account_id]
-    wiring.handle(handlers.activate, commands.Activate(link["activation_url"].rsplit("/", 1)[1]))
+    wiring.handle(handlers.activate, commands.Activate(unsealed(link, "activation_url").rsplit("/", 1)[1]))
     password = "Hanna-Jelszava-2026"
     with wiring.engine.begin() as conn:
         conn.execute(text("UPDATE accounts SET password_hash = :h, must_change_password = false WHERE account_id = :a"),
@@ -119,7 +119,7 @@ def test_a_confirmed_contact_change_reaches_the_crm_once(stack):
     assert asked.status_code == 202
     with wiring.engine.connect() as conn:
         [row] = conn.execute(text("SELECT payload FROM outbox WHERE event = 'account.email_change_requested'")).scalars()
-    token = json.loads(row)["confirm_url"].rsplit("/", 1)[1]
+    token = unsealed(json.loads(row), "confirm_url").rsplit("/", 1)[1]
     assert client.post(f"/internal/email-changes/{token}", headers=TOKEN).status_code == 200
     assert client.post(f"/internal/email-changes/{token}", headers=TOKEN).status_code == 410  # a second click
 

@@ -21,7 +21,7 @@ H, D = timedelta(hours=1), timedelta(days=1)
 def wiring(database_url):
     w = bootstrap(database_url)
     with w.engine.begin() as conn:
-        conn.execute(text("TRUNCATE identification_failures, client_attempts, unknown_login_failures, login_sessions, "
+        conn.execute(text("TRUNCATE client_attempts, unknown_login_failures, login_sessions, "
                           "activation_tokens, contact_changes, accounts, outbox, processed_messages CASCADE"))
     yield w
     w.engine.dispose()
@@ -38,17 +38,17 @@ def test_housekeeping_removes_what_can_no_longer_matter_and_keeps_what_is_in_for
             account_id="a1", customer_id="C-1", username="anna", username_key="anna", email="a@example.org",
             mobile="+36301234567", language="hu", status="active", must_change_password=False, failed_attempts=0,
             sms_status="ok", created_at=NOW - 90 * D))
-        conn.execute(orm.identification_failures.insert(), [
-            {"client_key": "old", "failed_at": NOW - 2 * D}, {"client_key": "recent", "failed_at": NOW - H}])
         conn.execute(orm.client_attempts.insert(), [
+            {"kind": "identification", "client_key": "old", "at": NOW - 2 * D},
+            {"kind": "identification", "client_key": "recent", "at": NOW - H},
             {"kind": "recovery", "client_key": "old", "at": NOW - 2 * D},
             {"kind": "login_failure", "client_key": "recent", "at": NOW - 10 * timedelta(minutes=1)}])
         conn.execute(orm.unknown_login_failures.insert(), [
-            {"username_key": "lock-ran-out", "failed_attempts": 3, "locked_until": NOW - H, "last_failed_at": NOW - D},
-            {"username_key": "still-locked", "failed_attempts": 3, "locked_until": NOW + H, "last_failed_at": NOW - H},
-            {"username_key": "two-failures-long-ago", "failed_attempts": 2, "locked_until": None,
+            {"name_hash": "lock-ran-out", "failed_attempts": 3, "locked_until": NOW - H, "last_failed_at": NOW - D},
+            {"name_hash": "still-locked", "failed_attempts": 3, "locked_until": NOW + H, "last_failed_at": NOW - H},
+            {"name_hash": "two-failures-long-ago", "failed_attempts": 2, "locked_until": None,
              "last_failed_at": NOW - 31 * D},
-            {"username_key": "two-failures-lately", "failed_attempts": 2, "locked_until": None,
+            {"name_hash": "two-failures-lately", "failed_attempts": 2, "locked_until": None,
              "last_failed_at": NOW - 29 * D}])
         conn.execute(orm.login_sessions.insert(), [
             {"session_hash": "idle-two-days", "account_id": "a1", "created_at": NOW - 3 * D, "last_seen_at": NOW - 2 * D},
@@ -73,12 +73,11 @@ def test_housekeeping_removes_what_can_no_longer_matter_and_keeps_what_is_in_for
                          [*plumbing_rules(), *housekeeping.rules(Settings())], clock=lambda: NOW)
     removed = keeper.run_once()
 
-    assert keys(wiring, orm.identification_failures.c.client_key) == ["recent"]
-    assert keys(wiring, orm.client_attempts.c.client_key) == ["recent"]
-    assert keys(wiring, orm.unknown_login_failures.c.username_key) == ["still-locked", "two-failures-lately"]
+    assert keys(wiring, orm.client_attempts.c.client_key) == ["recent", "recent"]
+    assert keys(wiring, orm.unknown_login_failures.c.name_hash) == ["still-locked", "two-failures-lately"]
     assert keys(wiring, orm.login_sessions.c.session_hash) == ["active"]
     assert keys(wiring, orm.activation_tokens.c.token_hash) == ["expired-last-week", "valid"]
     assert keys(wiring, orm.contact_changes.c.change_id) == ["code-waiting"]
-    assert removed == {"outbox": 0, "processed_messages": 0, "identification_failures": 1, "client_attempts": 1,
+    assert removed == {"outbox": 0, "processed_messages": 0, "client_attempts": 2,
                        "unknown_login_failures": 2, "login_sessions": 1, "activation_tokens": 2,
                        "contact_changes": 1}

@@ -22,7 +22,7 @@ from identity.domain import commands
 from identity.service_layer import handlers
 from portal_common import bus
 from portal_common.runner import build_worker
-from portal_common.testing import bus_namespace, require_rabbitmq
+from portal_common.testing import bus_namespace, require_rabbitmq, unsealed
 from portal_common.testing import deadline_for
 
 pytestmark = [pytest.mark.database, pytest.mark.broker]
@@ -90,24 +90,25 @@ def test_identity_events_reach_notify_and_secrets_are_blanked(running):
     with wiring.engine.connect() as conn:
         rows = conn.execute(text("SELECT payload FROM outbox WHERE event = 'account.activation_requested'")).scalars()
         [link] = [p for p in map(json.loads, rows) if p["account_id"] == account.account_id]
-    wiring.handle(handlers.activate, commands.Activate(link["activation_url"].rsplit("/", 1)[1]))
+    wiring.handle(handlers.activate, commands.Activate(unsealed(link, "activation_url").rsplit("/", 1)[1]))
 
     messages = drain(url, topology.for_service("notify").queue,
-                     {"customer.declared", "account.activation_requested", "account.activated"})
+                     {"customer.declared", "account.activation_requested", "account.activated",
+                      "account.initial_password_issued"})
     by_event = {h["event"]: body for body, h in messages}
     assert by_event["account.activated"]["account_id"] == account.account_id
-    assert len(by_event["account.activated"]["initial_password"]) >= 12  # the message carries it …
+    assert len(unsealed(by_event["account.initial_password_issued"], "initial_password")) >= 12  # the message carries it …
 
     def scrubbed():
         with wiring.engine.connect() as conn:
             rows = conn.execute(text("SELECT event, payload FROM outbox WHERE published_at IS NOT NULL")).all()
         payloads = {r.event: json.loads(r.payload) for r in rows
                     if account.account_id in r.payload or r.event == "customer.declared"}
-        return payloads if {"account.activation_requested", "account.activated"} <= set(payloads) else None
+        return payloads if {"account.activation_requested", "account.initial_password_issued"} <= set(payloads) else None
 
     stored = eventually(scrubbed)  # … the database no longer does
-    assert stored["account.activated"]["initial_password"] == "[sent]"
-    assert stored["account.activation_requested"]["activation_url"] == "[sent]"
+    assert stored["account.initial_password_issued"]["initial_password_sealed"] == "[sent]"
+    assert stored["account.activation_requested"]["activation_url_sealed"] == "[sent]"
 
 
 def test_notification_failed_marks_the_sms_and_policy_upserted_is_acknowledged(running):

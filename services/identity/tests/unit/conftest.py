@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from portal_common.testing import unsealed
 
 from identity.adapters.clock import FakeClock
 from identity.adapters.hasher import FakeHasher
@@ -55,7 +56,7 @@ class World:
 
         account = self.handle(handlers.register, commands.Register(ident, email, mobile, username, "hu", "10.0.0.1",
                                                                        accept_declaration=True))
-        url = self.events("account.activation_requested")[-1]["activation_url"]
+        url = unsealed(self.events("account.activation_requested")[-1], "activation_url")
         self.handle(handlers.activate, commands.Activate(url.rsplit("/", 1)[1]))
         account = self.repo.get_account(account.account_id)
         account.password_hash = self.hasher.hash(password)

@@ -7,6 +7,7 @@ import pytest
 
 from identity.domain import commands, errors
 from identity.service_layer import contact, handlers
+from portal_common.testing import unsealed
 
 
 def callback(key="k" * 20, ip="10.0.0.9", account_id=None, **kw):
@@ -66,7 +67,7 @@ def test_extra_non_working_days_move_the_deadline(world):
 
 # --------------------------------------------------------------------------------------------- e-mail change
 def confirm_url_token(world) -> str:
-    return world.events("account.email_change_requested")[-1]["confirm_url"].rsplit("/", 1)[1]
+    return unsealed(world.events("account.email_change_requested")[-1], "confirm_url").rsplit("/", 1)[1]
 
 
 def test_a_new_email_needs_the_password_and_becomes_active_only_through_the_link(world):
@@ -79,7 +80,7 @@ def test_a_new_email_needs_the_password_and_becomes_active_only_through_the_link
         account.account_id, "Kezdo-Jelszo-2026", "Anna.Uj@example.com"))
     requested = world.events("account.email_change_requested")[-1]
     assert requested["email"] == "anna.uj@example.com" and requested["current_email"] == "anna@example.com"
-    assert world.secrets_of("account.email_change_requested") == ("confirm_url",)
+    assert world.secrets_of("account.email_change_requested") == ("confirm_url_sealed",)
     assert world.repo.get_account(account.account_id).email == "anna@example.com"  # not yet
 
     world.handle(contact.confirm_email_change, commands.ConfirmEmailChange(confirm_url_token(world)))
@@ -130,7 +131,7 @@ def test_recovery_uses_the_new_email_once_changed(world):
 
 # --------------------------------------------------------------------------------------------- mobile change
 def sms_code(world) -> str:
-    return world.events("account.mobile_change_requested")[-1]["code"]
+    return unsealed(world.events("account.mobile_change_requested")[-1], "code")
 
 
 def test_a_new_mobile_becomes_active_only_with_the_code_sent_to_it(world):
@@ -138,8 +139,9 @@ def test_a_new_mobile_becomes_active_only_with_the_code_sent_to_it(world):
     world.handle(contact.request_mobile_change, commands.RequestMobileChange(account.account_id, "Kezdo-Jelszo-2026",
                                                                              "+36209876543"))
     requested = world.events("account.mobile_change_requested")[-1]
-    assert requested["mobile"] == "+36209876543" and len(requested["code"]) == 6 and requested["code"].isdigit()
-    assert world.secrets_of("account.mobile_change_requested") == ("code",)
+    code = unsealed(requested, "code")
+    assert requested["mobile"] == "+36209876543" and len(code) == 6 and code.isdigit() and "code" not in requested
+    assert world.secrets_of("account.mobile_change_requested") == ("code_sealed",)
     wrong = "000000" if sms_code(world) != "000000" else "111111"
     with pytest.raises(errors.InvalidFields) as caught:
         world.handle(contact.confirm_mobile_change, commands.ConfirmMobileChange(account.account_id, wrong))

@@ -94,3 +94,56 @@ def test_closing_the_account_ends_every_session_and_needs_the_password(world):
         touch(world, session_id)
     [event] = world.events("account.closed")
     assert event["customer_id"] == "C-1001" and account.status == "closed"
+
+
+def stored_last_seen(world, session_id):
+    from identity.service_layer.handlers import sha256
+
+    return world.repo.sessions[sha256(session_id)].last_seen_at
+
+
+def test_page_views_within_a_minute_of_the_stored_one_write_nothing(world):
+    world.active_account()
+    session_id = login(world)
+    logged_in_at = stored_last_seen(world, session_id)
+    world.clock.advance(seconds=59)
+    touch(world, session_id)
+    assert stored_last_seen(world, session_id) == logged_in_at
+    world.clock.advance(seconds=1)
+    touch(world, session_id)
+    assert stored_last_seen(world, session_id) == world.clock.now()
+
+
+def test_the_coarse_idle_timer_never_lets_a_session_live_longer_than_15_minutes_idle(world):
+    world.active_account()
+    session_id = login(world)
+    world.clock.advance(seconds=30)
+    touch(world, session_id)  # not written: the stored time stays at the login
+    world.clock.advance(minutes=14, seconds=30)  # 15 minutes after the stored time, 14:30 after the last use
+    with pytest.raises(errors.SessionExpired):
+        touch(world, session_id)
+
+
+def test_frequent_page_views_keep_a_session_alive_for_an_hour(world):
+    world.active_account()
+    session_id = login(world)
+    for _ in range(72):  # a page every 50 s: most views write nothing, the session never idles 15 minutes
+        world.clock.advance(seconds=50)
+        touch(world, session_id)
+    world.clock.advance(minutes=15)
+    with pytest.raises(errors.SessionExpired):
+        touch(world, session_id)
+
+
+def test_logout_and_password_change_end_sessions_that_were_just_used(world):
+    account = world.active_account()
+    here, elsewhere, gone = login(world), login(world), login(world)
+    for session_id in (here, elsewhere, gone):
+        touch(world, session_id)  # within the minute: nothing written, still ended at once below
+    world.handle(handlers.logout, commands.Logout(gone))
+    with pytest.raises(errors.SessionExpired):
+        touch(world, gone)
+    world.handle(handlers.change_password, commands.ChangePassword(account.account_id, PASSWORD, NEW, here))
+    touch(world, here)
+    with pytest.raises(errors.SessionExpired):
+        touch(world, elsewhere)

@@ -17,7 +17,21 @@ def test_production_without_the_public_url_stops_at_start_naming_it(monkeypatch)
 def test_the_public_url_builds_the_activation_links(monkeypatch):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com/")
+    monkeypatch.setenv("PORTAL_USERNAME_HASH_KEY", "k" * 32)
     assert Settings.from_env().public_url == "https://portal.example.com"
+
+
+def test_production_without_the_username_hash_key_stops_at_start_naming_it(monkeypatch):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com/")
+    monkeypatch.delenv("PORTAL_USERNAME_HASH_KEY", raising=False)
+    with pytest.raises(ConfigError, match="PORTAL_USERNAME_HASH_KEY"):
+        Settings.from_env()
+
+
+def test_the_username_hash_key_never_shows_in_the_settings_repr(monkeypatch):
+    monkeypatch.setenv("PORTAL_USERNAME_HASH_KEY", "secret-hash-key-123")
+    assert "secret-hash-key-123" not in repr(Settings.from_env())
 
 
 def test_development_defaults_to_the_local_portal(monkeypatch):

@@ -83,7 +83,7 @@ def test_activation_mail_sent_once_even_when_the_event_is_redelivered(wiring, lo
 
 
 def test_initial_password_sms_posts_to_and_text(wiring, loop, sms_server, samples, secrets):
-    deliver(wiring, "account.activated", samples["account.activated"])
+    deliver(wiring, "account.initial_password_issued", samples["account.initial_password_issued"])
     assert loop.run_once() == 1
     [req] = sms_server.requests
     assert req["content_type"] == "application/json" and set(req["body"]) == {"to", "text"}
@@ -93,7 +93,7 @@ def test_initial_password_sms_posts_to_and_text(wiring, loop, sms_server, sample
 
 def test_sms_rejected_with_400_fails_and_publishes_notification_failed(wiring, loop, sms_server, samples):
     sms_server.script = [400]
-    message_id = deliver(wiring, "account.activated", samples["account.activated"])
+    message_id = deliver(wiring, "account.initial_password_issued", samples["account.initial_password_issued"])
     loop.run_once()
     [row] = rows(wiring)
     assert (row["status"], row["attempts"], row["last_error"]) == (
@@ -111,7 +111,7 @@ def test_sms_rejected_with_400_fails_and_publishes_notification_failed(wiring, l
 
 def test_sms_503_twice_then_200_is_sent_after_retries(wiring, loop, sms_server, samples):
     sms_server.script = [503, 503]
-    deliver(wiring, "account.activated", samples["account.activated"])
+    deliver(wiring, "account.initial_password_issued", samples["account.initial_password_issued"])
     drain(loop, lambda: rows(wiring)[0]["status"] == "sent")
     [row] = rows(wiring)
     assert row["attempts"] == 3 and len(sms_server.requests) == 3 and rows(wiring, orm.outbox) == []

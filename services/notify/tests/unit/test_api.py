@@ -50,8 +50,8 @@ def test_lists_deliveries_for_a_recipient_newest_first_without_texts(app):
     assert "Init-PW" not in r.get_data(as_text=True)
 
 
-def test_phone_filter_accepts_any_common_form(app):
-    r = app.test_client().get("/internal/deliveries", query_string={"to": "06 30 123 4567"}, headers=TOKEN)
+def test_phone_filter_takes_the_e164_number(app):
+    r = app.test_client().get("/internal/deliveries", query_string={"to": " +36301234567 "}, headers=TOKEN)
     assert [d["template"] for d in r.get_json()["deliveries"]] == ["initial_password"]
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from notify.adapters.templates import Renderer
 from notify.domain import messages
 from notify.domain.model import EMAIL, SMS, Contact
+from notify.service_layer.delivery import opened
 from notify.settings import Settings
 
 NOW = datetime(2026, 11, 21, 11, 0, tzinfo=timezone.utc)
@@ -27,7 +28,8 @@ def test_the_link_goes_to_the_new_address_and_the_code_to_the_new_number(samples
     assert (link.to, link.template) == ("anna.uj@example.org", "email_change_confirm")
     [code] = messages.plan("account.mobile_change_requested",
                            load("account.mobile_change_requested", samples["account.mobile_change_requested"]), None)
-    assert (code.to, code.channel, code.payload["code"]) == ("+36209876543", SMS, "493027")
+    assert (code.to, code.channel, opened(code.payload, code.account_id)["code"]) == ("+36209876543", SMS, "493027")
+    assert "493027" not in str(code.payload)  # kept sealed until the SMS is rendered
 
 
 def test_the_previous_address_is_told_of_an_email_change_and_a_language_change_sends_nothing(samples, load):

@@ -54,11 +54,12 @@ def test_sends_each_recorded_message_once_and_forgets_the_secret(env, samples, s
     assert mail.message_id == f"<{d.id}@portal.example>"
     row = env.row(d)
     assert (row.status, row.attempts, row.sent_at) == (SENT, 1, T0)
-    assert row.payload["activation_url"] == BLANKED and secrets["activation_url"] not in json.dumps(row.payload)
+    assert row.payload["activation_url_sealed"] == BLANKED and secrets["activation_url"] not in json.dumps(row.payload)
 
 
-def test_sms_goes_to_the_normalised_number(env, samples, secrets):
-    env.feed("account.activated", {**samples["account.activated"], "mobile": "06 30 123 4567"})
+def test_sms_goes_to_the_number_of_the_event(env, samples, secrets):
+    env.feed("account.initial_password_issued", {**samples["account.initial_password_issued"],
+                                                 "mobile": "+36301234567"})
     env.loop.run_once()
     assert env.sms.sent == [{"to": "+36301234567", "text": env.sms.sent[0]["text"]}]
     assert secrets["initial_password"] in env.sms.sent[0]["text"]
@@ -80,17 +81,17 @@ def test_transient_failures_are_retried_with_exponential_backoff(env, samples):
 
 
 def test_permanent_failure_fails_at_once_and_publishes_notification_failed(env, samples, secrets):
-    [d] = env.feed("account.activated", samples["account.activated"])
+    [d] = env.feed("account.initial_password_issued", samples["account.initial_password_issued"])
     env.sms.fail_with = [PermanentDeliveryError("SMS gateway rejected the message: HTTP 400")]
     env.loop.run_once()
     row = env.row(d)
     assert (row.status, row.attempts, row.last_error) == (FAILED, 1, "SMS gateway rejected the message: HTTP 400")
-    assert row.payload["initial_password"] == BLANKED
+    assert row.payload["initial_password_sealed"] == BLANKED
     [(name, payload)] = env.repo.events
     assert name == "notification.failed"
     assert {k: payload[k] for k in ("notification_id", "cause_event", "channel", "template", "account_id",
                                     "customer_id")} == {
-        "notification_id": d.id, "cause_event": "account.activated", "channel": "sms",
+        "notification_id": d.id, "cause_event": "account.initial_password_issued", "channel": "sms",
         "template": "initial_password", "account_id": "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", "customer_id": "C-1"}
     assert env.loop.run_once() == 0
 
@@ -163,7 +164,7 @@ def test_an_unexpected_error_is_retried_without_quoting_it(env, samples, secrets
 
 def test_delivery_logs_say_what_whom_and_outcome_but_never_a_secret(env, samples, secrets):
     with capture_logs() as logs:
-        for event in ("account.activation_requested", "account.activated", "account.credentials_reset"):
+        for event in ("account.activation_requested", "account.initial_password_issued", "account.credentials_reset"):
             env.feed(event, samples[event])
         env.sms.fail_with = [TransientDeliveryError("SMS gateway answered HTTP 503")]
         env.loop.run_once()
@@ -180,3 +181,22 @@ def test_delivery_logs_say_what_whom_and_outcome_but_never_a_secret(env, samples
     assert all("sent_at" in e for e in sent)
     assert [e["to"] for e in logs if e["event"] == "delivery_retry"] == ["+3630***4567"]
     assert {e["template"] for e in logs if e["event"] == "delivery_recorded"} >= {"activation", "initial_password"}
+
+
+def test_a_secret_that_does_not_open_is_never_sent_and_is_reported(env, samples, secrets):
+    """Sealed for another account (a forged or swapped event), tampered, or under an unknown key id."""
+    from portal_common.sealing import default_sealer
+
+    good = samples["account.initial_password_issued"]["initial_password_sealed"]
+    kid, token = good.split(":", 1)
+    forged = [default_sealer().seal(secrets["initial_password"], "another-account"),
+              f"{kid}:{token[:-4]}AAAA", f"k9:{token}", secrets["initial_password"]]
+    for value in forged:
+        [d] = env.feed("account.initial_password_issued",
+                       {**samples["account.initial_password_issued"], "initial_password_sealed": value})
+        env.loop.run_once()
+        row = env.row(d)
+        assert row.status == FAILED and row.last_error.startswith("secret could not be opened"), value
+        assert secrets["initial_password"] not in row.last_error
+    assert env.sms.sent == []
+    assert [name for name, _ in env.repo.events] == ["notification.failed"] * len(forged)

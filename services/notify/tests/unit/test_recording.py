@@ -26,7 +26,8 @@ def feed(repo, load, new_id):
 
 @pytest.mark.parametrize("event,expected", [
     ("account.activation_requested", [("activation", EMAIL, "anna.minta@example.org")]),
-    ("account.activated", [("initial_password", SMS, "+36301234567")]),
+    ("account.activated", []),  # v2: contact data only
+    ("account.initial_password_issued", [("initial_password", SMS, "+36301234567")]),
     ("account.locked", [("account_locked", EMAIL, "anna.minta@example.org")]),
     ("account.credentials_reset", [("credentials_reset", EMAIL, "anna.minta@example.org"),
                                    ("reset_notice", SMS, "+36301234567")]),
@@ -95,15 +96,15 @@ def test_enrolment_goes_to_declaration_else_account_address(feed, repo, samples)
 
 
 def test_activation_without_mobile_fails_at_once_and_tells_identity(feed, repo, samples, secrets):
-    added = feed("account.activated", {**samples["account.activated"], "mobile": None})
+    added = feed("account.initial_password_issued", {**samples["account.initial_password_issued"], "mobile": None})
     assert [(d.status, d.last_error) for d in added] == [(FAILED, "no mobile number in the event")]
-    assert added[0].payload["initial_password"] == BLANKED
+    assert added[0].payload["initial_password_sealed"] == BLANKED
     assert [(name, p["template"], p["account_id"], p["channel"]) for name, p in repo.events] == [
         ("notification.failed", "initial_password", "2c9a4f8e-6a5b-4f0e-9a43-1f0a7b2d9c11", SMS)]
 
 
 def test_invalid_mobile_fails_at_once(feed, samples):
-    added = feed("account.activated", {**samples["account.activated"], "mobile": "12ab"})
+    added = feed("account.initial_password_issued", {**samples["account.initial_password_issued"], "mobile": "12ab"})
     assert (added[0].status, added[0].last_error) == (FAILED, "invalid mobile number")
 
 

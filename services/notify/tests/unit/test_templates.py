@@ -9,6 +9,7 @@ import pytest
 from notify.adapters.templates import Renderer, format_time
 from notify.domain import messages
 from notify.domain.model import EMAIL, LANGUAGES, SMS, Contact
+from notify.service_layer.delivery import opened
 from notify.settings import Settings
 
 SETTINGS = Settings(insurer_name="Példa Biztosító Zrt.", teleservice_phone="+36 1 999 8877",
@@ -27,7 +28,8 @@ def _render(samples, load, lang: str, template: str, occurred_at=SENT, **overrid
             data = load(event, {**samples[event], "language": lang, **overrides})
             planned = next(p for p in messages.plan(event, data, CONTACT, occurred_at=occurred_at)
                            if p.template == template)
-            return Renderer(SETTINGS).render(template, planned.channel, lang, planned.payload)
+            return Renderer(SETTINGS).render(template, planned.channel, lang,
+                                             opened(planned.payload, planned.account_id))
     raise AssertionError(f"no event produces {template}")
 
 

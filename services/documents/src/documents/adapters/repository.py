@@ -47,12 +47,9 @@ class AbstractRepository(abc.ABC):
         """Newest first (by ``uploaded_at``, then ``document_id``: a stable order to page through)."""
 
     @abc.abstractmethod
-    def count(self, where: DocumentFilter) -> int:
-        """Documents matching the filters (expired ones included, as the list shows them)."""
-
-    @abc.abstractmethod
-    def count_unread(self, where: DocumentFilter, now: datetime) -> int:
-        """Unread documents still inside their window."""
+    def counts(self, where: DocumentFilter, now: datetime) -> tuple[int, int]:
+        """``(total, unread)``: documents matching the filters (expired ones included, as the list shows them), and
+        the unread ones still inside their window — one query."""
 
     @abc.abstractmethod
     def expired(self, now: datetime, limit: int) -> list[model.Document]: ...
@@ -100,15 +97,11 @@ class SqlAlchemyRepository(AbstractRepository):
                  .limit(limit).offset(offset))
         return list(self.session.scalars(query))
 
-    def count(self, where):
+    def counts(self, where, now):
         D = model.Document
-        return self.session.execute(self._filtered(select(func.count()).select_from(D), where)).scalar_one()
-
-    def count_unread(self, where, now):
-        D = model.Document
-        query = self._filtered(select(func.count()).select_from(D), where)
-        query = query.where(D.read_at.is_(None), D.available_until > now)
-        return self.session.execute(query).scalar_one()
+        unread = func.count().filter(D.read_at.is_(None), D.available_until > now)
+        total, unread = self.session.execute(self._filtered(select(func.count(), unread).select_from(D), where)).one()
+        return total, unread
 
     def expired(self, now, limit):
         D = model.Document
@@ -153,11 +146,9 @@ class FakeRepository(AbstractRepository):
         ordered = sorted(self._matching(where), key=lambda d: (-d.uploaded_at.timestamp(), d.document_id))
         return ordered[offset:offset + limit]
 
-    def count(self, where):
-        return len(self._matching(where))
-
-    def count_unread(self, where, now):
-        return sum(1 for d in self._matching(where) if not d.read and not d.expired(now))
+    def counts(self, where, now):
+        matching = self._matching(where)
+        return len(matching), sum(1 for d in matching if not d.read and not d.expired(now))
 
     def expired(self, now, limit):
         return sorted((d for d in self.documents.values() if d.expired(now)), key=lambda d: d.available_until)[:limit]

@@ -228,8 +228,8 @@ def list_documents(uow: AbstractUnitOfWork, where: DocumentFilter, limit: int, n
     ``limit`` and ``offset`` (the home page shows 3 of n; the documents page pages through all n)."""
     with uow:
         _reachable(uow, where.customer_id)
-        return DocumentPage(uow.documents.list(where, limit, offset), uow.documents.count_unread(where, now),
-                            uow.documents.count(where))
+        total, unread = uow.documents.counts(where, now)
+        return DocumentPage(uow.documents.list(where, limit, offset), unread, total)
 
 
 def get_document(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model.Document:

@@ -1,7 +1,7 @@
 """Identity's own cleanup rules (run by the worker's housekeeper, see ``portal_common.housekeeping``).
 
-- ``identification_failures``, ``client_attempts``: the throttles only look back one window (minutes); a row is
-  kept a day (``PORTAL_THROTTLE_RETENTION_DAYS``, default 1), then deleted.
+- ``client_attempts`` (identification, recovery/resend, failed logins per client): the throttles only look back one
+  window (minutes); a row is kept a day (``PORTAL_THROTTLE_RETENTION_DAYS``, default 1), then deleted.
 - ``unknown_login_failures``: a row whose lock has run out is deleted (the next failure would restart its count at 1
   anyway — the same as a fresh row); a row that never reached the lock is deleted after
   ``PORTAL_UNKNOWN_LOGIN_RETENTION_DAYS`` (default 30) without a new failure.
@@ -28,14 +28,13 @@ def rules(settings: Settings) -> list[Rule]:
     unknown = days("PORTAL_UNKNOWN_LOGIN_RETENTION_DAYS", 30)
     tokens = days("PORTAL_TOKEN_RETENTION_DAYS", 30)
     idle = timedelta(minutes=settings.session_idle_minutes) + timedelta(days=1)
-    f, a, u, s, t, c = (orm.identification_failures, orm.client_attempts, orm.unknown_login_failures,
-                        orm.login_sessions, orm.activation_tokens, orm.contact_changes)
-    # client_attempts also holds the callback allowance, whose window is longer than the login/recovery one.
-    attempts_window = max(throttle, timedelta(minutes=settings.client_window_minutes),
+    a, u, s, t, c = (orm.client_attempts, orm.unknown_login_failures, orm.login_sessions, orm.activation_tokens,
+                     orm.contact_changes)
+    # client_attempts holds every per-client allowance (identification, recovery, failed logins, callbacks): the
+    # longest window decides.
+    attempts_window = max(throttle, settings.identify_window, settings.client_window,
                           timedelta(minutes=settings.callback_window_minutes))
     return [
-        Rule("identification_failures", f,
-             older_than(f, "failed_at", max(throttle, timedelta(minutes=settings.identify_window_minutes)))),
         Rule("client_attempts", a, older_than(a, "at", attempts_window)),
         Rule("unknown_login_failures", u, lambda now: or_(
             u.c.locked_until <= now,

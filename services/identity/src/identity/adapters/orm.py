@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
 
 from portal_common.db import UTCDateTime, plumbing_tables
@@ -75,32 +76,26 @@ declarations = Table(
           postgresql_where=text("withdrawn_at IS NULL"), sqlite_where=text("withdrawn_at IS NULL")),
 )
 
-identification_failures = Table(
-    "identification_failures", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("client_key", String(100), nullable=False),
-    Column("failed_at", UTCDateTime(), nullable=False),
-    Index("ix_identification_failures_client", "client_key", "failed_at"),
-)
-
 # Failed logins for usernames that have no active account (unknown, pending, closed): counted like an account's, so
-# that an unknown name locks at the same attempt as a real one (OWASP ASVS 6.3.8). One row per normalised name.
+# that an unknown name locks at the same attempt as a real one (OWASP ASVS 6.3.8). One row per name, keyed by its
+# HMAC (``rules.username_hash``): a typed name may be a password, so it is never stored in clear.
 unknown_login_failures = Table(
     "unknown_login_failures", metadata,
-    Column("username_key", String(200), primary_key=True),
+    Column("name_hash", String(64), primary_key=True),
     Column("failed_attempts", Integer, nullable=False),
     Column("locked_until", UTCDateTime()),
-    Column("last_failed_at", UTCDateTime(), nullable=False),
+    Column("last_failed_at", UTCDateTime(), nullable=False, index=True),  # cleanup: rows past their lock
 )
 
-# Per-client allowances other than identification: ``recovery`` (recovery and resend requests, every one counts) and
-# ``login_failure`` (failed logins: password spraying).
+# Per-client allowances (the client is the gateway's ``X-Client-IP``): ``identification`` (failed identifications),
+# ``recovery`` (recovery and resend requests, every one counts) and ``login_failure`` (failed logins: password
+# spraying). One row per attempt: the window slides, and a refusal says when the oldest attempt leaves it.
 client_attempts = Table(
     "client_attempts", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(20), nullable=False),
     Column("client_key", String(100), nullable=False),
-    Column("at", UTCDateTime(), nullable=False),
+    Column("at", UTCDateTime(), nullable=False, index=True),  # cleanup: rows older than the longest window
     Index("ix_client_attempts_kind_client", "kind", "client_key", "at"),
 )
 
@@ -141,6 +136,22 @@ contact_changes = Table(
 
 outbox, processed_messages = plumbing_tables(metadata)
 
+#: unique constraint or index -> the rule it enforces. PostgreSQL names the constraint; SQLite only its columns.
+USERNAME, OPEN_ACCOUNT_RULE, ACTIVE_DECLARATION = "username", "open_account", "active_declaration"
+UNIQUE_RULES = {
+    "accounts_username_key_key": USERNAME, "accounts.username_key": USERNAME,
+    "uq_accounts_open_customer": OPEN_ACCOUNT_RULE, "accounts.customer_id": OPEN_ACCOUNT_RULE,
+    "uq_declarations_active_customer": ACTIVE_DECLARATION, "declarations.customer_id": ACTIVE_DECLARATION,
+}
+
+
+def unique_rule_of(exc: IntegrityError) -> str | None:
+    """Which of :data:`UNIQUE_RULES` a failed commit broke (None: another integrity error)."""
+    name = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    if name is None:  # SQLite: "UNIQUE constraint failed: accounts.username_key"
+        name = str(exc.orig).rpartition(": ")[2].strip()
+    return UNIQUE_RULES.get(name)
+
 _mapped = False
 
 
@@ -153,5 +164,6 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(model.ActivationToken, activation_tokens)
     mapper_registry.map_imperatively(model.LoginSession, login_sessions)
     mapper_registry.map_imperatively(model.Declaration, declarations)
+    mapper_registry.map_imperatively(model.UnknownLogin, unknown_login_failures)
     mapper_registry.map_imperatively(callbacks.CallbackRequest, callback_requests)
     mapper_registry.map_imperatively(model.ContactChange, contact_changes)

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import abc
-import threading
+import hashlib
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, delete, or_, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-
-from portal_common.db import UTCDateTime
 
 from ..domain import callbacks, model
 from . import orm
@@ -38,20 +36,10 @@ class AbstractRepository(abc.ABC):
     def accounts_by_email(self, email: str, status: str) -> list[model.Account]: ...
 
     @abc.abstractmethod
-    def count_failed_login(self, account_id: str, now: datetime, threshold: int,
-                           lock_until: datetime) -> tuple[int, datetime | None] | None:
-        """Atomically add one failed attempt. An expired lock restarts the count at 1; reaching ``threshold`` sets
-        ``locked_until``. Returns ``(failed_attempts, locked_until)`` after the update, or None when the account is
-        locked right now (another attempt locked it first: this one does not count)."""
-
-    @abc.abstractmethod
-    def count_unknown_login_failure(self, username_key: str, now: datetime, threshold: int,
-                                    lock_until: datetime) -> tuple[int, datetime | None] | None:
-        """:meth:`count_failed_login` for a username without an active account, in one atomic upsert keyed by the
-        normalised username. None when that name is locked right now."""
-
-    @abc.abstractmethod
-    def unknown_login_locked_until(self, username_key: str) -> datetime | None: ...
+    def unknown_login(self, name_hash: str, now: datetime) -> model.UnknownLogin:
+        """The failed-login count of a username without an active account (created at 0 when there is none),
+        locked until the transaction ends like ``account_by_username(for_update=True)``: the rule
+        (:class:`~identity.domain.model.LoginLockout`) then counts concurrent attempts one after the other."""
 
     # -------------------------------------------------------------------------------------- activation tokens
     @abc.abstractmethod
@@ -95,14 +83,16 @@ class AbstractRepository(abc.ABC):
 
     # ------------------------------------------------------------------------------------------- throttling
     @abc.abstractmethod
-    def add_identification_failure(self, client_key: str, at: datetime) -> None: ...
+    def lock_client(self, kind: str, client_key: str) -> None:
+        """Until the transaction ends, another transaction locking the same ``(kind, client_key)`` waits: count and
+        record an attempt as one step (40 parallel requests never pass more than the limit)."""
 
     @abc.abstractmethod
-    def identification_failures_since(self, client_key: str, since: datetime) -> list[datetime]:
-        """Times of the client's failed identifications after ``since``, oldest first."""
+    def add_client_attempt(self, kind: str, client_key: str, at: datetime) -> int:
+        """Record an attempt; returns its id (an attempt that turns out not to count is given back)."""
 
     @abc.abstractmethod
-    def add_client_attempt(self, kind: str, client_key: str, at: datetime) -> None: ...
+    def remove_client_attempt(self, attempt_id: int) -> None: ...
 
     @abc.abstractmethod
     def client_attempts_since(self, kind: str, client_key: str, since: datetime) -> list[datetime]:
@@ -130,17 +120,27 @@ class AbstractRepository(abc.ABC):
 class SqlAlchemyRepository(AbstractRepository):
     def __init__(self, session: Session):
         self.session = session
+        self._dialect = session.get_bind().dialect.name
+
+    def _write_lock(self) -> None:
+        """SQLite has no row locks and ignores FOR UPDATE; its one writer at a time is the lock. A write that changes
+        nothing starts the write transaction now, so what this transaction reads next stays true until it ends."""
+        if self._dialect == "sqlite":
+            self.session.execute(text("UPDATE client_attempts SET id = id WHERE 1 = 0"))
 
     def add_account(self, account):
         self.session.add(account)
 
     def get_account(self, account_id, for_update=False):
+        if for_update:
+            self._write_lock()
         return self.session.get(model.Account, account_id, with_for_update=for_update or None,
                                 populate_existing=for_update)
 
     def account_by_username(self, username_key, for_update=False):
         stmt = select(model.Account).where(model.Account.username_key == username_key)
         if for_update:
+            self._write_lock()
             # populate_existing: after waiting for the lock, read the row as the other transaction left it
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(stmt).first()
@@ -153,57 +153,20 @@ class SqlAlchemyRepository(AbstractRepository):
         return list(self.session.scalars(select(model.Account).where(
             model.Account.email == email, model.Account.status == status)))
 
-    def count_failed_login(self, account_id, now, threshold, lock_until):
-        # One UPDATE … RETURNING: PostgreSQL takes the row lock and re-checks the WHERE clause after a concurrent
-        # update commits, so ten simultaneous wrong passwords count 1, 2, 3 (lock) and the rest see the lock.
-        t = orm.accounts
-        lock_expired = and_(t.c.locked_until.is_not(None), t.c.locked_until <= now)
-        new_count = case((lock_expired, 1), else_=t.c.failed_attempts + 1)
-        stmt = (
-            update(t)
-            .where(t.c.account_id == account_id, or_(t.c.locked_until.is_(None), t.c.locked_until <= now))
-            .values(failed_attempts=new_count,
-                    locked_until=case((new_count >= threshold, lock_until), else_=None))
-            .returning(t.c.failed_attempts, t.c.locked_until)
-            .execution_options(synchronize_session=False)
-        )
-        row = self.session.execute(stmt).first()
-        account = self.session.get(model.Account, account_id)
-        if account is not None:
-            self.session.expire(account, ["failed_attempts", "locked_until"])
-        if row is None:
-            return None
-        return row.failed_attempts, row.locked_until
-
-    def count_unknown_login_failure(self, username_key, now, threshold, lock_until):
-        # INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING: one statement, atomic on PostgreSQL (the conflicting
-        # row is locked and the WHERE re-checked) and on SQLite (one writer at a time).
+    def unknown_login(self, name_hash, now):
         t = orm.unknown_login_failures
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        at = bindparam("lock_until", lock_until, type_=UTCDateTime())
-        lock_expired = and_(t.c.locked_until.is_not(None), t.c.locked_until <= now)
-        new_count = case((lock_expired, 1), else_=t.c.failed_attempts + 1)
-        stmt = insert(t).values(username_key=username_key, failed_attempts=1,
-                                locked_until=lock_until if threshold <= 1 else None, last_failed_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.username_key],
-            set_={"failed_attempts": new_count, "locked_until": case((new_count >= threshold, at), else_=None),
-                  "last_failed_at": now},
-            where=or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
-        ).returning(t.c.failed_attempts, t.c.locked_until)
-        row = self.session.execute(stmt).first()
-        if row is None:
-            return None
-        return row.failed_attempts, row.locked_until
-
-    def unknown_login_locked_until(self, username_key):
-        t = orm.unknown_login_failures
-        return self.session.scalar(select(t.c.locked_until).where(t.c.username_key == username_key))
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        self.session.execute(insert(t).values(name_hash=name_hash, failed_attempts=0, last_failed_at=now)
+                             .on_conflict_do_nothing(index_elements=[t.c.name_hash]))
+        stmt = select(model.UnknownLogin).where(model.UnknownLogin.name_hash == name_hash)
+        return self.session.scalars(stmt.with_for_update().execution_options(populate_existing=True)).one()
 
     def add_token(self, token):
         self.session.add(token)
 
     def get_token(self, token_hash, for_update=False):
+        if for_update:
+            self._write_lock()
         return self.session.get(model.ActivationToken, token_hash, with_for_update=for_update or None)
 
     def tokens_of(self, account_id):
@@ -248,19 +211,26 @@ class SqlAlchemyRepository(AbstractRepository):
         stmt = select(d).where(d.customer_id == customer_id).order_by(d.withdrawn_at.is_not(None),
                                                                       d.declared_at.desc()).limit(1)
         if for_update:
+            self._write_lock()
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(stmt).first()
 
-    def add_identification_failure(self, client_key, at):
-        self.session.execute(orm.identification_failures.insert().values(client_key=client_key, failed_at=at))
-
-    def identification_failures_since(self, client_key, since):
-        t = orm.identification_failures
-        return list(self.session.scalars(select(t.c.failed_at).where(
-            t.c.client_key == client_key, t.c.failed_at > since).order_by(t.c.failed_at)))
+    def lock_client(self, kind, client_key):
+        if self._dialect == "postgresql":
+            # A transaction-scoped advisory lock on the (kind, client) pair: no row has to exist yet.
+            digest = hashlib.sha256(f"{kind}\0{client_key}".encode()).digest()
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": int.from_bytes(digest[:8], "big", signed=True)})
+        else:
+            self._write_lock()
 
     def add_client_attempt(self, kind, client_key, at):
-        self.session.execute(orm.client_attempts.insert().values(kind=kind, client_key=client_key, at=at))
+        return self.session.execute(orm.client_attempts.insert().values(kind=kind, client_key=client_key, at=at)
+                                    .returning(orm.client_attempts.c.id)).scalar_one()
+
+    def remove_client_attempt(self, attempt_id):
+        t = orm.client_attempts
+        self.session.execute(delete(t).where(t.c.id == attempt_id))
 
     def client_attempts_since(self, kind, client_key, since):
         t = orm.client_attempts
@@ -297,12 +267,10 @@ class FakeRepository(AbstractRepository):
         self.tokens: dict[str, model.ActivationToken] = {}
         self.sessions: dict[str, model.LoginSession] = {}
         self.declarations: list[model.Declaration] = []
-        self.failures: list[tuple[str, datetime]] = []
-        self.unknown_failures: dict[str, tuple[int, datetime | None]] = {}
-        self.client_attempts: list[tuple[str, str, datetime]] = []
+        self.unknown_logins: dict[str, model.UnknownLogin] = {}
+        self.client_attempts: dict[int, tuple[str, str, datetime]] = {}
         self.callback_requests: list[callbacks.CallbackRequest] = []
         self.contact_changes: list[model.ContactChange] = []
-        self._lock = threading.Lock()
 
     def add_account(self, account):
         self.accounts[account.account_id] = account
@@ -320,27 +288,8 @@ class FakeRepository(AbstractRepository):
     def accounts_by_email(self, email, status):
         return [a for a in self.accounts.values() if a.email == email and a.status == status]
 
-    def count_failed_login(self, account_id, now, threshold, lock_until):
-        with self._lock:
-            a = self.accounts[account_id]
-            if a.locked_until is not None and a.locked_until > now:
-                return None
-            a.failed_attempts = 1 if a.locked_until is not None else a.failed_attempts + 1
-            a.locked_until = lock_until if a.failed_attempts >= threshold else None
-            return a.failed_attempts, a.locked_until
-
-    def count_unknown_login_failure(self, username_key, now, threshold, lock_until):
-        with self._lock:
-            count, locked_until = self.unknown_failures.get(username_key, (0, None))
-            if locked_until is not None and locked_until > now:
-                return None
-            count = 1 if locked_until is not None else count + 1
-            locked_until = lock_until if count >= threshold else None
-            self.unknown_failures[username_key] = (count, locked_until)
-            return count, locked_until
-
-    def unknown_login_locked_until(self, username_key):
-        return self.unknown_failures.get(username_key, (0, None))[1]
+    def unknown_login(self, name_hash, now):
+        return self.unknown_logins.setdefault(name_hash, model.UnknownLogin(name_hash, last_failed_at=now))
 
     def add_token(self, token):
         self.tokens[token.token_hash] = token
@@ -382,17 +331,20 @@ class FakeRepository(AbstractRepository):
         mine.sort(key=lambda d: (d.withdrawn_at is not None, -d.declared_at.timestamp()))
         return mine[0] if mine else None
 
-    def add_identification_failure(self, client_key, at):
-        self.failures.append((client_key, at))
-
-    def identification_failures_since(self, client_key, since):
-        return sorted(at for key, at in self.failures if key == client_key and at > since)
+    def lock_client(self, kind, client_key):
+        pass  # one thread at a time in unit tests; the concurrency tests run on PostgreSQL
 
     def add_client_attempt(self, kind, client_key, at):
-        self.client_attempts.append((kind, client_key, at))
+        attempt_id = len(self.client_attempts) + 1
+        self.client_attempts[attempt_id] = (kind, client_key, at)
+        return attempt_id
+
+    def remove_client_attempt(self, attempt_id):
+        self.client_attempts.pop(attempt_id, None)
 
     def client_attempts_since(self, kind, client_key, since):
-        return sorted(at for k, key, at in self.client_attempts if k == kind and key == client_key and at > since)
+        return sorted(at for k, key, at in self.client_attempts.values()
+                      if k == kind and key == client_key and at > since)
 
     def add_callback_request(self, request):
         if self.callback_request_by_key(request.idempotency_key) is not None:

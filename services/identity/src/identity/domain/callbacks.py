@@ -13,22 +13,7 @@ TOPICS = ("policy", "claim", "payment", "documents", "portal", "legal", "other")
 #: When the customer prefers to be called (the contact centre's opening hours, Budapest time).
 TIMES_OF_DAY = ("any", "morning", "afternoon", "evening")
 NAME_MAX, MESSAGE_MAX, POLICY_MAX = 200, 2000, 64
-_PHONE = re.compile(r"^\+?[0-9]{8,15}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def normalise_phone(raw: str) -> str | None:
-    """Any reachable phone number (landline too), digits with an optional leading ``+``; ``06…`` becomes ``+36…``.
-
-    >>> normalise_phone("06 1 555 0100")
-    '+3615550100'
-    """
-    compact = re.sub(r"[\s\-/().]", "", raw or "")
-    if compact.startswith("06"):
-        compact = "+36" + compact[2:]
-    elif compact.startswith("00"):
-        compact = "+" + compact[2:]
-    return compact if _PHONE.match(compact) else None
 
 
 def valid_idempotency_key(key: str) -> bool:

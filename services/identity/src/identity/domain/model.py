@@ -1,6 +1,7 @@
 """Accounts, declarations, login sessions and activation tokens. Plain Python: no framework imports here."""
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,8 +13,61 @@ CHANNELS = ("portal", "registration")
 SMS_OK, SMS_FAILED = "ok", "failed"
 
 
+@dataclass(frozen=True)
+class FailedLogin:
+    """What one wrong password led to: the count of the series, and the lock when there is one."""
+
+    failed_attempts: int
+    locked_until: datetime | None
+    #: this attempt reached the threshold (the owner is told once per lock)
+    locked_now: bool = False
+
+
+class LoginLockout:
+    """The lockout rule, in one place, for an account and for a username without one alike (OWASP ASVS 6.3.8):
+    the ``threshold``-th consecutive wrong password locks for ``lock_for``; while locked nothing counts; after an
+    expired lock a new series starts at 1. The caller holds the row lock (the repository's ``for_update``), so
+    concurrent attempts are counted one after the other."""
+
+    failed_attempts: int
+    locked_until: datetime | None
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    def record_failed_login(self, now: datetime, threshold: int, lock_for: timedelta) -> FailedLogin:
+        if self.is_locked(now):
+            return FailedLogin(self.failed_attempts, self.locked_until)
+        if self.locked_until is not None:  # the lock ended: a new series
+            self.failed_attempts, self.locked_until = 0, None
+        self.failed_attempts = (self.failed_attempts or 0) + 1
+        if self.failed_attempts >= threshold:
+            self.locked_until = now + lock_for
+            return FailedLogin(self.failed_attempts, self.locked_until, locked_now=True)
+        return FailedLogin(self.failed_attempts, None)
+
+    def login_succeeded(self) -> None:
+        self.failed_attempts = 0
+        self.locked_until = None
+
+
+@dataclass(eq=False)
+class UnknownLogin(LoginLockout):
+    """Wrong passwords typed for a username without an active account (unknown, pending, closed). Only a keyed
+    hash of the name is kept (it may be a password typed into the wrong field)."""
+
+    name_hash: str
+    failed_attempts: int = 0
+    locked_until: datetime | None = None
+    last_failed_at: datetime | None = None
+
+    def record_failed_login(self, now: datetime, threshold: int, lock_for: timedelta) -> FailedLogin:
+        self.last_failed_at = now
+        return super().record_failed_login(now, threshold, lock_for)
+
+
 @dataclass(eq=False)  # entities: identity is the key, instances go into sets
-class Account:
+class Account(LoginLockout):
     account_id: str
     customer_id: str
     username: str
@@ -35,9 +89,6 @@ class Account:
     password_changed_at: datetime | None = None
     closed_at: datetime | None = None
 
-    def is_locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and self.locked_until > now
-
     def has_valid_otp(self, now: datetime) -> bool:
         """A one-time password that can still log in (issued, not used, not expired)."""
         return (self.otp_hash is not None and self.otp_used_at is None and self.otp_expires_at is not None
@@ -55,9 +106,14 @@ class Account:
         self.sms_status = SMS_OK
         self.activated_at = now
 
-    def login_succeeded(self) -> None:
-        self.failed_attempts = 0
-        self.locked_until = None
+    def otp_matches(self, otp_hash: str, now: datetime) -> bool:
+        """A one-time password that can still log in, equal to ``otp_hash`` (its SHA-256: it is random, like a
+        token, so it needs no slow hash — the login's one argon2 verification is the password's)."""
+        return self.has_valid_otp(now) and hmac.compare_digest(self.otp_hash, otp_hash)
+
+    def used_otp_matches(self, otp_hash: str, now: datetime) -> bool:
+        """The used one-time password, still accepted as the current password on the forced change."""
+        return self.has_used_otp(now) and hmac.compare_digest(self.otp_hash, otp_hash)
 
     def use_otp(self, now: datetime) -> None:
         """Single use: it logs in once, lifts any lock and forces a new password. Until that change (or its expiry)

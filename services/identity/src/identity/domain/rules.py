@@ -4,6 +4,8 @@ Each check returns error *codes* (see :mod:`identity.domain.messages` for their 
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import unicodedata
@@ -24,6 +26,12 @@ UNAMBIGUOUS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
 
 def username_key(username: str) -> str:
     return username.strip().lower()
+
+
+def username_hash(key: str, username: str) -> str:
+    """A username typed at login that has no account, as stored: HMAC-SHA256 under ``PORTAL_USERNAME_HASH_KEY``
+    (a typed name may be a password; a plain hash of a short name is easy to reverse, a keyed one is not)."""
+    return hmac.new(key.encode(), username_key(username).encode(), hashlib.sha256).hexdigest()
 
 
 def check_username(username: str) -> list[str]:
@@ -47,22 +55,44 @@ def check_email(email: str) -> list[str]:
     return []
 
 
+_SEPARATORS = re.compile(r"[\s\-/().]")
+_PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def normalise_phone(raw: str) -> str | None:
+    """Any phone number we can call (landline too), in E.164 form, or ``None`` when it is not one. The portal's one
+    phone normalisation: numbers enter through identity; events, notify and the gateway only see (and format)
+    E.164. Separators go; ``06…`` (the Hungarian trunk prefix) becomes ``+36…``, ``00…`` becomes ``+…``.
+
+    >>> normalise_phone("06 1 555 0100")
+    '+3615550100'
+    >>> normalise_phone("0036 30 123 4567")
+    '+36301234567'
+    """
+    number = _SEPARATORS.sub("", raw or "")
+    if number.startswith("06"):
+        number = "+36" + number[2:]
+    elif number.startswith("00"):
+        number = "+" + number[2:]
+    elif number.startswith("36") and len(number) == 11:
+        number = "+" + number
+    return number if _PHONE.match(number) else None
+
+
 def normalise_mobile(raw: str) -> str | None:
-    """A Hungarian mobile number in E.164 form, or ``None`` when it is not one.
+    """A Hungarian mobile number (networks 20, 30, 31, 50, 70) in E.164 form, or ``None`` when it is not one.
 
     >>> normalise_mobile("06 30 123 4567")
     '+36301234567'
     >>> normalise_mobile("+36 (20) 123-45-67")
     '+36201234567'
+    >>> normalise_mobile("30 123 4567")  # the national number alone
+    '+36301234567'
     """
-    digits = re.sub(r"[\s\-/().]", "", raw or "")
-    for prefix in ("+36", "0036", "06"):
-        if digits.startswith(prefix):
-            national = digits[len(prefix):]
-            break
-    else:
-        national = digits[2:] if digits.startswith("36") and len(digits) == 11 else digits
-    return "+36" + national if _MOBILE_NATIONAL.match(national) else None
+    number = normalise_phone(raw)
+    if number is None or not number.startswith("+36"):
+        number = normalise_phone("06" + _SEPARATORS.sub("", raw or ""))
+    return number if number and number.startswith("+36") and _MOBILE_NATIONAL.match(number[3:]) else None
 
 
 @lru_cache(maxsize=1)

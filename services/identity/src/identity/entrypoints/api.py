@@ -81,11 +81,23 @@ def _domain_error(exc: errors.IdentityError):
         response.headers["Retry-After"] = str(exc.retry_after)
         return response, 429
     if isinstance(exc, errors.Locked):
-        return jsonify(error="locked", locked_until=handlers.iso(exc.locked_until)), 423
+        # What the page says comes from here: the rule's numbers with the lock (the gateway keeps no copy).
+        settings = _wiring().settings
+        return jsonify(error="locked", locked_until=handlers.iso(exc.locked_until),
+                       lockout_threshold=settings.lockout_threshold, lockout_hours=settings.lockout_hours), 423
     if isinstance(exc, errors.TokenInvalid):
         return jsonify(error=exc.reason), 410
     status, code = _SIMPLE[type(exc)]
     return jsonify(error=code), status
+
+
+# ----------------------------------------------------------------------------------------------------- rules
+@bp.get("/rules")
+def get_rules():
+    """The numbers of identity's rules, for the pages that explain them (the gateway keeps no copy):
+    ``{"lockout_threshold": 3, "lockout_hours": 24, "activation_ttl_hours": 24, "otp_ttl_hours": 24,
+    "session_idle_minutes": 15, "password_min_length": 12}``."""
+    return jsonify(schemas.RulesOutSchema().dump(_wiring().settings))
 
 
 # ---------------------------------------------------------------------------------------------- declarations
@@ -153,11 +165,11 @@ def register():
 
 @bp.post("/registrations/resend")
 def resend_activation():
-    """A new activation link for a pending account with this e-mail. 202 ``{}`` whatever matched | 429
-    ``{"error": "throttled", "retry_after": 600}`` (per client, shared with recovery)."""
-    data = request.get_json(force=True, silent=True) or {}
-    email = data.get("email") if isinstance(data.get("email"), str) else ""
-    _wiring().handle(handlers.resend_activation, commands.ResendActivation(email, client_ip=client_ip()))
+    """A new activation link for a pending account with this e-mail. 202 ``{}`` whatever matched | 422 ``invalid``
+    (``email``: ``invalid_email`` — the form of the address only) | 429 ``{"error": "throttled", "retry_after": 600}``
+    (per client, shared with recovery)."""
+    data = _body(schemas.ResendRequestSchema())
+    _wiring().handle(handlers.resend_activation, commands.ResendActivation(data["email"], client_ip=client_ip()))
     return jsonify({}), 202
 
 
@@ -189,7 +201,7 @@ def _session_json(session_id: str, account) -> dict:
 def login():
     """Log in: 201 ``{"session_id", "account_id", "customer_id", "username", "must_change_password",
     "idle_timeout_s"}`` | 401 ``{"error": "invalid_credentials"}`` | 423 ``{"error": "locked", "locked_until": "…"}``
-    (an unknown username gets 401 and 423 exactly like a known one) | 429 ``{"error": "throttled", "retry_after":
+    (with ``lockout_threshold`` and ``lockout_hours``; an unknown username gets 401 and 423 exactly like a known one) | 429 ``{"error": "throttled", "retry_after":
     s}`` (too many failed logins from this client)."""
     data = _body(schemas.LoginRequestSchema())
     session_id, account = _wiring().handle(handlers.login, commands.Login(data["username"], data["password"],
@@ -226,8 +238,9 @@ def change_password(account_id: str):
 
 @bp.post("/recovery")
 def recovery():
-    """Forgotten username or password: 202 ``{}`` whatever matched | 429 ``{"error": "throttled", "retry_after":
-    s}`` (per client, shared with resend; the same for everyone)."""
+    """Forgotten username or password: 202 ``{}`` whatever matched | 422 ``invalid`` (``email``: ``invalid_email``,
+    ``mobile``: ``invalid_mobile`` — the form only, the same for everyone) | 429 ``{"error": "throttled",
+    "retry_after": s}`` (per client, shared with resend; the same for everyone)."""
     data = _body(schemas.RecoveryRequestSchema())
     _wiring().handle(handlers.request_recovery, commands.RequestRecovery(data["email"], data["mobile"],
                                                                          client_ip=client_ip()))

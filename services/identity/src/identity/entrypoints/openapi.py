@@ -51,9 +51,12 @@ def build() -> dict:
                  "LoginRequest", "PasswordChangeRequest", "RecoveryRequest", "CloseRequest", "FieldError", "Error",
                  "DeclarationCreated", "DeclarationOut", "WithdrawalOut", "RegistrationCreated", "ActivationOut",
                  "AccountOut", "SessionOut", "CallbackRequest", "CallbackCreated", "EmailChangeRequest",
-                 "MobileChangeRequest", "MobileCode", "LanguageRequest", "ContactChangeOut"):
+                 "MobileChangeRequest", "MobileCode", "LanguageRequest", "ContactChangeOut", "RulesOut"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
 
+    spec.path("/internal/rules", operations={"get": {
+        "summary": "The numbers of identity's rules the pages explain",
+        "responses": {"200": _json("RulesOut", "The rules")}}})
     spec.path("/internal/declarations", operations={"post": {
         "summary": "Declare for electronic communication", "parameters": [CLIENT_IP],
         "requestBody": _body("DeclarationRequest"),
@@ -83,7 +86,8 @@ def build() -> dict:
                       "429": _err("throttled"), "503": _err("policies service unavailable")}}})
     spec.path("/internal/registrations/resend", operations={"post": {
         "summary": "Resend the activation link", "parameters": [CLIENT_IP], "requestBody": _body("ResendRequest"),
-        "responses": {"202": EMPTY, "429": _err("throttled (per client, shared with recovery)")}}})
+        "responses": {"202": EMPTY, "422": _err("invalid (email: invalid_email)"),
+                      "429": _err("throttled (per client, shared with recovery)")}}})
     spec.path("/internal/activations/{token}", parameters=[_path_param("token")], operations={"post": {
         "summary": "Activate an account (the initial password goes by SMS)",
         "responses": {"200": _json("ActivationOut", "Activated"), "410": _err("expired | used | unknown")}}})
@@ -94,7 +98,8 @@ def build() -> dict:
         "summary": "Log in", "parameters": [CLIENT_IP], "requestBody": _body("LoginRequest"),
         "responses": {"201": _json("SessionOut", "Logged in"),
                       "401": _err("invalid_credentials (known and unknown usernames alike)"),
-                      "423": _err("locked (locked_until; known and unknown usernames alike)"), "422": _err("invalid"),
+                      "423": _err("locked (locked_until, lockout_threshold, lockout_hours; known and unknown "
+                                  "usernames alike)"), "422": _err("invalid"),
                       "429": _err("throttled (too many failed logins from this client)")}}})
     spec.path("/internal/sessions/{session_id}", parameters=[_path_param("session_id")], operations={
         "get": {"summary": "A live session (slides the idle timer)",
@@ -104,16 +109,18 @@ def build() -> dict:
         "summary": "Change the password (ends the other sessions)", "requestBody": _body("PasswordChangeRequest"),
         "parameters": [{"name": "X-Session-ID", "in": "header", "required": False, "schema": {"type": "string"},
                         "description": "The session to keep (else the most recently used one)"}],
-        "responses": {"204": {"description": "Changed"}, "422": _err("invalid"), "404": _err("not_found")}}})
+        "responses": {"204": {"description": "Changed"}, "422": _err("invalid"), "404": _err("not_found"),
+                      "423": _err("locked (a wrong current password counts towards the lockout; the one that "
+                                  "locks ends every session)")}}})
     spec.path("/internal/recovery", operations={"post": {
         "summary": "Forgotten username or password", "parameters": [CLIENT_IP],
         "requestBody": _body("RecoveryRequest"),
-        "responses": {"202": EMPTY, "422": _err("invalid (a field is missing)"),
+        "responses": {"202": EMPTY, "422": _err("invalid (a field is missing, invalid_email, invalid_mobile)"),
                       "429": _err("throttled (per client, shared with resend)")}}})
     spec.path("/internal/accounts/{account_id}/close", parameters=[_path_param("account_id")], operations={"post": {
         "summary": "Close the account (and withdraw the active declaration)", "requestBody": _body("CloseRequest"),
         "responses": {"204": {"description": "Closed"}, "422": _err("invalid (password)"),
-                      "404": _err("not_found")}}})
+                      "404": _err("not_found"), "423": _err("locked (a wrong password counts towards the lockout)")}}})
     spec.path("/internal/callback-requests", operations={"post": {
         "summary": "Ask for a callback (customer.callback_requested)", "parameters": [CLIENT_IP],
         "requestBody": _body("CallbackRequest"),

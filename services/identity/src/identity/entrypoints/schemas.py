@@ -108,7 +108,7 @@ class IdentifiedWithdrawalRequestSchema(IdentificationSchema):
 class ResendRequestSchema(_Lenient):
     """Example: ``{"email": "anna@example.com"}``"""
 
-    email = fields.String(required=True, error_messages=_ERRORS)
+    email = Email()
 
 
 class LoginRequestSchema(_Lenient):
@@ -128,10 +128,10 @@ class PasswordChangeRequestSchema(_Lenient):
 
 class RecoveryRequestSchema(_Lenient):
     """Example: ``{"email": "anna@example.com", "mobile": "+36 30 123 4567"}``. Answers 202 ``{}`` whatever it
-    finds; only a missing field is an error."""
+    finds; only a missing field or one that is not an address / a Hungarian mobile number is an error."""
 
-    email = fields.String(required=True, validate=validate.Length(max=1000, error="invalid"), error_messages=_ERRORS)
-    mobile = fields.String(required=True, validate=validate.Length(max=100, error="invalid"), error_messages=_ERRORS)
+    email = Email()
+    mobile = Mobile()
 
 
 class CloseRequestSchema(_Lenient):
@@ -141,7 +141,7 @@ class CloseRequestSchema(_Lenient):
 
 
 def _phone_rule(value: str) -> None:
-    if callbacks.normalise_phone(value) is None:
+    if rules.normalise_phone(value) is None:
         raise ValidationError("invalid_phone")
 
 
@@ -179,7 +179,7 @@ class CallbackRequestSchema(_Lenient):
 
     @post_load
     def _normalise(self, data, **_):
-        data["phone"] = callbacks.normalise_phone(data["phone"])
+        data["phone"] = rules.normalise_phone(data["phone"])
         data["name"] = " ".join(data["name"].split())
         data["policy_number"] = (data.get("policy_number") or "").strip() or None
         return data
@@ -252,6 +252,8 @@ class ErrorSchema(Schema):
                           data_key="fields")
     retry_after = fields.Integer()
     locked_until = fields.DateTime()
+    lockout_threshold = fields.Integer()
+    lockout_hours = fields.Integer()
 
 
 class DeclarationCreatedSchema(Schema):
@@ -301,6 +303,20 @@ class AccountOutSchema(Schema):
     must_change_password = fields.Boolean()
     sms_status = fields.String(metadata={"enum": [model.SMS_OK, model.SMS_FAILED]})
     created_at = fields.DateTime()
+
+
+class RulesOutSchema(Schema):
+    """The numbers the pages show (from identity's settings)."""
+
+    lockout_threshold = fields.Integer(metadata={"example": 3})
+    lockout_hours = fields.Integer(metadata={"example": 24})
+    activation_ttl_hours = fields.Integer(metadata={"example": 24})
+    otp_ttl_hours = fields.Integer(metadata={"example": 24})
+    session_idle_minutes = fields.Integer(metadata={"example": 15})
+    password_min_length = fields.Integer(metadata={"example": 12})
+    callback_working_days = fields.Integer(metadata={"example": 2})
+    email_change_ttl_hours = fields.Integer(metadata={"example": 24})
+    mobile_code_ttl_minutes = fields.Integer(metadata={"example": 15})
 
 
 class SessionOutSchema(Schema):

@@ -16,12 +16,13 @@ import secrets
 import uuid
 
 from portal_common import logs
+from portal_common.sealing import default_sealer
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
 from ..domain import callbacks, commands, errors, model, rules, workdays
 from ..settings import Settings
-from .handlers import _raise_if_over, client_key, iso, sha256
+from .handlers import _check_current_password, _raise_if_over, client_key, iso, sha256
 from .unit_of_work import AbstractUnitOfWork, Conflict
 
 log = logs.get_logger(__name__)
@@ -41,6 +42,7 @@ def request_callback(cmd: commands.RequestCallback, *, uow: AbstractUnitOfWork, 
         existing = uow.repo.callback_request_by_key(cmd.idempotency_key)
         if existing is not None:
             return existing, False
+        uow.repo.lock_client(CALLBACK, key)  # count and record as one step (parallel requests pass the limit once)
         attempts = uow.repo.client_attempts_since(CALLBACK, key, now - settings.callback_window)
         _raise_if_over(attempts, settings.callback_max_per_client, settings.callback_window, now)
         account = uow.repo.get_account(cmd.account_id) if cmd.account_id else None
@@ -48,7 +50,8 @@ def request_callback(cmd: commands.RequestCallback, *, uow: AbstractUnitOfWork, 
             account = None
         request = callbacks.CallbackRequest(
             request_id=str(uuid.uuid4()), idempotency_key=cmd.idempotency_key, client_key=key, name=cmd.name,
-            phone=callbacks.normalise_phone(cmd.phone) or cmd.phone, email=rules.normalise_email(cmd.email), topic=cmd.topic, message=cmd.message,
+            phone=rules.normalise_phone(cmd.phone) or cmd.phone, email=rules.normalise_email(cmd.email),
+            topic=cmd.topic, message=cmd.message,
             preferred_time=cmd.preferred_time, language=cmd.language, created_at=now,
             due_on=workdays.callback_due(now, settings.callback_working_days, settings.extra_non_working_days),
             policy_number=cmd.policy_number or None,
@@ -88,8 +91,11 @@ def _active_account(uow: AbstractUnitOfWork, account_id: str, for_update: bool =
     return account
 
 
-def _check_password(account: model.Account, password: str, hasher: PasswordHasher) -> None:
-    if not hasher.verify(account.password_hash, password):
+def _check_password(uow: AbstractUnitOfWork, account: model.Account, password: str, *, hasher: PasswordHasher,
+                    now, settings: Settings) -> None:
+    """The password first; a wrong one counts towards the lockout (``handlers._check_current_password``)."""
+    if not _check_current_password(uow, account, password, hasher=hasher, now=now, settings=settings):
+        uow.commit()
         raise errors.InvalidFields({"password": ["wrong_password"]})
 
 
@@ -104,8 +110,8 @@ def request_email_change(cmd: commands.RequestEmailChange, *, uow: AbstractUnitO
     when the link is followed. A newer request makes older links stop working."""
     now, new_email = clock.now(), rules.normalise_email(cmd.new_email)
     with uow:
-        account = _active_account(uow, cmd.account_id)
-        _check_password(account, cmd.password, hasher)
+        account = _active_account(uow, cmd.account_id, for_update=True)
+        _check_password(uow, account, cmd.password, hasher=hasher, now=now, settings=settings)
         if new_email == account.email:
             raise errors.InvalidFields({"email": ["same_email"]})
         _supersede(uow, account.account_id, model.EMAIL_CHANGE, now)
@@ -117,8 +123,11 @@ def request_email_change(cmd: commands.RequestEmailChange, *, uow: AbstractUnitO
         uow.publish("account.email_change_requested", {
             "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
             "email": new_email, "current_email": account.email, "language": account.language,
-            "confirm_url": f"{settings.public_url}/account/email/confirm/{raw}", "expires_at": iso(change.expires_at),
-        }, secret_fields=("confirm_url",))
+            # Sealed for notify (portal_common.sealing): the broker and the other services never see the link.
+            "confirm_url_sealed": default_sealer().seal(f"{settings.public_url}/account/email/confirm/{raw}",
+                                                        account.account_id),
+            "expires_at": iso(change.expires_at),
+        }, secret_fields=("confirm_url_sealed",))
         uow.commit()
     log.info("email_change_requested", account_id=cmd.account_id, change_id=change.change_id)
     return change
@@ -150,8 +159,8 @@ def request_mobile_change(cmd: commands.RequestMobileChange, *, uow: AbstractUni
     """After the password: a 6-digit code by SMS to the new number (``account.mobile_change_requested``)."""
     now = clock.now()
     with uow:
-        account = _active_account(uow, cmd.account_id)
-        _check_password(account, cmd.password, hasher)
+        account = _active_account(uow, cmd.account_id, for_update=True)
+        _check_password(uow, account, cmd.password, hasher=hasher, now=now, settings=settings)
         if cmd.new_mobile == account.mobile:
             raise errors.InvalidFields({"mobile": ["same_mobile"]})
         _supersede(uow, account.account_id, model.MOBILE_CHANGE, now)
@@ -163,8 +172,9 @@ def request_mobile_change(cmd: commands.RequestMobileChange, *, uow: AbstractUni
         uow.repo.add_contact_change(change)
         uow.publish("account.mobile_change_requested", {
             "account_id": account.account_id, "customer_id": account.customer_id, "mobile": cmd.new_mobile,
-            "language": account.language, "code": code, "expires_at": iso(change.expires_at),
-        }, secret_fields=("code",))
+            "language": account.language, "code_sealed": default_sealer().seal(code, account.account_id),
+            "expires_at": iso(change.expires_at),
+        }, secret_fields=("code_sealed",))
         uow.commit()
     log.info("mobile_change_requested", account_id=cmd.account_id, change_id=change.change_id)
     return change

@@ -7,11 +7,22 @@ from sqlalchemy.exc import IntegrityError
 
 from portal_common.uow import JoinedSession, OwnedSession
 
-from ..adapters import repository
+from ..adapters import orm, repository
+
+
+#: The contract version identity publishes of each event (header ``version``; contracts/events/<name>.v<N>.json).
+#: v2 of these carry their secret sealed for notify instead of in clear (issue 8).
+EVENT_VERSIONS = {"account.activation_requested": 2, "account.activated": 2, "account.credentials_reset": 2,
+                  "account.email_change_requested": 2, "account.mobile_change_requested": 2}
 
 
 class Conflict(Exception):
-    """A uniqueness rule was broken by a concurrent request (the database said so at commit)."""
+    """A uniqueness rule was broken by a concurrent request (the database said so at commit). ``rule`` says which:
+    ``orm.USERNAME``, ``orm.OPEN_ACCOUNT_RULE``, ``orm.ACTIVE_DECLARATION``, or None for another."""
+
+    def __init__(self, rule: str | None):
+        super().__init__(rule or "integrity")
+        self.rule = rule
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -25,10 +36,10 @@ class AbstractUnitOfWork(abc.ABC):
 
     def publish(self, name: str, payload: dict, secret_fields: tuple[str, ...] = ()) -> None:
         """Stage an event: it is written to the outbox in this transaction and published after the commit."""
-        self._add_event(name, payload, secret_fields)
+        self._add_event(name, payload, secret_fields, version=EVENT_VERSIONS.get(name, 1))
 
     @abc.abstractmethod
-    def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...]) -> None: ...
+    def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...], version: int = 1) -> None: ...
 
     @abc.abstractmethod
     def commit(self) -> None: ...
@@ -48,7 +59,7 @@ class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
             self._commit()
         except IntegrityError as exc:
             self.session.rollback()
-            raise Conflict(str(exc.orig)) from exc
+            raise Conflict(orm.unique_rule_of(exc)) from exc
 
 
 class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):
@@ -71,7 +82,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self._staged: list[tuple[str, dict, tuple[str, ...]]] = []
         self.commits = 0
 
-    def _add_event(self, name, payload, secret_fields):
+    def _add_event(self, name, payload, secret_fields, version=1):
         self._staged.append((name, payload, tuple(secret_fields)))
 
     def commit(self):

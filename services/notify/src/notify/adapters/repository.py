@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal_common.outbox import add_event
 
-from ..domain.model import EMAIL, PENDING, Contact, Delivery, normalize_phone
+from ..domain.model import EMAIL, PENDING, Contact, Delivery, e164
 from . import orm
 
 _DELIVERY_COLUMNS = ("id", "cause_event_id", "cause_event", "template", "channel", "to", "language", "status",
@@ -27,9 +27,10 @@ _CONTACT_COLUMNS = ("customer_id", "declaration_email", "account_email", "mobile
 
 
 def normalize_to(to: str) -> str:
-    """How an operator's ``to=`` filter is compared: phone numbers in +36… form, e-mail addresses lower case."""
+    """How an operator's ``to=`` filter is compared: e-mail addresses lower case, phone numbers as stored (E.164,
+    ``+36301234567``: identity normalised them)."""
     to = to.strip()
-    return to.lower() if "@" in to else (normalize_phone(to) or to)
+    return to.lower() if "@" in to else (e164(to) or to)
 
 
 class AbstractRepository(abc.ABC):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from .model import EMAIL, SMS, Contact, language_of, mask_email, mask_phone, normalize_phone
+from .model import EMAIL, SMS, Contact, e164, language_of, mask_email, mask_phone
 
 
 @dataclass
@@ -32,7 +32,8 @@ class Planned:
 #: Event name -> (template, channel) of every message it produces; the topology routes exactly these to notify.
 TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "account.activation_requested": (("activation", EMAIL),),
-    "account.activated": (("initial_password", SMS),),
+    "account.activated": (),  # v2: contact data only
+    "account.initial_password_issued": (("initial_password", SMS),),
     "account.locked": (("account_locked", EMAIL),),
     "account.credentials_reset": (("credentials_reset", EMAIL), ("reset_notice", SMS)),
     "account.password_changed": (("password_changed", EMAIL),),
@@ -57,7 +58,7 @@ def _email(template: str, data: dict, payload: dict, **kw) -> Planned:
 
 def _sms(template: str, data: dict, payload: dict) -> Planned:
     raw = (data.get("mobile") or "").strip() or None
-    to = normalize_phone(raw)
+    to = e164(raw)
     reason = None if to else ("invalid mobile number" if raw else "no mobile number in the event")
     return Planned(template, SMS, to or raw, language_of(data.get("language")), payload,
                    account_id=data.get("account_id"), customer_id=data.get("customer_id"), fail_reason=reason)
@@ -91,18 +92,22 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
     """``occurred_at``: when the event happened (its ``occurred_at`` header; the recording time when absent)."""
     d = data
     if event == "account.activation_requested":
-        return [_email("activation", d, {"username": d.get("username"), "activation_url": d["activation_url"],
+        return [_email("activation", d, {"username": d.get("username"),
+                                         "activation_url_sealed": d["activation_url_sealed"],
                                          "expires_at": _iso(d.get("expires_at")),
                                          "valid_hours": valid_hours(d.get("expires_at"), occurred_at)})]
     if event == "account.activated":
+        return []  # only moves the contact projection
+    if event == "account.initial_password_issued":
         return [_sms("initial_password", d, {"username": d.get("username"),
-                                             "initial_password": d["initial_password"]})]
+                                             "initial_password_sealed": d["initial_password_sealed"]})]
     if event == "account.locked":
         return [_email("account_locked", d, {"username": d.get("username"), "locked_until": _iso(d["locked_until"]),
                                              "failed_attempts": d.get("failed_attempts")})]
     if event == "account.credentials_reset":
         return [
-            _email("credentials_reset", d, {"username": d["username"], "one_time_password": d["one_time_password"],
+            _email("credentials_reset", d, {"username": d["username"],
+                                            "one_time_password_sealed": d["one_time_password_sealed"],
                                             "expires_at": _iso(d.get("expires_at")),
                                             "valid_hours": valid_hours(d.get("expires_at"), occurred_at)}),
             # The SMS only tells that a reset happened: the password travels by e-mail alone.
@@ -139,11 +144,11 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
             "request_id": d.get("request_id")})]
     if event == "account.email_change_requested":
         # To the NEW address: proof that it reaches the customer. Nothing changes until the link is followed.
-        return [_email("email_change_confirm", d, {"username": d.get("username"), "confirm_url": d["confirm_url"],
+        return [_email("email_change_confirm", d, {"username": d.get("username"), "confirm_url_sealed": d["confirm_url_sealed"],
                                                    "expires_at": _iso(d.get("expires_at")),
                                                    "valid_hours": valid_hours(d.get("expires_at"), occurred_at)})]
     if event == "account.mobile_change_requested":
-        return [_sms("mobile_change_code", d, {"code": d["code"], "expires_at": _iso(d.get("expires_at"))})]
+        return [_sms("mobile_change_code", d, {"code_sealed": d["code_sealed"], "expires_at": _iso(d.get("expires_at"))})]
     if event == "customer.contact_changed":
         return _contact_changed(d)
     raise ValueError(f"notify has no messages for {event!r}")
@@ -173,7 +178,7 @@ def project(event: str, data: dict, contact: Contact | None, now: datetime) -> C
     if event == "customer.contact_changed":
         # The account's data after the change; the declaration address follows it (identity moved both at once).
         c.account_email = data.get("email") or c.account_email
-        c.mobile = normalize_phone(data.get("mobile")) or c.mobile
+        c.mobile = e164(data.get("mobile")) or c.mobile
         c.language = language_of(data.get("language") or c.language)
         if data.get("declaration_email") and c.declaration_email:
             c.declaration_email = data["declaration_email"]
@@ -189,7 +194,7 @@ def project(event: str, data: dict, contact: Contact | None, now: datetime) -> C
         if data.get("language"):
             c.language = language_of(data.get("language"))
     elif event == "account.activated":
-        c.mobile = normalize_phone(data.get("mobile")) or c.mobile
+        c.mobile = e164(data.get("mobile")) or c.mobile
         c.account_email = data.get("email") or c.account_email
         if data.get("language"):
             c.language = language_of(data.get("language"))

@@ -18,8 +18,12 @@ STATUSES = (PENDING, SENT, FAILED, SKIPPED)
 LANGUAGES = ("hu", "en")
 DEFAULT_LANGUAGE = "hu"
 
-#: Payload keys that are secrets: kept only until the message is sent (or has failed), then blanked.
-SECRET_FIELDS = frozenset({"activation_url", "initial_password", "one_time_password", "confirm_url", "code"})
+#: Payload keys that are secrets: kept (sealed, as they came: see portal_common.sealing) only until the message is
+#: sent (or has failed), then blanked. They are opened only in memory, just before rendering.
+SEALED_FIELDS = {"activation_url_sealed": "activation_url", "initial_password_sealed": "initial_password",
+                 "one_time_password_sealed": "one_time_password", "confirm_url_sealed": "confirm_url",
+                 "code_sealed": "code"}
+SECRET_FIELDS = frozenset({*SEALED_FIELDS, *SEALED_FIELDS.values()})
 BLANKED = "[removed]"
 
 
@@ -131,15 +135,11 @@ def language_of(value: str | None) -> str:
 _PHONE_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
 
-def normalize_phone(raw: str | None) -> str | None:
-    """``+36 30 123 4567`` / ``06301234567`` / ``0036…`` -> ``+36301234567``; None when it is not a phone number."""
-    if not raw:
-        return None
-    value = re.sub(r"[\s\-().\/]", "", raw)
-    if value.startswith("00"):
-        value = "+" + value[2:]
-    elif value.startswith("06"):
-        value = "+36" + value[2:]
+def e164(raw: str | None) -> str | None:
+    """The number when it is in E.164 form (``+36301234567``), else None. Numbers are normalised once, where they
+    enter the portal (identity, which owns the customer's mobile number); the events carry E.164 (their contract's
+    pattern), so notify only checks the form."""
+    value = (raw or "").strip()
     return value if _PHONE_RE.match(value) else None
 
 

@@ -24,18 +24,27 @@ class ActivationRequestedSchema(_Lenient):
     username = fields.String(**_str)
     email = fields.String(**_str)
     language = fields.String(**_str)
-    activation_url = fields.String(required=True)
+    activation_url_sealed = fields.String(required=True)  # v2: sealed for notify (portal_common.sealing)
     expires_at = fields.AwareDateTime(required=True)
 
 
 class AccountActivatedSchema(_Lenient):
+    """v2: contact data only (the password comes in account.initial_password_issued)."""
     account_id = fields.String(required=True)
     customer_id = fields.String(**_str)
     username = fields.String(**_str)
     email = fields.String(**_str)
     mobile = fields.String(**_str)
     language = fields.String(**_str)
-    initial_password = fields.String(required=True)
+
+
+class InitialPasswordIssuedSchema(_Lenient):
+    account_id = fields.String(required=True)
+    customer_id = fields.String(**_str)
+    username = fields.String(**_str)
+    mobile = fields.String(**_str)
+    language = fields.String(**_str)
+    initial_password_sealed = fields.String(required=True)
 
 
 class AccountLockedSchema(_Lenient):
@@ -53,7 +62,7 @@ class CredentialsResetSchema(_Lenient):
     email = fields.String(**_str)
     mobile = fields.String(**_str)
     language = fields.String(**_str)
-    one_time_password = fields.String(required=True)
+    one_time_password_sealed = fields.String(required=True)  # v2: sealed for notify
     expires_at = fields.AwareDateTime(**_str)
 
 
@@ -126,7 +135,7 @@ class EmailChangeRequestedSchema(_Lenient):
     username = fields.String(**_str)
     email = fields.String(**_str)
     language = fields.String(**_str)
-    confirm_url = fields.String(required=True)
+    confirm_url_sealed = fields.String(required=True)  # v2: sealed for notify
     expires_at = fields.AwareDateTime(**_str)
 
 
@@ -135,7 +144,7 @@ class MobileChangeRequestedSchema(_Lenient):
     customer_id = fields.String(**_str)
     mobile = fields.String(**_str)
     language = fields.String(**_str)
-    code = fields.String(required=True)
+    code_sealed = fields.String(required=True)  # v2: sealed for notify
     expires_at = fields.AwareDateTime(**_str)
 
 
@@ -156,6 +165,7 @@ class ContactChangedSchema(_Lenient):
 EVENT_SCHEMAS = {
     "account.activation_requested": ActivationRequestedSchema,
     "account.activated": AccountActivatedSchema,
+    "account.initial_password_issued": InitialPasswordIssuedSchema,
     "account.locked": AccountLockedSchema,
     "account.credentials_reset": CredentialsResetSchema,
     "account.password_changed": PasswordChangedSchema,

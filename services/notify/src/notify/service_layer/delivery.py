@@ -24,12 +24,13 @@ from jinja2 import TemplateError
 
 from portal_common import logs
 from portal_common.db import utcnow
+from portal_common.sealing import SealError, default_sealer
 
 from ..adapters.mailer import Email, Mailer, new_message_id
 from ..adapters.repository import AbstractRepository, AbstractStore
 from ..adapters.sms import SmsGateway
 from ..adapters.templates import Renderer
-from ..domain.model import (EMAIL, Delivery, PermanentDeliveryError, TransientDeliveryError, normalize_phone)
+from ..domain.model import EMAIL, SEALED_FIELDS, Delivery, PermanentDeliveryError, TransientDeliveryError, e164
 from ..settings import Settings
 from . import metrics
 from .recording import publish_failure
@@ -115,17 +116,31 @@ class DeliveryLoop:
         publish_failure(repo, d, now)
 
     def _send(self, d: Delivery) -> None:
-        rendered = self.renderer.render(d.template, d.channel, d.language, d.payload)
+        rendered = self.renderer.render(d.template, d.channel, d.language, opened(d.payload, d.account_id))
         if d.channel == EMAIL:
             if not d.to or "@" not in d.to:
                 raise PermanentDeliveryError("invalid e-mail address")
             self.mailer.send(Email(to=d.to, subject=rendered.subject, text=rendered.text, html=rendered.html,
                                    message_id=new_message_id(d.id, self.settings.smtp_from)))
         else:
-            number = normalize_phone(d.to)
+            number = e164(d.to)
             if number is None:
                 raise PermanentDeliveryError("invalid mobile number")
             self.sms.send(number, rendered.text)
+
+
+def opened(payload: dict, account_id: str | None) -> dict:
+    """The payload with its sealed secrets opened, in memory only, for one rendering. A value that does not open
+    (unknown key id, tampered, sealed for another account) can never be sent: a permanent failure, reported.
+    Rows recorded before secrets were sealed hold them in clear (and blanked once sent): those pass unchanged."""
+    payload = dict(payload)
+    for sealed_key, plain_key in SEALED_FIELDS.items():
+        if sealed_key in payload:
+            try:
+                payload[plain_key] = default_sealer().open(payload.pop(sealed_key), account_id or "")
+            except SealError as exc:
+                raise PermanentDeliveryError(f"secret could not be opened: {exc}") from exc
+    return payload
 
 
 def _reason(exc: Exception) -> str:

@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""The logged-in customer's ``/home`` next to a bare Flask page, same gunicorn shape, same machine, same run.
+
+``make bench-gateway`` / ``.venv/bin/python bench/bench_gateway.py [--config postgres|embedded|both] [--duration S]``
+
+For each configuration — ``postgres`` (the production-like one: PostgreSQL databases and RabbitMQ, as the e2e tests
+run it) and ``embedded`` (``make run``'s defaults: SQLite files and the file bus) — it:
+
+1. starts the whole portal as ``make run`` does (``python -m portal_devstack``: every API under gunicorn, every
+   worker, the gateway) on shifted ports with a temporary var/ directory (throwaway databases and bus namespace for
+   ``postgres``), and the baseline (``bench/baseline_app.py``) under the gateway's gunicorn configuration;
+2. seeds one customer with 3 policies and 20 documents the way the core system does (``policy.upserted``, PDFs in
+   the inbox + ``document.uploaded``), registers and activates an account through identity's internal API (link from
+   the captured e-mail, initial password from the captured SMS), changes the password and logs in through the
+   gateway's login form — the benchmark's cookie is a real logged-in session;
+3. runs Debian's ``wrk`` (32 connections, ``--duration`` seconds each) round-robin, ``--rounds`` times: the
+   baseline page, the logged-in ``/home``, the anonymous ``/`` and the first ``/documents`` page; a Lua script counts
+   every answer that is not 200 (an expired session would be a 302 to the login page: the run fails then);
+4. prints the medians of req/s, p50 and p99 for each and the ratio portal / baseline (target for ``/home`` on
+   PostgreSQL: >= 0.15 and p99 <= 200 ms).
+
+Every child process is stopped at the end, also on Ctrl-C or a failure.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import email
+import email.policy
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+CONNECTIONS = 32
+TARGET_RATIO, TARGET_P99_MS = 0.15, 200.0
+PASSWORD = "Bench-Jelszo-Hosszu-2026"
+CUSTOMER = {"name": "Mérő Mária", "birth_name": "Mérő Mária", "birth_date": "1980-05-06", "birth_place": "Eger",
+            "mother_name": "Kovács Júlia", "mobile": "+36301119999"}
+PRODUCTS = [("kgfb", "bank_transfer"), ("home", "direct_debit"), ("casco", "direct_debit")]
+DOCUMENTS = 20
+WRK_SCRIPT = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) not_ok = 0 end
+function response(status, headers, body) if status ~= 200 then not_ok = not_ok + 1 end end
+function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("not_ok") end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "not_200": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), bad,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+        except (requests.RequestException, OSError, ValueError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench-gateway: gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+class Stack:
+    """The whole portal (``python -m portal_devstack``) on shifted ports, plus the baseline app."""
+
+    def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack):
+        self.config = config
+        self.var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-gw-{config}-")))
+        offset = 10000 + random.randrange(0, 100) * 100
+        self.url = f"http://127.0.0.1:{8000 + offset}"
+        self.baseline_url = f"http://127.0.0.1:{8090 + offset}"
+        self.internal = {name: f"http://127.0.0.1:{port + offset}" for name, port in
+                         {"identity": 8101, "policies": 8102, "documents": 8103}.items()}
+        self.env = {**os.environ, "PORTAL_VAR_DIR": str(self.var), "PORTAL_DEVSTACK_PORT_OFFSET": str(offset),
+                    "PORTAL_HTTP_PORT": str(8000 + offset), "PORTAL_API_WORKERS": workers,
+                    "PORTAL_API_THREADS": threads, "PORTAL_S3_ENDPOINT_URL": f"http://127.0.0.1:{9000 + offset}"}
+        for key in [k for k in self.env if k.endswith("_DATABASE_URL") or k in ("PORTAL_AMQP_URL", "PORTAL_BUS_NAMESPACE")]:
+            del self.env[key]
+        self.bus = "file bus"
+        if config == "postgres":
+            from portal_common import testing
+
+            if not (testing._reachable(testing.AMQP_URL) and testing._reachable(testing.POSTGRES_URL)):
+                raise SystemExit("bench-gateway: the postgres configuration needs RabbitMQ and PostgreSQL "
+                                 f"({testing.AMQP_URL}, {testing.POSTGRES_URL})")
+            namespace = "bench" + uuid.uuid4().hex[:8]
+            self.env.update(PORTAL_AMQP_URL=testing.AMQP_URL, PORTAL_BUS_NAMESPACE=namespace)
+            for name in ("identity", "policies", "documents", "notify"):
+                url = stack.enter_context(testing.temp_postgres_database(f"benchgw_{name}"))
+                self.env[f"PORTAL_{name.upper()}_DATABASE_URL"] = url
+            stack.callback(self._delete_topology, testing.AMQP_URL, namespace)
+            self.bus = f"RabbitMQ namespace {namespace}"
+        self.log_file = open(self.var / "devstack.log", "wb")
+        stack.callback(self.log_file.close)
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        self.procs = []
+        stack.callback(self.stop)
+        self._start([sys.executable, "-m", "portal_devstack"], self.env)
+        self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
+                     "baseline_app:app"],
+                    {**self.env, "PORTAL_API_PORT": str(8090 + offset), "PORTAL_API_HOST": "127.0.0.1"})
+        wait_until(lambda: (self.var / "demo-seeded").exists() and self._ok(self.url + "/healthz")
+                   and self._ok(self.baseline_url + "/login"), 240, f"the portal to start (log: {self.var})", 1)
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise SystemExit(f"bench-gateway: a process exited early (log: {self.var / 'devstack.log'})")
+
+    def _start(self, cmd: list[str], env: dict) -> None:
+        self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                           start_new_session=True))
+
+    @staticmethod
+    def _ok(url: str) -> bool:
+        return requests.get(url, timeout=3).status_code == 200
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    @staticmethod
+    def _delete_topology(url: str, namespace: str) -> None:
+        from portal_common.bus import connect, delete_topology, load_topology
+
+        with connect(url) as conn:
+            delete_topology(conn, load_topology(namespace=namespace))
+
+    def workers(self) -> dict[int, str]:
+        """gunicorn worker pids of this stack -> role (gateway, identity, ..., baseline), for py-spy."""
+        rows = [line.split(None, 2) for line in
+                subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()[1:]]
+        masters = {}
+        for pid, ppid, cmd in rows:
+            if int(pid) == self.procs[1].pid:
+                masters[int(pid)] = "baseline"
+            elif int(ppid) == self.procs[0].pid and "gunicorn" in cmd:
+                masters[int(pid)] = cmd.split()[-1].split(".")[0]
+        return {int(pid): masters[int(ppid)] for pid, ppid, _cmd in rows if int(ppid) in masters}
+
+
+# --------------------------------------------------------------------------------------------------- seeding
+def seed(stack: Stack) -> dict:
+    """One customer with 3 policies and 20 documents, registered, activated, logged in. Returns the cookies."""
+    for key, value in stack.env.items():
+        if key.startswith("PORTAL_"):
+            os.environ[key] = value
+    from portal_common.bus import OutgoingMessage, Publisher, load_topology
+    from portal_devstack.demo import minimal_pdf
+    from portal_devstack.s3 import client as s3_client
+
+    suffix = uuid.uuid4().hex[:8].upper()
+    customer_id = f"BENCH-C-{suffix}"
+    email_address = f"bench.{suffix.lower()}@example.org"
+    holder = {"customer_id": customer_id, **{k: v for k, v in CUSTOMER.items()}, "email": email_address}
+    now = datetime.now(timezone.utc).isoformat()
+    policies = [{"policy_number": f"{product.upper()}-{suffix}-{n}", "product": product, "payment_method": method,
+                 "premium": {"amount": 10000 + n, "frequency": "annual"}, "start_date": "2024-01-01",
+                 "status": "active", "policyholder": holder, "updated_at": now}
+                for n, (product, method) in enumerate(PRODUCTS)]
+    publisher = Publisher(load_topology())
+    _publish(publisher, [OutgoingMessage.for_event(str(uuid.uuid4()), "policy.upserted", p, occurred_at=now,
+                                                   correlation_id="bench-seed") for p in policies])
+    s3 = s3_client(stack.env["PORTAL_S3_ENDPOINT_URL"])
+    inbox = stack.env.get("PORTAL_S3_INBOX_BUCKET", "portal-inbox")
+    from portal_common.callers import GATEWAY, own_token
+
+    headers = {"X-Service-Token": own_token(GATEWAY)}  # the bench calls the internal APIs as the gateway does
+    wait_until(lambda: len(requests.get(f"{stack.internal['policies']}/internal/customers/{customer_id}/policies",
+                                        headers=headers, timeout=5).json().get("policies", [])) == 3,
+               120, "the 3 policies in the policies service")
+    uploads = []
+    for n in range(DOCUMENTS):
+        document_id = str(uuid.uuid4())
+        policy = policies[n % 3]["policy_number"]
+        pdf = minimal_pdf(["Bench", f"Dokumentum {n}", policy])
+        key = f"inbox/{document_id}.pdf"
+        s3.put_object(Bucket=inbox, Key=key, Body=pdf, ContentType="application/pdf")
+        event = {"document_id": document_id, "customer_id": customer_id, "policy_number": policy,
+                 "doc_type": "premium_notice" if n % 2 else "policy_schedule", "title": f"Dokumentum {n} – {policy}",
+                 "uploaded_at": now, "bucket": inbox, "key": key, "content_type": "application/pdf",
+                 "size": len(pdf), "sha256": hashlib.sha256(pdf).hexdigest()}
+        uploads.append(OutgoingMessage.for_event(str(uuid.uuid4()), "document.uploaded", event, occurred_at=now,
+                                                 correlation_id="bench-seed"))
+    _publish(publisher, uploads)
+    publisher.close()
+
+    username = f"bench{suffix.lower()}"
+    registration = {"policy_number": policies[0]["policy_number"], **{k: v for k, v in CUSTOMER.items()},
+                    "email": email_address, "username": username, "language": "hu", "accept_declaration": True}
+    answer = requests.post(f"{stack.internal['identity']}/internal/registrations", json=registration,
+                           headers=headers, timeout=30)
+    if answer.status_code != 201:
+        raise SystemExit(f"bench-gateway: registration failed: {answer.status_code} {answer.text[:300]}")
+    account_id = answer.json()["account_id"]
+    link = wait_until(lambda: _activation_link(stack.var, email_address), 60, "the activation e-mail")
+    token = link.rsplit("/", 1)[1]
+    requests.post(f"{stack.internal['identity']}/internal/activations/{token}", headers=headers,
+                  timeout=30).raise_for_status()
+    initial = wait_until(lambda: _initial_password(stack.var, CUSTOMER["mobile"]), 60, "the initial password SMS")
+    requests.post(f"{stack.internal['identity']}/internal/accounts/{account_id}/password", headers=headers,
+                  json={"current_password": initial, "new_password": PASSWORD}, timeout=30).raise_for_status()
+    wait_until(lambda: requests.get(f"{stack.internal['documents']}/internal/customers/{customer_id}/documents",
+                                    params={"limit": 50}, headers=headers, timeout=5).json().get("total") == DOCUMENTS,
+               180, f"the {DOCUMENTS} documents in the documents service")
+
+    browser = requests.Session()
+    form = browser.get(stack.url + "/login", timeout=30).text
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    done = browser.post(stack.url + "/login", data={"csrf_token": csrf, "username": username, "password": PASSWORD},
+                        timeout=30)
+    if not done.url.endswith("/home") or done.status_code != 200:
+        raise SystemExit(f"bench-gateway: login through the gateway ended at {done.url} ({done.status_code})")
+    # The first page after login adds the CSRF token to the cookie; from then on the cookie stays the same.
+    browser.get(stack.url + "/home", timeout=30).raise_for_status()
+    home = browser.get(stack.url + "/home", timeout=30)
+    if home.cookies:
+        raise SystemExit("bench-gateway: /home changes the session cookie on every request")
+    shown = home.text.count("doc-list__item")
+    if sum(p["policy_number"] in home.text for p in policies) != 3:
+        raise SystemExit("bench-gateway: /home does not show the 3 policies")
+    log(f"seeded {customer_id}: 3 policies, {DOCUMENTS} documents; /home lists {shown} documents")
+    baseline = requests.Session()
+    baseline.get(stack.baseline_url + "/login", timeout=30).raise_for_status()
+    return {"portal": _cookie_header(browser), "baseline": _cookie_header(baseline)}
+
+
+def _publish(publisher, messages) -> None:
+    failed = {k: v for k, v in publisher.publish_batch(messages).items() if v}
+    if failed:
+        raise SystemExit(f"bench-gateway: publishing failed: {failed}")
+
+
+def _cookie_header(session: requests.Session) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+def _activation_link(var: Path, address: str) -> str | None:
+    for path in sorted((var / "mail").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address in str(message["To"]):
+            found = re.search(r"https?://\S+/activate/[\w\-]+", message.get_body(("plain",)).get_content())
+            if found:
+                return found.group(0)
+    return None
+
+
+def _initial_password(var: Path, mobile: str) -> str | None:
+    for path in sorted((var / "sms").glob("*.json")):
+        sms = json.loads(path.read_text())
+        if sms["to"] == mobile:
+            found = re.search(r"jelszava[^:]*:\s*(\S+)", sms["text"])
+            if found:
+                return found.group(1)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------- measuring
+def wrk(url: str, cookie: str | None, duration: int, script: Path) -> dict:
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url]
+    if cookie:
+        cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    found = re.search(r"WRK_JSON (\{.*\})", out)
+    if not found:
+        raise SystemExit(f"bench-gateway: wrk printed no result for {url}:\n{out}")
+    result = json.loads(found.group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def measure(stack: Stack, cookies: dict, args, script: Path) -> dict[str, list[dict]]:
+    targets = {
+        "baseline (bare Flask page, signed-cookie session)": (stack.baseline_url + "/", cookies["baseline"]),
+        "portal /home (logged in)": (stack.url + "/home", cookies["portal"]),
+        "portal / (anonymous)": (stack.url + "/", None),
+        "portal /documents (logged in, first page)": (stack.url + "/documents", cookies["portal"]),
+    }
+    for url, cookie in targets.values():  # warm up every process (imports, template compilation, pools)
+        wrk(url, cookie, 2, script)
+    results: dict[str, list[dict]] = {name: [] for name in targets}
+    for round_ in range(args.rounds):
+        for name, (url, cookie) in targets.items():
+            result = wrk(url, cookie, args.duration, script)
+            results[name].append(result)
+            log(f"{stack.config} round {round_ + 1}: {name}: {result['rps']:.0f} req/s, p50 "
+                f"{result['p50_us'] / 1000:.1f} ms, p99 {result['p99_us'] / 1000:.1f} ms, not 200: {result['not_200']}")
+    return results
+
+
+def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> bool:
+    base = statistics.median(r["rps"] for r in next(iter(results.values())))
+    print(f"\n{stack.config}: {stack.bus}, databases: "
+          f"{'PostgreSQL' if stack.config == 'postgres' else 'SQLite'}; gunicorn gthread "
+          f"{args.workers} worker(s) x {args.threads} threads for every API, the gateway and the baseline; "
+          f"wrk {CONNECTIONS} connections, {args.duration} s x {args.rounds} rounds (medians); {load}")
+    print(f"{'page':<48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'not 200':>8}")
+    ok = True
+    for name, runs in results.items():
+        rps = statistics.median(r["rps"] for r in runs)
+        p50 = statistics.median(r["p50_us"] for r in runs) / 1000
+        p99 = statistics.median(r["p99_us"] for r in runs) / 1000
+        bad = sum(r["not_200"] + r["socket_errors"] for r in runs)
+        print(f"{name:<48} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f} {rps / base:>7.3f} {bad:>8}")
+        ok = ok and bad == 0
+        if name.startswith("portal /home"):
+            home = (rps / base, p99)
+    verdict = home[0] >= TARGET_RATIO and home[1] <= TARGET_P99_MS
+    print(f"target for /home: ratio >= {TARGET_RATIO} and p99 <= {TARGET_P99_MS:.0f} ms -> ratio {home[0]:.3f}, "
+          f"p99 {home[1]:.0f} ms  [{'OK' if verdict else 'BELOW TARGET'}]"
+          + ("" if ok else "  (some answers were not 200: the figures are not valid)"), flush=True)
+    return ok
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu() -> float:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    return sum(_cpu_seconds(int(pid)) for pid in out)
+
+
+def profile(stack: Stack, cookie: str, seconds: int) -> None:
+    """py-spy every gunicorn process while wrk loads /home (``--profile DIR``: one flame graph SVG per process)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    outdir = Path(stack.args_profile)
+    outdir.mkdir(parents=True, exist_ok=True)
+    workers = stack.workers()
+    before = {pid: _cpu_seconds(pid) for pid in workers}
+    postgres_before = _postgres_cpu()
+    spies = [subprocess.Popen([spy, "record", "--gil", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw",
+                               "-o", str(outdir / f"{stack.config}-{role}-{pid}.txt")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for pid, role in workers.items()]
+    time.sleep(1)
+    subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H", f"Cookie: {cookie}", stack.url + "/home"],
+                   capture_output=True, timeout=seconds + 60)
+    for spy_proc in spies:
+        spy_proc.wait(seconds + 60)
+    by_role: dict[str, float] = {}
+    for pid, role in workers.items():
+        by_role[role] = by_role.get(role, 0.0) + _cpu_seconds(pid) - before[pid]
+    by_role["postgres (all backends)"] = _postgres_cpu() - postgres_before
+    log("CPU seconds during the profiled load: " + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
+    log(f"profiles in {outdir}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=("postgres", "embedded", "both"), default="both")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk measurement (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds; medians are printed (3)")
+    parser.add_argument("--workers", default=os.environ.get("PORTAL_API_WORKERS", "2"),
+                        help="gunicorn workers of every API, the gateway and the baseline (2)")
+    parser.add_argument("--threads", default=os.environ.get("PORTAL_API_THREADS", "4"),
+                        help="gunicorn threads per worker (4)")
+    parser.add_argument("--profile", metavar="DIR", help="instead of measuring: py-spy every gunicorn worker "
+                                                         "while /home is loaded; raw collapsed stacks into DIR")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench-gateway needs wrk: sudo apt-get install wrk (make bench-gateway does, as root)")
+    configs = ["postgres", "embedded"] if args.config == "both" else [args.config]
+    all_ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "count.lua"
+        script.write_text(WRK_SCRIPT)
+        for config in configs:
+            with contextlib.ExitStack() as stack_cleanup:
+                log(f"starting the portal ({config}) …")
+                stack = Stack(config, args.workers, args.threads, stack_cleanup)
+                try:
+                    cookies = seed(stack)
+                except SystemExit:
+                    lines = (stack.var / "devstack.log").read_text(errors="replace").splitlines()
+                    print("\n".join(line for line in lines if '"error"' in line or '"warning"' in line
+                                     or "Traceback" in line)[-6000:], file=sys.stderr)
+                    raise
+                if args.profile:
+                    stack.args_profile = args.profile
+                    profile(stack, cookies["portal"], args.duration)
+                    continue
+                load_before = os.getloadavg()[0]
+                results = measure(stack, cookies, args, script)
+                load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+                all_ok = report(stack, results, load, args) and all_ok
+                log(f"stopping the portal ({config}) …")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
