@@ -24,8 +24,8 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "events"
 SERVICES = ["identity", "policies", "documents", "notify"]
 
 
-def schema_of(event: str) -> dict:
-    return json.loads((CONTRACTS / f"{event}.v1.json").read_text(encoding="utf-8"))
+def schema_of(event: str, version: int = 1) -> dict:
+    return json.loads((CONTRACTS / f"{event}.v{version}.json").read_text(encoding="utf-8"))
 
 
 def json_types(prop: dict) -> set[str]:
@@ -53,7 +53,7 @@ PYTHON_TO_JSON = {str: {"string"}, int: {"integer"}, bool: {"boolean"}, datetime
 
 @pytest.mark.parametrize("cls", event_classes(), ids=lambda c: c.name)
 def test_a_typed_event_sends_what_its_contract_defines(cls):
-    schema = schema_of(cls.name)
+    schema = schema_of(cls.name, cls.version)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     assert names <= set(schema["properties"]), f"{cls.__name__} sends fields the contract does not know"
@@ -96,7 +96,8 @@ def routes() -> list[tuple[str, str, object]]:
 @pytest.mark.parametrize("service, event, route", routes(), ids=lambda x: x if isinstance(x, str) else "")
 def test_a_consumer_schema_reads_only_what_the_contract_defines(service, event, route):
     schema = route.schema() if isinstance(route.schema, type) else route.schema
-    check_fields(schema.fields, schema_of(event), f"{service}:{event}")
+    for version in route.versions:  # every version the route accepts
+        check_fields(schema.fields, schema_of(event, version), f"{service}:{event}.v{version}")
 
 
 def test_every_service_publishes_typed_events():

@@ -84,3 +84,23 @@ def test_a_failing_after_commit_call_is_logged_not_raised():
     after.add(lambda: calls.append("still runs"))
     after.run()
     assert calls == ["still runs"]
+
+
+def test_a_route_reads_the_versions_it_names_and_dead_letters_the_others():
+    from types import SimpleNamespace
+
+    from portal_common.delivery import Limits, decode, identify
+    from portal_common.errors import PoisonMessage
+
+    events = {"policy.enrolled": Route(EnrolSchema, Enrol, enrol, version=(1, 2))}
+
+    def raw(version):
+        return SimpleNamespace(body=b'{"policy_number": "KGFB-1"}', headers={"version": version},
+                               properties={"message_id": "m-1"}, delivery_info={"routing_key": "policy.enrolled"},
+                               content_type="application/json", content_encoding="utf-8")
+
+    for version in (1, 2):
+        message, fields_ = decode(raw(version), identify(raw(version)), events, Limits())
+        assert message.version == version and fields_ == {"policy_number": "KGFB-1"}
+    with pytest.raises(PoisonMessage, match=r"unsupported version 3 of 'policy.enrolled' \(this service reads v1, v2\)"):
+        decode(raw(3), identify(raw(3)), events, Limits())

@@ -84,9 +84,9 @@ def decode(raw, ident: Identity, events: dict[str, Route], limits: Limits) -> tu
     if message_id is not None and (not isinstance(message_id, str) or len(message_id) > MAX_ID_LENGTH):
         raise PoisonMessage(f"message_id must be a string of at most {MAX_ID_LENGTH} characters", "header")
     version = _int_header(headers, "version", default=1)
-    if version != route.version:
-        raise PoisonMessage(f"unsupported version {version} of {event!r} (this service reads v{route.version})",
-                            "version")
+    if version not in route.versions:
+        readable = ", ".join(f"v{v}" for v in route.versions)
+        raise PoisonMessage(f"unsupported version {version} of {event!r} (this service reads {readable})", "version")
     correlation_id = headers.get("correlation_id") or ident.message_id
     if not isinstance(correlation_id, str) or len(correlation_id) > MAX_ID_LENGTH:
         raise PoisonMessage("header correlation_id must be a string of at most 200 characters", "header")

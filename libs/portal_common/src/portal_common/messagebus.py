@@ -41,7 +41,13 @@ class Route:
     schema: type[Schema] | Schema
     command: Callable[..., Any]
     handler: Callable[..., Any]
-    version: int = 1  # the contract version this service reads (contracts/events/<name>.v<version>.json)
+    #: the contract version(s) this service reads (contracts/events/<name>.v<N>.json, header ``version``): one
+    #: number, or a tuple when the fields it reads are the same in several versions.
+    version: int | tuple[int, ...] = 1
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return self.version if isinstance(self.version, tuple) else (self.version,)
 
     def load(self, body: dict) -> dict:
         schema = self.schema() if isinstance(self.schema, type) else self.schema

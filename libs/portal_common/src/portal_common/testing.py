@@ -204,7 +204,7 @@ def apply_event(bus, session_factory, event: str, body: dict, *, message_id: str
     message_id = message_id or str(uuid.uuid4())
     route = bus.events[event]
     occurred_at = (headers or {}).get("occurred_at")
-    message = Message(message_id=message_id, event=event, version=route.version, correlation_id=message_id,
+    message = Message(message_id=message_id, event=event, version=route.versions[-1], correlation_id=message_id,
                       occurred_at=occurred_at, headers=dict(headers or {}))
     after = AfterCommit()
     with session_factory() as session, session.begin():

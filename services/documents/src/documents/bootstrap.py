@@ -30,7 +30,8 @@ EVENTS = {
                                handlers.ingest_document),
     "policy.upserted": Route(schemas.PolicyUpsertedSchema, commands.RecordPolicyOwner.from_event,
                              handlers.record_policy_owner),
-    "account.activated": Route(schemas.AccountActivatedSchema, commands.RegisterCustomer, handlers.register_customer),
+    "account.activated": Route(schemas.AccountActivatedSchema, commands.RegisterCustomer, handlers.register_customer,
+                               version=(1, 2)),  # reads customer_id only: the same in both
     "account.closed": Route(schemas.AccountClosedSchema, commands.CloseCustomer, handlers.close_customer),
 }
 

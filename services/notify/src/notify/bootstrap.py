@@ -14,7 +14,7 @@ from .adapters.mailer import Mailer, SmtpMailer
 from .adapters.repository import SqlStore
 from .adapters.sms import HttpSmsGateway, SmsGateway
 from .adapters.templates import Renderer
-from .entrypoints.schemas import EVENT_SCHEMAS
+from .entrypoints.schemas import EVENT_SCHEMAS, EVENT_VERSIONS
 from .service_layer import recording
 from .service_layer.delivery import DeliveryLoop
 from .settings import Settings
@@ -23,7 +23,8 @@ from .settings import Settings
 #: The events this service consumes: event -> (schema, command, handler). Every one records the deliveries it asks
 #: for (service_layer/recording.py); the topology routes account.*, customer.*, document.available and
 #: policy.enrolled here, and each needs an entry.
-EVENTS = {name: Route(schema, recording.EventFields, recording.record_event) for name, schema in EVENT_SCHEMAS.items()}
+EVENTS = {name: Route(schema, recording.EventFields, recording.record_event, version=EVENT_VERSIONS.get(name, 1))
+          for name, schema in EVENT_SCHEMAS.items()}
 
 
 @dataclass

@@ -167,7 +167,8 @@ def test_the_worker_handler_reads_the_occurred_at_header(monkeypatch, samples):
     body = json.dumps(samples[event]).encode()
     for header, expected in [("2026-11-21T10:00:00+00:00", datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)),
                              (None, None), ("not a time", None), ("2026-11-21T10:00:00", None)]:
-        raw = SimpleNamespace(body=body, headers={"occurred_at": header} if header else {},
+        headers = {"version": bootstrap.EVENTS[event].versions[-1], **({"occurred_at": header} if header else {})}
+        raw = SimpleNamespace(body=body, headers=headers,
                               properties={"message_id": "m-1"}, delivery_info={"routing_key": event},
                               content_type="application/json", content_encoding="utf-8")
         message, fields = decode(raw, identify(raw), bootstrap.EVENTS, Limits())
