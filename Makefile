@@ -18,7 +18,7 @@ help:
 	@echo "make bench-documents  document ingestion throughput vs raw boto3 CopyObject"
 	@echo "make bench-gateway    logged-in /home vs a bare Flask page (wrk), PostgreSQL+RabbitMQ and embedded"
 	@echo "make bench-login      a login (known, unknown, locked, pending one-time password) vs one argon2 verification"
-	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json"
+	@echo "make definitions      export contracts/topology.json as deploy/rabbitmq/definitions.json (+ permissions.json)"
 	@echo "make contracts        export each service's OpenAPI document to contracts/http/"
 	@echo "make clean            remove the virtual environment and var/"
 
@@ -71,6 +71,7 @@ bench-login: $(DEV_STAMP)
 
 definitions: install
 	$(PY) -m portal_common.topology_export > deploy/rabbitmq/definitions.json
+	$(PY) -m portal_common.topology_export --permissions > deploy/rabbitmq/permissions.json
 
 contracts: install
 	$(PY) -m portal_devstack.openapi

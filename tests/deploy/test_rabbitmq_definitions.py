@@ -127,6 +127,7 @@ def test_entrypoint_renders_the_user_from_the_environment(tmp_path):
         os.environ,
         PATH=f"{bin_dir}:{os.environ['PATH']}",
         PORTAL_RABBITMQ_PASSWORD=password,
+        **{f"PORTAL_RABBITMQ_{who.upper()}_PASSWORD": f"{who}-{password}" for who in SERVICE_USERS},
         PORTAL_RABBITMQ_DEFINITIONS=str(REPO / "deploy" / "rabbitmq" / "definitions.json"),
         PORTAL_RABBITMQ_DEFINITIONS_DIR=str(out_dir),
     )
@@ -134,11 +135,44 @@ def test_entrypoint_renders_the_user_from_the_environment(tmp_path):
                             env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "handed over: rabbitmq-server"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["10-users.json", "20-topology.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["10-users.json", "20-topology.json", "30-permissions.json"]
     users = json.loads((out_dir / "10-users.json").read_text())
-    assert users["users"] == [{"name": "portal", "password": password, "tags": "administrator"}]
+    assert users["users"] == [{"name": "portal", "password": password, "tags": "administrator"}] + [
+        {"name": f"portal-{who}", "password": f"{who}-{password}", "tags": ""} for who in SERVICE_USERS]
     assert users["permissions"][0]["user"] == "portal"
     assert (out_dir / "10-users.json").stat().st_mode & 0o077 == 0, "the rendered password file is private"
+
+
+SERVICE_USERS = ("policies", "identity", "documents", "notify", "crm", "core")
+
+
+def test_entrypoint_creates_every_broker_user_the_permissions_name():
+    """The users the entrypoint renders are exactly those deploy/rabbitmq/permissions.json gives rights to."""
+    entrypoint = (REPO / "deploy" / "rabbitmq" / "entrypoint.sh").read_text()
+    listed = entrypoint.split('PORTAL_SERVICE_USERS="', 1)[1].split('"', 1)[0].split()
+    permissions = json.loads((REPO / "deploy" / "rabbitmq" / "permissions.json").read_text())
+    assert tuple(listed) == SERVICE_USERS
+    assert {p["user"] for p in permissions["permissions"]} == {f"portal-{who}" for who in listed}
+    assert {p["user"] for p in permissions["topic_permissions"]} == {f"portal-{who}" for who in listed}
+
+
+def test_a_missing_service_user_password_stops_the_broker(tmp_path):
+    env = dict(os.environ, PORTAL_RABBITMQ_PASSWORD="admin-secret",
+               **{f"PORTAL_RABBITMQ_{who.upper()}_PASSWORD": "x" for who in SERVICE_USERS if who != "notify"})
+    env.pop("PORTAL_RABBITMQ_NOTIFY_PASSWORD", None)
+    env["PORTAL_RABBITMQ_DEFINITIONS"] = str(REPO / "deploy" / "rabbitmq" / "definitions.json")
+    env["PORTAL_RABBITMQ_DEFINITIONS_DIR"] = str(tmp_path / "d")
+    result = subprocess.run(["sh", str(REPO / "deploy" / "rabbitmq" / "entrypoint.sh"), "rabbitmq-server"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "PORTAL_RABBITMQ_NOTIFY_PASSWORD" in result.stderr
+
+
+def test_permissions_json_is_what_make_definitions_writes(bus):
+    from portal_common.broker_users import export_permissions
+
+    topology = bus.load_topology(REPO / "contracts" / "topology.json", namespace="")
+    committed = json.loads((REPO / "deploy" / "rabbitmq" / "permissions.json").read_text())
+    assert committed == export_permissions(topology), "run: make definitions"
 
 
 def test_entrypoint_requires_a_password(tmp_path):

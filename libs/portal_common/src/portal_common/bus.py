@@ -171,20 +171,51 @@ def declare_topology(conn: Connection, topology: Topology) -> None:
 
     Every process declares the whole topology, not just its own queues: a publisher then never sends into an
     exchange whose queues do not exist yet, which RabbitMQ would confirm as success and drop.
+
+    With the per-service broker users of deploy/rabbitmq (issue 8) a process may configure only its own queues: what
+    it may not declare it checks passively (it must exist: the broker's definitions create it), so a service can
+    neither delete nor re-shape another's queues, nor bind its queue to keys it does not consume.
     """
+    amqp_broker = is_amqp(conn)
+    entities = [main_exchange(topology), dead_letter_exchange(topology), retry_exchange(topology, amqp_broker)]
+    for service in topology.services:
+        entities.append(requeue_exchange(topology, service))
+        entities.extend(service_queues(topology, service, amqp_broker))
+        entities.extend(retry_queues(topology, service, amqp_broker))
+    for entity in entities:
+        _declare_or_verify(conn, entity)
+
+
+def _declare_or_verify(conn: Connection, entity) -> None:
+    from amqp.exceptions import AccessRefused, NotFound
+
     channel = conn.channel()
     try:
-        amqp_broker = is_amqp(conn)
-        main_exchange(topology)(channel).declare()
-        dead_letter_exchange(topology)(channel).declare()
-        retry_exchange(topology, amqp_broker)(channel).declare()
-        for service in topology.services:
-            requeue_exchange(topology, service)(channel).declare()
-            for queue in (*service_queues(topology, service, amqp_broker),
-                          *retry_queues(topology, service, amqp_broker)):
-                queue(channel).declare()
+        entity(channel).declare()
+        return
+    except AccessRefused:
+        pass  # not ours to declare (or to bind): it must already exist
     finally:
+        _close_quietly(channel)
+    channel = conn.channel()
+    try:
+        bound = entity(channel)
+        if isinstance(bound, Queue):
+            bound.queue_declare(passive=True)
+        else:
+            bound.declare(passive=True)
+    except NotFound as exc:
+        raise config.ConfigError(f"{entity.name} does not exist on the broker and this user may not create it: "
+                                 "load deploy/rabbitmq/definitions.json (make definitions)") from exc
+    finally:
+        _close_quietly(channel)
+
+
+def _close_quietly(channel) -> None:
+    try:
         channel.close()
+    except Exception:  # noqa: BLE001 - a channel the broker already closed
+        pass
 
 
 def delete_topology(conn: Connection, topology: Topology) -> None:

@@ -23,8 +23,12 @@ class IntegrationEvent:
     name: ClassVar[str]
     version: ClassVar[int] = 1
 
+    def fields(self) -> dict:
+        """The fields as Python values (``payload()`` is the wire form)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def payload(self) -> dict:
-        return {f.name: _wire(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {name: _wire(value) for name, value in self.fields().items()}
 
 
 def _wire(value):

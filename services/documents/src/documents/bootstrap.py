@@ -33,6 +33,7 @@ EVENTS = {
     "account.activated": Route(schemas.AccountActivatedSchema, commands.RegisterCustomer, handlers.register_customer,
                                version=(1, 2)),  # reads customer_id only: the same in both
     "account.closed": Route(schemas.AccountClosedSchema, commands.CloseCustomer, handlers.close_customer),
+    "document.announced": Route(schemas.DocumentAnnouncedSchema, commands.RecordAnnounced, handlers.record_announced),
 }
 
 

@@ -46,3 +46,12 @@ class RegisterCustomer:
 class CloseCustomer:
     customer_id: str
     closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordAnnounced:
+    """From ``document.announced`` (notify): the new-document e-mail went out."""
+
+    document_id: str
+    customer_id: str
+    sent_at: datetime

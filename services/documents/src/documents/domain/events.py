@@ -20,3 +20,18 @@ class DocumentAvailable(IntegrationEvent):
     title: str
     uploaded_at: datetime
     available_until: datetime
+
+
+@dataclass(frozen=True)
+class DocumentExpiring(IntegrationEvent):
+    """``document.expiring`` v1: an unread document's window ends soon (notify reminds the customer once)."""
+
+    name: ClassVar[str] = "document.expiring"
+    document_id: str
+    customer_id: str
+    policy_number: str
+    doc_type: str
+    title: str
+    uploaded_at: datetime
+    available_until: datetime
+    reminded_at: datetime

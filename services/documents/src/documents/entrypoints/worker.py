@@ -25,7 +25,8 @@ def main() -> None:
     settings = wiring.settings
     ready = wiring.ensure_storage()
     sweeper = RetentionSweeper(wiring.uow, wiring.store, wiring.clock, settings.sweep_seconds,
-                               ensure_storage=None if ready else wiring.ensure_storage)
+                               ensure_storage=None if ready else wiring.ensure_storage,
+                               reminder_days=settings.reminder_days)
     url = config.amqp_url()
     # The embedded file bus is for one consumer; RabbitMQ spreads messages over competing consumers.
     extra_consumers = [Worker(SERVICE, wiring.bus, wiring.session_factory, load_topology(), url=url,

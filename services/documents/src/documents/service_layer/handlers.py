@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from portal_common import logs
@@ -253,8 +253,9 @@ def mark_read(uow: AbstractUnitOfWork, customer_id: str, document_id: str, now: 
 
 
 def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_id: str, document_id: str,
-                 now: datetime) -> tuple[model.Document, StoredObject]:
-    """Open the document's bytes for streaming and mark it read. Raises NotFound, Expired or ContentMissing."""
+                 now: datetime, purpose: str = model.DOWNLOAD) -> tuple[model.Document, StoredObject]:
+    """Open the document's bytes for streaming, mark it read and write the delivery record (``purpose``: ``view``
+    in the browser or ``download``). Raises NotFound, Expired or ContentMissing."""
     with uow:
         doc = _owned(uow, customer_id, document_id)
         if doc.expired(now):
@@ -264,12 +265,53 @@ def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_i
             log.error("document_content_missing", document_id=doc.document_id, bucket=doc.bucket, key=doc.key)
             raise ContentMissing(document_id)
         try:
-            doc.mark_read(now)
+            doc.opened(now, purpose)
             uow.commit()
         except Exception:
             stored.close()
             raise
         return doc, stored
+
+
+def delivery_records(uow: AbstractUnitOfWork, customer_id: str) -> list[model.Document]:
+    """Every stored document of a customer with its delivery record (operators; closed registrations too)."""
+    with uow:
+        return uow.documents.of_customer(customer_id)
+
+
+def record_announced(cmd: commands.RecordAnnounced, uow: AbstractUnitOfWork) -> bool:
+    """``document.announced`` from notify: the new-document e-mail went out at ``sent_at``. Unknown (already swept,
+    or another customer's id): nothing to record."""
+    with uow:
+        doc = uow.documents.get(cmd.document_id)
+        if doc is None or doc.customer_id != cmd.customer_id:
+            return False
+        doc.announced(cmd.sent_at)
+        uow.commit()
+        return True
+
+
+def send_expiry_reminders(uow_factory, now: datetime, days_before: int, *, batch: int = 200) -> list[str]:
+    """One ``document.expiring`` per unread document whose window ends within ``days_before`` days (notify e-mails
+    the customer once; ``reminder_sent_at`` and the outbox row are written in one transaction). A customer whose
+    registration is closed gets none."""
+    reminded: list[str] = []
+    while True:
+        with uow_factory() as uow:
+            docs = uow.documents.reminder_candidates(now, now + timedelta(days=days_before), batch)
+            for doc in docs:
+                customer = uow.documents.get_customer(doc.customer_id)
+                if customer is not None and customer.closed:
+                    doc.reminder_sent_at = now  # never reminded later either: the registration is over
+                    continue
+                uow.documents.seen.add(doc)
+                doc.remind(now)
+                reminded.append(doc.document_id)
+            uow.commit()
+        if docs:
+            log.info("expiry_reminders", count=len(docs))
+        if len(docs) < batch:
+            return reminded
 
 
 # ------------------------------------------------------------------------------------------------------- retention

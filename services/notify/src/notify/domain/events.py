@@ -22,3 +22,15 @@ class NotificationFailed(IntegrationEvent):
     customer_id: str | None
     reason: str
     failed_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentAnnounced(IntegrationEvent):
+    """``document.announced`` v1: the new-document e-mail went out (documents records the moment)."""
+
+    name: ClassVar[str] = "document.announced"
+    document_id: str
+    customer_id: str
+    notification_id: str
+    channel: str
+    sent_at: datetime

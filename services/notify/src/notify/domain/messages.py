@@ -43,6 +43,7 @@ TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "document.available": (("document_available", EMAIL),),
     "policy.enrolled": (("policy_enrolled", EMAIL),),
     "customer.callback_requested": (("callback_requested", EMAIL),),
+    "document.expiring": (("document_expiring", EMAIL),),
     "account.email_change_requested": (("email_change_confirm", EMAIL),),
     "account.mobile_change_requested": (("mobile_change_code", SMS),),
     "customer.contact_changed": (("email_changed_notice", EMAIL), ("mobile_changed_notice", EMAIL)),
@@ -136,6 +137,14 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
             "policy_number": d["policy_number"], "payment_method": d.get("payment_method"),
             "previous_payment_method": d.get("previous_payment_method"),
         }, customer_id=d["customer_id"], skip_reason=None if to else "no e-mail address for the customer")]
+    if event == "document.expiring":
+        # Like document.available: to the declaration address, and once per document (subject key).
+        to = contact.declaration_email if contact else None
+        return [Planned("document_expiring", EMAIL, to, contact.language if contact else "hu", {
+            "document_id": d["document_id"], "title": d["title"], "doc_type": d["doc_type"],
+            "policy_number": d["policy_number"], "available_until": _iso(d.get("available_until")),
+        }, customer_id=d["customer_id"], subject_key=f"expiring:{d['document_id']}",
+            skip_reason=None if to else "no declaration address")]
     if event == "customer.callback_requested":
         return [_email("callback_requested", d, {
             "name": d.get("name"), "phone": d.get("phone"), "topic": d.get("topic"),

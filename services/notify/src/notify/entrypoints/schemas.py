@@ -107,6 +107,10 @@ class DocumentAvailableSchema(_Lenient):
     available_until = fields.AwareDateTime(**_str)
 
 
+class DocumentExpiringSchema(DocumentAvailableSchema):
+    reminded_at = fields.AwareDateTime(**_str)
+
+
 class PolicyEnrolledSchema(_Lenient):
     policy_number = fields.String(required=True)
     customer_id = fields.String(required=True)
@@ -180,6 +184,7 @@ EVENT_SCHEMAS = {
     "document.available": DocumentAvailableSchema,
     "policy.enrolled": PolicyEnrolledSchema,
     "customer.callback_requested": CallbackRequestedSchema,
+    "document.expiring": DocumentExpiringSchema,
     "account.email_change_requested": EmailChangeRequestedSchema,
     "account.mobile_change_requested": MobileChangeRequestedSchema,
     "customer.contact_changed": ContactChangedSchema,

@@ -15,7 +15,7 @@ from portal_common.uow import JoinedSession
 
 from ..adapters.repository import AbstractRepository, SqlAlchemyRepository
 from ..domain import messages
-from ..domain.events import NotificationFailed
+from ..domain.events import DocumentAnnounced, NotificationFailed
 from ..domain.model import FAILED, SKIPPED, Delivery
 from . import metrics
 
@@ -89,3 +89,11 @@ def failure_event(d: Delivery, now: datetime) -> NotificationFailed:
         notification_id=d.id, cause_event_id=d.cause_event_id, cause_event=d.cause_event, channel=d.channel,
         template=d.template, account_id=d.account_id, customer_id=d.customer_id, reason=d.last_error or "unknown",
         failed_at=now)
+
+
+def publish_announced(repo: AbstractRepository, d: Delivery) -> str:
+    """``document.announced`` into the outbox, in the same transaction as ``sent``: the documents service writes the
+    moment into the document's delivery record."""
+    event = DocumentAnnounced(document_id=d.payload.get("document_id"), customer_id=d.customer_id,
+                              notification_id=d.id, channel=d.channel, sent_at=d.sent_at)
+    return repo.add_event(event.name, event.payload(), correlation_id=d.correlation_id)
