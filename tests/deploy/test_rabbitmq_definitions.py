@@ -28,20 +28,19 @@ def expected_bindings(topology: dict) -> set[tuple[str, str, str]]:
         result |= {(topology["exchange"], spec["queue"], key) for key in spec["bindings"]}
         result.add((topology["dead_letter_exchange"], spec["dead_letter_queue"], svc))
         result.add((spec["requeue_exchange"], spec["queue"], "#"))
-        result |= {(topology["retry_exchange"], name, "") for name in retry_queues(topology, spec)}
+        result |= {(name, name, "") for name in retry_queues(topology, spec)}
     return result
 
 
 def test_exchanges(definitions, topology):
     exchanges = {e["name"]: e for e in definitions["exchanges"]}
     requeue = {spec["requeue_exchange"] for spec in topology["services"].values()}
-    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], topology["retry_exchange"],
-                              *requeue}
+    tiers = {name for spec in topology["services"].values() for name in retry_queues(topology, spec)}
+    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], *requeue, *tiers}
     main, dlx = exchanges[topology["exchange"]], exchanges[topology["dead_letter_exchange"]]
     assert (main["type"], main["durable"]) == ("topic", True)
     assert (dlx["type"], dlx["durable"]) == ("direct", True)
-    assert (exchanges[topology["retry_exchange"]]["type"], exchanges[topology["retry_exchange"]]["durable"]) == (
-        "headers", True)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("fanout", True) for name in tiers)
     assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("topic", True) for name in requeue)
 
 

@@ -188,3 +188,19 @@ def test_the_portal_code_starts_with_a_restricted_user_and_names_what_is_missing
     finally:
         with Connection(urls["admin"]) as conn:
             declare_topology(conn, topology)  # the administrator restores it
+
+
+def test_a_service_parks_retries_and_replays_only_through_its_own_tiers_and_requeue_exchange(login):
+    """A retry tier and a requeue exchange lead straight into a work queue, past the portal exchange's topic
+    permissions: only the service that owns them may publish there, or one service could smuggle any event into
+    another's queue."""
+    purge(login, "documents.events", "documents.retry.0")
+    documents = login("documents")
+    documents.publish("document.uploaded", exchange="documents.retry.0")  # its own tier: confirmed
+    documents.publish("document.uploaded", exchange="documents.requeue")  # its own replay path: confirmed
+    for exchange in ("notify.retry.0", "identity.retry.4", "notify.requeue", "identity.requeue"):
+        assert documents.refused(lambda s: s.publish("account.closed", exchange=exchange)), exchange
+    assert login("core").refused(lambda s: s.publish("account.closed", exchange="documents.requeue"))
+    # The tier's TTL (5 s) expires the parked message back into documents.events, routing key kept.
+    testing.wait_until(lambda: depth(login, "documents.events") == 2, timeout=60,
+                       message="the parked message back in documents.events")

@@ -60,11 +60,12 @@ def test_the_export_binds_exactly_the_topology(topology):
         expected |= {("portal", sq.queue, key) for key in sq.bindings}
         expected.add(("portal.dlx", sq.dead_letter_queue, service))
         expected.add((f"{service}.requeue", sq.queue, "#"))  # expired retries and replays go back to work
-        expected |= {("portal.retry", f"{service}.retry.{n}", "") for n in range(5)}
+        expected |= {(f"{service}.retry.{n}", f"{service}.retry.{n}", "") for n in range(5)}
     assert bindings == expected
     assert {(e["name"], e["type"], e["durable"]) for e in definitions["exchanges"]} == {
-        ("portal", "topic", True), ("portal.dlx", "direct", True), ("portal.retry", "headers", True),
-        *((f"{service}.requeue", "topic", True) for service in topology.services)}
+        ("portal", "topic", True), ("portal.dlx", "direct", True),
+        *((f"{service}.requeue", "topic", True) for service in topology.services),
+        *((f"{service}.retry.{n}", "fanout", True) for service in topology.services for n in range(5))}
 
 
 def test_retry_tiers_expire_into_their_service_requeue_exchange_with_growing_delays(topology):
@@ -78,7 +79,7 @@ def test_retry_tiers_expire_into_their_service_requeue_exchange_with_growing_del
             assert arguments["x-dead-letter-exchange"] == f"{service}.requeue"
             assert "x-dead-letter-routing-key" not in arguments  # the event's routing key is kept
             [b] = [b for b in definitions["bindings"] if b["destination"] == f"{service}.retry.{n}"]
-            assert b["arguments"] == {"x-match": "all", "portal-retry-queue": f"{service}.retry.{n}"}
+            assert b["source"] == f"{service}.retry.{n}"  # its own fanout exchange: no other service's user parks here
 
 
 def test_the_file_bus_declares_plain_queues(topology):

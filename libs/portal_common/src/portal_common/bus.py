@@ -56,7 +56,6 @@ class Topology:
     dead_letter_exchange: str
     delivery_limit: int
     services: dict[str, ServiceQueues] = field(default_factory=dict)
-    retry_exchange: str = ""
 
     def for_service(self, service: str) -> ServiceQueues:
         try:
@@ -90,8 +89,7 @@ def load_topology(path: Path | None = None, namespace: str | None = None,
             requeue_exchange=p + spec.get("requeue_exchange", f"{name}.requeue"),
             retry_queues=tuple(f"{p}{prefix}.{n}" for n in range(len(retry_delays))),
             retry_delays=tuple(retry_delays))
-    return Topology(p + raw["exchange"], p + raw["dead_letter_exchange"], int(raw["delivery_limit"]), services,
-                    retry_exchange=p + raw.get("retry_exchange", "portal.retry"))
+    return Topology(p + raw["exchange"], p + raw["dead_letter_exchange"], int(raw["delivery_limit"]), services)
 
 
 def main_exchange(topology: Topology) -> Exchange:
@@ -102,12 +100,12 @@ def dead_letter_exchange(topology: Topology) -> Exchange:
     return Exchange(topology.dead_letter_exchange, "direct", durable=True)
 
 
-def retry_exchange(topology: Topology, amqp_broker: bool) -> Exchange:
-    """Where a failed message is parked for a while: a headers exchange (the ``portal-retry-queue`` header picks the
-    tier; RabbitMQ ignores ``x-`` headers when matching, hence the name) keeps the event's routing key on the
-    message, which the tier's dead-lettering then routes back with. The file bus knows no headers exchange: there
-    it is a direct exchange keyed by the tier's name (see :mod:`portal_common.compat`)."""
-    return Exchange(topology.retry_exchange, "headers" if amqp_broker else "direct", durable=True)
+def retry_exchange(topology: Topology, service: str, tier: int) -> Exchange:
+    """Where a failed message is parked for a while: a fanout exchange per tier, named like its queue
+    (``<service>.retry.<n>``). Fanout keeps the event's routing key on the message, which the tier's dead-lettering
+    then routes back with; one exchange per tier (not one shared one) means a service's broker user can park
+    messages only in its own tiers, never smuggle an event into another service's queue."""
+    return Exchange(topology.for_service(service).retry_queues[tier], "fanout", durable=True)
 
 
 def requeue_exchange(topology: Topology, service: str) -> Exchange:
@@ -153,17 +151,12 @@ def retry_queue_arguments(topology: Topology, service: str, tier: int) -> dict:
 
 
 def retry_queues(topology: Topology, service: str, amqp_broker: bool) -> list[Queue]:
+    """The service's retry tiers. On the file bus (no TTL, no dead-lettering) they are plain queues that the
+    worker's :class:`~portal_common.compat.FileBusRetryPump` empties when a message is due."""
     sq = topology.for_service(service)
-    exchange = retry_exchange(topology, amqp_broker)
-    queues = []
-    for tier, name in enumerate(sq.retry_queues):
-        if amqp_broker:
-            queues.append(Queue(name, exchange=exchange, routing_key="", durable=True,
-                                binding_arguments={"x-match": "all", "portal-retry-queue": name},
-                                queue_arguments=retry_queue_arguments(topology, service, tier)))
-        else:
-            queues.append(Queue(name, exchange=exchange, routing_key=name, durable=True))
-    return queues
+    return [Queue(name, exchange=retry_exchange(topology, service, tier), routing_key="", durable=True,
+                  queue_arguments=retry_queue_arguments(topology, service, tier) if amqp_broker else None)
+            for tier, name in enumerate(sq.retry_queues)]
 
 
 def declare_topology(conn: Connection, topology: Topology) -> None:
@@ -177,7 +170,7 @@ def declare_topology(conn: Connection, topology: Topology) -> None:
     neither delete nor re-shape another's queues, nor bind its queue to keys it does not consume.
     """
     amqp_broker = is_amqp(conn)
-    entities = [main_exchange(topology), dead_letter_exchange(topology), retry_exchange(topology, amqp_broker)]
+    entities = [main_exchange(topology), dead_letter_exchange(topology)]
     for service in topology.services:
         entities.append(requeue_exchange(topology, service))
         entities.extend(service_queues(topology, service, amqp_broker))
@@ -228,8 +221,9 @@ def delete_topology(conn: Connection, topology: Topology) -> None:
                     channel.queue_delete(name)
                 except Exception:  # noqa: BLE001 - cleanup is best effort
                     pass
-        names = [topology.exchange, topology.dead_letter_exchange, topology.retry_exchange,
-                 *(sq.requeue_exchange for sq in topology.services.values())]
+        names = [topology.exchange, topology.dead_letter_exchange,
+                 *(sq.requeue_exchange for sq in topology.services.values()),
+                 *(name for sq in topology.services.values() for name in sq.retry_queues)]
         for name in names:
             try:
                 channel.exchange_delete(name)
@@ -249,8 +243,7 @@ def export_definitions(topology: Topology, vhost: str = "/") -> dict:
         return {"source": source, "vhost": vhost, "destination": queue, "destination_type": "queue",
                 "routing_key": key, "arguments": arguments or {}}
 
-    exchanges = [exchange(topology.exchange, "topic"), exchange(topology.dead_letter_exchange, "direct"),
-                 exchange(topology.retry_exchange, "headers")]
+    exchanges = [exchange(topology.exchange, "topic"), exchange(topology.dead_letter_exchange, "direct")]
     queues, bindings = [], []
     for service, sq in topology.services.items():
         exchanges.append(exchange(sq.requeue_exchange, "topic"))
@@ -262,7 +255,8 @@ def export_definitions(topology: Topology, vhost: str = "/") -> dict:
         for tier, name in enumerate(sq.retry_queues):
             queues.append({"name": name, "vhost": vhost, "durable": True, "auto_delete": False,
                            "arguments": retry_queue_arguments(topology, service, tier)})
-            bindings.append(bind(topology.retry_exchange, name, "", {"x-match": "all", "portal-retry-queue": name}))
+            exchanges.append(exchange(name, "fanout"))
+            bindings.append(bind(name, name, ""))
         for key in sq.bindings:
             bindings.append(bind(topology.exchange, sq.queue, key))
         bindings.append(bind(sq.requeue_exchange, sq.queue, "#"))

@@ -7,10 +7,9 @@ fails loudly when an internal used here changes shape, so an upgrade is noticed 
   ``sendall`` per batch instead of one system call per frame: ~2x relay throughput, ``make bench-bus``).
 - :class:`FileBusTransport` overrides kombu's filesystem ``Channel._put`` (write aside, then rename: kombu's own
   writer lets a polling consumer take a half-written file and lose the message).
-- :func:`is_amqp`, and the file bus's stand-in for RabbitMQ's delayed retries: no message TTL, no dead-letter
-  exchange and no headers exchange there, so a retry tier is a plain queue keyed by its name and
-  :class:`FileBusRetryPump` (run by the worker's own loop) moves a parked message back into the work queue when its
-  delay has passed.
+- :func:`is_amqp`, and the file bus's stand-in for RabbitMQ's delayed retries: no message TTL and no dead-letter
+  exchange there, so a retry tier is a plain queue and :class:`FileBusRetryPump` (run by the worker's own loop)
+  moves a parked message back into the work queue when its delay has passed.
 """
 from __future__ import annotations
 
@@ -25,12 +24,10 @@ from kombu.utils import json as kombu_json
 from kombu.utils.encoding import str_to_bytes
 
 from . import logs
-from .retry import RETRY_QUEUE
+from .retry import DUE_AT
 
 log = logs.get_logger(__name__)
 
-ROUTING_KEY = "x-retry-routing-key"  # the event's routing key while a message is parked (file bus only)
-DUE_AT = "x-retry-due-at"  # epoch seconds (file bus only)
 
 
 def is_amqp(conn: Connection) -> bool:
@@ -85,17 +82,10 @@ class FileBusTransport(filesystem.Transport):
 
 
 # ---------------------------------------------------------------------------------------------- retry routing
-def retry_route(tier_queue: str, event: str, delay: float, headers: dict, *, amqp_broker: bool) -> tuple[str, dict]:
-    """``(routing_key, headers)`` for parking a message in ``tier_queue``.
-
-    RabbitMQ: the headers exchange picks the tier by ``portal-retry-queue``; the routing key stays the event's, and the
-    tier's dead-lettering sends it back with it. File bus: a direct exchange keyed by the tier's name; the event's
-    routing key and the due time travel in headers for :class:`FileBusRetryPump`.
-    """
-    headers = {**headers, RETRY_QUEUE: tier_queue}
-    if amqp_broker:
-        return event, headers
-    return tier_queue, {**headers, ROUTING_KEY: event, DUE_AT: time.time() + delay}
+def park_headers(headers: dict, delay: float, *, amqp_broker: bool) -> dict:
+    """The headers of a message parked in a retry tier. RabbitMQ expires it by the tier's TTL; the file bus has no
+    TTL, so the due time travels with the message for :class:`FileBusRetryPump`."""
+    return dict(headers) if amqp_broker else {**headers, DUE_AT: time.time() + delay}
 
 
 class FileBusRetryPump:
@@ -129,9 +119,8 @@ class FileBusRetryPump:
                 if float(headers.get(DUE_AT) or 0) > time.time():
                     self.held[queue] = message
                     break
-                event = headers.pop(ROUTING_KEY, "")
+                event = (message.delivery_info or {}).get("routing_key", "")
                 headers.pop(DUE_AT, None)
-                headers.pop(RETRY_QUEUE, None)
                 props = message.properties or {}
                 self.producer.publish(
                     message.body, exchange=self.sq.requeue_exchange, routing_key=event,

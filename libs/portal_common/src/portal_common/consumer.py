@@ -34,7 +34,7 @@ from structlog.contextvars import clear_contextvars
 
 from . import logs, metrics, retry
 from .bus import OutgoingMessage, Publisher, PublishError, Topology, connect, declare_topology, service_queues
-from .compat import FileBusRetryPump, is_amqp, retry_route
+from .compat import FileBusRetryPump, is_amqp, park_headers
 from .db import plumbing_tables, utcnow
 from .delivery import Identity, Limits, decode, identify
 from .errors import (DuplicateMessage, Kind, PermanentError, PoisonMessage, TransientError, classify, describe,
@@ -335,15 +335,15 @@ class Worker:
                 metrics.MESSAGES_RETRIED.labels(self.service, event).inc()
 
     def _retry(self, d: _Delivery, decision: retry.Decision) -> OutgoingMessage:
+        """The delivery's copy for its retry tier: same body, properties and routing key, the new headers."""
         sq = self.topology.for_service(self.service)
-        routing_key, headers = retry_route(sq.retry_queues[decision.tier], d.ident.routing_key,
-                                           sq.retry_delays[decision.tier], decision.headers, amqp_broker=self._amqp)
-        return OutgoingMessage(d.ident.message_id, routing_key, d.ident.body, headers,
-                               exchange=self.topology.retry_exchange, type=d.message.event)
+        headers = park_headers(decision.headers, sq.retry_delays[decision.tier], amqp_broker=self._amqp)
+        return OutgoingMessage(d.ident.message_id, d.ident.routing_key, d.ident.body, headers,
+                               exchange=sq.retry_queues[decision.tier], type=d.message.event)
 
     def _dead_letter(self, d: _Delivery, reason: str, headers: dict, now) -> OutgoingMessage:
         ident = d.ident
-        headers = {k: v for k, v in headers.items() if k not in retry.BROKER_HEADERS and k != retry.RETRY_QUEUE}
+        headers = {k: v for k, v in headers.items() if k not in retry.BROKER_HEADERS and k != retry.DUE_AT}
         attempts = headers.get(retry.ATTEMPTS)
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             attempts = 1

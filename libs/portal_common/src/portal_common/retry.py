@@ -24,12 +24,12 @@ ATTEMPTS = "x-attempts"
 FIRST_REASON = "x-first-failure-reason"
 FIRST_AT = "x-first-failure-at"
 LAST_REASON = "x-last-failure-reason"
-RETRY_QUEUE = "portal-retry-queue"
 DEAD_REASON = "x-dead-reason"
 DEAD_QUEUE = "x-dead-queue"
 DEAD_AT = "x-dead-at"
 DEAD_SERVICE = "x-dead-service"
 DEAD_ROUTING_KEY = "x-dead-routing-key"
+DUE_AT = "x-retry-due-at"  # epoch seconds: when a parked message is due (file bus only, no TTL there)
 #: Broker bookkeeping that grows with every trip through a tier: dropped when the worker republishes.
 BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
                   "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count")
@@ -61,7 +61,7 @@ def decide(policy: RetryPolicy, kind: Kind, reason: str, headers: dict, tiers: i
     """What to do with a delivery that failed with ``reason`` (a transient or unknown ``kind``)."""
     attempts = int(headers.get(ATTEMPTS) or 0) + 1  # the deliveries that have failed, this one included
     first_at = _parse(headers.get(FIRST_AT)) or now
-    out = {k: v for k, v in headers.items() if k not in BROKER_HEADERS and k != RETRY_QUEUE}
+    out = {k: v for k, v in headers.items() if k not in BROKER_HEADERS and k != DUE_AT}
     out[ATTEMPTS] = attempts
     out.setdefault(FIRST_REASON, reason[:1000])
     out.setdefault(FIRST_AT, first_at.isoformat())
