@@ -208,3 +208,17 @@ def test_queue_arguments_match_what_the_processes_declare(bus, definitions, monk
             f"{name}: definitions.json has {in_file.get(name)}, the services declare {arguments}; "
             "RabbitMQ would refuse the declaration with PRECONDITION_FAILED"
         )
+
+
+def test_every_event_of_the_contracts_has_exactly_one_publisher_on_the_broker(bus):
+    """A new event nobody may publish would be refused in production; one two users may publish is forgeable."""
+    import re
+
+    from portal_common.broker_users import export_permissions
+
+    topology = bus.load_topology(REPO / "contracts" / "topology.json", namespace="")
+    writers = {p["user"]: re.compile(p["write"]) for p in export_permissions(topology)["topic_permissions"]}
+    events = {path.name.rsplit(".v", 1)[0] for path in (REPO / "contracts" / "events").glob("*.json")}
+    assert len(events) > 10
+    for event in sorted(events):
+        assert len([user for user, pattern in writers.items() if pattern.match(event)]) == 1, event

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import MetaData, select, update
 
 from portal_common.db import make_engine, make_session_factory, plumbing_tables, utcnow
-from portal_common.outbox import OutboxRelay, add_event, backlog
+from portal_common.outbox import OutboxRelay, add_event, backlog, oldest_unpublished_age
 from portal_common.testing import FakePublisher, wait_until
 
 
@@ -201,3 +201,22 @@ def test_run_forever_relays_in_the_background_and_closes_the_publisher_on_stop(d
         relay.stop()
         thread.join(timeout=5)
     assert not thread.is_alive() and broker.closed == 1
+
+
+def test_oldest_unpublished_age_follows_the_oldest_waiting_row(db, broker, relay):
+    """The gauge behind the PortalOutboxStuck alert (deploy/monitoring): the oldest unpublished row's age, 0 when
+    everything is published. Compared against an explicit instant, not the wall clock."""
+    session_factory, outbox = db
+    with session_factory() as session:
+        assert oldest_unpublished_age(session, utcnow()) == 0.0
+    stage(db)
+    stage(db)
+    with session_factory() as session, session.begin():
+        first = session.execute(select(outbox.c.seq).order_by(outbox.c.seq)).scalars().first()
+        session.execute(update(outbox).where(outbox.c.seq == first)
+                        .values(occurred_at=datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)))
+    with session_factory() as session:
+        assert oldest_unpublished_age(session, datetime(2026, 12, 1, 10, 1, 30, tzinfo=timezone.utc)) == 90.0
+    relay.relay_once()
+    with session_factory() as session:
+        assert oldest_unpublished_age(session, utcnow()) == 0.0

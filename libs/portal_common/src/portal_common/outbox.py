@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
 from sqlalchemy import MetaData, Table, func, select, update
@@ -78,6 +78,18 @@ def backlog(session: Session) -> int:
     return session.execute(select(func.count()).select_from(t).where(t.c.published_at.is_(None))).scalar_one()
 
 
+def oldest_unpublished_age(session: Session, now: datetime) -> float:
+    """Seconds since the oldest unpublished row's event occurred (0 when every row is published): the alert
+    PortalOutboxStuck fires when this passes a minute, whatever the reason (broker down, relay dead, poison row)."""
+    t = outbox_table()
+    oldest = session.execute(select(func.min(t.c.occurred_at)).where(t.c.published_at.is_(None))).scalar_one()
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:  # SQLite returns naive values from aggregates
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return max(0.0, (now - oldest).total_seconds())
+
+
 class OutboxRelay:
     """Publishes outbox rows in batches with pipelined confirms; run :meth:`run_forever` in a worker thread."""
 
@@ -132,6 +144,7 @@ class OutboxRelay:
         try:
             with self.session_factory() as session:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog(session))
+                metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(oldest_unpublished_age(session, utcnow()))
         except Exception:  # noqa: BLE001 - metrics must never stop the relay
             log.warning("outbox_backlog_unknown")
 

@@ -5,8 +5,13 @@ import sys
 
 from .broker_users import export_permissions
 from .bus import export_definitions, load_topology
+from .deadletters import bounding_policies
 
 if __name__ == "__main__":
     topology = load_topology(namespace="")
-    document = export_permissions(topology) if "--permissions" in sys.argv[1:] else export_definitions(topology)
+    if "--permissions" in sys.argv[1:]:
+        document = export_permissions(topology)
+    else:
+        document = export_definitions(topology)
+        document["policies"] = bounding_policies()  # the dead-letter queues' bound (see deadletters.py)
     print(json.dumps(document, indent=2))

@@ -300,3 +300,52 @@ def test_closed_account_hides_the_documents(stack):
              what="the list to answer 404")
     assert stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content",
                          headers=TOKEN).status_code == 404
+
+
+def test_the_delivery_record_and_the_expiry_reminder_on_postgresql(stack, customer):
+    """notify's document.announced reaches the record through the worker; the reminder is decided once (its
+    outbox row and reminder_sent_at in one transaction); downloads are counted."""
+    from documents.adapters.object_store import S3ObjectStore
+    from documents.bootstrap import bootstrap
+    from documents.service_layer import handlers
+    from documents.settings import Settings
+
+    customer_id, policy_number = customer
+    event = upload(stack, pdf("record"), customer_id, policy_number)
+    stack.publish("document.uploaded", event)
+    doc = wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the document")
+    assert doc["delivery"]["announced_at"] is None and doc["delivery"]["download_count"] == 0
+    sent_at = datetime.now(timezone.utc).replace(microsecond=0)
+    stack.publish("document.announced", {"document_id": event["document_id"], "customer_id": customer_id,
+                                         "notification_id": str(uuid.uuid4()), "channel": "email",
+                                         "sent_at": sent_at.isoformat()})
+    record = wait_for(lambda: (listed(stack, customer_id, event["document_id"]) or {}).get("delivery", {})
+                      .get("announced_at"), what="the announcement in the record")
+    assert datetime.fromisoformat(record) == sent_at
+    url = f"/internal/customers/{customer_id}/documents/{event['document_id']}/content"
+    assert stack.api.get(url + "?purpose=view", headers=TOKEN).status_code == 200
+    assert stack.api.get(url, headers=TOKEN).status_code == 200
+    ops = stack.api.get(f"/internal/customers/{customer_id}/delivery-records", headers=TOKEN).get_json()
+    [mine] = [d for d in ops["documents"] if d["document_id"] == event["document_id"]]
+    assert mine["delivery"]["first_opened_at"] and mine["delivery"]["download_count"] == 1
+
+    unread = upload(stack, pdf("unread"), customer_id, policy_number)
+    stack.publish("document.uploaded", unread)
+    stored = wait_for(lambda: listed(stack, customer_id, unread["document_id"]), what="the unread document")
+    until = datetime.fromisoformat(stored["available_until"])
+    wiring = bootstrap(stack.database_url, store=S3ObjectStore.from_settings(
+        Settings(s3_endpoint_url=stack.s3_endpoint)))
+    try:
+        first = handlers.send_expiry_reminders(wiring.uow, until - timedelta(days=29), 30)
+        again = handlers.send_expiry_reminders(wiring.uow, until - timedelta(days=28), 30)
+    finally:
+        wiring.engine.dispose()
+    assert unread["document_id"] in first and event["document_id"] not in first and again == []
+    engine = create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT count(*) FROM outbox WHERE event = 'document.expiring' "
+                                     "AND payload LIKE :p"), {"p": f'%"{unread["document_id"]}"%'}).scalar_one()
+    finally:
+        engine.dispose()
+    assert rows == 1

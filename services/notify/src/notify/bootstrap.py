@@ -8,6 +8,7 @@ from sqlalchemy.orm import sessionmaker
 from portal_common import config
 from portal_common.db import make_engine, make_session_factory, utcnow
 from portal_common.messagebus import MessageBus, Route
+from portal_common.sealing import default_sealer
 
 from . import SERVICE
 from .adapters.mailer import Mailer, SmtpMailer
@@ -48,6 +49,7 @@ def bootstrap(database_url: str | None = None) -> Wiring:
 def build_delivery_loop(wiring: Wiring, settings: Settings | None = None, *, mailer: Mailer | None = None,
                         sms: SmsGateway | None = None, **kwargs) -> DeliveryLoop:
     settings = settings or Settings.from_env()
+    default_sealer()  # the delivery loop opens what identity sealed: a missing or demo key stops the worker at start
     mailer = mailer or SmtpMailer(settings.smtp_url, settings.smtp_from, timeout=settings.smtp_timeout)
     sms = sms or HttpSmsGateway(settings.sms_url, timeout=settings.sms_timeout)
     return DeliveryLoop(wiring.store(), mailer, sms, Renderer(settings), settings, **kwargs)

@@ -187,25 +187,37 @@ def record_policy_owner(cmd: commands.RecordPolicyOwner, uow: AbstractUnitOfWork
         uow.commit()
 
 
-def register_customer(cmd: commands.RegisterCustomer, uow: AbstractUnitOfWork, now: datetime) -> None:
+def register_customer(cmd: commands.RegisterCustomer, uow: AbstractUnitOfWork, now: datetime,
+                      message=None) -> None:
     """``account.activated``: nothing moves — the documents kept so far simply become visible to the new user.
-    A customer who registers again after closing sees their documents that are still inside their window."""
-    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, now)
+    A customer who registers again after closing sees their documents that are still inside their window.
+    Applied by the time the account was activated (the event's ``occurred_at``), not by arrival: see below."""
+    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, _occurred(message) or now)
 
 
-def close_customer(cmd: commands.CloseCustomer, uow: AbstractUnitOfWork, now: datetime) -> None:
+def close_customer(cmd: commands.CloseCustomer, uow: AbstractUnitOfWork, now: datetime, message=None) -> None:
     """``account.closed``: from now on nothing of the customer is served; the retention sweep still deletes the
     documents when their 13 months are over."""
-    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or now)
+    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or _occurred(message) or now)
+
+
+def _occurred(message) -> datetime | None:
+    return getattr(message, "occurred_at", None) if message is not None else None
 
 
 def _set_customer_status(uow: AbstractUnitOfWork, customer_id: str, status: str, at: datetime) -> None:
+    """The status with the latest time wins, whatever order the events arrive in: a retried or redelivered
+    ``account.closed`` of an old account that arrives after the ``account.activated`` of the customer's new
+    registration must not hide their documents (and the other way round)."""
     with uow:
         customer = uow.documents.get_customer(customer_id)
         if customer is None:
             uow.documents.add_customer(model.Customer(customer_id, status, at))
-        else:
+        elif at >= customer.changed_at:
             customer.status, customer.changed_at = status, at
+        else:
+            log.info("customer_status_out_of_order", customer_id=customer_id, ignored=status, at=at.isoformat(),
+                     kept=customer.status, kept_at=customer.changed_at.isoformat())
         uow.commit()
 
 

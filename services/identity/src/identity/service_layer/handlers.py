@@ -373,11 +373,7 @@ def _refuse(uow: AbstractUnitOfWork, subject: model.LoginLockout, now: datetime,
     result = subject.record_failed_login(now, settings.lockout_threshold, settings.lockout)
     if isinstance(subject, model.Account):
         if result.locked_now:
-            uow.publish("account.locked", {
-                "account_id": subject.account_id, "username": subject.username, "email": subject.email,
-                "language": subject.language, "locked_until": iso(result.locked_until),
-                "failed_attempts": result.failed_attempts})
-            log.warning("account_locked", account_id=subject.account_id, locked_until=iso(result.locked_until))
+            _tell_the_owner(uow, subject, result)
         else:
             log.info("login_failed", account_id=subject.account_id, failed_attempts=result.failed_attempts)
     else:
@@ -386,6 +382,15 @@ def _refuse(uow: AbstractUnitOfWork, subject: model.LoginLockout, now: datetime,
     if result.locked_until is not None:
         raise errors.Locked(result.locked_until)
     raise errors.InvalidCredentials()
+
+
+def _tell_the_owner(uow: AbstractUnitOfWork, account: model.Account, result: model.FailedLogin, **log_fields):
+    """The attempt that locked: ``account.locked`` (notify e-mails the owner, once per lock)."""
+    uow.publish("account.locked", {
+        "account_id": account.account_id, "username": account.username, "email": account.email,
+        "language": account.language, "locked_until": iso(result.locked_until),
+        "failed_attempts": result.failed_attempts})
+    log.warning("account_locked", account_id=account.account_id, locked_until=iso(result.locked_until), **log_fields)
 
 
 def _check_current_password(uow: AbstractUnitOfWork, account: model.Account, password: str, *,
@@ -401,13 +406,7 @@ def _check_current_password(uow: AbstractUnitOfWork, account: model.Account, pas
         return True
     result = account.record_failed_login(now, settings.lockout_threshold, settings.lockout)
     if result.locked_now:
-        uow.publish("account.locked", {
-            "account_id": account.account_id, "username": account.username, "email": account.email,
-            "language": account.language, "locked_until": iso(result.locked_until),
-            "failed_attempts": result.failed_attempts})
-        ended = uow.repo.delete_sessions(account.account_id)
-        log.warning("account_locked", account_id=account.account_id, locked_until=iso(result.locked_until),
-                    sessions_ended=ended)
+        _tell_the_owner(uow, account, result, sessions_ended=uow.repo.delete_sessions(account.account_id))
         uow.commit()
         raise errors.Locked(result.locked_until)
     log.info("password_confirmation_failed", account_id=account.account_id, failed_attempts=result.failed_attempts)

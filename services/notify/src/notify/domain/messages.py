@@ -125,12 +125,7 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
     if event == "customer.declaration_withdrawn":
         return [_email("declaration_withdrawn", d, {"withdrawn_at": _iso(d.get("withdrawn_at"))})]
     if event == "document.available":
-        to = contact.declaration_email if contact else None
-        return [Planned("document_available", EMAIL, to, contact.language if contact else "hu", {
-            "document_id": d["document_id"], "title": d["title"], "doc_type": d["doc_type"],
-            "policy_number": d["policy_number"], "available_until": _iso(d.get("available_until")),
-        }, customer_id=d["customer_id"], subject_key=f"document:{d['document_id']}",
-            skip_reason=None if to else "no declaration address")]
+        return [_document_email("document_available", "document", d, contact)]
     if event == "policy.enrolled":
         to = (contact.declaration_email or contact.account_email) if contact else None
         return [Planned("policy_enrolled", EMAIL, to, contact.language if contact else "hu", {
@@ -138,13 +133,7 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
             "previous_payment_method": d.get("previous_payment_method"),
         }, customer_id=d["customer_id"], skip_reason=None if to else "no e-mail address for the customer")]
     if event == "document.expiring":
-        # Like document.available: to the declaration address, and once per document (subject key).
-        to = contact.declaration_email if contact else None
-        return [Planned("document_expiring", EMAIL, to, contact.language if contact else "hu", {
-            "document_id": d["document_id"], "title": d["title"], "doc_type": d["doc_type"],
-            "policy_number": d["policy_number"], "available_until": _iso(d.get("available_until")),
-        }, customer_id=d["customer_id"], subject_key=f"expiring:{d['document_id']}",
-            skip_reason=None if to else "no declaration address")]
+        return [_document_email("document_expiring", "expiring", d, contact)]
     if event == "customer.callback_requested":
         return [_email("callback_requested", d, {
             "name": d.get("name"), "phone": d.get("phone"), "topic": d.get("topic"),
@@ -161,6 +150,16 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
     if event == "customer.contact_changed":
         return _contact_changed(d)
     raise ValueError(f"notify has no messages for {event!r}")
+
+
+def _document_email(template: str, key_prefix: str, d: dict, contact: Contact | None) -> Planned:
+    """About one document: to the declaration address, once per document (``subject_key``)."""
+    to = contact.declaration_email if contact else None
+    return Planned(template, EMAIL, to, contact.language if contact else "hu", {
+        "document_id": d["document_id"], "title": d["title"], "doc_type": d["doc_type"],
+        "policy_number": d["policy_number"], "available_until": _iso(d.get("available_until")),
+    }, customer_id=d["customer_id"], subject_key=f"{key_prefix}:{d['document_id']}",
+        skip_reason=None if to else "no declaration address")
 
 
 def _contact_changed(d: dict) -> list[Planned]:
