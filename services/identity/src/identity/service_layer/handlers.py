@@ -52,6 +52,7 @@ def _take_allowance(uow: AbstractUnitOfWork, kind: str, client_ip: str, limit: i
     key = client_key(client_ip)
     with uow:
         uow.repo.lock_client(kind, key)
+        uow.repo.relax_durability()  # bookkeeping of a rate limit: not worth waiting for the disk
         _raise_if_over(uow.repo.client_attempts_since(kind, key, now - window), limit, window, now)
         attempt_id = uow.repo.add_client_attempt(kind, key, now)
         uow.commit()
@@ -378,7 +379,8 @@ def _refuse(uow: AbstractUnitOfWork, subject: model.LoginLockout, now: datetime,
             log.info("login_failed", account_id=subject.account_id, failed_attempts=result.failed_attempts)
     else:
         log.info("login_failed_no_account", failed_attempts=result.failed_attempts)
-    uow.commit()
+    if result.counted:  # while locked nothing changes: no write, for an account and a name without one alike
+        uow.commit()
     if result.locked_until is not None:
         raise errors.Locked(result.locked_until)
     raise errors.InvalidCredentials()
