@@ -18,20 +18,30 @@ REPO = Path(__file__).resolve().parents[2]
 VHOST = "/"
 
 
+def retry_queues(topology: dict, spec: dict) -> list[str]:
+    return [f"{spec['retry_queue_prefix']}.{n}" for n in range(len(topology["retry_delays_seconds"]))]
+
+
 def expected_bindings(topology: dict) -> set[tuple[str, str, str]]:
     result = set()
     for svc, spec in topology["services"].items():
         result |= {(topology["exchange"], spec["queue"], key) for key in spec["bindings"]}
         result.add((topology["dead_letter_exchange"], spec["dead_letter_queue"], svc))
+        result.add((spec["requeue_exchange"], spec["queue"], "#"))
+        result |= {(name, name, "") for name in retry_queues(topology, spec)}
     return result
 
 
 def test_exchanges(definitions, topology):
     exchanges = {e["name"]: e for e in definitions["exchanges"]}
-    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"]}
+    requeue = {spec["requeue_exchange"] for spec in topology["services"].values()}
+    tiers = {name for spec in topology["services"].values() for name in retry_queues(topology, spec)}
+    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], *requeue, *tiers}
     main, dlx = exchanges[topology["exchange"]], exchanges[topology["dead_letter_exchange"]]
     assert (main["type"], main["durable"]) == ("topic", True)
     assert (dlx["type"], dlx["durable"]) == ("direct", True)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("fanout", True) for name in tiers)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("topic", True) for name in requeue)
 
 
 def test_queues(definitions, topology):
@@ -48,6 +58,10 @@ def test_queues(definitions, topology):
             "x-dead-letter-routing-key": svc,
         }
         assert queues[spec["dead_letter_queue"]]["durable"] is True
+        for name, delay in zip(retry_queues(topology, spec), topology["retry_delays_seconds"]):
+            expected.add(name)
+            assert queues[name]["arguments"]["x-message-ttl"] == delay * 1000
+            assert queues[name]["arguments"]["x-dead-letter-exchange"] == spec["requeue_exchange"]
     assert set(queues) == expected
 
 

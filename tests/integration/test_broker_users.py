@@ -188,3 +188,60 @@ def test_the_portal_code_starts_with_a_restricted_user_and_names_what_is_missing
     finally:
         with Connection(urls["admin"]) as conn:
             declare_topology(conn, topology)  # the administrator restores it
+
+
+def test_a_service_parks_retries_and_replays_only_through_its_own_tiers_and_requeue_exchange(login):
+    """A retry tier and a requeue exchange lead straight into a work queue, past the portal exchange's topic
+    permissions: only the service that owns them may publish there, or one service could smuggle any event into
+    another's queue."""
+    purge(login, "documents.events", "documents.retry.0")
+    documents = login("documents")
+    documents.publish("document.uploaded", exchange="documents.retry.0")  # its own tier: confirmed
+    documents.publish("document.uploaded", exchange="documents.requeue")  # its own replay path: confirmed
+    for exchange in ("notify.retry.0", "identity.retry.4", "notify.requeue", "identity.requeue"):
+        assert documents.refused(lambda s: s.publish("account.closed", exchange=exchange)), exchange
+    assert login("core").refused(lambda s: s.publish("account.closed", exchange="documents.requeue"))
+    # The tier's TTL (5 s) expires the parked message back into documents.events, routing key kept.
+    testing.wait_until(lambda: depth(login, "documents.events") == 2, timeout=60,
+                       message="the parked message back in documents.events")
+
+
+def test_a_forged_event_header_is_not_believed_the_delivery_is_dead_lettered(broker, login, tmp_path):
+    """The core system may publish document.uploaded; it labels it ``event: account.closed`` to hide a customer's
+    documents. The worker (documents' own restricted user) never takes the header's word: the routing key is the
+    event name, and a header naming another event makes the delivery a dead letter with the reason (an operator sees
+    the forgery), nothing applied."""
+    import threading
+
+    from sqlalchemy import MetaData
+
+    from portal_common.consumer import Worker
+    from portal_common.db import make_engine, make_session_factory, plumbing_tables
+    from portal_common.testing import plumbing_bus, take_dead_letters, wait_until
+
+    urls, topology = broker
+    engine = make_engine(f"sqlite:///{tmp_path / 'documents.db'}")
+    metadata = MetaData()
+    plumbing_tables(metadata)
+    metadata.create_all(engine)
+    applied: list[str] = []
+    purge(login, "documents.events", "documents.dead")
+    bus = plumbing_bus(lambda data, *, uow, message: applied.append(message.event),
+                       ["document.uploaded", "account.closed"])
+    worker = Worker("documents", bus, make_session_factory(engine), topology, url=urls["documents"], max_wait=0.02)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.connected, timeout=30, message="the worker to consume")
+        login("core").publish("document.uploaded", headers={"event": "account.closed", "version": 1})
+        [dead] = take_dead_letters(topology, "documents", 1, timeout=30, url=urls["documents"])
+        assert dead.headers["x-dead-reason"] == ("event header 'account.closed' does not match the routing key "
+                                                 "'document.uploaded'")
+        assert dead.headers["x-dead-routing-key"] == "document.uploaded"
+        login("core").publish("document.uploaded", headers={"event": "document.uploaded", "version": 1})
+        wait_until(lambda: applied, timeout=30, message="the honest message")
+        assert applied == ["document.uploaded"]
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        engine.dispose()

@@ -20,9 +20,9 @@ from sqlalchemy import Column, MetaData, String, Table, select
 from portal_common import deadletters
 from portal_common.bus import (OutgoingMessage, Publisher, connect, declare_topology, delete_topology,
                                load_topology)
-from portal_common.consumer import Handler, PermanentError, Worker
+from portal_common.consumer import PermanentError, Worker
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
-from portal_common.testing import bus_namespace, require_rabbitmq, wait_until
+from portal_common.testing import bus_namespace, plumbing_bus, require_rabbitmq, wait_until
 
 pytestmark = pytest.mark.broker
 EVENT = "policy.upserted"
@@ -52,16 +52,16 @@ class Portal:
         self.engine = make_engine(f"sqlite:///{tmp_path / 'worker.db'}")
         metadata.create_all(self.engine)
         self.fixed = False
-        self.worker = Worker("policies", {EVENT: Handler(self._apply)}, make_session_factory(self.engine),
-                             self.topology, url=url, max_wait=0.02, retry_delays=(0.01,))
+        self.worker = Worker("policies", plumbing_bus(self._apply, [EVENT]), make_session_factory(self.engine),
+                             self.topology, url=url, max_wait=0.02)
         self.thread = threading.Thread(target=self.worker.run_forever, daemon=True)
         self.thread.start()
         self.publisher = Publisher(self.topology, url=url)
 
-    def _apply(self, data, session, meta):
+    def _apply(self, data, *, uow, message):
         if not self.fixed:
             raise PermanentError(f"unknown product line for policy {data['n']}")
-        session.execute(applied.insert().values(message_id=meta.message_id, n=data["n"]))
+        uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
 
     def send(self, n: str) -> str:
         m = OutgoingMessage.for_event(str(uuid.uuid4()), EVENT, {"n": n}, occurred_at=NOW, correlation_id=None)

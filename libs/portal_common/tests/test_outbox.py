@@ -86,6 +86,28 @@ def test_a_failed_publish_leaves_the_row_for_later_with_a_back_off(db, broker, r
         assert backlog(session) == 1
 
 
+def test_publish_failures_are_counted_by_a_fixed_kind_never_by_message_text(db, broker, relay):
+    from prometheus_client import REGISTRY
+
+    from portal_common.bus import PublishFailure
+
+    def failures(kind):
+        return REGISTRY.get_sample_value("portal_publish_failures_total", {"service": "policies", "reason": kind}) or 0
+
+    before = {k: failures(k) for k in ("broker_unavailable", "unroutable")}
+    stage(db)
+    broker.down = True
+    relay.relay_once()
+    broker.down = False
+    make_due(db)
+    [row] = rows(db)
+    broker.errors[row["event_id"]] = PublishFailure("unroutable: no queue bound to 'portal' with key 'x.y'",
+                                                    "unroutable")
+    relay.sweep_once()
+    assert failures("broker_unavailable") == before["broker_unavailable"] + 1
+    assert failures("unroutable") == before["unroutable"] + 1
+
+
 def test_sweep_republishes_only_after_the_back_off_has_passed(db, broker, relay):
     event_id = stage(db)
     broker.down = True

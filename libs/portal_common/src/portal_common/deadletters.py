@@ -268,6 +268,15 @@ class FileBusDeadLetters:
         if self._publisher is None:
             self._conn = connect(None)
             self._publisher = Producer(self._conn.channel())
+        # The file bus drops a message nothing is bound for, without a word: check first, keep the letter if so.
+        try:
+            routed = self._publisher.channel.typeof(self.requeue_exchange()).lookup(
+                self._publisher.channel.get_table(self.requeue_exchange()), self.requeue_exchange(), letter.event,
+                None)
+        except KeyError:
+            routed = []
+        if not [q for q in routed if q]:
+            raise RuntimeError(f"unroutable: nothing bound to {self.requeue_exchange()!r} takes {letter.event!r}")
         self._publisher.publish(
             letter.body, exchange=self.requeue_exchange(), routing_key=letter.event,
             content_type=letter.properties.get("content_type") or "application/json",

@@ -24,7 +24,7 @@ from sqlalchemy import MetaData, Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import logs, metrics
-from .bus import OutgoingMessage, Publisher, PublishError
+from .bus import OutgoingMessage, Publisher, PublishError, PublishFailure
 from .db import plumbing_tables, utcnow
 
 log = logs.get_logger(__name__)
@@ -169,7 +169,7 @@ class OutboxRelay:
                 self.healthy = True
             except PublishError as exc:
                 self.healthy = False
-                results = {m.message_id: str(exc) for m in messages}
+                results = {m.message_id: PublishFailure(str(exc), "broker_unavailable") for m in messages}
             self._record(session, rows, results, now)
         return sum(1 for error in results.values() if error is None)
 
@@ -190,7 +190,7 @@ class OutboxRelay:
             delay = min(self.max_backoff, 2 ** min(attempts, 10))
             session.execute(update(t).where(t.c.seq == row["seq"]).values(
                 attempts=attempts, last_error=error[:2000], next_attempt_at=now + timedelta(seconds=delay)))
-            metrics.PUBLISH_FAILURES.labels(self.service, error.split(":")[0][:40]).inc()
+            metrics.PUBLISH_FAILURES.labels(self.service, getattr(error, "kind", "no_confirm")).inc()
             log.warning("outbox_publish_failed", event_type=row["event"], event_id=row["event_id"], attempts=attempts,
                         retry_in_s=delay, error=error, correlation_id=row["correlation_id"])
 

@@ -87,7 +87,7 @@ def stack(s3_endpoint):
     amqp_url = testing.require_rabbitmq()
     testing.require_postgres()
     namespace = testing.bus_namespace()
-    topology = load_topology(namespace=namespace)
+    topology = load_topology(namespace=namespace, retry_delays=(0.2, 0.5))  # short retry tiers, as the worker's
     with testing.temp_postgres_database("documents_it") as database_url:
         testing.migrate(SERVICE_DIR / "alembic.ini", database_url)
         with connect(amqp_url) as conn:
@@ -96,7 +96,8 @@ def stack(s3_endpoint):
         health_port = testing.free_port()
         env = dict(os.environ, PORTAL_DOCUMENTS_DATABASE_URL=database_url, PORTAL_AMQP_URL=amqp_url,
                    PORTAL_BUS_NAMESPACE=namespace, PORTAL_HEALTH_PORT=str(health_port),
-                   PORTAL_S3_ENDPOINT_URL=s3_endpoint, PYTHONUNBUFFERED="1")
+                   PORTAL_S3_ENDPOINT_URL=s3_endpoint, PYTHONUNBUFFERED="1", PORTAL_RETRY_DELAYS="0.2,0.5",
+                   PORTAL_DOCUMENTS_RETRY_HORIZON_HOURS=str(3 / 3600))  # a policy that never comes: 3 s
         log_path = Path(f"/tmp/documents-worker-{namespace}.log")
         with open(log_path, "wb") as log:
             worker = subprocess.Popen([sys.executable, "-m", "documents.entrypoints.worker"], env=env,

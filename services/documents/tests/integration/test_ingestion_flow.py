@@ -150,17 +150,18 @@ def dead_lettered(stack) -> dict[str, float]:
 
 SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/account")</script></svg>'
 
-# (breakage, what the dead-letter reason starts with, the reason label: the text before the first colon)
+# (breakage, what the dead-letter reason starts with, the reason label: the rejection's typed reason)
 BROKEN = [
-    ("sha256", "sha256 mismatch:", "sha256 mismatch"),
-    ("size", "size mismatch:", "size mismatch"),
-    ("missing", "object missing:", "object missing"),
-    ("conflict", "conflicting duplicate:", "conflicting duplicate"),
+    ("sha256", "sha256 mismatch:", "sha256_mismatch"),
+    ("size", "size mismatch:", "size_mismatch"),
+    ("missing", "object missing:", "missing_object"),
+    ("conflict", "conflicting duplicate:", "conflicting_duplicate"),
     # An SVG with a script announced as a PDF (checksums right): only the bytes tell, and it never gets stored.
-    ("svg", "not a PDF:", "not a PDF"),
-    # Not permanent at first (the policy's batch may not have committed yet): retried after 0.2, 1 and 3 s.
-    ("policy", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
-    ("owner", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
+    ("svg", "not a PDF:", "not_pdf"),
+    # Not permanent (the policy's batch may not have committed yet): retried through the broker's retry tiers until
+    # the retry horizon (3 s in this stack), then dead-lettered with the history.
+    ("policy", "gave up after ", "horizon"),
+    ("owner", "gave up after ", "horizon"),
 ]
 
 
@@ -189,6 +190,10 @@ def test_broken_events_are_dead_lettered_with_the_reason_and_counted_once(stack,
     props, body = stack.get_message(f"{stack.namespace}.documents.dead")
     assert props.message_id == message_id and json.loads(body) == event
     assert props.headers["x-dead-reason"].startswith(reason)
+    if breakage in ("policy", "owner"):
+        assert "(retry horizon" in props.headers["x-dead-reason"]
+        assert props.headers["x-first-failure-reason"].startswith("unknown policy: ")
+        assert props.headers["x-attempts"] >= 2
     if breakage in ("sha256", "conflict", "policy", "owner", "svg"):
         assert inbox_has(stack, event["key"])  # nothing lost: the operator still has the object
     if breakage == "conflict":

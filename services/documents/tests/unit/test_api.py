@@ -165,8 +165,10 @@ def test_the_delivery_record_tells_viewing_from_downloading_and_operators_see_it
     assert record["first_downloaded_at"] == "2026-11-21T12:10:00+00:00"
     assert (record["last_downloaded_at"], record["download_count"]) == ("2026-11-21T12:15:00+00:00", 2)
     assert client.get(url + "/content?purpose=print", headers=TOKEN).status_code == 422
-    handlers.record_announced(app.extensions["documents"].uow(), doc.document_id, "C-1", NOW + timedelta(seconds=7))
-    handlers.record_announced(app.extensions["documents"].uow(), doc.document_id, "C-2", NOW)  # not C-2's
+    handlers.record_announced(commands.RecordAnnounced(doc.document_id, "C-1", NOW + timedelta(seconds=7)),
+                              app.extensions["documents"].uow())
+    handlers.record_announced(commands.RecordAnnounced(doc.document_id, "C-2", NOW),  # not C-2's
+                              app.extensions["documents"].uow())
     operators = client.get("/internal/customers/C-1/delivery-records", headers=TOKEN).get_json()
     [one] = operators["documents"]
     assert one["delivery"]["announced_at"] == "2026-11-21T12:00:07+00:00" and one["delivery"]["download_count"] == 2

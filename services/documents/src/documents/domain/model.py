@@ -10,6 +10,8 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .events import DocumentAvailable, DocumentExpiring
+
 RETENTION_MONTHS = 13
 #: S3 lifecycle expiry (whole days, asynchronous). 13 calendar months are at most 397 days (e.g. 2027-07-31 ->
 #: 2028-08-31 spans a leap day), so the bucket rule never deletes a document the service still shows.
@@ -74,7 +76,7 @@ class Document:
                   title=title, content_type=content_type, size=size, sha256=sha256, bucket=bucket, key=key,
                   uploaded_at=uploaded_at, available_until=add_months(uploaded_at, RETENTION_MONTHS), stored_at=now)
         if not doc.expired(now):
-            doc.events.append(("document.available", doc.available_payload()))
+            doc.events.append(doc.available())
         return doc
 
     def expired(self, now: datetime) -> bool:
@@ -110,15 +112,14 @@ class Document:
 
     def remind(self, now: datetime) -> None:
         self.reminder_sent_at = now
-        self.events.append(("document.expiring", {**self.available_payload(), "reminded_at": now.isoformat()}))
+        self.events.append(DocumentExpiring(**self.available().fields(), reminded_at=now))
 
-    def available_payload(self) -> dict:
+    def available(self) -> DocumentAvailable:
         """``document.available`` v1 (contracts/events/document.available.v1.json)."""
-        return {
-            "document_id": self.document_id, "customer_id": self.customer_id, "policy_number": self.policy_number,
-            "doc_type": self.doc_type, "title": self.title, "uploaded_at": self.uploaded_at.isoformat(),
-            "available_until": self.available_until.isoformat(),
-        }
+        return DocumentAvailable(
+            document_id=self.document_id, customer_id=self.customer_id, policy_number=self.policy_number,
+            doc_type=self.doc_type, title=self.title, uploaded_at=self.uploaded_at,
+            available_until=self.available_until)
 
 
 @dataclass(eq=False)

@@ -56,7 +56,7 @@ def list_documents(customer_id: str):
     descending = (args["order"] or ("desc" if args["sort"] == "date" else "asc")) == "desc"
     where = DocumentFilter(customer_id, args["policy_number"], args["doc_type"], args["sort"], descending)
     try:
-        page = handlers.list_documents(w.uow(), where, args["limit"], now, offset=args["offset"])
+        page = w.bus.handle(handlers.list_documents, where, args["limit"], now=now, offset=args["offset"])
     except handlers.NotFound:
         _not_found()
     return jsonify(documents=[document_json(d, now) for d in page.documents], unread=page.unread, total=page.total)
@@ -67,7 +67,7 @@ def get_document(customer_id: str, document_id: str):
     """One document's metadata (also when expired: ``"expired": true``). 404 when not the customer's."""
     w = _wiring()
     try:
-        doc = handlers.get_document(w.uow(), customer_id, document_id)
+        doc = w.bus.handle(handlers.get_document, customer_id, document_id)
     except handlers.NotFound:
         _not_found()
     return jsonify(document_json(doc, w.clock()))
@@ -82,7 +82,7 @@ def document_content(customer_id: str, document_id: str):
     w = _wiring()
     try:
         purpose = schemas.ContentQuerySchema().load(request.args)["purpose"]
-        doc, stored = handlers.open_content(w.uow(), w.store, customer_id, document_id, w.clock(), purpose)
+        doc, stored = w.bus.handle(handlers.open_content, customer_id, document_id, purpose)
     except (handlers.NotFound, handlers.ContentMissing):
         _not_found()
     except handlers.Expired as exc:
@@ -118,7 +118,7 @@ def mark_read(customer_id: str, document_id: str):
     """Mark a document read (e.g. opened through a presigned link). 204; 404 when not the customer's."""
     w = _wiring()
     try:
-        handlers.mark_read(w.uow(), customer_id, document_id, w.clock())
+        w.bus.handle(handlers.mark_read, customer_id, document_id)
     except handlers.NotFound:
         _not_found()
     return "", 204

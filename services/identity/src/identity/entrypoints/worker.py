@@ -4,7 +4,7 @@ from portal_common import runner
 from .. import SERVICE
 from ..adapters import housekeeping
 from ..adapters.policy_directory import PolicyDirectory
-from ..bootstrap import EVENT_HANDLERS, bootstrap
+from ..bootstrap import bootstrap
 from ..domain.errors import DirectoryUnavailable
 from ..settings import Settings
 
@@ -19,7 +19,7 @@ class NoDirectory(PolicyDirectory):
 
 def main() -> None:
     wiring = bootstrap(directory=NoDirectory(), settings=Settings.from_env(with_username_hash_key=False))
-    runner.run(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory,
+    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
                housekeeping=tuple(housekeeping.rules(wiring.settings)))
 
 

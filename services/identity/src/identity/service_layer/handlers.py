@@ -52,6 +52,7 @@ def _take_allowance(uow: AbstractUnitOfWork, kind: str, client_ip: str, limit: i
     key = client_key(client_ip)
     with uow:
         uow.repo.lock_client(kind, key)
+        uow.repo.relax_durability()  # bookkeeping of a rate limit: not worth waiting for the disk
         _raise_if_over(uow.repo.client_attempts_since(kind, key, now - window), limit, window, now)
         attempt_id = uow.repo.add_client_attempt(kind, key, now)
         uow.commit()
@@ -378,7 +379,8 @@ def _refuse(uow: AbstractUnitOfWork, subject: model.LoginLockout, now: datetime,
             log.info("login_failed", account_id=subject.account_id, failed_attempts=result.failed_attempts)
     else:
         log.info("login_failed_no_account", failed_attempts=result.failed_attempts)
-    uow.commit()
+    if result.counted:  # while locked nothing changes: no write, for an account and a name without one alike
+        uow.commit()
     if result.locked_until is not None:
         raise errors.Locked(result.locked_until)
     raise errors.InvalidCredentials()
@@ -536,6 +538,34 @@ def close_account(cmd: commands.CloseAccount, *, uow: AbstractUnitOfWork, hasher
 
 
 # --------------------------------------------------------------------------------------------------- bus events
+#: A failed delivery is about the initial password when notify names this cause event or this template
+#: (contracts/events/notification.failed.v1.json).
+#: account.initial_password_issued since the password left account.activated (v2); the old name for failures of
+#: messages recorded before.
+INITIAL_PASSWORD_EVENTS = ("account.initial_password_issued", "account.activated")
+INITIAL_PASSWORD_TEMPLATE = "initial_password"
+
+
+def policy_changed(cmd=None) -> None:
+    """``policy.upserted``: deliberately nothing. Identity keeps no copy of policyholder data; it asks the policies
+    service (``POST /internal/policyholders/match``) at identification time, so it always sees the latest state. The
+    route exists because the topology sends ``policy.upserted`` to identity's queue."""
+
+
+def note_notification_failed(cmd: commands.NoteNotificationFailed, *, uow: AbstractUnitOfWork) -> bool:
+    """Only an undeliverable initial-password SMS matters here: remember it on the account, so the portal can tell
+    the user to call the telephone service. Other failures (e-mails, reset notices) change nothing."""
+    template = cmd.template or ""
+    about_initial_password = (cmd.cause_event in INITIAL_PASSWORD_EVENTS or template == INITIAL_PASSWORD_TEMPLATE
+                              or template.startswith(INITIAL_PASSWORD_EVENTS))
+    if cmd.channel != "sms" or not cmd.account_id or not about_initial_password:
+        return False
+    found = mark_sms_failed(commands.MarkSmsFailed(cmd.account_id), uow=uow)
+    if not found:
+        log.info("sms_failure_for_unknown_account", account_id=cmd.account_id)
+    return found
+
+
 def mark_sms_failed(cmd: commands.MarkSmsFailed, *, uow: AbstractUnitOfWork) -> bool:
     """The initial-password SMS could not be delivered: the portal tells the user to call the telephone service."""
     with uow:
