@@ -3,6 +3,7 @@ question, and a replay that nothing would receive keeps the letter instead of dr
 from __future__ import annotations
 
 import io
+import json
 import uuid
 
 import pytest
@@ -67,3 +68,15 @@ def test_a_replay_nothing_would_receive_keeps_the_letter(bus, monkeypatch):
     assert code == 3, text
     assert text.count("not replayed (RuntimeError: unroutable: nothing bound to 'nobody.listens'") == 2
     assert sorted((var / "bus" / "data").glob("*.policies.dead.msg")) == before
+
+
+def test_a_replay_goes_back_into_the_work_queue_with_its_message_id(bus):
+    topology, ids, var = bus
+    data = var / "bus" / "data"
+    before = set(data.glob("*.policies.events.msg"))
+    code, text = cli(topology, "replay", "policies", ids[0])
+    assert code == 0 and "policies: 1 dead letter(s) replayed to policies.requeue" in text, text
+    [new] = set(data.glob("*.policies.events.msg")) - before
+    raw = json.loads(new.read_text())
+    assert raw["properties"]["message_id"] == ids[0] and raw["headers"]["x-replays"] == 1
+    assert "x-dead-reason" not in raw["headers"] and ids[0] not in cli(topology, "list", "policies")[1]

@@ -44,7 +44,8 @@ from .bus import Topology, connect, is_amqp, load_topology
 log = logs.get_logger(__name__)
 
 #: Headers that describe a failure: dropped on replay, so the replayed message gets the full retry budget again.
-FAILURE_HEADERS = ("x-dead-", "x-attempts", "x-first-failure-", "x-death", "x-retry-", "x-first-death-",
+FAILURE_HEADERS = ("x-dead-", "x-attempts", "x-first-failure-", "x-last-failure-", "x-death", "x-retry-",
+                   "portal-retry-", "x-first-death-",
                    "x-last-death-", "x-delivery-count")
 
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import logs
+from .errors import TransientError
 from .outbox import add_event
 
 log = logs.get_logger(__name__)
@@ -92,8 +94,16 @@ class _SessionUnitOfWork:
         self._after.add_each(fn, item)
 
     def flush(self) -> None:
-        """Send the pending writes now (e.g. to claim a primary key before slow work); no commit."""
-        self.session.flush()
+        """Send the pending writes now (e.g. to claim a primary key before slow work); no commit.
+
+        A key another transaction took meanwhile (a competing consumer applying a re-sent copy of the same thing,
+        found by the chaos run) is a :class:`~portal_common.errors.TransientError`: the message is retried later,
+        when the handler's own "already there?" check sees the committed row — not dead-lettered as a bug."""
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise TransientError(f"concurrent write: {str(exc.orig).splitlines()[0][:200]}",
+                                 reason="concurrent_write") from exc
 
 
 class OwnedSession(_SessionUnitOfWork):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -46,7 +47,11 @@ class Env:
             channel.confirm_delivery()
             channel.basic_publish(f"{self.namespace}.portal", event, json.dumps(payload).encode(),
                                   pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                                       message_id=message_id, type=event),
+                                                       message_id=message_id, type=event, headers={
+                                                           "event": event, "version": 1,
+                                                           # as the portal's outbox stamps it: customer status
+                                                           # events are applied by this time
+                                                           "occurred_at": datetime.now(timezone.utc).isoformat()}),
                                   mandatory=True)
         finally:
             conn.close()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable
 
 from sqlalchemy.engine import Engine
@@ -43,8 +42,9 @@ class Wiring:
     session_factory: sessionmaker | None = None
     extra: dict = field(default_factory=dict)
 
-    @cached_property
+    @property
     def bus(self) -> MessageBus:
+        """Built from the current fields (tests swap the clock or the unit of work factory on a live wiring)."""
         return MessageBus(EVENTS, uow=self.uow_factory, joined_uow=unit_of_work.SessionUnitOfWork,
                           clock=self.clock, hasher=self.hasher, directory=self.directory, settings=self.settings,
                           **self.extra)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timezone, timedelta
 from typing import NamedTuple
 
 from portal_common import logs
@@ -191,28 +191,35 @@ def register_customer(cmd: commands.RegisterCustomer, uow: AbstractUnitOfWork, n
                       message=None) -> None:
     """``account.activated``: nothing moves — the documents kept so far simply become visible to the new user.
     A customer who registers again after closing sees their documents that are still inside their window.
-    Applied by the time the account was activated (the event's ``occurred_at``), not by arrival: see below."""
-    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, _occurred(message) or now)
+    Ordered by the time the account was activated (the event's ``occurred_at``), not by arrival: see below."""
+    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, _occurred(message))
 
 
 def close_customer(cmd: commands.CloseCustomer, uow: AbstractUnitOfWork, now: datetime, message=None) -> None:
     """``account.closed``: from now on nothing of the customer is served; the retention sweep still deletes the
     documents when their 13 months are over."""
-    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or _occurred(message) or now)
+    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or _occurred(message))
+
+
+#: The time of an event that says none (a publisher without ``occurred_at``): older than any event that does.
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _occurred(message) -> datetime | None:
     return getattr(message, "occurred_at", None) if message is not None else None
 
 
-def _set_customer_status(uow: AbstractUnitOfWork, customer_id: str, status: str, at: datetime) -> None:
-    """The status with the latest time wins, whatever order the events arrive in: a retried or redelivered
+def _set_customer_status(uow: AbstractUnitOfWork, customer_id: str, status: str, at: datetime | None) -> None:
+    """The status of the latest event wins, whatever order the events arrive in: a retried or redelivered
     ``account.closed`` of an old account that arrives after the ``account.activated`` of the customer's new
-    registration must not hide their documents (and the other way round)."""
+    registration must not hide their documents (and the other way round). An event without a time is applied in
+    arrival order but never outranks a timed one (it keeps the stored time)."""
     with uow:
         customer = uow.documents.get_customer(customer_id)
         if customer is None:
-            uow.documents.add_customer(model.Customer(customer_id, status, at))
+            uow.documents.add_customer(model.Customer(customer_id, status, at or UNKNOWN_TIME))
+        elif at is None:
+            customer.status = status
         elif at >= customer.changed_at:
             customer.status, customer.changed_at = status, at
         else:
