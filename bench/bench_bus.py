@@ -76,15 +76,16 @@ def role_relay(db_url: str, go_file: str) -> None:
 
 def role_consumer(db_url: str, go_file: str) -> None:
     from portal_common.bus import load_topology
-    from portal_common.consumer import Handler, Worker
+    from portal_common.consumer import Worker
     from portal_common.db import make_engine, make_session_factory
+    from portal_common.testing import plumbing_bus
 
     engine = make_engine(db_url)
 
-    def apply(data, session, meta):
-        session.execute(text("INSERT INTO applied (message_id) VALUES (:m)"), {"m": meta.message_id})
+    def apply(data, *, uow, message):
+        uow.session.execute(text("INSERT INTO applied (message_id) VALUES (:m)"), {"m": message.message_id})
 
-    worker = Worker("notify", {"policy.enrolled": Handler(apply)}, make_session_factory(engine), load_topology(),
+    worker = Worker("notify", plumbing_bus(apply, ["policy.enrolled"]), make_session_factory(engine), load_topology(),
                     url=AMQP, batch_size=200)
     Path(go_file + ".consumer-ready").touch()
     worker.run_forever()

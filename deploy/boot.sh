@@ -63,7 +63,7 @@ PY
 }
 
 database_url() {
-    upper="$(printf '%s' "$service" | tr 'a-z' 'A-Z')"
+    upper="$(printf '%s' "$service" | tr '[:lower:]' '[:upper:]')"
     eval "printf '%s' \"\${PORTAL_${upper}_DATABASE_URL:-}\""
 }
 
@@ -78,7 +78,7 @@ wait_for_broker() {
 wait_for_database() {
     url="$(database_url)"
     if [ -z "$url" ]; then
-        [ -f "services/$service/alembic.ini" ] && die "PORTAL_$(printf '%s' "$service" | tr 'a-z' 'A-Z')_DATABASE_URL is not set"
+        [ -f "services/$service/alembic.ini" ] && die "PORTAL_$(printf '%s' "$service" | tr '[:lower:]' '[:upper:]')_DATABASE_URL is not set"
         return 0
     fi
     wait_for database "$url" 5432

@@ -36,17 +36,3 @@ def test_malformed_edge_ids_start_a_fresh_correlation_id(client, headers):
     correlation_id = response.headers["X-Correlation-ID"]
     assert len(correlation_id) == 32 and correlation_id not in str(headers)
 
-
-def test_edge_id_is_sent_to_the_services(logged_in, fakes):
-    from portal_common import logs
-
-    seen = []
-    original = fakes.policies.customer_policies
-
-    def spy(customer_id):
-        seen.append(logs.current_correlation_id())
-        return original(customer_id)
-
-    fakes.policies.customer_policies = spy
-    logged_in.get("/policies", headers={"X-Request-ID": "ingress-7f3a9c"})
-    assert seen == ["ingress-7f3a9c"]

@@ -100,6 +100,9 @@ def test_correlation_id_is_sent_to_services(logged_in, fakes):
     fakes.policies.customer_policies = spy
     response = logged_in.get("/policies")
     assert seen == [response.headers["X-Correlation-ID"]]
+    # the ingress's request id (tests/…/test_edge_correlation.py) travels on to the services the same way
+    logged_in.get("/policies", headers={"X-Request-ID": "ingress-7f3a9c"})
+    assert seen[-1] == "ingress-7f3a9c"
 
 
 def test_public_port_serves_liveness_only(client):
@@ -131,7 +134,7 @@ def test_dev_pages_are_off_in_production(monkeypatch, fakes):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
     monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.biztosito.hu")
     assert create_app({"CLIENTS": fakes}).test_client().get("/dev/mail").status_code == 404
     monkeypatch.setenv("PORTAL_ENV", "development")
     monkeypatch.setenv("PORTAL_DEV_PAGES", "0")

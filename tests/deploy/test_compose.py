@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -12,6 +13,12 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("identity", "policies", "documents", "notify")
 
 ROLES = ("migrate", "api", "worker")
+# Values the operator must supply (no default in docker-compose.yml).
+SECRET_VARIABLES = ("PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
+                    "PORTAL_IDENTITY_TOKEN_SHA256", "PORTAL_RABBITMQ_PASSWORD", "PORTAL_POSTGRES_PASSWORD",
+                    "PORTAL_DB_PASSWORD", "PORTAL_S3_ACCESS_KEY_ID", "PORTAL_S3_SECRET_ACCESS_KEY", "PORTAL_SEALING_KEYS",
+                    "PORTAL_USERNAME_HASH_KEY", *(f"PORTAL_RABBITMQ_{svc}_PASSWORD" for svc in (
+                        "IDENTITY", "POLICIES", "DOCUMENTS", "NOTIFY", "CRM", "CORE")))
 INFRA = ("rabbitmq", "postgres", "minio", "mailpit")
 
 
@@ -35,7 +42,7 @@ def test_compose_config_is_valid(compose_cmd, compose_env):
 
 
 def test_compose_config_resolves_every_variable(compose_cmd, compose_env):
-    """Every ${VAR} has a default: the rendered model contains no empty values or leftover placeholders."""
+    """With the operator's values, every ${VAR} resolves: no empty values or leftover placeholders."""
     env, env_file = compose_env
     result = subprocess.run(
         compose_cmd + ["--env-file", str(env_file), "-f", "docker-compose.yml", "config", "--format", "json"],
@@ -49,6 +56,58 @@ def test_compose_config_resolves_every_variable(compose_cmd, compose_env):
             assert value not in (None, ""), f"{name}: {key} is empty without an environment"
     expected = {f"{svc}-{role}" for svc in SERVICES for role in ROLES} | {"gateway", "minio-init", *INFRA}
     assert set(model["services"]) == expected
+
+
+def test_compose_refuses_to_start_without_the_operators_secrets(compose_cmd, tmp_path):
+    """No demo secret is shipped: without the operator's values compose stops and names what is missing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "COMPOSE_"))}
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = subprocess.run(compose_cmd + ["--env-file", str(empty), "-f", "docker-compose.yml", "config", "-q"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "required variable PORTAL_" in result.stderr and "is missing a value" in result.stderr
+
+
+def test_compose_file_ships_no_secret_value():
+    text = (REPO / "docker-compose.yml").read_text()
+    for variable in SECRET_VARIABLES:
+        assert f"${{{variable}:?" in text, f"{variable} must be required (${{{variable}:?…}}), not defaulted"
+        assert f"${{{variable}:-" not in text, f"{variable} has a default value"
+    assert "demo" not in text.lower().replace("published demo values", "")
+
+
+def test_example_env_placeholders_are_refused_in_production(monkeypatch):
+    """deploy/compose.env.example makes compose start, but every secret in it stops the processes in production."""
+    from portal_common import callers, config, sealing
+
+    values = dict(line.split("=", 1) for line in (REPO / "deploy" / "compose.env.example").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert set(SECRET_VARIABLES) <= set(values)
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    for variable in SECRET_VARIABLES:
+        monkeypatch.setenv(variable, values[variable])
+        if variable.endswith("_SHA256"):
+            with pytest.raises(config.ConfigError):
+                callers.accepted_digests(variable.removeprefix("PORTAL_").removesuffix("_TOKEN_SHA256").lower())
+        elif variable == "PORTAL_SEALING_KEYS":
+            with pytest.raises(config.ConfigError):
+                sealing.Sealer.from_env()
+        else:
+            assert config.looks_like_demo(values[variable]), variable
+    for variable in ("PORTAL_PUBLIC_URL", "PORTAL_SMTP_FROM"):
+        monkeypatch.setenv(variable, values[variable])
+        with pytest.raises(config.ConfigError, match="placeholder"):
+            config.env(variable, real_host=True)
+
+
+def test_each_container_gets_only_the_secrets_it_uses(compose_services, allowed_secrets):
+    """The same least-secrets table as the kubernetes Deployments (tests/deploy/conftest.py)."""
+    secret_like = set(SECRET_VARIABLES) | {"PORTAL_AMQP_URL", "PORTAL_SMTP_URL", "PORTAL_SMS_URL"} | {
+        f"PORTAL_{svc.upper()}_DATABASE_URL" for svc in SERVICES}
+    for name, secrets in allowed_secrets.items():
+        got = set(compose_services[name]["environment"]) & secret_like
+        assert got == secrets, name
 
 
 def test_find_compose_prefers_a_binary_that_reports_its_exit_status(compose_cmd, tmp_path):
@@ -129,7 +188,9 @@ def test_boot_script_is_the_image_entrypoint():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["/app/deploy/boot.sh"]' in dockerfile
     assert "PORTAL_CONTRACTS_DIR=/app/contracts" in dockerfile
-    assert re.search(r"^USER\s+portal", dockerfile, flags=re.M), "images must run as the non-root user"
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.M)
+    assert users == ["10001:10001", "10001:10001"], "both images run as the non-root portal user (numeric: DL3066)"
+    assert "useradd --system --uid 10001" in dockerfile
 
 
 # --------------------------------------------------------------------------------------------- (c) health

@@ -18,20 +18,30 @@ REPO = Path(__file__).resolve().parents[2]
 VHOST = "/"
 
 
+def retry_queues(topology: dict, spec: dict) -> list[str]:
+    return [f"{spec['retry_queue_prefix']}.{n}" for n in range(len(topology["retry_delays_seconds"]))]
+
+
 def expected_bindings(topology: dict) -> set[tuple[str, str, str]]:
     result = set()
     for svc, spec in topology["services"].items():
         result |= {(topology["exchange"], spec["queue"], key) for key in spec["bindings"]}
         result.add((topology["dead_letter_exchange"], spec["dead_letter_queue"], svc))
+        result.add((spec["requeue_exchange"], spec["queue"], "#"))
+        result |= {(name, name, "") for name in retry_queues(topology, spec)}
     return result
 
 
 def test_exchanges(definitions, topology):
     exchanges = {e["name"]: e for e in definitions["exchanges"]}
-    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"]}
+    requeue = {spec["requeue_exchange"] for spec in topology["services"].values()}
+    tiers = {name for spec in topology["services"].values() for name in retry_queues(topology, spec)}
+    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], *requeue, *tiers}
     main, dlx = exchanges[topology["exchange"]], exchanges[topology["dead_letter_exchange"]]
     assert (main["type"], main["durable"]) == ("topic", True)
     assert (dlx["type"], dlx["durable"]) == ("direct", True)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("fanout", True) for name in tiers)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("topic", True) for name in requeue)
 
 
 def test_queues(definitions, topology):
@@ -48,6 +58,10 @@ def test_queues(definitions, topology):
             "x-dead-letter-routing-key": svc,
         }
         assert queues[spec["dead_letter_queue"]]["durable"] is True
+        for name, delay in zip(retry_queues(topology, spec), topology["retry_delays_seconds"]):
+            expected.add(name)
+            assert queues[name]["arguments"]["x-message-ttl"] == delay * 1000
+            assert queues[name]["arguments"]["x-dead-letter-exchange"] == spec["requeue_exchange"]
     assert set(queues) == expected
 
 
@@ -112,6 +126,7 @@ def test_entrypoint_renders_the_user_from_the_environment(tmp_path):
         os.environ,
         PATH=f"{bin_dir}:{os.environ['PATH']}",
         PORTAL_RABBITMQ_PASSWORD=password,
+        **{f"PORTAL_RABBITMQ_{who.upper()}_PASSWORD": f"{who}-{password}" for who in SERVICE_USERS},
         PORTAL_RABBITMQ_DEFINITIONS=str(REPO / "deploy" / "rabbitmq" / "definitions.json"),
         PORTAL_RABBITMQ_DEFINITIONS_DIR=str(out_dir),
     )
@@ -119,11 +134,44 @@ def test_entrypoint_renders_the_user_from_the_environment(tmp_path):
                             env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "handed over: rabbitmq-server"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["10-users.json", "20-topology.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["10-users.json", "20-topology.json", "30-permissions.json"]
     users = json.loads((out_dir / "10-users.json").read_text())
-    assert users["users"] == [{"name": "portal", "password": password, "tags": "administrator"}]
+    assert users["users"] == [{"name": "portal", "password": password, "tags": "administrator"}] + [
+        {"name": f"portal-{who}", "password": f"{who}-{password}", "tags": ""} for who in SERVICE_USERS]
     assert users["permissions"][0]["user"] == "portal"
     assert (out_dir / "10-users.json").stat().st_mode & 0o077 == 0, "the rendered password file is private"
+
+
+SERVICE_USERS = ("policies", "identity", "documents", "notify", "crm", "core")
+
+
+def test_entrypoint_creates_every_broker_user_the_permissions_name():
+    """The users the entrypoint renders are exactly those deploy/rabbitmq/permissions.json gives rights to."""
+    entrypoint = (REPO / "deploy" / "rabbitmq" / "entrypoint.sh").read_text()
+    listed = entrypoint.split('PORTAL_SERVICE_USERS="', 1)[1].split('"', 1)[0].split()
+    permissions = json.loads((REPO / "deploy" / "rabbitmq" / "permissions.json").read_text())
+    assert tuple(listed) == SERVICE_USERS
+    assert {p["user"] for p in permissions["permissions"]} == {f"portal-{who}" for who in listed}
+    assert {p["user"] for p in permissions["topic_permissions"]} == {f"portal-{who}" for who in listed}
+
+
+def test_a_missing_service_user_password_stops_the_broker(tmp_path):
+    env = dict(os.environ, PORTAL_RABBITMQ_PASSWORD="admin-secret",
+               **{f"PORTAL_RABBITMQ_{who.upper()}_PASSWORD": "x" for who in SERVICE_USERS if who != "notify"})
+    env.pop("PORTAL_RABBITMQ_NOTIFY_PASSWORD", None)
+    env["PORTAL_RABBITMQ_DEFINITIONS"] = str(REPO / "deploy" / "rabbitmq" / "definitions.json")
+    env["PORTAL_RABBITMQ_DEFINITIONS_DIR"] = str(tmp_path / "d")
+    result = subprocess.run(["sh", str(REPO / "deploy" / "rabbitmq" / "entrypoint.sh"), "rabbitmq-server"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "PORTAL_RABBITMQ_NOTIFY_PASSWORD" in result.stderr
+
+
+def test_permissions_json_is_what_make_definitions_writes(bus):
+    from portal_common.broker_users import export_permissions
+
+    topology = bus.load_topology(REPO / "contracts" / "topology.json", namespace="")
+    committed = json.loads((REPO / "deploy" / "rabbitmq" / "permissions.json").read_text())
+    assert committed == export_permissions(topology), "run: make definitions"
 
 
 def test_entrypoint_requires_a_password(tmp_path):
@@ -160,3 +208,17 @@ def test_queue_arguments_match_what_the_processes_declare(bus, definitions, monk
             f"{name}: definitions.json has {in_file.get(name)}, the services declare {arguments}; "
             "RabbitMQ would refuse the declaration with PRECONDITION_FAILED"
         )
+
+
+def test_every_event_of_the_contracts_has_exactly_one_publisher_on_the_broker(bus):
+    """A new event nobody may publish would be refused in production; one two users may publish is forgeable."""
+    import re
+
+    from portal_common.broker_users import export_permissions
+
+    topology = bus.load_topology(REPO / "contracts" / "topology.json", namespace="")
+    writers = {p["user"]: re.compile(p["write"]) for p in export_permissions(topology)["topic_permissions"]}
+    events = {path.name.rsplit(".v", 1)[0] for path in (REPO / "contracts" / "events").glob("*.json")}
+    assert len(events) > 10
+    for event in sorted(events):
+        assert len([user for user, pattern in writers.items() if pattern.match(event)]) == 1, event

@@ -9,17 +9,18 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from portal_common import logs
 from portal_common.bus import load_topology
-from portal_common.consumer import Handler, Worker
+from portal_common.consumer import Worker
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
+from portal_common.testing import plumbing_bus
 
 metadata = MetaData()
 Table("applied", metadata, Column("message_id", String(200), primary_key=True), Column("n", Integer, nullable=False))
 plumbing_tables(metadata)
 
 
-def count(data, session, meta):
-    session.execute(text("INSERT INTO applied (message_id, n) VALUES (:m, 1) "
-                         "ON CONFLICT (message_id) DO UPDATE SET n = applied.n + 1"), {"m": meta.message_id})
+def count(data, *, uow, message):
+    uow.session.execute(text("INSERT INTO applied (message_id, n) VALUES (:m, 1) "
+                             "ON CONFLICT (message_id) DO UPDATE SET n = applied.n + 1"), {"m": message.message_id})
     time.sleep(float(os.environ.get("COUNTER_DELAY", "0")))
 
 
@@ -27,8 +28,8 @@ def main():
     logs.configure_logging("counter-worker")
     engine = make_engine(os.environ["COUNTER_DB"])
     metadata.create_all(engine)
-    handlers = {name: Handler(count) for name in os.environ["COUNTER_EVENTS"].split(",")}
-    worker = Worker(os.environ["COUNTER_SERVICE"], handlers, make_session_factory(engine), load_topology(),
+    bus = plumbing_bus(count, os.environ["COUNTER_EVENTS"].split(","))
+    worker = Worker(os.environ["COUNTER_SERVICE"], bus, make_session_factory(engine), load_topology(),
                     url=os.environ["PORTAL_AMQP_URL"], batch_size=int(os.environ.get("COUNTER_BATCH", "50")))
     worker.run_forever()
 

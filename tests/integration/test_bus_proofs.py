@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from portal_common import testing
-from portal_common.testing import caller_headers, wait_until
+from portal_common.testing import apply_event, caller_headers, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,10 +271,8 @@ def _load_proxy():
 
 
 def _store_policy(db_url: str, message: dict) -> None:
-    from policies.bootstrap import EVENT_HANDLERS, bootstrap
+    from policies.bootstrap import bootstrap
 
     wiring = bootstrap(db_url)
-    handler = EVENT_HANDLERS["policy.upserted"]
-    with wiring.session_factory() as session, session.begin():
-        handler.fn(handler.schema.load(message), session, None)
+    apply_event(wiring.bus, wiring.session_factory, "policy.upserted", message)
     wiring.engine.dispose()

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from identity.adapters.policy_directory import HttpPolicyDirectory
 from identity.domain import commands
-from portal_common.testing import migrate, temp_postgres_database
+from portal_common.testing import apply_event, migrate, temp_postgres_database
 
 pytestmark = pytest.mark.database
 REPO = Path(__file__).resolve().parents[2]
@@ -41,16 +41,13 @@ def serve():
 @pytest.fixture(scope="module")
 def policies_app():
     """The real policies API on its own database, seeded with the policy.upserted contract example."""
-    from policies.bootstrap import EVENT_HANDLERS
     from policies.entrypoints.api import create_app
 
     with temp_postgres_database("identity_policies") as url:
         migrate(REPO / "services/policies/alembic.ini", url)
         app = create_app(url)
         wiring = app.extensions["policies"]
-        handler = EVENT_HANDLERS["policy.upserted"]
-        with wiring.session_factory() as session, session.begin():
-            handler.fn(handler.schema.load(EXAMPLE), session, None)
+        apply_event(wiring.bus, wiring.session_factory, "policy.upserted", EXAMPLE)
         yield app
         wiring.engine.dispose()
 

@@ -22,14 +22,12 @@ from identity import SERVICE as IDENTITY
 from identity.adapters.clock import FakeClock
 from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
-from identity.bootstrap import EVENT_HANDLERS as IDENTITY_HANDLERS
 from identity.bootstrap import bootstrap as identity_bootstrap
 from identity.domain import commands
 from identity.service_layer import handlers
 from notify import SERVICE as NOTIFY
 from notify.adapters.mailer import FakeMailer
 from notify.adapters.sms import FakeSmsGateway
-from notify.bootstrap import EVENT_HANDLERS as NOTIFY_HANDLERS
 from notify.bootstrap import bootstrap as notify_bootstrap
 from notify.bootstrap import build_delivery_loop
 from notify.settings import Settings as NotifySettings
@@ -92,8 +90,8 @@ def portal(databases, amqp_url, topology):
     mailer, sms = FakeMailer(), FakeSmsGateway()
     delivery = build_delivery_loop(notify, NotifySettings(poll_interval_s=0.05), mailer=mailer, sms=sms)
     loops = [delivery]
-    for service, handlers_, wiring in ((IDENTITY, IDENTITY_HANDLERS, identity), (NOTIFY, NOTIFY_HANDLERS, notify)):
-        worker, relay, _ = build_worker(service, handlers_, wiring.engine, wiring.session_factory, topology=topology,
+    for service, wiring in ((IDENTITY, identity), (NOTIFY, notify)):
+        worker, relay, _ = build_worker(service, wiring.bus, wiring.engine, wiring.session_factory, topology=topology,
                                         url=amqp_url)
         loops += [worker, relay]
     threads = [threading.Thread(target=loop.run_forever, daemon=True) for loop in loops]

@@ -59,6 +59,18 @@ CUSTOMERS = [
         ],
         "note": "may register, but the demo SMS gateway refuses his number: the 'SMS could not be sent' case",
     },
+    {
+        "policyholder": {"customer_id": "DEMO-C-1005", "name": "Példa Emese", "birth_name": "Kovács Emese",
+                         "birth_date": "1979-06-21", "birth_place": "Miskolc", "mother_name": "Tóth Judit",
+                         "email": "emese.pelda@example.org", "mobile": "+36305551234"},
+        "policies": [
+            {"policy_number": "KGFB-500001", "product": "kgfb", "payment_method": "direct_debit",
+             "premium": {"amount": 52300, "frequency": "annual"}, "start_date": "2024-05-01"},
+            {"policy_number": "OTTHON-500002", "product": "home", "payment_method": "bank_transfer",
+             "premium": {"amount": 11800, "frequency": "quarterly"}, "start_date": "2025-02-01"},
+        ],
+        "note": "may register; three documents on two policies: download all as one ZIP, sort, change e-mail/mobile",
+    },
 ]
 
 DOCUMENTS = [
@@ -66,6 +78,12 @@ DOCUMENTS = [
      "policy_number": "KGFB-100001", "doc_type": "policy_schedule", "title": "Kötvény – KGFB-100001"},
     {"document_id": "5d0c1f6e-1a7b-4c5e-9e0a-0a1b2c3d4e02", "customer_id": "DEMO-C-1001",
      "policy_number": "KGFB-100001", "doc_type": "premium_notice", "title": "Díjértesítő 2026 – KGFB-100001"},
+    {"document_id": "5d0c1f6e-1a7b-4c5e-9e0a-0a1b2c3d4e51", "customer_id": "DEMO-C-1005",
+     "policy_number": "KGFB-500001", "doc_type": "policy_schedule", "title": "Kötvény – KGFB-500001"},
+    {"document_id": "5d0c1f6e-1a7b-4c5e-9e0a-0a1b2c3d4e52", "customer_id": "DEMO-C-1005",
+     "policy_number": "OTTHON-500002", "doc_type": "policy_schedule", "title": "Kötvény – OTTHON-500002"},
+    {"document_id": "5d0c1f6e-1a7b-4c5e-9e0a-0a1b2c3d4e53", "customer_id": "DEMO-C-1005",
+     "policy_number": "KGFB-500001", "doc_type": "premium_notice", "title": "Díjértesítő 2026 – KGFB-500001"},
 ]
 
 

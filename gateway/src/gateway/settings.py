@@ -7,7 +7,8 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 
 
 def from_env() -> dict:
-    public_url = config.env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000", production_required=True).rstrip("/")
+    public_url = config.env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000", production_required=True,
+                            real_host=True).rstrip("/")
     return {
         # Signs the session cookie (which holds identity's session id) and the CSRF tokens.
         "SECRET_KEY": config.env("PORTAL_SECRET_KEY", DEV_SECRET_KEY, production_required=True, secret=True),

@@ -1,6 +1,8 @@
 """Configuration: demo defaults in development, fail fast naming the variable in production."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from portal_common import callers, config
@@ -92,3 +94,28 @@ def test_production_refuses_a_demo_or_short_secret(clean_env, value):
 def test_demo_values_are_fine_outside_production(clean_env):
     clean_env.setenv("PORTAL_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     assert config.amqp_url() == "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@pytest.mark.parametrize("value, host", [
+    ("https://portal.example.com", "portal.example.com"),
+    ("https://sms-gateway.example.com/send", "sms-gateway.example.com"),
+    ("http://portal.example/", "portal.example"),
+    ("https://x.invalid", "x.invalid"),
+    ("Ügyfélportál <no-reply@portal.example.com>", "portal.example.com"),
+])
+def test_placeholder_hosts_are_refused_in_production(monkeypatch, value, host):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_X", value)
+    with pytest.raises(config.ConfigError, match=f"PORTAL_X points at {re.escape(host)}, a placeholder"):
+        config.env("PORTAL_X", real_host=True)
+    monkeypatch.setenv("PORTAL_ENV", "development")
+    assert config.env("PORTAL_X", real_host=True) == value  # make run and tests may use them
+
+
+@pytest.mark.parametrize("value", ["https://portal.biztosito.hu", "https://s3.eu-central-1.amazonaws.com",
+                                   "Portál <no-reply@biztosito.hu>", "https://examples.hu/send",
+                                   "http://host.docker.internal:9025/sms"])
+def test_real_hosts_pass(monkeypatch, value):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_X", value)
+    assert config.env("PORTAL_X", real_host=True) == value

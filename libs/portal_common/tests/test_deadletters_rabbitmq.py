@@ -4,6 +4,7 @@ purge asks first."""
 from __future__ import annotations
 
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -19,9 +20,9 @@ from sqlalchemy import Column, MetaData, String, Table, select
 from portal_common import deadletters
 from portal_common.bus import (OutgoingMessage, Publisher, connect, declare_topology, delete_topology,
                                load_topology)
-from portal_common.consumer import Handler, PermanentError, Worker
+from portal_common.consumer import PermanentError, Worker
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
-from portal_common.testing import bus_namespace, require_rabbitmq, wait_until
+from portal_common.testing import bus_namespace, plumbing_bus, require_rabbitmq, wait_until
 
 pytestmark = pytest.mark.broker
 EVENT = "policy.upserted"
@@ -51,16 +52,16 @@ class Portal:
         self.engine = make_engine(f"sqlite:///{tmp_path / 'worker.db'}")
         metadata.create_all(self.engine)
         self.fixed = False
-        self.worker = Worker("policies", {EVENT: Handler(self._apply)}, make_session_factory(self.engine),
-                             self.topology, url=url, max_wait=0.02, retry_delays=(0.01,))
+        self.worker = Worker("policies", plumbing_bus(self._apply, [EVENT]), make_session_factory(self.engine),
+                             self.topology, url=url, max_wait=0.02)
         self.thread = threading.Thread(target=self.worker.run_forever, daemon=True)
         self.thread.start()
         self.publisher = Publisher(self.topology, url=url)
 
-    def _apply(self, data, session, meta):
+    def _apply(self, data, *, uow, message):
         if not self.fixed:
             raise PermanentError(f"unknown product line for policy {data['n']}")
-        session.execute(applied.insert().values(message_id=meta.message_id, n=data["n"]))
+        uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
 
     def send(self, n: str) -> str:
         m = OutgoingMessage.for_event(str(uuid.uuid4()), EVENT, {"n": n}, occurred_at=NOW, correlation_id=None)
@@ -196,3 +197,45 @@ def test_purge_asks_first_and_deletes_only_what_matches(portal, monkeypatch):
     assert ids[1] not in remaining and ids[0] in remaining and ids[2] in remaining
     assert portal.cli("purge", "policies")[0] == 2  # no filter, no --all: refused
     assert portal.cli("list", "nosuch")[0] == 2
+
+
+def _rabbitmqctl(*args) -> str:
+    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_full_dead_letter_queue_holds_the_next_letter_back_instead_of_dropping_it(portal):
+    """The bound of deploy/rabbitmq/definitions.json (here 2 letters instead of 100,000), as policies on this
+    test's own queues: a poison message beyond it is neither dropped nor lost; it arrives once there is room."""
+    policies = deadletters.bounding_policies(namespace=portal.namespace, max_length=2)
+    for p in policies:
+        _rabbitmqctl("set_policy", "-p", p["vhost"], "--apply-to", p["apply-to"], "--priority", str(p["priority"]),
+                     p["name"], p["pattern"], json.dumps(p["definition"]))
+    try:
+        wait_until(lambda: f"{p['name']}" in _rabbitmqctl("list_queues", "-q", "name", "policy"), timeout=20,
+                   message="the policies to apply")
+        # A quorum queue refuses once it is *over* its bound: with max-length 2 it takes a third letter, then
+        # holds the rest back. One at a time, so each publish sees the queue as it is.
+        accepted = []
+        for n in (1, 2, 3):
+            accepted.append(portal.send(f"KGFB-{n}"))
+            wait_until(lambda: portal.depth() == n, timeout=20, message=f"dead letter {n}")
+        fourth = portal.send("KGFB-4")
+        wait_until(lambda: _work_queue_holds(portal), timeout=20, message="the fourth held in the work queue")
+        assert portal.depth() == 3 and fourth not in portal.cli("list", "policies")[1]
+        assert portal.cli("purge", "policies", accepted[0], "--yes")[0] == 0
+        wait_until(lambda: fourth in portal.cli("list", "policies")[1], timeout=60, message="the held letter")
+        assert portal.depth() == 3 and portal.applied() == []
+    finally:
+        for p in policies:
+            _rabbitmqctl("clear_policy", "-p", p["vhost"], p["name"])
+
+
+def _work_queue_holds(portal) -> bool:
+    queue = portal.topology.for_service("policies").queue
+    for line in _rabbitmqctl("list_queues", "-q", "name", "messages").splitlines():
+        name, _, count = line.rpartition("\t")
+        if name.strip() == queue:
+            return int(count) >= 1
+    return False

@@ -63,3 +63,13 @@ def test_retention_is_configurable_and_batches_cover_everything(factory, monkeyp
     keeper = Housekeeper("test", factory, plumbing_rules(), clock=lambda: NOW, batch_size=2)
     assert keeper.run_once()["processed_messages"] == 6  # 4..9 days old, in batches of two
     assert ids(factory, processed.c.message_id) == ["m0", "m1", "m2", "m3"]
+
+
+def test_message_ids_must_be_kept_longer_than_the_retry_horizon(monkeypatch):
+    from portal_common.config import ConfigError
+
+    monkeypatch.setenv("PORTAL_PROCESSED_RETENTION_DAYS", "2")
+    monkeypatch.setenv("PORTAL_RETRY_HORIZON_HOURS", "72")
+    with pytest.raises(ConfigError, match=r"PORTAL_PROCESSED_RETENTION_DAYS \(2\) must be longer than the retry "
+                                          r"horizon PORTAL_RETRY_HORIZON_HOURS \(72 h\)"):
+        plumbing_rules()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import MetaData, select, update
 
 from portal_common.db import make_engine, make_session_factory, plumbing_tables, utcnow
-from portal_common.outbox import OutboxRelay, add_event, backlog
+from portal_common.outbox import OutboxRelay, add_event, backlog, oldest_unpublished_age
 from portal_common.testing import FakePublisher, wait_until
 
 
@@ -84,6 +84,28 @@ def test_a_failed_publish_leaves_the_row_for_later_with_a_back_off(db, broker, r
     assert relay.healthy is False
     with db[0]() as session:
         assert backlog(session) == 1
+
+
+def test_publish_failures_are_counted_by_a_fixed_kind_never_by_message_text(db, broker, relay):
+    from prometheus_client import REGISTRY
+
+    from portal_common.bus import PublishFailure
+
+    def failures(kind):
+        return REGISTRY.get_sample_value("portal_publish_failures_total", {"service": "policies", "reason": kind}) or 0
+
+    before = {k: failures(k) for k in ("broker_unavailable", "unroutable")}
+    stage(db)
+    broker.down = True
+    relay.relay_once()
+    broker.down = False
+    make_due(db)
+    [row] = rows(db)
+    broker.errors[row["event_id"]] = PublishFailure("unroutable: no queue bound to 'portal' with key 'x.y'",
+                                                    "unroutable")
+    relay.sweep_once()
+    assert failures("broker_unavailable") == before["broker_unavailable"] + 1
+    assert failures("unroutable") == before["unroutable"] + 1
 
 
 def test_sweep_republishes_only_after_the_back_off_has_passed(db, broker, relay):
@@ -179,3 +201,22 @@ def test_run_forever_relays_in_the_background_and_closes_the_publisher_on_stop(d
         relay.stop()
         thread.join(timeout=5)
     assert not thread.is_alive() and broker.closed == 1
+
+
+def test_oldest_unpublished_age_follows_the_oldest_waiting_row(db, broker, relay):
+    """The gauge behind the PortalOutboxStuck alert (deploy/monitoring): the oldest unpublished row's age, 0 when
+    everything is published. Compared against an explicit instant, not the wall clock."""
+    session_factory, outbox = db
+    with session_factory() as session:
+        assert oldest_unpublished_age(session, utcnow()) == 0.0
+    stage(db)
+    stage(db)
+    with session_factory() as session, session.begin():
+        first = session.execute(select(outbox.c.seq).order_by(outbox.c.seq)).scalars().first()
+        session.execute(update(outbox).where(outbox.c.seq == first)
+                        .values(occurred_at=datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)))
+    with session_factory() as session:
+        assert oldest_unpublished_age(session, datetime(2026, 12, 1, 10, 1, 30, tzinfo=timezone.utc)) == 90.0
+    relay.relay_once()
+    with session_factory() as session:
+        assert oldest_unpublished_age(session, utcnow()) == 0.0

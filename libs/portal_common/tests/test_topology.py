@@ -14,6 +14,7 @@ from portal_common.bus import (
     delete_topology,
     export_definitions,
     load_topology,
+    retry_queues,
     service_queues,
 )
 from portal_common.testing import bus_namespace, require_rabbitmq
@@ -47,6 +48,8 @@ def test_the_export_uses_the_arguments_declare_topology_uses_on_rabbitmq(topolog
     queues = exported_queues(topology)
     assert queues[queue.name]["arguments"] == queue.queue_arguments
     assert queues[dead.name]["arguments"] == dead.queue_arguments
+    for tier in retry_queues(topology, service, amqp_broker=True):
+        assert queues[tier.name]["arguments"] == tier.queue_arguments
 
 
 def test_the_export_binds_exactly_the_topology(topology):
@@ -56,9 +59,27 @@ def test_the_export_binds_exactly_the_topology(topology):
     for service, sq in topology.services.items():
         expected |= {("portal", sq.queue, key) for key in sq.bindings}
         expected.add(("portal.dlx", sq.dead_letter_queue, service))
+        expected.add((f"{service}.requeue", sq.queue, "#"))  # expired retries and replays go back to work
+        expected |= {(f"{service}.retry.{n}", f"{service}.retry.{n}", "") for n in range(5)}
     assert bindings == expected
     assert {(e["name"], e["type"], e["durable"]) for e in definitions["exchanges"]} == {
-        ("portal", "topic", True), ("portal.dlx", "direct", True)}
+        ("portal", "topic", True), ("portal.dlx", "direct", True),
+        *((f"{service}.requeue", "topic", True) for service in topology.services),
+        *((f"{service}.retry.{n}", "fanout", True) for service in topology.services for n in range(5))}
+
+
+def test_retry_tiers_expire_into_their_service_requeue_exchange_with_growing_delays(topology):
+    queues = exported_queues(topology)
+    definitions = export_definitions(topology)
+    for service, sq in topology.services.items():
+        ttls = [queues[f"{service}.retry.{n}"]["arguments"]["x-message-ttl"] for n in range(5)]
+        assert ttls == [5_000, 30_000, 300_000, 1_800_000, 7_200_000]
+        for n in range(5):
+            arguments = queues[f"{service}.retry.{n}"]["arguments"]
+            assert arguments["x-dead-letter-exchange"] == f"{service}.requeue"
+            assert "x-dead-letter-routing-key" not in arguments  # the event's routing key is kept
+            [b] = [b for b in definitions["bindings"] if b["destination"] == f"{service}.retry.{n}"]
+            assert b["source"] == f"{service}.retry.{n}"  # its own fanout exchange: no other service's user parks here
 
 
 def test_the_file_bus_declares_plain_queues(topology):

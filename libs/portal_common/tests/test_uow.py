@@ -68,3 +68,23 @@ def test_a_joined_session_only_flushes_the_caller_commits_or_rolls_back(tmp_path
             uow._commit()
         session.rollback()
     assert count(factory, things) == 1
+
+
+def test_a_key_taken_meanwhile_is_a_transient_error_retried_later_not_a_bug(tmp_path):
+    import pytest
+
+    from portal_common.errors import TransientError
+
+    factory = sessions(tmp_path)
+    with factory() as session, session.begin():
+        session.execute(things.insert().values(id=7))  # the competing consumer's copy, committed first
+    from sqlalchemy.orm import registry
+
+    class Thing:
+        def __init__(self, id):
+            self.id = id
+    registry().map_imperatively(Thing, things)
+    with pytest.raises(TransientError, match="concurrent write: UNIQUE constraint failed: things.id"):
+        with Owned(factory) as uow:
+            uow.session.add(Thing(7))  # as a repository adds a new entity
+            uow.flush()

@@ -13,6 +13,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
 from kombu import Consumer
@@ -20,10 +21,16 @@ from kombu.transport import filesystem
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
+from marshmallow import EXCLUDE, Schema, fields
+
 from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topology, load_topology, service_queues
-from portal_common.consumer import Handler, PermanentError, Worker
+from portal_common.consumer import PermanentError, TransientError, Worker
+from portal_common.delivery import Limits
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
+from portal_common.messagebus import MessageBus, Route
+from portal_common.retry import RetryPolicy
 from portal_common.testing import take_dead_letters, wait_until
+from portal_common.uow import JoinedSession
 
 NOW = "2026-11-21T10:00:00+00:00"
 EVENT = "policy.upserted"  # bound to policies.events in contracts/topology.json
@@ -33,33 +40,55 @@ applied = Table("applied", metadata, Column("message_id", String(200)), Column("
 plumbing_tables(metadata)
 
 
-class Bus:
-    """A policies worker on the file bus under ``tmp_path``, with a handler whose behaviour the payload picks."""
+class Payload(Schema):
+    class Meta:
+        unknown = EXCLUDE
 
-    def __init__(self, tmp_path):
+    n = fields.Integer(required=True)
+    action = fields.String(load_default="ok")
+
+
+class Uow(JoinedSession):
+    def bind(self, session):
+        pass
+
+
+class Bus:
+    """A policies worker on the file bus under ``tmp_path``, with a handler whose behaviour the payload picks.
+    Retry tiers of 0.05 s and 0.1 s; an error of unknown kind is given up after 3 deliveries."""
+
+    def __init__(self, tmp_path, horizon_s: float = 3600):
         self.engine = make_engine(f"sqlite:///{tmp_path / 'worker.db'}")
         metadata.create_all(self.engine)
         self.session_factory = make_session_factory(self.engine)
-        self.topology = load_topology(namespace="")
+        self.topology = load_topology(namespace="", retry_delays=(0.05, 0.1))
         self.calls: Counter = Counter()
-        self.worker = Worker("policies", {EVENT: Handler(self._apply)}, self.session_factory, self.topology,
-                             url=None, max_wait=0.02, retry_delays=(0.01, 0.01))
+        self.after_commit: list[int] = []
+        self.attempts_applied: dict[str, int] = {}
+        bus = MessageBus({EVENT: Route(Payload, dict, self._apply)}, uow=lambda: None, joined_uow=Uow)
+        self.worker = Worker("policies", bus, self.session_factory, self.topology, url=None, max_wait=0.02,
+                             retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s), unknown_attempts=3),
+                             limits=Limits(max_bytes=64 * 1024))
         self.publisher = Publisher(self.topology, url=None)
         self.thread = threading.Thread(target=self.worker.run_forever, daemon=True)
 
-    def _apply(self, data, session, meta):
-        self.calls[meta.message_id] += 1
-        action = data.get("action", "ok")
+    def _apply(self, data, *, uow, message):
+        self.calls[message.message_id] += 1
+        action = data["action"]
+        uow.after_commit(lambda: self.after_commit.append(data["n"]))
         if action == "half":  # an effect, then the failure: the effect must not survive
-            session.execute(applied.insert().values(message_id=meta.message_id, n=data["n"]))
+            uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
             raise PermanentError(f"policy {data['n']} cannot be applied")
         if action == "permanent":
             raise PermanentError(f"unknown policy KGFB-{data['n']}")
         if action == "boom":
             raise RuntimeError("the core system is having a bad day")
-        if action == "flaky" and self.calls[meta.message_id] <= 2:
-            raise RuntimeError("flaky")
-        session.execute(applied.insert().values(message_id=meta.message_id, n=data["n"]))
+        if action == "flaky" and message.attempts < 2:  # the first two deliveries fail
+            raise TransientError("the policy is not known yet")
+        if action == "waiting":
+            raise TransientError("the policy is not known yet")
+        uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
+        self.attempts_applied[message.message_id] = message.attempts
 
     # -- publishing
     def send(self, *payloads, message_id=None) -> list[str]:
@@ -68,10 +97,11 @@ class Bus:
         assert set(self.publisher.publish_batch(messages).values()) == {None}
         return [m.message_id for m in messages]
 
-    def send_raw(self, body: bytes) -> str:
+    def send_raw(self, body: bytes, *, routing_key: str = EVENT, content_type: str | None = None, **headers) -> str:
         message_id = str(uuid.uuid4())
-        headers = {"event": EVENT, "version": 1, "occurred_at": NOW, "correlation_id": message_id}
-        assert self.publisher.publish_batch([OutgoingMessage(message_id, EVENT, body, headers)]) == {message_id: None}
+        headers = {"event": routing_key, "version": 1, "occurred_at": NOW, "correlation_id": message_id, **headers}
+        message = OutgoingMessage(message_id, routing_key, body, headers, content_type=content_type)
+        assert self.publisher.publish_batch([message]) == {message_id: None}
         return message_id
 
     # -- observing
@@ -98,17 +128,22 @@ class Bus:
         self.engine.dispose()
 
 
-@pytest.fixture
-def bus(tmp_path, monkeypatch):
+def start_bus(tmp_path, monkeypatch, **options) -> Bus:
     monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
     for name in ("PORTAL_AMQP_URL", "PORTAL_ENV", "PORTAL_BUS_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
     # kombu remembers declared bindings per process (a class attribute) and then skips writing them to the control
     # folder: a fresh folder per test needs a fresh memory, or only the first test's bus routes anything.
     filesystem.Transport.global_state.clear()
-    bus = Bus(tmp_path)
+    bus = Bus(tmp_path, **options)
     bus.thread.start()
     wait_until(lambda: bus.worker.connected, timeout=10, interval=0.02, message="the worker to consume")
+    return bus
+
+
+@pytest.fixture
+def bus(tmp_path, monkeypatch):
+    bus = start_bus(tmp_path, monkeypatch)
     yield bus
     bus.stop()
     assert not bus.thread.is_alive()
@@ -152,7 +187,7 @@ def test_a_duplicate_message_id_is_applied_once(bus):
     assert bus.calls[message_id] == 1 and bus.processed() == 1
 
 
-def test_invalid_json_is_dead_lettered_with_the_reason(bus):
+def test_invalid_json_is_dead_lettered_with_the_reason_and_the_original_headers(bus):
     message_id = bus.send_raw(b'{"n": 1,')
     [dead] = bus.dead_letters(1)
     assert dead.properties["message_id"] == message_id
@@ -163,27 +198,103 @@ def test_invalid_json_is_dead_lettered_with_the_reason(bus):
     assert bus.calls[message_id] == 0 and bus.applied() == []
 
 
-def test_a_failing_handler_is_retried_then_dead_lettered(bus):
-    retried = counter("portal_messages_retried_total")
-    [message_id] = bus.send({"n": 2, "action": "boom"})
+POISON = {
+    # kind: (body, publish options, the dead-letter reason starts with)
+    "version header not an integer": (b'{"n": 1}', {"version": "v1"}, "header version must be an integer"),
+    "nested past the parser": (b'{"n": 1, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", {},
+                               "invalid JSON: nested deeper than"),
+    "nested past the limit": (b'{"n": 1, "x": ' + b"[" * 40 + b"]" * 40 + b"}", {},
+                              "invalid JSON: nested deeper than 32 levels"),
+    "too large": (b'{"n": 1, "x": "' + b"a" * 70_000 + b'"}', {}, "message too large: 70017 bytes, the limit is 65536"),
+    "not JSON": (b'{"n": 1,', {}, "invalid JSON"),
+    "not UTF-8": (b'{"n": "\xff"}', {}, "invalid JSON: not UTF-8"),
+    "not an object": (b"[1, 2]", {}, "invalid message: the body must be a JSON object"),
+    "wrong content type": (b'{"n": 1}', {"content_type": "text/plain"}, "content type 'text/plain'"),
+    "event header of another event": (b'{"n": 1}', {"event": "account.closed"},
+                                      "event header 'account.closed' does not match the routing key"),
+    "correlation id not a string": (b'{"n": 1}', {"correlation_id": 42}, "header correlation_id must be a string"),
+    "schema violation": (b'{"n": "one"}', {}, "schema violation"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(POISON))
+def test_a_poison_delivery_is_dead_lettered_alone_at_once_with_its_reason(bus, kind):
+    body, options, reason = POISON[kind]
+    connections = bus.worker.connections
+    good = bus.send({"n": 1})
+    options = dict(options)
+    poison = bus.send_raw(body, content_type=options.pop("content_type", None), **options)
+    good += bus.send({"n": 2})
     [dead] = bus.dead_letters(1)
-    assert dead.properties["message_id"] == message_id
-    reason = dead.headers["x-dead-reason"]
-    assert reason.startswith("gave up after 3 attempts") and "the core system is having a bad day" in reason
-    assert bus.calls[message_id] >= 3
-    assert counter("portal_messages_retried_total") == retried + 2
-    assert json.loads(dead.body) == {"n": 2, "action": "boom"}
+    assert dead.properties["message_id"] == poison
+    assert dead.headers["x-dead-reason"].startswith(reason), dead.headers["x-dead-reason"]
+    assert dead.headers["x-dead-routing-key"] == EVENT and dead.headers["x-attempts"] == 1
+    assert dead.body == body  # byte for byte
+    wait_until(lambda: len(bus.applied()) == 2, timeout=10, message="the good messages of the batch")
+    assert bus.applied() == [1, 2] and bus.calls[poison] == 0
+    assert bus.worker.connections == connections  # the consumer never reconnected
 
 
-def test_a_transient_failure_that_clears_is_applied_not_dead_lettered(bus):
+def test_an_event_the_service_has_no_route_for_is_dead_lettered_under_one_metric_label(bus):
+    """Published to the service's requeue exchange (as an operator's replay would be): the routing key is bound,
+    the service has no route. Unknown event names never become metric labels of their own."""
+    before = REGISTRY.get_sample_value("portal_messages_dead_lettered_total",
+                                       {"service": "policies", "event": "unknown", "reason": "unknown_event"}) or 0
+    message_id = str(uuid.uuid4())
+    name = f"policy.deleted.{uuid.uuid4().hex}"
+    message = OutgoingMessage(message_id, name, b'{"n": 1}', {"version": 1},
+                              exchange=bus.topology.for_service("policies").requeue_exchange)
+    assert bus.publisher.publish_batch([message]) == {message_id: None}
+    [dead] = bus.dead_letters(1)
+    assert dead.headers["x-dead-reason"].startswith(f"unknown event {name!r}")
+    assert dead.headers["x-dead-routing-key"] == name
+    after = REGISTRY.get_sample_value("portal_messages_dead_lettered_total",
+                                      {"service": "policies", "event": "unknown", "reason": "unknown_event"})
+    assert after == before + 1
+    assert REGISTRY.get_sample_value("portal_messages_consumed_total", {
+        "service": "policies", "event": name, "outcome": "dead_lettered"}) is None
+
+
+def test_a_transient_failure_is_retried_through_the_retry_tiers_and_applied_once(bus):
+    retried = counter("portal_messages_retried_total")
     dead_lettered = counter("portal_messages_consumed_total", outcome="dead_lettered")
     [message_id] = bus.send({"n": 3, "action": "flaky"})
     wait_until(lambda: bus.applied(message_id), timeout=10, message="the retried message")
-    assert bus.calls[message_id] == 3  # failed twice, applied on the first retry
+    assert bus.attempts_applied[message_id] == 2  # failed twice, applied on the second retry
+    assert bus.applied(message_id) == [3] and bus.after_commit == [3]
+    assert counter("portal_messages_retried_total") == retried + 2
     assert counter("portal_messages_consumed_total", outcome="dead_lettered") == dead_lettered
     with connect(None) as conn:
         _queue, dead = service_queues(bus.topology, "policies", False)
         assert dead(conn.channel()).queue_declare(passive=True).message_count == 0
+
+
+def test_past_the_retry_horizon_a_transient_failure_is_dead_lettered_with_its_history(tmp_path, monkeypatch):
+    bus = start_bus(tmp_path, monkeypatch, horizon_s=0.5)
+    try:
+        [message_id] = bus.send({"n": 5, "action": "waiting"})
+        [dead] = bus.dead_letters(1, timeout=20)
+    finally:
+        bus.stop()
+    headers = dead.headers
+    assert dead.properties["message_id"] == message_id
+    assert headers["x-dead-reason"].startswith("gave up after ")
+    assert "retry horizon" in headers["x-dead-reason"] and "the policy is not known yet" in headers["x-dead-reason"]
+    assert headers["x-attempts"] >= 2 and bus.calls[message_id] >= headers["x-attempts"]
+    assert headers["x-first-failure-reason"] == "the policy is not known yet"
+    first = datetime.fromisoformat(headers["x-first-failure-at"])
+    assert first <= datetime.fromisoformat(headers["x-dead-at"])
+    assert json.loads(dead.body) == {"n": 5, "action": "waiting"} and bus.applied() == []
+
+
+def test_an_error_of_unknown_kind_is_retried_a_few_times_then_dead_lettered(bus):
+    [message_id] = bus.send({"n": 2, "action": "boom"})
+    [dead] = bus.dead_letters(1)
+    assert dead.properties["message_id"] == message_id
+    reason = dead.headers["x-dead-reason"]
+    assert reason == "gave up after 3 attempts: RuntimeError: the core system is having a bad day"
+    assert bus.calls[message_id] == 3 and dead.headers["x-attempts"] == 3
+    assert json.loads(dead.body) == {"n": 2, "action": "boom"}
 
 
 def test_a_permanent_error_is_dead_lettered_at_once(bus):
@@ -191,6 +302,7 @@ def test_a_permanent_error_is_dead_lettered_at_once(bus):
     [message_id] = bus.send({"n": 4, "action": "permanent"})
     [dead] = bus.dead_letters(1)
     assert dead.headers["x-dead-reason"] == "unknown policy KGFB-4"
+    assert dead.headers["x-dead-service"] == "policies" and dead.headers["x-attempts"] == 1
     assert counter("portal_messages_retried_total") == retried  # no retry
     assert bus.calls[message_id] <= 2  # the batch attempt and its per-message replay, nothing more
 
@@ -202,6 +314,7 @@ def test_one_bad_message_does_not_hold_back_the_others_of_its_batch_nor_leave_a_
     wait_until(lambda: len(bus.applied()) >= 3, timeout=10, message="the good messages")
     assert bus.applied() == [10, 12, 14]  # 11's insert was rolled back with its savepoint
     assert bus.processed() == 3
+    assert sorted(bus.after_commit) == [10, 12, 14]  # after-commit work only for what was committed
 
 
 def test_no_message_is_lost_while_a_consumer_polls_during_publishing(tmp_path, monkeypatch):

@@ -64,6 +64,10 @@ def _samples() -> dict[str, dict]:
         "policy.enrolled": {
             "policy_number": "HOME-2002", "customer_id": "C-1", "payment_method": "bank_transfer",
             "previous_payment_method": "cheque"},
+        "document.expiring": {
+            "document_id": "3f6c2a9e-8b1d-4c7a-9e52-1d0b7a4f6c21", "customer_id": "C-1", "policy_number": "KGFB-1001",
+            "doc_type": "premium_notice", "title": "Díjértesítő 2026", "uploaded_at": "2026-11-21T08:00:00+00:00",
+            "available_until": "2027-12-21T08:00:00+00:00", "reminded_at": "2027-11-21T08:00:00+00:00"},
         "customer.callback_requested": {
             "request_id": "8d1f0c2a-3b4e-4f6a-9c7d-2e1b0a9f8e7d", "name": "Minta Anna", "phone": "+36301234567",
             "email": "anna.minta@example.org", "policy_number": "KGFB-1001", "topic": "claim",

@@ -114,10 +114,10 @@ def register():
         except ActivationPending:
             # An earlier registration of this customer awaits activation and its link is still valid.
             return render_template("account/register_pending.html", form=ResendForm(email=form.email.data))
-        except (IdentificationFailed, Throttled, InvalidFields, NotEligible, AlreadyRegistered) as exc:
+        except InvalidFields as exc:  # identity's field rules: each message under its field
+            errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")] + apply_remote_errors(form, exc.fields)
+        except (IdentificationFailed, Throttled, NotEligible, AlreadyRegistered) as exc:
             errors = _identification_errors(exc, form)
-            if isinstance(exc, InvalidFields):
-                errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")] + [e for e in errors if e != str(exc.message)]
     elif form.errors:
         errors = [_("Kérjük, javítsa a pirossal jelölt mezőket.")]
     return render_template("account/register.html", form=form, errors=errors)

@@ -352,7 +352,10 @@ class FakeDocuments(_Fake):
             document_id=document_id, customer_id=customer_id, title=title, doc_type=doc_type,
             policy_number=policy_number, uploaded_at=uploaded.isoformat(),
             available_until=(uploaded + timedelta(days=396)).isoformat(), expired=expired, read=read,
-            size=len(content), content_type=content_type, sha256=hashlib.sha256(content).hexdigest())
+            size=len(content), content_type=content_type, sha256=hashlib.sha256(content).hexdigest(),
+            delivery={"arrived_at": uploaded.isoformat(), "announced_at": None, "first_opened_at": None,
+                      "first_downloaded_at": None, "last_downloaded_at": None, "download_count": 0,
+                      "reminder_sent_at": None})
         self.contents[document_id] = content
         return document_id
 
@@ -360,7 +363,8 @@ class FakeDocuments(_Fake):
         return {k: v for k, v in doc.items() if k != "customer_id"}
 
     def list(self, customer_id: str, policy_number: str | None = None, doc_type: str | None = None,
-             limit: int | None = None, offset: int | None = None) -> dict:
+             limit: int | None = None, offset: int | None = None, sort: str | None = None,
+             order: str | None = None) -> dict:
         """Like the service: default limit 50, max 500. With ``legacy = True`` it plays the documents service
         that predates paging: ``offset`` is an unknown parameter (422 invalid) and there is no ``total``."""
         self._call("list", customer_id, policy_number, doc_type, limit, offset)
@@ -370,6 +374,11 @@ class FakeDocuments(_Fake):
                 and (not policy_number or d["policy_number"] == policy_number)
                 and (not doc_type or d["doc_type"] == doc_type)]
         docs.sort(key=lambda d: d["uploaded_at"], reverse=True)
+        if sort in ("type", "policy"):
+            key = "doc_type" if sort == "type" else "policy_number"
+            docs.sort(key=lambda d: d[key], reverse=order == "desc")  # stable: ties stay newest first
+        elif order == "asc":
+            docs.reverse()
         unread = sum(1 for d in docs if not d["read"] and not d["expired"])
         start, limit = offset or 0, min(limit or 50, 500)
         listing = {"documents": [self._public(d) for d in docs[start:start + limit]], "unread": unread}
@@ -384,12 +393,17 @@ class FakeDocuments(_Fake):
             raise NotFound(self.service, 404, {"error": "not_found"})
         return self._public(doc)
 
-    def open_content(self, customer_id: str, document_id: str) -> Content:
+    def open_content(self, customer_id: str, document_id: str, purpose: str = "download") -> Content:
         doc = self.get(customer_id, document_id)
         if doc["expired"]:
             raise Gone(self.service, 410, {"error": "expired"})
         data = self.contents[document_id]
         self.docs[document_id]["read"] = True
+        record = self.docs[document_id]["delivery"]
+        if purpose == "view":
+            record["first_opened_at"] = record["first_opened_at"] or _now().isoformat()
+        else:
+            record["download_count"] += 1
 
         def chunks(size: int = 4) -> Iterator[bytes]:
             # Small chunks on purpose: the tests see that the gateway passes a stream through.

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from flask import Response, g, render_template, request, stream_with_context, url_for
+from flask_babel import lazy_gettext as _l
 
 from .. import labels
 from ..auth import login_required
@@ -41,7 +44,17 @@ def _page_number() -> int:
     return max(1, min(page, MAX_PAGE))
 
 
-def _documents_page(customer_id: str, policy_number: str | None, doc_type: str | None, page: int) -> dict:
+#: The page's sort choices -> the documents API's (sort, order).
+SORTS = {"newest": ("date", "desc"), "oldest": ("date", "asc"), "type": ("type", "asc"), "policy": ("policy", "asc")}
+
+
+def _sort_choice() -> str:
+    choice = request.args.get("sort") or "newest"
+    return choice if choice in SORTS else "newest"
+
+
+def _documents_page(customer_id: str, policy_number: str | None, doc_type: str | None, page: int,
+                    sort: str = "newest") -> dict:
     """One page of ``PAGE_SIZE`` documents, newest first: ``{"documents", "unread", "total", "has_older"}``.
 
     Asks for one document more than a page (``limit`` = 21) to know whether an older page exists. ``total`` is
@@ -52,9 +65,10 @@ def _documents_page(customer_id: str, policy_number: str | None, doc_type: str |
     documents = clients().documents
     offset = (page - 1) * PAGE_SIZE
     listing = None
+    api_sort, api_order = SORTS[sort] if sort != "newest" else (None, None)  # the default sends nothing new
     try:
         listing = documents.list(customer_id, policy_number=policy_number, doc_type=doc_type,
-                                 limit=PAGE_SIZE + 1, offset=offset)
+                                 limit=PAGE_SIZE + 1, offset=offset, sort=api_sort, order=api_order)
     except InvalidFields:
         if not offset:
             raise
@@ -80,8 +94,9 @@ def index():
     if doc_type not in labels.DOC_TYPES:
         doc_type = None
     page = _page_number()
+    sort = _sort_choice()
     try:
-        listing = _documents_page(customer_id, policy_number, doc_type, page)
+        listing = _documents_page(customer_id, policy_number, doc_type, page, sort)
     except NotFound:
         # a closed registration: nothing is reachable
         listing = {"documents": [], "unread": 0, "total": 0, "has_older": False}
@@ -93,11 +108,12 @@ def index():
     def page_url(number: int) -> str:
         # The filters stay in the paging links; page 1 is the plain address.
         return url_for("documents.index", policy_number=policy_number, doc_type=doc_type,
-                       page=number if number > 1 else None)
+                       sort=sort if sort != "newest" else None, page=number if number > 1 else None)
 
     first = (page - 1) * PAGE_SIZE + 1
     return render_template("documents/index.html", documents=listing["documents"], unread=listing["unread"],
                            policy_numbers=policy_numbers, selected_policy=policy_number, selected_type=doc_type,
+                           sort=sort, sorts=SORT_LABELS,
                            page=page, total=listing["total"], first=first,
                            last=first + len(listing["documents"]) - 1,
                            newer_url=page_url(page - 1) if page > 1 else None,
@@ -106,6 +122,10 @@ def index():
 
 PDF = "application/pdf"
 DOCUMENT_CSP = "sandbox; default-src 'none'; frame-ancestors 'self'"
+
+
+SORT_LABELS = {"newest": _l("Legújabb elöl"), "oldest": _l("Legrégebbi elöl"), "type": _l("Típus szerint"),
+               "policy": _l("Szerződés szerint")}
 
 
 def _stream(document_id: str, disposition: str):
@@ -117,7 +137,8 @@ def _stream(document_id: str, disposition: str):
     if document.get("expired"):
         return _not_available(document)
     try:
-        content = documents.open_content(customer_id, document_id)
+        content = documents.open_content(customer_id, document_id,
+                                         purpose="view" if disposition == "inline" else "download")
     except Gone:
         return _not_available(document)
 
@@ -167,3 +188,79 @@ def print_view(document_id: str):
     if document.get("expired"):
         return _not_available(document)
     return render_template("documents/print.html", document=document)
+
+
+# Download all (or the selected) as one ZIP ----------------------------------------------------------------------------
+ZIP_MAX = 500  # documents in one archive (13 months of documents of one customer stay far below)
+
+
+def _all_documents(customer_id: str, policy_number: str | None, doc_type: str | None) -> list[dict]:
+    """Every document matching the page's filters (paged through the documents API)."""
+    documents, found, offset = clients().documents, [], 0
+    while len(found) < ZIP_MAX:
+        listing = documents.list(customer_id, policy_number=policy_number, doc_type=doc_type, limit=100,
+                                 offset=offset or None)
+        batch = listing.get("documents", [])
+        found += batch
+        offset += len(batch)
+        if not batch or offset >= (listing.get("total") or 0):
+            break
+    return found[:ZIP_MAX]
+
+
+def zip_name(document: dict, taken: set[str]) -> str:
+    """``2026-11-21 Kötvény – KGFB-500001.pdf``: the day it arrived and its title (path characters removed); the
+    policy number is added when the title lacks it; a number keeps two equal names apart."""
+    title = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", document.get("title") or "dokumentum").strip() or "dokumentum"
+    policy = document.get("policy_number") or ""
+    if policy and policy not in title:
+        title = f"{title} – {policy}"
+    base = f"{(document.get('uploaded_at') or '')[:10]} {title}".strip()[:150]
+    name, n = f"{base}.pdf", 2
+    while name.lower() in taken:
+        name, n = f"{base} ({n}).pdf", n + 1
+    taken.add(name.lower())
+    return name
+
+
+@bp.get("/documents/zip")
+@login_required
+def download_zip():
+    """``?id=…&id=…`` the selected documents, else every document matching ``policy_number`` / ``doc_type``; expired
+    ones are left out. Streamed: each document is fetched from the documents service only when the archive reaches
+    it (stored, not deflated: PDFs are compressed already), so ``Content-Length`` is known in advance."""
+    from zipstream import ZIP_STORED, ZipStream
+
+    customer_id = g.user["customer_id"]
+    ids = request.args.getlist("id")
+    if ids:
+        if len(ids) > ZIP_MAX or not all(UUIDISH.match(i) for i in ids):
+            raise NotFound("documents", 404, {})
+        chosen = [clients().documents.get(customer_id, i) for i in dict.fromkeys(ids)]  # another's id: 404
+    else:
+        doc_type = request.args.get("doc_type") or None
+        chosen = _all_documents(customer_id, request.args.get("policy_number") or None,
+                                doc_type if doc_type in labels.DOC_TYPES else None)
+    chosen = [d for d in chosen if not d.get("expired")]
+    if not chosen:
+        return render_template("documents/zip_empty.html"), 404
+    archive, taken = ZipStream(compress_type=ZIP_STORED, sized=True), set()
+    for document in chosen:
+        archive.add(_document_chunks(customer_id, document["document_id"]), zip_name(document, taken),
+                    size=document["size"])
+    day = datetime.now(ZoneInfo("Europe/Budapest")).date().isoformat()
+    response = Response(stream_with_context(iter(archive)), mimetype="application/zip", direct_passthrough=True)
+    response.headers["Content-Length"] = str(len(archive))
+    response.headers["Content-Disposition"] = content_disposition("attachment", f"dokumentumok-{day}", ".zip")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _document_chunks(customer_id: str, document_id: str):
+    """Opened only when the archive reaches this document; counted as downloaded in its delivery record."""
+    content = clients().documents.open_content(customer_id, document_id, purpose="download")
+    try:
+        yield from content.chunks
+    finally:
+        content.close()

@@ -11,25 +11,31 @@ See https://www.rabbitmq.com/docs/confirms.
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import amqp
 from kombu import Connection, Exchange, Queue, binding
-from kombu.exceptions import ChannelError
-from kombu.transport import filesystem
-from kombu.utils import json as kombu_json
-from kombu.utils.encoding import str_to_bytes
 
 from . import config
+from .compat import FileBusTransport, coalesced_writes, is_amqp
 
 
 class PublishError(RuntimeError):
     """The broker did not confirm a message (nack, unroutable, timeout or lost connection)."""
+
+
+class PublishFailure(str):
+    """Why one message of a batch was not delivered: the text, and a fixed ``kind`` for metric labels."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> "PublishFailure":
+        failure = super().__new__(cls, text)
+        failure.kind = kind
+        return failure
 
 
 # --------------------------------------------------------------------------------------------------------- topology
@@ -39,6 +45,9 @@ class ServiceQueues:
     queue: str
     dead_letter_queue: str
     bindings: tuple[str, ...]
+    requeue_exchange: str = ""
+    retry_queues: tuple[str, ...] = ()
+    retry_delays: tuple[float, ...] = ()  # seconds, one per retry queue (the queue's message TTL)
 
 
 @dataclass(frozen=True)
@@ -55,24 +64,32 @@ class Topology:
             raise config.ConfigError(f"service {service!r} has no queues in contracts/topology.json") from None
 
 
-def load_topology(path: Path | None = None, namespace: str | None = None) -> Topology:
+def load_topology(path: Path | None = None, namespace: str | None = None,
+                  retry_delays: tuple[float, ...] | None = None) -> Topology:
     """Read ``contracts/topology.json``.
 
     ``namespace`` (default ``PORTAL_BUS_NAMESPACE``) prefixes every exchange and queue name, so several portals or
-    test runs can share one RabbitMQ vhost without seeing each other's messages.
+    test runs can share one RabbitMQ vhost without seeing each other's messages. ``retry_delays`` (seconds; default
+    ``PORTAL_RETRY_DELAYS`` as ``5,30,300``, else the file's ``retry_delays_seconds``) are the retry tiers' message
+    TTLs: a broker keeps a queue's TTL from its first declaration, so changing them means deleting the
+    ``<service>.retry.<n>`` queues first (tests use their own namespace).
     """
     raw = json.loads((path or config.contracts_dir() / "topology.json").read_text())
     ns = config.env("PORTAL_BUS_NAMESPACE", "") if namespace is None else namespace
     p = f"{ns}." if ns else ""
-    services = {
-        name: ServiceQueues(name, p + spec["queue"], p + spec["dead_letter_queue"], tuple(spec["bindings"]))
-        for name, spec in raw["services"].items()
-    }
+    if retry_delays is None:
+        from_env = config.env("PORTAL_RETRY_DELAYS", "")
+        retry_delays = (tuple(float(x) for x in from_env.split(",") if x.strip()) if from_env
+                        else tuple(float(x) for x in raw.get("retry_delays_seconds", ())))
+    services = {}
+    for name, spec in raw["services"].items():
+        prefix = spec.get("retry_queue_prefix", f"{name}.retry")
+        services[name] = ServiceQueues(
+            name, p + spec["queue"], p + spec["dead_letter_queue"], tuple(spec["bindings"]),
+            requeue_exchange=p + spec.get("requeue_exchange", f"{name}.requeue"),
+            retry_queues=tuple(f"{p}{prefix}.{n}" for n in range(len(retry_delays))),
+            retry_delays=tuple(retry_delays))
     return Topology(p + raw["exchange"], p + raw["dead_letter_exchange"], int(raw["delivery_limit"]), services)
-
-
-def is_amqp(conn: Connection) -> bool:
-    return conn.transport_cls in ("amqp", "pyamqp", "amqps") or conn.transport.driver_type == "amqp"
 
 
 def main_exchange(topology: Topology) -> Exchange:
@@ -81,6 +98,20 @@ def main_exchange(topology: Topology) -> Exchange:
 
 def dead_letter_exchange(topology: Topology) -> Exchange:
     return Exchange(topology.dead_letter_exchange, "direct", durable=True)
+
+
+def retry_exchange(topology: Topology, service: str, tier: int) -> Exchange:
+    """Where a failed message is parked for a while: a fanout exchange per tier, named like its queue
+    (``<service>.retry.<n>``). Fanout keeps the event's routing key on the message, which the tier's dead-lettering
+    then routes back with; one exchange per tier (not one shared one) means a service's broker user can park
+    messages only in its own tiers, never smuggle an event into another service's queue."""
+    return Exchange(topology.for_service(service).retry_queues[tier], "fanout", durable=True)
+
+
+def requeue_exchange(topology: Topology, service: str) -> Exchange:
+    """``<service>.requeue``: everything published here (an expired retry, an operator's replay) goes back into the
+    service's work queue with its own routing key."""
+    return Exchange(topology.for_service(service).requeue_exchange, "topic", durable=True)
 
 
 def service_queues(topology: Topology, service: str, amqp_broker: bool) -> tuple[Queue, Queue]:
@@ -100,7 +131,8 @@ def service_queues(topology: Topology, service: str, amqp_broker: bool) -> tuple
     queue = Queue(
         sq.queue,
         exchange=exchange,
-        bindings=[binding(exchange, routing_key=key) for key in sq.bindings],
+        bindings=[binding(exchange, routing_key=key) for key in sq.bindings]
+        + [binding(requeue_exchange(topology, service), routing_key="#")],
         durable=True,
         queue_arguments=arguments or None,
     )
@@ -109,22 +141,74 @@ def service_queues(topology: Topology, service: str, amqp_broker: bool) -> tuple
     return queue, dead
 
 
+def retry_queue_arguments(topology: Topology, service: str, tier: int) -> dict:
+    """A retry tier on RabbitMQ: its messages expire after the tier's delay and are dead-lettered (at least once)
+    into the service's requeue exchange with their own routing key."""
+    sq = topology.for_service(service)
+    return {"x-queue-type": "quorum", "x-message-ttl": int(sq.retry_delays[tier] * 1000),
+            "x-dead-letter-exchange": sq.requeue_exchange, "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish"}
+
+
+def retry_queues(topology: Topology, service: str, amqp_broker: bool) -> list[Queue]:
+    """The service's retry tiers. On the file bus (no TTL, no dead-lettering) they are plain queues that the
+    worker's :class:`~portal_common.compat.FileBusRetryPump` empties when a message is due."""
+    sq = topology.for_service(service)
+    return [Queue(name, exchange=retry_exchange(topology, service, tier), routing_key="", durable=True,
+                  queue_arguments=retry_queue_arguments(topology, service, tier) if amqp_broker else None)
+            for tier, name in enumerate(sq.retry_queues)]
+
+
 def declare_topology(conn: Connection, topology: Topology) -> None:
     """Declare every exchange, queue and binding of the portal (idempotent).
 
     Every process declares the whole topology, not just its own queues: a publisher then never sends into an
     exchange whose queues do not exist yet, which RabbitMQ would confirm as success and drop.
+
+    With the per-service broker users of deploy/rabbitmq (issue 8) a process may configure only its own queues: what
+    it may not declare it checks passively (it must exist: the broker's definitions create it), so a service can
+    neither delete nor re-shape another's queues, nor bind its queue to keys it does not consume.
     """
+    amqp_broker = is_amqp(conn)
+    entities = [main_exchange(topology), dead_letter_exchange(topology)]
+    for service in topology.services:
+        entities.append(requeue_exchange(topology, service))
+        entities.extend(service_queues(topology, service, amqp_broker))
+        entities.extend(retry_queues(topology, service, amqp_broker))
+    for entity in entities:
+        _declare_or_verify(conn, entity)
+
+
+def _declare_or_verify(conn: Connection, entity) -> None:
+    from amqp.exceptions import AccessRefused, NotFound
+
     channel = conn.channel()
     try:
-        amqp_broker = is_amqp(conn)
-        main_exchange(topology)(channel).declare()
-        dead_letter_exchange(topology)(channel).declare()
-        for service in topology.services:
-            for queue in service_queues(topology, service, amqp_broker):
-                queue(channel).declare()
+        entity(channel).declare()
+        return
+    except AccessRefused:
+        pass  # not ours to declare (or to bind): it must already exist
     finally:
+        _close_quietly(channel)
+    channel = conn.channel()
+    try:
+        bound = entity(channel)
+        if isinstance(bound, Queue):
+            bound.queue_declare(passive=True)
+        else:
+            bound.declare(passive=True)
+    except NotFound as exc:
+        raise config.ConfigError(f"{entity.name} does not exist on the broker and this user may not create it: "
+                                 "load deploy/rabbitmq/definitions.json (make definitions)") from exc
+    finally:
+        _close_quietly(channel)
+
+
+def _close_quietly(channel) -> None:
+    try:
         channel.close()
+    except Exception:  # noqa: BLE001 - a channel the broker already closed
+        pass
 
 
 def delete_topology(conn: Connection, topology: Topology) -> None:
@@ -132,12 +216,15 @@ def delete_topology(conn: Connection, topology: Topology) -> None:
     channel = conn.channel()
     try:
         for sq in topology.services.values():
-            for name in (sq.queue, sq.dead_letter_queue):
+            for name in (sq.queue, sq.dead_letter_queue, *sq.retry_queues):
                 try:
                     channel.queue_delete(name)
                 except Exception:  # noqa: BLE001 - cleanup is best effort
                     pass
-        for name in (topology.exchange, topology.dead_letter_exchange):
+        names = [topology.exchange, topology.dead_letter_exchange,
+                 *(sq.requeue_exchange for sq in topology.services.values()),
+                 *(name for sq in topology.services.values() for name in sq.retry_queues)]
+        for name in names:
             try:
                 channel.exchange_delete(name)
             except Exception:  # noqa: BLE001
@@ -148,50 +235,36 @@ def delete_topology(conn: Connection, topology: Topology) -> None:
 
 def export_definitions(topology: Topology, vhost: str = "/") -> dict:
     """The topology as RabbitMQ definitions (``rabbitmqctl import_definitions`` / ``load_definitions``)."""
-    exchanges = [
-        {"name": topology.exchange, "vhost": vhost, "type": "topic", "durable": True, "auto_delete": False,
-         "internal": False, "arguments": {}},
-        {"name": topology.dead_letter_exchange, "vhost": vhost, "type": "direct", "durable": True,
-         "auto_delete": False, "internal": False, "arguments": {}},
-    ]
+    def exchange(name, kind):
+        return {"name": name, "vhost": vhost, "type": kind, "durable": True, "auto_delete": False,
+                "internal": False, "arguments": {}}
+
+    def bind(source, queue, key, arguments=None):
+        return {"source": source, "vhost": vhost, "destination": queue, "destination_type": "queue",
+                "routing_key": key, "arguments": arguments or {}}
+
+    exchanges = [exchange(topology.exchange, "topic"), exchange(topology.dead_letter_exchange, "direct")]
     queues, bindings = [], []
     for service, sq in topology.services.items():
+        exchanges.append(exchange(sq.requeue_exchange, "topic"))
         queues.append({"name": sq.queue, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": {
             "x-queue-type": "quorum", "x-delivery-limit": topology.delivery_limit,
             "x-dead-letter-exchange": topology.dead_letter_exchange, "x-dead-letter-routing-key": service}})
         queues.append({"name": sq.dead_letter_queue, "vhost": vhost, "durable": True, "auto_delete": False,
                        "arguments": {"x-queue-type": "quorum"}})
+        for tier, name in enumerate(sq.retry_queues):
+            queues.append({"name": name, "vhost": vhost, "durable": True, "auto_delete": False,
+                           "arguments": retry_queue_arguments(topology, service, tier)})
+            exchanges.append(exchange(name, "fanout"))
+            bindings.append(bind(name, name, ""))
         for key in sq.bindings:
-            bindings.append({"source": topology.exchange, "vhost": vhost, "destination": sq.queue,
-                             "destination_type": "queue", "routing_key": key, "arguments": {}})
-        bindings.append({"source": topology.dead_letter_exchange, "vhost": vhost, "destination": sq.dead_letter_queue,
-                         "destination_type": "queue", "routing_key": service, "arguments": {}})
+            bindings.append(bind(topology.exchange, sq.queue, key))
+        bindings.append(bind(sq.requeue_exchange, sq.queue, "#"))
+        bindings.append(bind(topology.dead_letter_exchange, sq.dead_letter_queue, service))
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
 # ------------------------------------------------------------------------------------------------------- connection
-class _FileBusChannel(filesystem.Channel):
-    def _put(self, queue, payload, **kwargs):
-        """Write the message aside, then rename it into place (atomic on POSIX).
-
-        kombu creates the message file, then locks and writes it; a consumer polling in between takes the still
-        empty file, fails to decode it and the message is lost (about 1 in 3,000 under load). The temporary name
-        does not end in ``.<queue>.msg``, so no consumer picks it up half written.
-        """
-        name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
-        tmp = os.path.join(self.data_folder_out, f"{uuid.uuid4().hex}.partial")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(str_to_bytes(kombu_json.dumps(payload)))  # as kombu writes it
-            os.replace(tmp, os.path.join(self.data_folder_out, name))
-        except OSError as exc:
-            raise ChannelError(f"Cannot add file {name!r} to directory") from exc
-
-
-class _FileBusTransport(filesystem.Transport):
-    Channel = _FileBusChannel
-
-
 def connect(url: str | None = None) -> Connection:
     """A kombu connection with bounded timeouts: RabbitMQ when configured, the shared file bus otherwise."""
     url = url if url is not None else config.amqp_url()
@@ -202,7 +275,7 @@ def connect(url: str | None = None) -> Connection:
     (root / "control").mkdir(parents=True, exist_ok=True)
     return Connection(
         "filesystem://",
-        transport=_FileBusTransport,
+        transport=FileBusTransport,
         transport_options={
             "data_folder_in": str(root / "data"),
             "data_folder_out": str(root / "data"),
@@ -224,6 +297,7 @@ class OutgoingMessage:
     headers: dict
     exchange: str | None = None  # default: the topology's main exchange
     type: str | None = None
+    content_type: str | None = None  # default application/json (a dead letter keeps its original one)
 
     @classmethod
     def for_event(cls, event_id: str, name: str, payload: dict | str, *, version: int = 1, occurred_at: str,
@@ -236,29 +310,6 @@ class OutgoingMessage:
         else:
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         return cls(event_id, name, body, headers, type=name)
-
-
-class _coalesced_writes:
-    """Send a whole batch's frames with one ``sendall`` instead of one system call per frame.
-
-    py-amqp writes every frame straight to the socket through ``transport._write``; while publishing a batch we
-    collect the bytes (copied: py-amqp reuses its frame buffer) and write them at once on exit.
-    """
-
-    def __init__(self, transport):
-        self.transport = transport
-        self.chunks: list[bytes] = []
-
-    def __enter__(self):
-        self.original = self.transport._write
-        self.transport._write = lambda data: self.chunks.append(bytes(data))
-        return self
-
-    def __exit__(self, *exc):
-        self.transport._write = self.original
-        if self.chunks:
-            self.transport.write(b"".join(self.chunks))
-        return False
 
 
 class Publisher:
@@ -317,11 +368,12 @@ class Publisher:
         self._settle(delivery_tag, multiple, None)
 
     def _on_nack(self, delivery_tag, multiple):
-        self._settle(delivery_tag, multiple, "nacked by the broker")
+        self._settle(delivery_tag, multiple, PublishFailure("nacked by the broker", "nacked"))
 
     def _on_return(self, exc, exchange, routing_key, message):
         message_id = message.properties.get("message_id")
-        self._returned[message_id] = f"unroutable: no queue bound to {exchange!r} with key {routing_key!r}"
+        self._returned[message_id] = PublishFailure(
+            f"unroutable: no queue bound to {exchange!r} with key {routing_key!r}", "unroutable")
 
     # -- publishing
     def publish_batch(self, messages: Iterable[OutgoingMessage]) -> dict[str, str | None]:
@@ -345,12 +397,12 @@ class Publisher:
         self._results.clear()
         self._returned.clear()
         exchange_default = self.topology.exchange
-        with _coalesced_writes(self._conn.connection.transport):
+        with coalesced_writes(self._conn.connection.transport):
             for m in messages:
                 self._seq += 1
                 self._pending[self._seq] = m.message_id
                 self._channel.basic_publish(
-                    amqp.Message(m.body, content_type="application/json", content_encoding="utf-8",
+                    amqp.Message(m.body, content_type=m.content_type or "application/json", content_encoding="utf-8",
                                  delivery_mode=2, message_id=m.message_id, type=m.type or m.routing_key,
                                  application_headers=m.headers),
                     exchange=m.exchange if m.exchange is not None else exchange_default,
@@ -375,7 +427,7 @@ class Publisher:
         for m in messages:
             producer.publish(
                 m.body, exchange=m.exchange if m.exchange is not None else self.topology.exchange,
-                routing_key=m.routing_key, content_type="application/json", content_encoding="utf-8",
+                routing_key=m.routing_key, content_type=m.content_type or "application/json", content_encoding="utf-8",
                 delivery_mode=2, message_id=m.message_id, type=m.type or m.routing_key, headers=m.headers,
                 serializer=None, retry=False,
             )

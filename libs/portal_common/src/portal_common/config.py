@@ -31,6 +31,26 @@ DEMO_VALUES = frozenset({
 })
 DEMO_MARKERS = ("demo", "change-me", "changeme", "change_me", "placeholder", "dev-only", "dev-service", "example")
 MIN_SECRET_LENGTH = 32
+# Names reserved for documentation (RFC 2606, RFC 6761): a URL or an e-mail address there is a template value that
+# never reaches a real system, like the prod overlay's https://portal.example.com (issue 11).
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "example", "invalid", "test")
+
+
+def placeholder_host(value: str) -> str | None:
+    """The host of a URL (or the domain of an e-mail address) when it is a reserved documentation name.
+
+    >>> placeholder_host("https://sms-gateway.example.com/send"), placeholder_host("Portál <no-reply@biztosito.hu>")
+    ('sms-gateway.example.com', None)
+    """
+    if "://" in value:
+        try:
+            host = urlsplit(value).hostname or ""
+        except ValueError:
+            return None
+    else:
+        host = value.rpartition("@")[2].strip().rstrip(">").strip()
+    host = host.lower().rstrip(".")
+    return host if any(host == d or host.endswith("." + d) for d in RESERVED_DOMAINS) else None
 
 
 def looks_like_demo(value: str) -> bool:
@@ -44,12 +64,13 @@ def looks_like_demo(value: str) -> bool:
 
 
 def env(name: str, default: str | None = None, *, production_required: bool = False, secret: bool = False,
-        url_password: bool = False) -> str | None:
+        url_password: bool = False, real_host: bool = False) -> str | None:
     """Read ``name`` from the environment.
 
     ``secret``: in production the value must not be a published demo value and must have at least
     ``MIN_SECRET_LENGTH`` characters. ``url_password``: in production the password inside the URL (if any) must not
-    be a published demo value.
+    be a published demo value. ``real_host``: in production the URL's host (or the address's domain) must not be a
+    reserved documentation name such as ``example.com``.
 
     >>> env("PORTAL_HTTP_PORT", "8000")
     '8000'
@@ -59,6 +80,9 @@ def env(name: str, default: str | None = None, *, production_required: bool = Fa
         value = value.strip()
         if is_production():
             _refuse_demo(name, value, secret=secret, url_password=url_password)
+            if real_host and placeholder_host(value):
+                raise ConfigError(f"{name} points at {placeholder_host(value)}, a placeholder (reserved example "
+                                  "domain); PORTAL_ENV=production needs the real address")
         return value
     if production_required and is_production():
         raise ConfigError(f"{name} must be set when PORTAL_ENV=production (see the configuration table in README.md)")

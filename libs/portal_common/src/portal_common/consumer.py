@@ -1,97 +1,88 @@
-"""The idempotent consumer: manual ack after commit, dedup by message id, bounded retries, dead-lettering.
+"""The idempotent consumer: manual ack after commit, dedup by message id, delayed retries, dead-lettering.
 
-For each batch of prefetched messages the worker opens one database transaction; every message is applied in its
-own savepoint together with its ``processed_messages`` row (the idempotency key), the transaction commits, and only
-then are the messages acked. A crash before the commit redelivers the batch; a crash after it redelivers messages
-that are then recognised as already processed and acked without effect.
+For each batch of prefetched deliveries the worker
 
-- invalid JSON, an unknown event, a schema violation or :class:`PermanentError` -> dead-letter queue at once, with
-  the reason in ``x-dead-reason``; the worker goes on with the next message.
-- any other exception -> retried with back-off a bounded number of times, then dead-lettered.
-- the database unreachable -> the batch is held (not acked, not requeued) and retried until the database is back,
-  so an outage does not burn the queue's delivery limit.
-- the broker connection lost -> reconnect with back-off; unacked messages come back and are deduplicated.
+1. decodes every delivery on its own (:mod:`portal_common.delivery`): an unreadable one — bad header types,
+   unknown event, not JSON, too large or too deep, wrong content type, schema violation — is dead-lettered alone, at
+   once, with its reason; the rest of the batch goes on, and the consumer never reconnects because of it;
+2. applies the others in one database transaction through the service's :class:`~portal_common.messagebus.MessageBus`
+   (each handler gets a unit of work that joins the transaction, and an after-commit hook), together with their
+   ``processed_messages`` rows (the idempotency key); when one handler fails, the batch is rolled back and applied
+   again with a savepoint per message, so the failure stays with its message;
+3. commits, runs the after-commit work of the messages that were applied, then settles the failures by kind
+   (:mod:`portal_common.errors`): permanent -> ``<service>.dead`` with ``x-dead-reason``; transient -> the next
+   retry tier (:mod:`portal_common.retry`), dead-lettered with the attempt history after the retry horizon;
+4. acks every delivery (a retried or dead-lettered one only once the broker confirmed its new copy).
+
+The database unreachable -> the batch is held (not acked, not requeued) and applied again when the database is
+back, so an outage does not burn the queue's delivery limit. The broker connection lost -> reconnect with back-off;
+unacked messages come back and are deduplicated.
 See https://microservices.io/patterns/communication-style/idempotent-consumer.html
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 from kombu import Consumer
-from structlog.contextvars import clear_contextvars
-from marshmallow import Schema, ValidationError
 from sqlalchemy import MetaData, Table, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.contextvars import clear_contextvars
 
-from . import logs, metrics
-from .bus import OutgoingMessage, Publisher, PublishError, Topology, connect, declare_topology, is_amqp, service_queues
+from . import logs, metrics, retry
+from .bus import OutgoingMessage, Publisher, PublishError, Topology, connect, declare_topology, service_queues
+from .compat import FileBusRetryPump, is_amqp, park_headers
 from .db import plumbing_tables, utcnow
+from .delivery import Identity, Limits, decode, identify
+from .errors import (DuplicateMessage, Kind, PermanentError, PoisonMessage, TransientError, classify, describe,
+                     is_database_unavailable, reason_label)
+from .messagebus import Message, MessageBus
+from .uow import AfterCommit
+
+__all__ = ["Worker", "PermanentError", "TransientError", "PoisonMessage"]
 
 log = logs.get_logger(__name__)
 _processed: Table = plumbing_tables(MetaData())[1]
 
 
-class PermanentError(Exception):
-    """The message can never be applied (unknown policy, checksum mismatch …): dead-letter it with this reason."""
-
-
-@dataclass
-class MessageMeta:
-    message_id: str
-    event: str
-    version: int
-    correlation_id: str
-    headers: dict
-    redelivered: bool
-
-
-@dataclass
-class Handler:
-    """``fn(data, session, meta)`` applies one event inside the caller's transaction; it never commits.
-
-    A handler may run more than once for one delivery: a batch is first applied in one go, and when any of its
-    handlers fails the batch is rolled back and applied again message by message. Database effects are rolled back
-    with it; anything done outside the transaction (an S3 copy, a metric) must be idempotent or happen after the
-    commit (``sqlalchemy.event.listen(session, "after_commit", ...)``).
-    """
-
-    fn: Callable[[dict, Session, MessageMeta], None]
-    schema: Schema | None = None
-
-
 @dataclass
 class _Delivery:
-    message: object
-    meta: MessageMeta | None = None
-    data: dict | None = None
-    error: str | None = None  # set -> dead-letter with this reason
-    transient: str | None = None  # set -> retry on its own
-    outcome: str = "pending"
-    attempts: int = 0
-    extra: dict = field(default_factory=dict)
+    raw: object
+    ident: Identity | None = None
+    message: Message | None = None
+    fields: dict | None = None
+    failure: BaseException | None = None
+    outcome: str = "pending"  # applied | duplicate | retried | dead_lettered
+    after: AfterCommit = field(default_factory=AfterCommit)
+
+    @property
+    def todo(self) -> bool:
+        return self.failure is None and self.outcome == "pending"
 
 
 class Worker:
-    def __init__(self, service: str, handlers: dict[str, Handler], session_factory: sessionmaker,
-                 topology: Topology, *, url: str | None = None, batch_size: int = 100, max_wait: float = 0.05,
-                 retry_delays: tuple[float, ...] = (0.2, 1.0, 3.0), dead_letter_publisher: Publisher | None = None):
+    """Consumes ``<service>.events`` and applies each event through ``bus`` (see the module docstring)."""
+
+    def __init__(self, service: str, bus: MessageBus, session_factory: sessionmaker, topology: Topology, *,
+                 url: str | None = None, batch_size: int = 100, max_wait: float = 0.05,
+                 retry_policy: retry.RetryPolicy | None = None, limits: Limits | None = None,
+                 publisher: Publisher | None = None):
         self.service = service
-        self.handlers = handlers
+        self.bus = bus
         self.session_factory = session_factory
         self.topology = topology
         self.url = url
         self.batch_size = batch_size
         self.max_wait = max_wait
-        self.retry_delays = retry_delays
-        self.dead_letters = dead_letter_publisher or Publisher(topology, url=url)
+        self.retry_policy = retry_policy or retry.RetryPolicy.from_env(service)
+        self.limits = limits or Limits.from_env()
+        self.publisher = publisher or Publisher(topology, url=url)
         self.connected = False
+        self.connections = 0  # how often the consumer (re)connected: a poison delivery must never add one
+        self._amqp = bool(url)
         self._stop = threading.Event()
         self._buffer: list[_Delivery] = []
 
@@ -108,23 +99,26 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - reconnect on any broker trouble
                 self.connected = False
                 self._buffer.clear()  # unacked: the broker redelivers them
-                log.warning("consumer_disconnected", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+                log.warning("consumer_disconnected", error=describe(exc), retry_in_s=delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 15.0)
-        self.dead_letters.close()
+        self.publisher.close()
 
     def _consume(self) -> None:
         with connect(self.url) as conn:
             conn.connect()
             declare_topology(conn, self.topology)
-            queue, _dead = service_queues(self.topology, self.service, is_amqp(conn))
+            self._amqp = is_amqp(conn)
+            queue, _dead = service_queues(self.topology, self.service, self._amqp)
             channel = conn.channel()
-            consumer = Consumer(channel, queues=[queue], on_message=self._on_message, no_ack=False,
+            consumer = Consumer(channel, queues=[queue], on_message=self._buffer_delivery, no_ack=False,
                                 auto_declare=False)
             # Quorum queues reject a global QoS: prefetch applies per consumer.
             consumer.qos(prefetch_count=self.batch_size * 2, apply_global=False)
+            pump = None if self._amqp else FileBusRetryPump(conn, self.topology, self.service)
             with consumer:
                 self.connected = True
+                self.connections += 1
                 log.info("consumer_started", queue=queue.name)
                 first_at = None
                 while not self._stop.is_set():
@@ -138,207 +132,236 @@ class Worker:
                                          or time.monotonic() - first_at >= self.max_wait):
                         self._flush(conn)
                         first_at = None
-                    if is_amqp(conn):
+                    if pump is not None:
+                        pump.pump()
+                    if self._amqp:
                         conn.heartbeat_check()
                 if self._buffer:
                     self._flush(conn)
 
-    def _on_message(self, message) -> None:
-        self._buffer.append(_Delivery(message))
+    def _buffer_delivery(self, raw) -> None:
+        self._buffer.append(_Delivery(raw))
 
     # -------------------------------------------------------------------------------------------------- batches
     def _flush(self, conn) -> None:
         batch, self._buffer = self._buffer, []
         clear_contextvars()  # nothing of the previous batch may leak into this one's log lines
         for d in batch:
-            self._prepare(d)
-        self._apply_batch_until_db_is_back(batch, conn)
+            self._decode(d)
+        self._apply_until_the_database_answers(batch, conn)
+        committed = AfterCommit()
         for d in batch:
-            if d.transient:
-                self._retry_alone(d)
+            if d.outcome == "applied":
+                committed.absorb(d.after)
+        committed.run()
+        self._settle_failures(batch)
         for d in batch:
-            if d.error:
-                self._dead_letter(d)
-        for d in batch:
-            d.message.ack()
-            metrics.MESSAGES_CONSUMED.labels(self.service, d.meta.event if d.meta else "?", d.outcome).inc()
+            d.raw.ack()
+            metrics.MESSAGES_CONSUMED.labels(self.service, self._event_label(d), d.outcome).inc()
+            if d.outcome == "duplicate":  # rare (a redelivery, a publisher's retry): worth a line
+                self._log(d, "info", "message_duplicate")
 
-    def _apply_batch_until_db_is_back(self, batch, conn) -> None:
+    def _decode(self, d: _Delivery) -> None:
+        try:
+            d.ident = identify(d.raw)
+            d.message, d.fields = decode(d.raw, d.ident, self.bus.events, self.limits)
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with a delivery stays with it
+            d.failure = exc if isinstance(exc, PermanentError) else PoisonMessage(
+                f"undecodable delivery: {describe(exc)}", "poison")
+
+    def _event_label(self, d: _Delivery) -> str:
+        """Event names become metric labels only when the service routes them: no unbounded label values."""
+        event = d.ident.routing_key if d.ident else ""
+        return event if event in self.bus.events else "unknown"
+
+    def _apply_until_the_database_answers(self, batch: list[_Delivery], conn) -> None:
         delay = 0.5
         while True:
             try:
-                self._apply_batch(batch)
+                self._apply(batch)
                 return
-            except (OperationalError, DBAPIError) as exc:
-                if not _is_connectivity(exc):
-                    # One message broke the whole commit (a constraint deferred to commit time, say):
-                    # fall back to one transaction per message so the others are not held hostage.
-                    for d in batch:
-                        if d.error is None:
-                            d.transient, d.outcome = f"{type(exc).__name__}: {exc}", "pending"
-                    return
-                log.warning("consumer_database_unavailable", error=str(exc).splitlines()[0], retry_in_s=delay,
-                            message_ids=[d.meta.message_id for d in batch if d.meta])
-                for d in batch:
-                    if d.error is None:
-                        d.outcome, d.transient = "pending", None
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                log.warning("consumer_database_unavailable", error=describe(exc), retry_in_s=delay,
+                            messages=len(batch))
+                self._reset(batch)
                 self._sleep_with_heartbeats(conn, delay)
                 delay = min(delay * 2, 30.0)
 
-    def _apply_batch(self, batch) -> None:
-        """Fast path: one transaction, one dedup query, no savepoints. If any handler fails, roll back and apply the
-        batch again with a savepoint per message, so one bad message cannot take the others down with it."""
-        todo = [d for d in batch if d.error is None and d.transient is None]
+    @staticmethod
+    def _reset(batch: list[_Delivery]) -> None:
+        """Forget what an attempt that did not commit decided (decoding failures stay)."""
+        for d in batch:
+            if d.message is not None:
+                d.failure, d.outcome = None, "pending"
+                d.after.clear()
+
+    def _apply(self, batch: list[_Delivery]) -> None:
+        todo = [d for d in batch if d.todo]
         if not todo:
             return
+        try:
+            self._apply_in_one_transaction(todo)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise
+            # The commit itself failed (a constraint checked at commit time, say): one transaction per message,
+            # so the others are not held hostage by one.
+            log.info("consumer_commit_failed", error=describe(exc), size=len(todo))
+            self._reset(todo)
+            for d in todo:
+                try:
+                    self._apply_in_one_transaction([d])
+                except Exception as one:
+                    if is_database_unavailable(one):
+                        raise
+                    d.failure, d.outcome = one, "pending"
+                    d.after.clear()
+
+    def _apply_in_one_transaction(self, todo: list[_Delivery]) -> None:
+        """Fast path: one dedup query, one savepoint for all. If any handler fails, roll that back and apply each
+        message in a savepoint of its own."""
         with self.session_factory() as session, session.begin():
             seen = self._already_processed(session, todo)
             fresh = []
             for d in todo:
-                if d.meta.message_id in seen:
+                if d.message.message_id in seen:
                     d.outcome = "duplicate"
-                    _log_message("info", "message_duplicate", d)
                 else:
-                    seen.add(d.meta.message_id)  # the same message twice within one batch
+                    seen.add(d.message.message_id)  # the same message twice within one batch
                     fresh.append(d)
+            if len(fresh) == 1:  # nothing to gain from the batch savepoint
+                self._apply_one(session, fresh[0])
+                return
             try:
                 with session.begin_nested():
                     for d in fresh:
-                        logs.bind_correlation_id(d.meta.correlation_id)
-                        self.handlers[d.meta.event].fn(d.data, session, d.meta)
+                        self._handle(session, d)
+                    session.flush()
                     self._mark_processed(session, fresh)
-            except OperationalError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - fall back to per-message savepoints below
-                log.info("consumer_batch_fallback", error=f"{type(exc).__name__}: {exc}", size=len(fresh),
-                         message_ids=[d.meta.message_id for d in fresh])
+            except Exception as exc:  # noqa: BLE001 - fall back to a savepoint per message
+                if is_database_unavailable(exc):
+                    raise
+                log.debug("consumer_batch_fallback", error=describe(exc), size=len(fresh))
                 for d in fresh:
-                    self._apply(session, d)
+                    d.after.clear()
+                    self._apply_one(session, d)
                 return
             for d in fresh:
                 d.outcome = "applied"
-                _log_message("info", "message_applied", d)
+
+    def _apply_one(self, session: Session, d: _Delivery) -> None:
+        try:
+            with session.begin_nested():
+                self._handle(session, d)
+                session.flush()
+                try:
+                    with session.begin_nested():
+                        self._mark_processed(session, [d])
+                except IntegrityError:
+                    raise DuplicateMessage(d.message.message_id) from None
+            d.outcome = "applied"
+        except DuplicateMessage:
+            d.outcome = "duplicate"  # a concurrent consumer committed it first
+            d.after.clear()
+        except Exception as exc:  # noqa: BLE001 - the failure stays with its message
+            if is_database_unavailable(exc):
+                raise
+            d.failure = exc
+            d.after.clear()
+
+    def _handle(self, session: Session, d: _Delivery) -> None:
+        logs.bind_correlation_id(d.message.correlation_id)
+        self.bus.handle_event(d.message, d.fields, session, d.after)
 
     @staticmethod
-    def _already_processed(session: Session, deliveries) -> set[str]:
-        ids = [d.meta.message_id for d in deliveries]
+    def _already_processed(session: Session, deliveries: list[_Delivery]) -> set[str]:
+        ids = [d.message.message_id for d in deliveries]
         rows = session.execute(select(_processed.c.message_id).where(_processed.c.message_id.in_(ids)))
         return {row[0] for row in rows}
 
     @staticmethod
-    def _mark_processed(session: Session, deliveries) -> None:
+    def _mark_processed(session: Session, deliveries: list[_Delivery]) -> None:
         if deliveries:
             now = utcnow()
             session.execute(_processed.insert(), [
-                {"message_id": d.meta.message_id, "event": d.meta.event, "processed_at": now} for d in deliveries])
+                {"message_id": d.message.message_id, "event": d.message.event, "processed_at": now}
+                for d in deliveries])
 
     def _sleep_with_heartbeats(self, conn, seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end and not self._stop.is_set():
-            if is_amqp(conn):
+            if self._amqp:
                 conn.heartbeat_check()
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
 
-    def _prepare(self, d: _Delivery) -> None:
-        """Decode, identify and validate; failures here are permanent."""
-        message = d.message
-        props = message.properties or {}
-        headers = dict(message.headers or {})
-        routing_key = (message.delivery_info or {}).get("routing_key", "")
-        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-        event = str(headers.get("event") or props.get("type") or routing_key)
-        message_id = props.get("message_id") or "sha256:" + hashlib.sha256(body).hexdigest()
-        d.meta = MessageMeta(
-            message_id=str(message_id), event=event, version=int(headers.get("version") or 1),
-            correlation_id=str(headers.get("correlation_id") or message_id), headers=headers,
-            redelivered=bool((message.delivery_info or {}).get("redelivered")),
-        )
-        try:
-            raw = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            d.error = f"invalid JSON: {exc}"
-            return
-        handler = self.handlers.get(event)
-        if handler is None:
-            d.error = f"no handler for event {event!r} (version {d.meta.version}) in {self.service}"
-            return
-        if not isinstance(raw, dict):
-            d.error = "invalid message: the body must be a JSON object"
-            return
-        try:
-            d.data = handler.schema.load(raw) if handler.schema is not None else raw
-        except ValidationError as exc:
-            d.error = "schema violation: " + json.dumps(exc.messages, ensure_ascii=False, sort_keys=True)
-
-    def _apply(self, session: Session, d: _Delivery) -> None:
-        logs.bind_correlation_id(d.meta.correlation_id)
-        if session.execute(select(_processed.c.message_id).where(
-                _processed.c.message_id == d.meta.message_id)).first():
-            d.outcome = "duplicate"
-            _log_message("info", "message_duplicate", d)
-            return
-        try:
-            with session.begin_nested():
-                self.handlers[d.meta.event].fn(d.data, session, d.meta)
-                session.execute(_processed.insert().values(
-                    message_id=d.meta.message_id, event=d.meta.event, processed_at=utcnow()))
-            d.outcome = "applied"
-            _log_message("info", "message_applied", d)
-        except PermanentError as exc:
-            d.error = str(exc)
-        except IntegrityError as exc:
-            if "processed_messages" in str(exc):
-                d.outcome = "duplicate"  # a concurrent worker applied it first
+    # --------------------------------------------------------------------------------------------------- failures
+    def _settle_failures(self, batch: list[_Delivery]) -> None:
+        """Publish every failed delivery's new copy (retry tier or dead letter) with confirms, in one go."""
+        out: list[tuple[_Delivery, OutgoingMessage, str]] = []
+        now = utcnow()
+        sq = self.topology.for_service(self.service)
+        for d in batch:
+            if d.failure is None:
+                continue
+            kind = classify(d.failure)
+            reason = describe(d.failure)
+            if kind is Kind.PERMANENT:
+                out.append((d, self._dead_letter(d, reason, dict(d.ident.headers), now), reason_label(d.failure)))
+                continue
+            decision = retry.decide(self.retry_policy, kind, reason, d.ident.headers, len(sq.retry_queues), now)
+            if decision.tier is None:
+                label = "horizon" if kind is Kind.TRANSIENT else "gave_up"
+                out.append((d, self._dead_letter(d, decision.reason, decision.headers, now), label))
             else:
-                d.transient = f"IntegrityError: {str(exc).splitlines()[0]}"
-        except OperationalError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - anything else may be transient: retry
-            d.transient = f"{type(exc).__name__}: {exc}"
+                out.append((d, self._retry(d, decision), ""))
+                self._log(d, "warning", "message_retry_scheduled", error=reason, attempts=decision.headers[
+                    retry.ATTEMPTS], retry_in_s=sq.retry_delays[decision.tier])
+        if not out:
+            return
+        results = self.publisher.publish_batch([m for _d, m, _label in out])  # PublishError -> not acked
+        failed = {mid: err for mid, err in results.items() if err is not None}
+        if failed:
+            raise PublishError(f"retry/dead-letter publish failed: {failed}")
+        for d, m, label in out:
+            event = self._event_label(d)
+            if m.exchange == self.topology.dead_letter_exchange:
+                d.outcome = "dead_lettered"
+                metrics.MESSAGES_DEAD_LETTERED.labels(self.service, event, label).inc()
+                self._log(d, "error", "message_dead_lettered", reason=m.headers[retry.DEAD_REASON])
+            else:
+                d.outcome = "retried"
+                metrics.MESSAGES_RETRIED.labels(self.service, event).inc()
 
-    def _retry_alone(self, d: _Delivery) -> None:
-        for delay in self.retry_delays:
-            metrics.MESSAGES_RETRIED.labels(self.service, d.meta.event).inc()
-            _log_message("warning", "message_retry", d, error=d.transient,
-                        retry_in_s=delay)
-            time.sleep(delay)
-            d.transient = None
-            try:
-                with self.session_factory() as session, session.begin():
-                    self._apply(session, d)
-            except Exception as exc:  # noqa: BLE001 - the commit itself failed
-                d.transient = f"{type(exc).__name__}: {exc}"
-            if d.transient is None:  # applied, a duplicate, or found to be permanent (d.error)
-                return
-        d.error = f"gave up after {len(self.retry_delays) + 1} attempts: {d.transient}"
-        d.transient = None
+    def _retry(self, d: _Delivery, decision: retry.Decision) -> OutgoingMessage:
+        """The delivery's copy for its retry tier: same body, properties and routing key, the new headers."""
+        sq = self.topology.for_service(self.service)
+        headers = park_headers(decision.headers, sq.retry_delays[decision.tier], amqp_broker=self._amqp)
+        return OutgoingMessage(d.ident.message_id, d.ident.routing_key, d.ident.body, headers,
+                               exchange=sq.retry_queues[decision.tier], type=d.message.event)
 
-    def _dead_letter(self, d: _Delivery) -> None:
-        message = d.message
-        props = message.properties or {}
-        headers = dict(message.headers or {})
-        headers.update({"x-dead-reason": d.error[:4000], "x-dead-queue": self.topology.for_service(self.service).queue,
-                        "x-dead-at": utcnow().isoformat(), "x-dead-service": self.service})
-        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-        out = OutgoingMessage(d.meta.message_id, self.service, body, headers,
-                              exchange=self.topology.dead_letter_exchange, type=props.get("type") or d.meta.event)
-        results = self.dead_letters.publish_batch([out])  # raises PublishError -> not acked -> redelivered
-        if results.get(out.message_id) is not None:
-            raise PublishError(f"dead-letter publish failed: {results[out.message_id]}")
-        d.outcome = "dead_lettered"
-        metrics.MESSAGES_DEAD_LETTERED.labels(self.service, d.meta.event, d.error.split(":")[0][:40]).inc()
-        _log_message("error", "message_dead_lettered", d, reason=d.error)
+    def _dead_letter(self, d: _Delivery, reason: str, headers: dict, now) -> OutgoingMessage:
+        ident = d.ident
+        headers = {k: v for k, v in headers.items() if k not in retry.BROKER_HEADERS and k != retry.DUE_AT}
+        attempts = headers.get(retry.ATTEMPTS)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            attempts = 1
+        headers.update({
+            retry.DEAD_REASON: reason[:4000], retry.DEAD_QUEUE: self.topology.for_service(self.service).queue,
+            retry.DEAD_AT: now.isoformat(), retry.DEAD_SERVICE: self.service,
+            retry.DEAD_ROUTING_KEY: ident.routing_key, retry.ATTEMPTS: attempts,
+        })
+        headers.setdefault(retry.FIRST_REASON, reason[:1000])
+        headers.setdefault(retry.FIRST_AT, now.isoformat())
+        props = ident.properties
+        return OutgoingMessage(ident.message_id, self.service, ident.body, headers,
+                               exchange=self.topology.dead_letter_exchange,
+                               type=props.get("type") if isinstance(props.get("type"), str) else None,
+                               content_type=ident.content_type)
 
-
-def _log_message(level: str, what: str, d: _Delivery, **fields) -> None:
-    """A log line about one message: its event, message id and correlation id, whatever else is bound."""
-    getattr(log, level)(what, event_type=d.meta.event, message_id=d.meta.message_id,
-                        correlation_id=d.meta.correlation_id, **fields)
-
-
-def _is_connectivity(exc: DBAPIError) -> bool:
-    if getattr(exc, "connection_invalidated", False):
-        return True
-    text = str(exc).lower()
-    return any(s in text for s in ("could not connect", "connection refused", "server closed the connection",
-                                   "terminating connection", "database is locked", "connection reset"))
+    def _log(self, d: _Delivery, level: str, what: str, **fields) -> None:
+        """A log line about one delivery: its event, message id and correlation id."""
+        getattr(log, level)(what, event_type=d.ident.routing_key if d.ident else "", message_id=d.ident.message_id
+                            if d.ident else "", correlation_id=d.message.correlation_id if d.message else None,
+                            **fields)

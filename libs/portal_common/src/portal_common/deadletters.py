@@ -44,7 +44,8 @@ from .bus import Topology, connect, is_amqp, load_topology
 log = logs.get_logger(__name__)
 
 #: Headers that describe a failure: dropped on replay, so the replayed message gets the full retry budget again.
-FAILURE_HEADERS = ("x-dead-", "x-attempts", "x-first-failure-", "x-death", "x-retry-", "x-first-death-",
+FAILURE_HEADERS = ("x-dead-", "x-attempts", "x-first-failure-", "x-last-failure-", "x-death", "x-retry-",
+                   "portal-retry-", "x-first-death-",
                    "x-last-death-", "x-delivery-count")
 
 
@@ -203,13 +204,13 @@ class AmqpDeadLetters:
         """Publish to ``<service>.requeue`` with a confirm, then ack the letter. Raises on a refusal."""
         if self._publish_channel is None:
             ch = self.conn.connection.channel()
-            ch.confirm_select()
             ch.events["basic_return"].add(lambda exc, exchange, key, message: self._returned.append(key))
             self._publish_channel = ch
         props = {k: v for k, v in letter.properties.items() if k in _AMQP_PROPERTIES}
         props["delivery_mode"] = 2
         self._returned.clear()
-        self._publish_channel.basic_publish(
+        # basic_publish_confirm: selects confirms on first use and waits for this message's ack (or nack: raises).
+        self._publish_channel.basic_publish_confirm(
             amqp.Message(letter.body, application_headers=letter.replay_headers(), **props),
             exchange=self.requeue_exchange(), routing_key=letter.event, mandatory=True, confirm_timeout=30)
         if self._returned:
@@ -268,6 +269,15 @@ class FileBusDeadLetters:
         if self._publisher is None:
             self._conn = connect(None)
             self._publisher = Producer(self._conn.channel())
+        # The file bus drops a message nothing is bound for, without a word: check first, keep the letter if so.
+        try:
+            routed = self._publisher.channel.typeof(self.requeue_exchange()).lookup(
+                self._publisher.channel.get_table(self.requeue_exchange()), self.requeue_exchange(), letter.event,
+                None)
+        except KeyError:
+            routed = []
+        if not [q for q in routed if q]:
+            raise RuntimeError(f"unroutable: nothing bound to {self.requeue_exchange()!r} takes {letter.event!r}")
         self._publisher.publish(
             letter.body, exchange=self.requeue_exchange(), routing_key=letter.event,
             content_type=letter.properties.get("content_type") or "application/json",
@@ -289,6 +299,38 @@ class FileBusDeadLetters:
 
 def open_queue(topology: Topology, service: str, url: str | None):
     return AmqpDeadLetters(url, topology, service) if url else FileBusDeadLetters(topology, service)
+
+
+# ----------------------------------------------------------------------------------------------- bounded, never lossy
+#: How many letters a dead-letter queue holds at most. Far above anything an operator should let pile up (the
+#: alert fires at the first one); the bound only keeps a flood of poison from filling the broker's disk.
+DEAD_LETTER_MAX = 100_000
+
+
+def bounding_policies(vhost: str = "/", namespace: str = "", max_length: int = DEAD_LETTER_MAX) -> list[dict]:
+    """RabbitMQ policies (``definitions.json``) that bound the dead-letter queues without silent loss.
+
+    - ``<service>.dead``: ``max-length`` with ``overflow: reject-publish``. A full queue *refuses* a new letter (the
+      publisher gets a nack) instead of dropping its oldest one (the default, ``drop-head``, would lose letters
+      without a trace). A quorum queue refuses once it is *over* the bound, so it may hold one letter more.
+    - ``<service>.events``: ``dead-letter-strategy: at-least-once`` (quorum queues; needs ``overflow:
+      reject-publish``, which without a ``max-length`` never refuses anything). A letter the broker dead-letters
+      itself (the delivery limit) stays in the work queue until the dead-letter queue accepts it; the default,
+      at-most-once, would drop it when the dead-letter queue is full.
+
+    So when a dead-letter queue is full nothing is lost: the consumer's own dead-lettering is nacked and the message
+    stays unacknowledged in its work queue, and the broker's holds it too; the queue stops moving for those
+    messages, ``portal_dead_letter_queue_messages`` has long been alerting, and the operator replays or purges.
+    Policies, not queue arguments: they can be changed on a running broker without re-creating any queue."""
+    prefix = re.escape(f"{namespace}.") if namespace else ""
+    return [
+        {"vhost": vhost, "name": f"{namespace or 'portal'}-dead-letter-queues-bounded",
+         "pattern": f"^{prefix}[a-z]+\\.dead$", "apply-to": "queues", "priority": 10,
+         "definition": {"max-length": max_length, "overflow": "reject-publish"}},
+        {"vhost": vhost, "name": f"{namespace or 'portal'}-dead-lettering-at-least-once",
+         "pattern": f"^{prefix}[a-z]+\\.events$", "apply-to": "queues", "priority": 10,
+         "definition": {"dead-letter-strategy": "at-least-once", "overflow": "reject-publish"}},
+    ]
 
 
 # ------------------------------------------------------------------------------------------------------ the DLQ gauge

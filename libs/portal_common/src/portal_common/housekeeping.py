@@ -58,11 +58,16 @@ def days(name: str, default: float) -> timedelta:
 def plumbing_rules() -> list[Rule]:
     """The outbox and processed-message rules: every service has these tables (``db.plumbing_tables``)."""
     outbox, processed = plumbing_tables(MetaData())
+    keep_ids = days("PORTAL_PROCESSED_RETENTION_DAYS", 14)
+    horizon_hours = float(config.env("PORTAL_RETRY_HORIZON_HOURS", "24") or 24)
+    if keep_ids <= timedelta(hours=horizon_hours):
+        # A message may be redelivered up to the retry horizon after its first try: its id must still be known.
+        raise config.ConfigError(f"PORTAL_PROCESSED_RETENTION_DAYS ({keep_ids.days}) must be longer than the retry "
+                                 f"horizon PORTAL_RETRY_HORIZON_HOURS ({horizon_hours:g} h)")
     return [
         Rule("outbox", outbox, older_than(outbox, "published_at", days("PORTAL_OUTBOX_RETENTION_DAYS", 7),
                                           outbox.c.published_at.isnot(None))),
-        Rule("processed_messages", processed,
-             older_than(processed, "processed_at", days("PORTAL_PROCESSED_RETENTION_DAYS", 14))),
+        Rule("processed_messages", processed, older_than(processed, "processed_at", keep_ids)),
     ]
 
 

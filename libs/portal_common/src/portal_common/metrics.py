@@ -37,6 +37,10 @@ DEAD_LETTER_QUEUE = Gauge(
 OUTBOX_BACKLOG = Gauge(
     "portal_outbox_backlog", "Outbox rows not yet confirmed by the broker", ["service"], multiprocess_mode="max"
 )
+OUTBOX_OLDEST_AGE = Gauge(
+    "portal_outbox_oldest_unpublished_seconds", "Age of the oldest outbox row not yet confirmed by the broker (0: none)",
+    ["service"], multiprocess_mode="max",
+)
 
 
 def render_metrics() -> tuple[bytes, str]:

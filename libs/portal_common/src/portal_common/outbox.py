@@ -17,14 +17,14 @@ import threading
 from collections import Counter
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
 from sqlalchemy import MetaData, Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import logs, metrics
-from .bus import OutgoingMessage, Publisher, PublishError
+from .bus import OutgoingMessage, Publisher, PublishError, PublishFailure
 from .db import plumbing_tables, utcnow
 
 log = logs.get_logger(__name__)
@@ -76,6 +76,18 @@ def _iso(value):
 def backlog(session: Session) -> int:
     t = outbox_table()
     return session.execute(select(func.count()).select_from(t).where(t.c.published_at.is_(None))).scalar_one()
+
+
+def oldest_unpublished_age(session: Session, now: datetime) -> float:
+    """Seconds since the oldest unpublished row's event occurred (0 when every row is published): the alert
+    PortalOutboxStuck fires when this passes a minute, whatever the reason (broker down, relay dead, poison row)."""
+    t = outbox_table()
+    oldest = session.execute(select(func.min(t.c.occurred_at)).where(t.c.published_at.is_(None))).scalar_one()
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:  # SQLite returns naive values from aggregates
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return max(0.0, (now - oldest).total_seconds())
 
 
 class OutboxRelay:
@@ -132,6 +144,7 @@ class OutboxRelay:
         try:
             with self.session_factory() as session:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog(session))
+                metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(oldest_unpublished_age(session, utcnow()))
         except Exception:  # noqa: BLE001 - metrics must never stop the relay
             log.warning("outbox_backlog_unknown")
 
@@ -156,7 +169,7 @@ class OutboxRelay:
                 self.healthy = True
             except PublishError as exc:
                 self.healthy = False
-                results = {m.message_id: str(exc) for m in messages}
+                results = {m.message_id: PublishFailure(str(exc), "broker_unavailable") for m in messages}
             self._record(session, rows, results, now)
         return sum(1 for error in results.values() if error is None)
 
@@ -177,7 +190,7 @@ class OutboxRelay:
             delay = min(self.max_backoff, 2 ** min(attempts, 10))
             session.execute(update(t).where(t.c.seq == row["seq"]).values(
                 attempts=attempts, last_error=error[:2000], next_attempt_at=now + timedelta(seconds=delay)))
-            metrics.PUBLISH_FAILURES.labels(self.service, error.split(":")[0][:40]).inc()
+            metrics.PUBLISH_FAILURES.labels(self.service, getattr(error, "kind", "no_confirm")).inc()
             log.warning("outbox_publish_failed", event_type=row["event"], event_id=row["event_id"], attempts=attempts,
                         retry_in_s=delay, error=error, correlation_id=row["correlation_id"])
 

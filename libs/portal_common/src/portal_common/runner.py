@@ -9,7 +9,8 @@ from sqlalchemy.orm import sessionmaker
 
 from . import config, logs
 from .bus import Publisher, Topology, load_topology
-from .consumer import Handler, Worker
+from .consumer import Worker
+from .messagebus import MessageBus
 from .db import ping
 from .deadletters import DeadLetterGauge
 from .health import broker_check, serve_health
@@ -19,11 +20,11 @@ from .outbox import OutboxRelay
 log = logs.get_logger(__name__)
 
 
-def build_worker(service: str, handlers: dict[str, Handler], engine: Engine, session_factory: sessionmaker, *,
+def build_worker(service: str, bus: MessageBus, engine: Engine, session_factory: sessionmaker, *,
                  topology: Topology | None = None, url: str | None = None, batch_size: int = 100):
     topology = topology or load_topology()
     url = url if url is not None else config.amqp_url()
-    worker = Worker(service, handlers, session_factory, topology, url=url, batch_size=batch_size)
+    worker = Worker(service, bus, session_factory, topology, url=url, batch_size=batch_size)
     relay = OutboxRelay(service, session_factory, Publisher(topology, url=url))
     checks = {
         "database": lambda: ping(engine),
@@ -32,12 +33,12 @@ def build_worker(service: str, handlers: dict[str, Handler], engine: Engine, ses
     return worker, relay, checks
 
 
-def run(service: str, handlers: dict[str, Handler], engine: Engine, session_factory: sessionmaker,
+def run(service: str, bus: MessageBus, engine: Engine, session_factory: sessionmaker,
         extra_threads: tuple = (), housekeeping: tuple[Rule, ...] = (), **kwargs) -> None:
     """Block until SIGTERM/SIGINT. ``extra_threads`` are objects with ``run_forever()`` and ``stop()``;
     ``housekeeping`` are the service's own cleanup rules (the outbox and processed-message rules are always on)."""
     logs.configure_logging(f"{service}-worker")
-    worker, relay, checks = build_worker(service, handlers, engine, session_factory, **kwargs)
+    worker, relay, checks = build_worker(service, bus, engine, session_factory, **kwargs)
     port = config.env_int("PORTAL_HEALTH_PORT", 9100)
     server = serve_health(port, checks)
     housekeeper = Housekeeper(service, session_factory, [*plumbing_rules(), *housekeeping])

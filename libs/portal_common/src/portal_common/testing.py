@@ -190,3 +190,46 @@ def take_dead_letters(topology, service: str, expected: int, timeout: float = 10
             message.ack()
     assert len(found) == expected, f"{len(found)} dead letters within {timeout}s, expected {expected}"
     return found
+
+
+def apply_event(bus, session_factory, event: str, body: dict, *, message_id: str | None = None,
+                headers: dict | None = None):
+    """Apply one event as the worker does — the route's schema, its command, its handler, one transaction, then the
+    after-commit work — without a broker. Returns what the handler returned."""
+    import uuid
+
+    from .messagebus import Message
+    from .uow import AfterCommit
+
+    message_id = message_id or str(uuid.uuid4())
+    route = bus.events[event]
+    occurred_at = (headers or {}).get("occurred_at")
+    message = Message(message_id=message_id, event=event, version=route.versions[-1], correlation_id=message_id,
+                      occurred_at=occurred_at, headers=dict(headers or {}))
+    after = AfterCommit()
+    with session_factory() as session, session.begin():
+        result = bus.handle_event(message, route.load(body), session, after)
+    after.run()
+    return result
+
+
+def plumbing_bus(handler, events, uow_bind=None):
+    """A :class:`~portal_common.messagebus.MessageBus` for plumbing tests and benchmarks: every event in ``events``
+    loads any JSON object (``dict``) and goes to ``handler(fields, *, uow, message)``; ``uow.session`` is the
+    consumer's session."""
+    from marshmallow import INCLUDE, Schema
+
+    from .messagebus import MessageBus, Route
+    from .uow import JoinedSession
+
+    class AnyFields(Schema):
+        class Meta:
+            unknown = INCLUDE
+
+    class SessionOnly(JoinedSession):
+        def bind(self, session):
+            if uow_bind is not None:
+                uow_bind(self, session)
+
+    return MessageBus({name: Route(AnyFields, dict, handler) for name in events}, uow=lambda: None,
+                      joined_uow=SessionOnly)

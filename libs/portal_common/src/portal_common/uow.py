@@ -1,4 +1,5 @@
-"""Who owns the transaction of a unit of work — the two SQLAlchemy variants every service needs.
+"""Who owns the transaction of a unit of work — the two SQLAlchemy variants every service needs — and the work
+that waits for the commit.
 
 A service keeps its own ``AbstractUnitOfWork`` (its repositories, how its aggregates' events are staged) and mixes
 in one of these for the session handling (cosmicpython's unit of work, split by who commits):
@@ -11,18 +12,73 @@ in one of these for the session handling (cosmicpython's unit of work, split by 
         def bind(self, session):
             self.policies = repository.SqlAlchemyRepository(session)
 
-Both give ``_commit()``, ``rollback()`` and ``_add_event(name, payload, secret_fields=())`` (the outbox row goes into
-the same transaction). Nothing domain-specific lives here.
+Both give ``_commit()``, ``rollback()``, ``_add_event(name, payload, secret_fields=())`` (the outbox row goes into
+the same transaction) and ``after_commit(fn)`` / ``after_commit_each(fn, item)``: work that must wait until the
+transaction has *committed* (deleting an inbox object, bumping a counter) and must never run for work that was
+rolled back. Nothing domain-specific lives here.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import logs
+from .errors import TransientError
 from .outbox import add_event
+
+log = logs.get_logger(__name__)
+
+
+class AfterCommit:
+    """Work collected during one transaction (or one message of the consumer's batch), run after its commit.
+
+    ``add(fn)`` runs ``fn()``; ``add_each(fn, item)`` runs ``fn([item, …])`` once with every item collected for the
+    same ``fn`` (e.g. one S3 ``DeleteObjects`` call for a whole batch). A failing call is logged, never raised:
+    the transaction has committed, there is nothing left to undo.
+    """
+
+    def __init__(self):
+        self.calls: list[Callable[[], Any]] = []
+        self.each: dict[Callable[[list], Any], list] = {}
+
+    def add(self, fn: Callable[[], Any]) -> None:
+        self.calls.append(fn)
+
+    __call__ = add
+
+    def add_each(self, fn: Callable[[list], Any], item) -> None:
+        self.each.setdefault(fn, []).append(item)
+
+    def absorb(self, other: "AfterCommit") -> None:
+        self.calls.extend(other.calls)
+        for fn, items in other.each.items():
+            self.each.setdefault(fn, []).extend(items)
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.each.clear()
+
+    def run(self) -> None:
+        calls, each = list(self.calls), dict(self.each)
+        self.clear()
+        for fn, items in each.items():
+            _safely(lambda fn=fn, items=items: fn(items))
+        for fn in calls:
+            _safely(fn)
+
+
+def _safely(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - committed already: log, never undo
+        log.warning("after_commit_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 class _SessionUnitOfWork:
     session: Session
+    _after: AfterCommit
 
     def bind(self, session: Session) -> None:
         """Create the repositories on ``session``."""
@@ -31,35 +87,60 @@ class _SessionUnitOfWork:
     def _add_event(self, name: str, payload: dict, secret_fields=(), version: int = 1) -> None:
         add_event(self.session, name, payload, secret_fields=secret_fields, version=version)
 
+    def after_commit(self, fn: Callable[[], Any]) -> None:
+        self._after.add(fn)
+
+    def after_commit_each(self, fn: Callable[[list], Any], item) -> None:
+        self._after.add_each(fn, item)
+
+    def flush(self) -> None:
+        """Send the pending writes now (e.g. to claim a primary key before slow work); no commit.
+
+        A key another transaction took meanwhile (a competing consumer applying a re-sent copy of the same thing,
+        found by the chaos run) is a :class:`~portal_common.errors.TransientError`: the message is retried later,
+        when the handler's own "already there?" check sees the committed row — not dead-lettered as a bug."""
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise TransientError(f"concurrent write: {str(exc.orig).splitlines()[0][:200]}",
+                                 reason="concurrent_write") from exc
+
 
 class OwnedSession(_SessionUnitOfWork):
     """Opens a session for each ``with`` block, commits it on ``commit()`` and closes it at the end."""
 
     def __init__(self, session_factory: sessionmaker):
         self.session_factory = session_factory
+        self._after = AfterCommit()
 
     def __enter__(self):
         self.session = self.session_factory()
+        self._after.clear()
         self.bind(self.session)
         return self
 
     def __exit__(self, *exc):
         # close() discards whatever was not committed but, unlike rollback(), leaves loaded objects readable.
+        self._after.clear()
         self.session.close()
 
     def _commit(self) -> None:
         self.session.commit()
+        self._after.run()
 
     def rollback(self) -> None:
+        self._after.clear()
         self.session.rollback()
 
 
 class JoinedSession(_SessionUnitOfWork):
     """Joins a transaction the caller owns: the worker applies a batch in one transaction, commits it, then acks.
-    ``commit()`` only flushes (so constraint violations surface inside the handler); rollback is the caller's."""
+    ``commit()`` only flushes (so constraint violations surface inside the handler); rollback is the caller's, and
+    so is running ``after_commit`` (the consumer runs it after the batch's commit, only for messages it kept)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, after_commit: AfterCommit | None = None):
         self.session = session
+        self._after = after_commit if after_commit is not None else AfterCommit()
         self.bind(session)
 
     def __enter__(self):

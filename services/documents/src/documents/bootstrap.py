@@ -1,7 +1,9 @@
-"""One place that wires the service: the HTTP API, the worker, the sweep CLI and the tests all start here."""
+"""One place that wires the service: the HTTP API, the worker, the sweep CLI and the tests all start here. Wiring
+only: what each event means is the ``EVENTS`` table, what is done about it is service_layer/handlers.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -9,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from portal_common import config, logs
-from portal_common.consumer import Handler, PermanentError
 from portal_common.db import make_engine, make_session_factory
+from portal_common.messagebus import MessageBus, PerCall, Route
 
 from . import SERVICE
-from .adapters import orm, post_commit
+from .adapters import orm
 from .adapters.object_store import AbstractObjectStore, S3ObjectStore
 from .domain import commands
 from .entrypoints import schemas
@@ -21,6 +23,18 @@ from .service_layer import handlers, unit_of_work
 from .settings import Settings
 
 log = logs.get_logger(__name__)
+
+#: The events this service consumes: event -> (schema, command, handler). The topology's bindings must match.
+EVENTS = {
+    "document.uploaded": Route(schemas.DocumentUploadedSchema, commands.IngestDocument.from_event,
+                               handlers.ingest_document),
+    "policy.upserted": Route(schemas.PolicyUpsertedSchema, commands.RecordPolicyOwner.from_event,
+                             handlers.record_policy_owner),
+    "account.activated": Route(schemas.AccountActivatedSchema, commands.RegisterCustomer, handlers.register_customer,
+                               version=(1, 2)),  # reads customer_id only: the same in both
+    "account.closed": Route(schemas.AccountClosedSchema, commands.CloseCustomer, handlers.close_customer),
+    "document.announced": Route(schemas.DocumentAnnouncedSchema, commands.RecordAnnounced, handlers.record_announced),
+}
 
 
 def utc_now() -> datetime:
@@ -37,6 +51,12 @@ class Wiring:
 
     def uow(self) -> unit_of_work.SqlAlchemyUnitOfWork:
         return unit_of_work.SqlAlchemyUnitOfWork(self.session_factory)
+
+    @cached_property
+    def bus(self) -> MessageBus:
+        """Handlers get ``uow``, ``store``, ``locations`` and ``now`` by parameter name."""
+        return MessageBus(EVENTS, uow=self.uow, joined_uow=unit_of_work.SessionUnitOfWork, store=self.store,
+                          locations=self.locations, now=PerCall(self.clock))
 
     @property
     def locations(self) -> handlers.Locations:
@@ -65,49 +85,4 @@ def bootstrap(database_url: str | None = None, *, store: AbstractObjectStore | N
     engine = make_engine(database_url or config.database_url(SERVICE))
     session_factory = make_session_factory(engine)
     store = store or S3ObjectStore.from_settings(settings)
-    post_commit.install(session_factory, store)
     return Wiring(engine, session_factory, store, settings, clock or utc_now)
-
-
-# --------------------------------------------------------------------------------------------------- event handlers
-def build_event_handlers(wiring: Wiring) -> dict[str, Handler]:
-    """Event name -> handler. The topology's bindings for this service (contracts/topology.json) must match."""
-
-    def on_document_uploaded(data: dict, session, meta) -> None:
-        cmd = commands.IngestDocument(**{**data, "document_id": str(data["document_id"])})
-        try:
-            doc = handlers.ingest_document(cmd, unit_of_work.SessionUnitOfWork(session), wiring.store,
-                                           wiring.locations, wiring.clock())
-        except handlers.Rejected as exc:
-            # Counted once, when dead-lettered: portal_messages_dead_lettered_total{service="documents",reason=…}.
-            log.warning("document_rejected", document_id=cmd.document_id, reason=exc.reason, detail=str(exc))
-            raise PermanentError(str(exc)) from exc
-        except handlers.PolicyNotKnownYet as exc:
-            # Not permanent: the shared consumer retries with back-off (the policy's batch may not have committed
-            # yet) and dead-letters only after the last attempt.
-            log.info("document_policy_not_known_yet", document_id=cmd.document_id, reason=exc.reason,
-                     detail=str(exc))
-            raise
-        if doc is not None:
-            log.info("document_stored", document_id=doc.document_id, policy_number=doc.policy_number,
-                     doc_type=doc.doc_type, size=doc.size)
-
-    def on_policy_upserted(data: dict, session, meta) -> None:
-        handlers.record_policy_owner(commands.RecordPolicyOwner(
-            data["policy_number"], data["policyholder"]["customer_id"], data["updated_at"]),
-            unit_of_work.SessionUnitOfWork(session))
-
-    def on_account_activated(data: dict, session, meta) -> None:
-        handlers.register_customer(commands.RegisterCustomer(data["customer_id"]),
-                                   unit_of_work.SessionUnitOfWork(session), wiring.clock())
-
-    def on_account_closed(data: dict, session, meta) -> None:
-        handlers.close_customer(commands.CloseCustomer(data["customer_id"], data.get("closed_at")),
-                                unit_of_work.SessionUnitOfWork(session), wiring.clock())
-
-    return {
-        "document.uploaded": Handler(on_document_uploaded, schemas.DocumentUploadedSchema()),
-        "policy.upserted": Handler(on_policy_upserted, schemas.PolicyUpsertedSchema()),
-        "account.activated": Handler(on_account_activated, schemas.AccountActivatedSchema()),
-        "account.closed": Handler(on_account_closed, schemas.AccountClosedSchema()),
-    }

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -46,7 +47,11 @@ class Env:
             channel.confirm_delivery()
             channel.basic_publish(f"{self.namespace}.portal", event, json.dumps(payload).encode(),
                                   pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                                       message_id=message_id, type=event),
+                                                       message_id=message_id, type=event, headers={
+                                                           "event": event, "version": 1,
+                                                           # as the portal's outbox stamps it: customer status
+                                                           # events are applied by this time
+                                                           "occurred_at": datetime.now(timezone.utc).isoformat()}),
                                   mandatory=True)
         finally:
             conn.close()
@@ -87,7 +92,7 @@ def stack(s3_endpoint):
     amqp_url = testing.require_rabbitmq()
     testing.require_postgres()
     namespace = testing.bus_namespace()
-    topology = load_topology(namespace=namespace)
+    topology = load_topology(namespace=namespace, retry_delays=(0.2, 0.5))  # short retry tiers, as the worker's
     with testing.temp_postgres_database("documents_it") as database_url:
         testing.migrate(SERVICE_DIR / "alembic.ini", database_url)
         with connect(amqp_url) as conn:
@@ -96,7 +101,8 @@ def stack(s3_endpoint):
         health_port = testing.free_port()
         env = dict(os.environ, PORTAL_DOCUMENTS_DATABASE_URL=database_url, PORTAL_AMQP_URL=amqp_url,
                    PORTAL_BUS_NAMESPACE=namespace, PORTAL_HEALTH_PORT=str(health_port),
-                   PORTAL_S3_ENDPOINT_URL=s3_endpoint, PYTHONUNBUFFERED="1")
+                   PORTAL_S3_ENDPOINT_URL=s3_endpoint, PYTHONUNBUFFERED="1", PORTAL_RETRY_DELAYS="0.2,0.5",
+                   PORTAL_DOCUMENTS_RETRY_HORIZON_HOURS=str(3 / 3600))  # a policy that never comes: 3 s
         log_path = Path(f"/tmp/documents-worker-{namespace}.log")
         with open(log_path, "wb") as log:
             worker = subprocess.Popen([sys.executable, "-m", "documents.entrypoints.worker"], env=env,

@@ -150,17 +150,18 @@ def dead_lettered(stack) -> dict[str, float]:
 
 SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/account")</script></svg>'
 
-# (breakage, what the dead-letter reason starts with, the reason label: the text before the first colon)
+# (breakage, what the dead-letter reason starts with, the reason label: the rejection's typed reason)
 BROKEN = [
-    ("sha256", "sha256 mismatch:", "sha256 mismatch"),
-    ("size", "size mismatch:", "size mismatch"),
-    ("missing", "object missing:", "object missing"),
-    ("conflict", "conflicting duplicate:", "conflicting duplicate"),
+    ("sha256", "sha256 mismatch:", "sha256_mismatch"),
+    ("size", "size mismatch:", "size_mismatch"),
+    ("missing", "object missing:", "missing_object"),
+    ("conflict", "conflicting duplicate:", "conflicting_duplicate"),
     # An SVG with a script announced as a PDF (checksums right): only the bytes tell, and it never gets stored.
-    ("svg", "not a PDF:", "not a PDF"),
-    # Not permanent at first (the policy's batch may not have committed yet): retried after 0.2, 1 and 3 s.
-    ("policy", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
-    ("owner", "gave up after 4 attempts: PolicyNotKnownYet: unknown policy:", "gave up after 4 attempts"),
+    ("svg", "not a PDF:", "not_pdf"),
+    # Not permanent (the policy's batch may not have committed yet): retried through the broker's retry tiers until
+    # the retry horizon (3 s in this stack), then dead-lettered with the history.
+    ("policy", "gave up after ", "horizon"),
+    ("owner", "gave up after ", "horizon"),
 ]
 
 
@@ -189,6 +190,10 @@ def test_broken_events_are_dead_lettered_with_the_reason_and_counted_once(stack,
     props, body = stack.get_message(f"{stack.namespace}.documents.dead")
     assert props.message_id == message_id and json.loads(body) == event
     assert props.headers["x-dead-reason"].startswith(reason)
+    if breakage in ("policy", "owner"):
+        assert "(retry horizon" in props.headers["x-dead-reason"]
+        assert props.headers["x-first-failure-reason"].startswith("unknown policy: ")
+        assert props.headers["x-attempts"] >= 2
     if breakage in ("sha256", "conflict", "policy", "owner", "svg"):
         assert inbox_has(stack, event["key"])  # nothing lost: the operator still has the object
     if breakage == "conflict":
@@ -295,3 +300,52 @@ def test_closed_account_hides_the_documents(stack):
              what="the list to answer 404")
     assert stack.api.get(f"/internal/customers/{customer_id}/documents/{event['document_id']}/content",
                          headers=TOKEN).status_code == 404
+
+
+def test_the_delivery_record_and_the_expiry_reminder_on_postgresql(stack, customer):
+    """notify's document.announced reaches the record through the worker; the reminder is decided once (its
+    outbox row and reminder_sent_at in one transaction); downloads are counted."""
+    from documents.adapters.object_store import S3ObjectStore
+    from documents.bootstrap import bootstrap
+    from documents.service_layer import handlers
+    from documents.settings import Settings
+
+    customer_id, policy_number = customer
+    event = upload(stack, pdf("record"), customer_id, policy_number)
+    stack.publish("document.uploaded", event)
+    doc = wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the document")
+    assert doc["delivery"]["announced_at"] is None and doc["delivery"]["download_count"] == 0
+    sent_at = datetime.now(timezone.utc).replace(microsecond=0)
+    stack.publish("document.announced", {"document_id": event["document_id"], "customer_id": customer_id,
+                                         "notification_id": str(uuid.uuid4()), "channel": "email",
+                                         "sent_at": sent_at.isoformat()})
+    record = wait_for(lambda: (listed(stack, customer_id, event["document_id"]) or {}).get("delivery", {})
+                      .get("announced_at"), what="the announcement in the record")
+    assert datetime.fromisoformat(record) == sent_at
+    url = f"/internal/customers/{customer_id}/documents/{event['document_id']}/content"
+    assert stack.api.get(url + "?purpose=view", headers=TOKEN).status_code == 200
+    assert stack.api.get(url, headers=TOKEN).status_code == 200
+    ops = stack.api.get(f"/internal/customers/{customer_id}/delivery-records", headers=TOKEN).get_json()
+    [mine] = [d for d in ops["documents"] if d["document_id"] == event["document_id"]]
+    assert mine["delivery"]["first_opened_at"] and mine["delivery"]["download_count"] == 1
+
+    unread = upload(stack, pdf("unread"), customer_id, policy_number)
+    stack.publish("document.uploaded", unread)
+    stored = wait_for(lambda: listed(stack, customer_id, unread["document_id"]), what="the unread document")
+    until = datetime.fromisoformat(stored["available_until"])
+    wiring = bootstrap(stack.database_url, store=S3ObjectStore.from_settings(
+        Settings(s3_endpoint_url=stack.s3_endpoint)))
+    try:
+        first = handlers.send_expiry_reminders(wiring.uow, until - timedelta(days=29), 30)
+        again = handlers.send_expiry_reminders(wiring.uow, until - timedelta(days=28), 30)
+    finally:
+        wiring.engine.dispose()
+    assert unread["document_id"] in first and event["document_id"] not in first and again == []
+    engine = create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT count(*) FROM outbox WHERE event = 'document.expiring' "
+                                     "AND payload LIKE :p"), {"p": f'%"{unread["document_id"]}"%'}).scalar_one()
+    finally:
+        engine.dispose()
+    assert rows == 1

@@ -56,7 +56,10 @@ def test_list_download_and_read_marker(app):
         "document_id": doc.document_id, "title": "Kötvény", "doc_type": "policy_schedule", "policy_number": "KGFB-1",
         "uploaded_at": "2026-11-21T12:00:00+00:00", "available_until": "2027-12-21T12:00:00+00:00",
         "expired": False, "read": False, "size": len(PDF), "content_type": "application/pdf",
-        "sha256": hashlib.sha256(PDF).hexdigest()}]
+        "sha256": hashlib.sha256(PDF).hexdigest(),
+        "delivery": {"arrived_at": "2026-11-21T12:00:00+00:00", "announced_at": None, "first_opened_at": None,
+                     "first_downloaded_at": None, "last_downloaded_at": None, "download_count": 0,
+                     "reminder_sent_at": None}}]
     got = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
     assert got.status_code == 200 and got.data == PDF
     assert got.headers["Content-Length"] == str(len(PDF)) and got.headers["Content-Type"] == "application/pdf"
@@ -145,3 +148,47 @@ def test_content_is_always_an_attachment_in_a_sandbox_and_only_a_pdf_is_named_on
         uow.commit()
     legacy = client.get(f"/internal/customers/C-1/documents/{doc.document_id}/content", headers=TOKEN)
     assert legacy.status_code == 200 and legacy.headers["Content-Type"] == "application/octet-stream"
+
+
+def test_the_delivery_record_tells_viewing_from_downloading_and_operators_see_it_per_customer(app):
+    doc = ingest(app, title="Kötvény", doc_type="policy_schedule")
+    client = app.test_client()
+    url = f"/internal/customers/C-1/documents/{doc.document_id}"
+    app.clock["now"] += timedelta(minutes=5)
+    assert client.get(url + "/content?purpose=view", headers=TOKEN).status_code == 200
+    app.clock["now"] += timedelta(minutes=5)
+    client.get(url + "/content", headers=TOKEN)
+    app.clock["now"] += timedelta(minutes=5)
+    client.get(url + "/content?purpose=download", headers=TOKEN)
+    record = client.get(url, headers=TOKEN).get_json()["delivery"]
+    assert record["first_opened_at"] == "2026-11-21T12:05:00+00:00"
+    assert record["first_downloaded_at"] == "2026-11-21T12:10:00+00:00"
+    assert (record["last_downloaded_at"], record["download_count"]) == ("2026-11-21T12:15:00+00:00", 2)
+    assert client.get(url + "/content?purpose=print", headers=TOKEN).status_code == 422
+    handlers.record_announced(commands.RecordAnnounced(doc.document_id, "C-1", NOW + timedelta(seconds=7)),
+                              app.extensions["documents"].uow())
+    handlers.record_announced(commands.RecordAnnounced(doc.document_id, "C-2", NOW),  # not C-2's
+                              app.extensions["documents"].uow())
+    operators = client.get("/internal/customers/C-1/delivery-records", headers=TOKEN).get_json()
+    [one] = operators["documents"]
+    assert one["delivery"]["announced_at"] == "2026-11-21T12:00:07+00:00" and one["delivery"]["download_count"] == 2
+    assert client.get("/internal/customers/C-2/delivery-records", headers=TOKEN).get_json()["documents"] == []
+
+
+def test_sort_by_date_type_and_policy(app):
+    handlers.record_policy_owner(commands.RecordPolicyOwner("HOME-9", "C-1", NOW), app.extensions["documents"].uow())
+    a = ingest(app, doc_type="premium_notice", policy_number="KGFB-1", uploaded_at=NOW - timedelta(days=3))
+    b = ingest(app, doc_type="claim_letter", policy_number="HOME-9", uploaded_at=NOW - timedelta(days=2))
+    c = ingest(app, doc_type="premium_notice", policy_number="HOME-9", uploaded_at=NOW - timedelta(days=1))
+    client = app.test_client()
+
+    def ids(query):
+        body = client.get("/internal/customers/C-1/documents" + query, headers=TOKEN).get_json()
+        return [d["document_id"] for d in body["documents"]]
+
+    assert ids("") == [c.document_id, b.document_id, a.document_id]
+    assert ids("?sort=date&order=asc") == [a.document_id, b.document_id, c.document_id]
+    assert ids("?sort=type") == [b.document_id, c.document_id, a.document_id]  # A-Z, ties newest first
+    assert ids("?sort=policy") == [c.document_id, b.document_id, a.document_id]
+    assert ids("?sort=policy&order=desc") == [a.document_id, c.document_id, b.document_id]
+    assert client.get("/internal/customers/C-1/documents?sort=size", headers=TOKEN).status_code == 422

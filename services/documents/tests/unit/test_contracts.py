@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import jsonschema
 import pytest
 
-from documents.bootstrap import build_event_handlers
+from documents import bootstrap
 from documents.domain import model
 from documents.entrypoints import openapi, schemas
 from portal_common import config
@@ -24,7 +24,8 @@ def test_document_available_payload_validates():
         doc_type="claim_letter", title="Kárügyi levél", content_type="application/pdf", size=10, sha256="a" * 64,
         bucket="portal-documents", key="customers/C-1/x.pdf",
         uploaded_at=datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc), now=datetime(2026, 2, 1, tzinfo=timezone.utc))
-    [(name, payload)] = doc.events
+    [event] = doc.events
+    name, payload = event.name, event.payload()
     validator = jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.FormatChecker())
     validator.validate(json.loads(json.dumps(payload)))
     assert payload["available_until"] == "2027-02-28T09:00:00+00:00"
@@ -51,7 +52,7 @@ def test_consumed_examples_load(event, schema):
 
 def test_a_handler_for_every_bound_event():
     topology = json.loads((config.contracts_dir() / "topology.json").read_text())
-    assert set(build_event_handlers(None)) == set(topology["services"]["documents"]["bindings"])
+    assert set(bootstrap.EVENTS) == set(topology["services"]["documents"]["bindings"])
 
 
 def test_committed_openapi_document_is_current():

@@ -41,8 +41,8 @@ def test_expired_exactly_at_available_until():
 
 def test_a_new_document_announces_itself_but_an_already_expired_one_does_not():
     fresh = _doc(datetime(2026, 11, 20, tzinfo=UTC))
-    assert [name for name, _ in fresh.events] == ["document.available"]
-    assert fresh.events[0][1]["available_until"] == "2027-12-20T00:00:00+00:00"
+    assert [event.name for event in fresh.events] == ["document.available"]
+    assert fresh.events[0].payload()["available_until"] == "2027-12-20T00:00:00+00:00"
     assert _doc(datetime(2025, 9, 1, tzinfo=UTC)).events == []
 
 

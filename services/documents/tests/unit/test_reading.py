@@ -71,6 +71,25 @@ def test_closed_registration_hides_everything_until_registering_again(stocked, s
     assert handlers.get_document(uow, "C-1", fresh.document_id).document_id == fresh.document_id
 
 
+class Message:  # what the consumer hands a handler that asks for ``message``
+    def __init__(self, occurred_at):
+        self.occurred_at = occurred_at
+
+
+def test_a_late_account_closed_of_the_old_registration_does_not_hide_the_new_ones_documents(stocked):
+    uow, fresh, _old, _ = stocked
+    closed_at, reactivated_at = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    # The re-registration's account.activated is applied first; the closing of the old account arrives late.
+    handlers.register_customer(commands.RegisterCustomer("C-1"), uow, NOW, message=Message(reactivated_at))
+    handlers.close_customer(commands.CloseCustomer("C-1", closed_at), uow, NOW, message=Message(closed_at))
+    assert handlers.get_document(uow, "C-1", fresh.document_id).document_id == fresh.document_id
+    # … and a late account.activated of the old registration does not reopen a later closing.
+    handlers.close_customer(commands.CloseCustomer("C-1", NOW), uow, NOW, message=Message(NOW))
+    handlers.register_customer(commands.RegisterCustomer("C-1"), uow, NOW, message=Message(reactivated_at))
+    with pytest.raises(handlers.NotFound):
+        handlers.get_document(uow, "C-1", fresh.document_id)
+
+
 def test_sweep_deletes_expired_objects_and_metadata_only(stocked, store):
     uow, fresh, old, other = stocked
     from prometheus_client import REGISTRY

@@ -11,7 +11,7 @@ from portal_common.config import ConfigError
 def test_production_needs_every_s3_setting(monkeypatch, missing):
     monkeypatch.setenv("PORTAL_ENV", "production")
     for name in ("PORTAL_S3_ENDPOINT_URL", "PORTAL_S3_ACCESS_KEY_ID", "PORTAL_S3_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "https://s3.example.com" if name.endswith("URL") else "x")
+        monkeypatch.setenv(name, "https://s3.eu-central-1.amazonaws.com" if name.endswith("URL") else "x")
     monkeypatch.delenv(missing)
     with pytest.raises(ConfigError, match=missing):
         Settings.from_env()

@@ -2,8 +2,9 @@
 SQLite and the fake object store — the consumer's batch fallback and retries are what these tests are about.
 
 The shared consumer applies a batch in one savepoint and, when any handler raises, rolls it back and applies every
-message again in a savepoint of its own; a non-permanent error is retried with back-off and dead-lettered after the
-last attempt. Metrics and inbox deletions must follow what was *committed*, not how often a handler ran.
+message again in a savepoint of its own; a transient error goes through the retry tiers (here 0.05 s and 0.1 s) and
+is dead-lettered after the retry horizon (here 1 s). Metrics and inbox deletions must follow what was *committed*,
+not how often a handler ran.
 """
 from __future__ import annotations
 
@@ -11,21 +12,24 @@ import hashlib
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from kombu.transport import filesystem
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from documents.adapters import orm, post_commit
+from documents.adapters import orm
 from documents.adapters.object_store import FakeObjectStore
-from documents.bootstrap import bootstrap, build_event_handlers
+from documents.bootstrap import bootstrap
 from documents.domain import commands
 from documents.service_layer import handlers
 from documents.settings import Settings
 from portal_common.bus import OutgoingMessage, Publisher, load_topology
 from portal_common.consumer import Worker
+from portal_common.messagebus import Route
+from portal_common.retry import RetryPolicy
 from portal_common.testing import take_dead_letters, wait_until
 
 from .conftest import NOW, PDF, upload
@@ -55,7 +59,7 @@ def policy_upserted(policy_number: str, customer_id: str) -> dict:
 
 class Stack:
     """The documents worker's consumer in a thread; ``max_wait`` long enough that what is sent together is one
-    batch; short retry delays (3 attempts in all)."""
+    batch; short retry tiers and a retry horizon of 1 s."""
 
     def __init__(self, tmp_path):
         self.store = FakeObjectStore()
@@ -64,9 +68,9 @@ class Stack:
         orm.metadata.create_all(self.wiring.engine)
         self.wiring.ensure_storage()
         handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-1", NOW), self.wiring.uow())
-        self.topology = load_topology(namespace="")
-        self.worker = Worker("documents", build_event_handlers(self.wiring), self.wiring.session_factory,
-                             self.topology, url=None, max_wait=0.3, retry_delays=(0.05, 0.05))
+        self.topology = load_topology(namespace="", retry_delays=(0.05, 0.1))
+        self.worker = Worker("documents", self.wiring.bus, self.wiring.session_factory, self.topology, url=None,
+                             max_wait=0.3, retry_policy=RetryPolicy(horizon=timedelta(seconds=1)))
         self.publisher = Publisher(self.topology, url=None)
         self.thread = threading.Thread(target=self.worker.run_forever, daemon=True)
 
@@ -117,19 +121,20 @@ def stack(tmp_path, monkeypatch):
 
 
 def test_a_handler_run_twice_for_one_delivery_counts_and_deletes_once(stack):
-    """The handler does all its work (copy, row, scheduled delete and counter) and then the batch fails — as when a
-    later message of the batch raises: the batch savepoint rolls back and the message is applied again in its own
-    savepoint. Two runs of the handler, one committed ingestion: counted once, its inbox copy deleted once."""
-    real = stack.worker.handlers["document.uploaded"].fn
+    """The handler does all its work (copy, row, scheduled delete and counter) and then fails — as when a later
+    message of the batch raises, or the first delivery meets a passing error: its savepoint rolls back and the
+    message is applied again. Two runs of the handler, one committed ingestion: counted once, its inbox copy
+    deleted once."""
+    route = stack.worker.bus.events["document.uploaded"]
     runs: dict[str, int] = {}
 
-    def work_then_fail_the_first_time(data, session, meta):
-        real(data, session, meta)
-        runs[meta.message_id] = runs.get(meta.message_id, 0) + 1
-        if runs[meta.message_id] == 1:
+    def work_then_fail_the_first_time(cmd, uow, store, locations, now, message):
+        route.handler(cmd, uow, store, locations, now)
+        runs[message.message_id] = runs.get(message.message_id, 0) + 1
+        if runs[message.message_id] == 1:
             raise RuntimeError("another message of the batch failed")
 
-    stack.worker.handlers["document.uploaded"].fn = work_then_fail_the_first_time
+    stack.worker.bus.events["document.uploaded"] = replace(route, handler=work_then_fail_the_first_time)
     before = ingested()
     good = upload(stack.store)
     [message_id] = stack.send(("document.uploaded", event_of(good)))
@@ -142,14 +147,14 @@ def test_a_handler_run_twice_for_one_delivery_counts_and_deletes_once(stack):
 def test_each_rejection_is_counted_once_by_the_shared_dead_letter_counter(stack):
     """A good document and a bad one sent together (one batch, either order): the bad one is dead-lettered once and
     counted once under the shared counter's reason label; the good one is stored and counted once."""
-    before, rejected = ingested(), dead_lettered("sha256 mismatch")
+    before, rejected = ingested(), dead_lettered("sha256_mismatch")
     good = upload(stack.store)
     bad = upload(stack.store, sha256=hashlib.sha256(b"not these bytes").hexdigest())
     [good_id, _bad_id] = stack.send(("document.uploaded", event_of(good)), ("document.uploaded", event_of(bad)))
     [dead] = stack.dead_letters(1)
     assert dead.headers["x-dead-reason"].startswith("sha256 mismatch:")
     wait_until(lambda: stack.processed(good_id), timeout=10, message="the good document's commit")
-    assert ingested() == before + 1 and dead_lettered("sha256 mismatch") == rejected + 1
+    assert ingested() == before + 1 and dead_lettered("sha256_mismatch") == rejected + 1
     assert stack.deletes_of(good.key) == 1 and stack.store.data("portal-inbox", good.key) is None
     assert stack.store.data("portal-inbox", bad.key) == PDF  # kept for the operator
     assert sample("portal_documents_rejected_total", reason="sha256_mismatch") == 0  # no second counter any more
@@ -170,15 +175,17 @@ def test_a_document_handled_before_its_new_policy_is_retried_and_stored(stack):
     assert stack.store.data("portal-documents", f"customers/C-NEW/{cmd.document_id}.pdf") == PDF
 
 
-def test_a_policy_that_never_comes_is_dead_lettered_after_the_retries(stack):
-    label = "gave up after 3 attempts"  # 2 retry delays in this test; the worker's default (0.2, 1, 3 s) gives 4
-    before = dead_lettered(label)
+def test_a_policy_that_never_comes_is_dead_lettered_after_the_retry_horizon(stack):
+    before = dead_lettered("horizon")
     cmd = upload(stack.store, policy_number="KGFB-404")
     stack.send(("document.uploaded", event_of(cmd)))
-    [dead] = stack.dead_letters(1)
+    [dead] = stack.dead_letters(1, timeout=20)
     reason = dead.headers["x-dead-reason"]
-    assert reason.startswith(f"{label}: ") and "unknown policy: KGFB-404" in reason
-    assert dead_lettered(label) == before + 1
+    assert reason.startswith("gave up after ") and "(retry horizon 0.0 h)" in reason
+    assert "unknown policy: KGFB-404 has not been received" in reason
+    assert dead.headers["x-first-failure-reason"].startswith("unknown policy: KGFB-404")
+    assert dead.headers["x-attempts"] >= 2
+    assert dead_lettered("horizon") == before + 1
     assert not stack.stored(cmd.document_id) and stack.store.data("portal-inbox", cmd.key) == PDF
 
 
@@ -186,7 +193,7 @@ def test_a_conflicting_duplicate_is_dead_lettered_and_its_inbox_object_kept(stac
     first = upload(stack.store)
     [m1] = stack.send(("document.uploaded", event_of(first)))
     wait_until(lambda: stack.processed(m1), timeout=10, message="the first upload")
-    before, duplicates = dead_lettered("conflicting duplicate"), sample("portal_documents_duplicate_total")
+    before, duplicates = dead_lettered("conflicting_duplicate"), sample("portal_documents_duplicate_total")
     other = PDF + b"% a corrected version\n"
     again = upload(stack.store, other, document_id=first.document_id)  # same id, other bytes, same inbox key
     stack.send(("document.uploaded", event_of(again)))
@@ -197,31 +204,5 @@ def test_a_conflicting_duplicate_is_dead_lettered_and_its_inbox_object_kept(stac
     assert stack.store.data("portal-inbox", again.key) == other  # nothing deleted: the operator decides
     key = f"customers/C-1/{first.document_id}.pdf"
     assert stack.store.data("portal-documents", key) == PDF  # the stored document is untouched
-    assert dead_lettered("conflicting duplicate") == before + 1
+    assert dead_lettered("conflicting_duplicate") == before + 1
     assert sample("portal_documents_duplicate_total") == duplicates
-
-
-def test_work_scheduled_in_a_released_savepoint_waits_for_the_outer_commit(tmp_path):
-    """SQLAlchemy fires after_commit when a savepoint is released: the deletions and counters must not run then,
-    and must not run at all when the enclosing transaction rolls back."""
-    store = FakeObjectStore()
-    wiring = bootstrap(f"sqlite:///{tmp_path / 'pc.db'}", store=store, settings=Settings())
-    store.put("portal-inbox", "inbox/x.pdf", PDF)
-    ran = []
-    with pytest.raises(RuntimeError), wiring.session_factory() as session, session.begin():
-        with session.begin_nested():
-            post_commit.schedule_delete(session, "portal-inbox", "inbox/x.pdf")
-            post_commit.schedule_call(session, lambda: ran.append("counted"))
-        assert ran == [] and store.data("portal-inbox", "inbox/x.pdf") == PDF  # released, not committed
-        raise RuntimeError("the batch's commit fails")
-    assert ran == [] and store.data("portal-inbox", "inbox/x.pdf") == PDF
-
-    with wiring.session_factory() as session, session.begin():
-        with session.begin_nested():
-            post_commit.schedule_call(session, lambda: ran.append("rolled back"))
-            session.get_nested_transaction().rollback()
-        with session.begin_nested():
-            post_commit.schedule_delete(session, "portal-inbox", "inbox/x.pdf")
-            post_commit.schedule_call(session, lambda: ran.append("counted"))
-    assert ran == ["counted"] and store.data("portal-inbox", "inbox/x.pdf") is None
-    wiring.engine.dispose()

@@ -32,7 +32,8 @@ class Settings:
     policies_url: str = "http://127.0.0.1:8102"  # PORTAL_POLICIES_URL
     password_min_length: int = 12  # PORTAL_PASSWORD_MIN_LENGTH
     #: PORTAL_USERNAME_HASH_KEY: keys the hash under which unknown usernames typed at login are counted
-    username_hash_key: str = field(default=DEV_USERNAME_HASH_KEY, repr=False)
+    #: None in the worker, which never hashes a username and so does not hold the key (least secrets).
+    username_hash_key: str | None = field(default=DEV_USERNAME_HASH_KEY, repr=False)
     callback_working_days: int = 2  # PORTAL_CALLBACK_WORKING_DAYS (the promise: a callback within 2 working days)
     extra_non_working_days: tuple[date, ...] = ()  # PORTAL_EXTRA_NON_WORKING_DAYS ("2026-12-31,2027-01-02")
     callback_max_per_client: int = 5  # PORTAL_CALLBACK_MAX_PER_CLIENT (per PORTAL_CALLBACK_WINDOW_MINUTES)
@@ -42,7 +43,7 @@ class Settings:
     mobile_code_max_attempts: int = 5  # PORTAL_MOBILE_CODE_MAX_ATTEMPTS (wrong codes before a new one is needed)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls, *, with_username_hash_key: bool = True) -> "Settings":
         return cls(
             lockout_threshold=config.env_int("PORTAL_LOCKOUT_THRESHOLD", cls.lockout_threshold),
             lockout_hours=config.env_int("PORTAL_LOCKOUT_HOURS", cls.lockout_hours),
@@ -57,10 +58,13 @@ class Settings:
                                                          cls.login_max_failures_per_client),
             client_window_minutes=config.env_int("PORTAL_CLIENT_WINDOW_MINUTES", cls.client_window_minutes),
             declaration_version=config.env("PORTAL_DECLARATION_VERSION", cls.declaration_version),
-            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
+            public_url=config.env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True,
+                                  real_host=True).rstrip("/"),
             policies_url=config.env("PORTAL_POLICIES_URL", cls.policies_url).rstrip("/"),
             password_min_length=config.env_int("PORTAL_PASSWORD_MIN_LENGTH", cls.password_min_length),
-            username_hash_key=config.env("PORTAL_USERNAME_HASH_KEY", DEV_USERNAME_HASH_KEY, production_required=True),
+            username_hash_key=(config.env("PORTAL_USERNAME_HASH_KEY", DEV_USERNAME_HASH_KEY, production_required=True,
+                                          secret=True)
+                               if with_username_hash_key else None),
             callback_working_days=config.env_int("PORTAL_CALLBACK_WORKING_DAYS", cls.callback_working_days),
             extra_non_working_days=_days("PORTAL_EXTRA_NON_WORKING_DAYS"),
             callback_max_per_client=config.env_int("PORTAL_CALLBACK_MAX_PER_CLIENT", cls.callback_max_per_client),

@@ -11,10 +11,9 @@ from sqlalchemy import text
 from identity.adapters.clock import FakeClock
 from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
-from identity.bootstrap import on_notification_failed
 from identity.domain import commands
 from identity.entrypoints.api import create_app
-from portal_common.testing import caller_headers, unsealed
+from portal_common.testing import apply_event, caller_headers, unsealed
 
 pytestmark = pytest.mark.database
 TOKEN = caller_headers()
@@ -309,9 +308,9 @@ def test_closing_the_account(portal):
 # ------------------------------------------------------------------------------------------- bus: sms failed
 def test_an_undeliverable_initial_password_sms_shows_on_the_account(portal):
     account_id, _, _ = portal.active_user()
-    with portal.wiring.session_factory() as session, session.begin():
-        on_notification_failed({"channel": "sms", "template": "initial_password", "cause_event": "account.activated",
-                                "account_id": account_id}, session, None)
+    apply_event(portal.wiring.bus, portal.wiring.session_factory, "notification.failed",
+                {"channel": "sms", "template": "initial_password", "cause_event": "account.activated",
+                 "account_id": account_id})
     assert portal.call("GET", f"/internal/accounts/{account_id}").get_json()["sms_status"] == "failed"
 
 

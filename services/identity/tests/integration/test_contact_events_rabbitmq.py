@@ -16,7 +16,6 @@ from identity import SERVICE
 from identity.adapters.clock import FakeClock
 from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
-from identity.bootstrap import EVENT_HANDLERS
 from identity.domain import commands
 from identity.entrypoints.api import create_app
 from identity.service_layer import handlers
@@ -36,7 +35,7 @@ def stack(database_url):
     app = create_app(database_url, directory=FakePolicyDirectory([(IDENT, Policyholder("C-77", None, None, True))]),
                      clock=FakeClock(), hasher=fast_argon2())
     wiring = app.extensions["identity"]
-    worker, relay, _checks = build_worker(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory,
+    worker, relay, _checks = build_worker(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
                                           topology=topology, url=url)
     threads = [threading.Thread(target=loop.run_forever, daemon=True) for loop in (worker, relay)]
     for t in threads:

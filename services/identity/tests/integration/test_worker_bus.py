@@ -17,7 +17,7 @@ from identity import SERVICE
 from identity.adapters.clock import FakeClock
 from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
-from identity.bootstrap import EVENT_HANDLERS, bootstrap
+from identity.bootstrap import bootstrap
 from identity.domain import commands
 from identity.service_layer import handlers
 from portal_common import bus
@@ -47,7 +47,7 @@ def running(database_url):
     topology = bus.load_topology(namespace=bus_namespace())
     wiring = bootstrap(database_url, directory=FakePolicyDirectory([(IDENT, Policyholder("C-9", None, None, True))]),
                        clock=FakeClock(), hasher=fast_argon2())
-    worker, relay, _checks = build_worker(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory,
+    worker, relay, _checks = build_worker(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
                                           topology=topology, url=url)
     threads = [threading.Thread(target=loop.run_forever, daemon=True) for loop in (worker, relay)]
     for t in threads:

@@ -127,3 +127,20 @@ def test_an_unknown_username_is_stored_only_as_its_keyed_hash(world):
     # another key, another hash: without the key a list of guesses cannot be checked against the table
     other = replace(world.settings, username_hash_key="another-key")
     assert rules.username_hash(other.username_hash_key, "jelszo-a-rossz-mezoben") != stored
+
+
+def test_a_locked_known_and_a_locked_unknown_name_do_the_same_writes(world):
+    """No timing difference from the database either: while locked, nothing is written for either."""
+    from identity.service_layer.unit_of_work import FakeUnitOfWork
+
+    world.active_account()
+    for name in ("minta.anna", "nincs.ilyen"):
+        for _ in range(3):
+            cost(world, name, WRONG)
+    writes = {}
+    for name in ("minta.anna", "nincs.ilyen"):
+        counted = []
+        world.wiring.uow_factory = lambda: counted.append(FakeUnitOfWork(world.repo, world.published)) or counted[-1]
+        cost(world, name, PASSWORD)
+        writes[name] = sum(uow.commits for uow in counted)
+    assert writes["minta.anna"] == writes["nincs.ilyen"] == 1  # only the client's attempt

@@ -79,11 +79,11 @@ class Settings:
         check_smtp_url(smtp_url)
         return cls(
             smtp_url=smtp_url,
-            smtp_from=env("PORTAL_SMTP_FROM", cls.smtp_from),
-            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True, url_password=True),
+            smtp_from=env("PORTAL_SMTP_FROM", cls.smtp_from, real_host=True),
+            sms_url=env("PORTAL_SMS_URL", cls.sms_url, production_required=True, url_password=True, real_host=True),
             insurer_name=env("PORTAL_INSURER_NAME", cls.insurer_name),
             teleservice_phone=env("PORTAL_TELESERVICE_PHONE", cls.teleservice_phone),
-            public_url=env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True).rstrip("/"),
+            public_url=env("PORTAL_PUBLIC_URL", cls.public_url, production_required=True, real_host=True).rstrip("/"),
             retry_horizon_s=horizon_h * 3600,
             retry_base_s=retry_base,
             retry_max_s=max(retry_base, retry_max),

@@ -13,11 +13,10 @@ import pytest
 from sqlalchemy import select, text
 
 from notify.adapters import orm
-from notify.bootstrap import EVENT_HANDLERS, bootstrap, build_delivery_loop
+from notify.bootstrap import bootstrap, build_delivery_loop
 from notify.settings import Settings
-from portal_common.consumer import MessageMeta
 from portal_common.db import utcnow
-from portal_common.testing import free_port
+from portal_common.testing import apply_event, free_port
 from portal_common.testing import deadline_for
 
 pytestmark = pytest.mark.database
@@ -44,11 +43,7 @@ def loop(wiring, smtp_server, sms_server):
 def deliver(wiring, event: str, raw: dict, message_id: str | None = None) -> str:
     """What the worker does with one message: schema load, handler, one transaction."""
     message_id = message_id or str(uuid.uuid4())
-    handler = EVENT_HANDLERS[event]
-    meta = MessageMeta(message_id=message_id, event=event, version=1, correlation_id=message_id, headers={},
-                       redelivered=False)
-    with wiring.session_factory() as session, session.begin():
-        handler.fn(handler.schema.load(raw), session, meta)
+    apply_event(wiring.bus, wiring.session_factory, event, raw, message_id=message_id)
     return message_id
 
 

@@ -12,6 +12,7 @@ import pika
 import pytest
 import requests
 
+from notify.bootstrap import EVENTS
 from portal_common.bus import connect, declare_topology, delete_topology, load_topology
 from portal_common.testing import AMQP_URL, bus_namespace, free_port, require_rabbitmq
 from portal_common.testing import deadline_for
@@ -73,6 +74,7 @@ def pika_url(url: str) -> str:
 
 
 def publish(namespace: str, event: str, body: dict, message_id: str) -> None:
+    """As identity publishes it: the contract version notify reads (v2 for the sealed events)."""
     connection = pika.BlockingConnection(pika.URLParameters(pika_url(AMQP_URL)))
     try:
         channel = connection.channel()
@@ -81,7 +83,8 @@ def publish(namespace: str, event: str, body: dict, message_id: str) -> None:
             exchange=f"{namespace}.portal", routing_key=event, mandatory=True,
             body=json.dumps(body).encode(),
             properties=pika.BasicProperties(message_id=message_id, content_type="application/json", delivery_mode=2,
-                                            type=event, headers={"event": event, "version": 1}))
+                                            type=event,
+                                            headers={"event": event, "version": EVENTS[event].versions[-1]}))
     finally:
         connection.close()
 

@@ -55,3 +55,15 @@ def test_the_projection_takes_the_new_data_and_the_declaration_address_follows(s
     paper = Contact("C-1", declaration_email=None, account_email="anna.minta@example.org")
     after = messages.project("customer.contact_changed", load("customer.contact_changed", raw), paper, NOW)
     assert after.declaration_email is None and after.account_email == "anna.uj@example.org"
+
+
+def test_the_expiry_reminder_goes_to_the_declaration_address_once_per_document(samples, load):
+    data = load("document.expiring", samples["document.expiring"])
+    contact = Contact("C-1", declaration_email="anna.docs@example.org", language="en")
+    [planned] = messages.plan("document.expiring", data, contact)
+    assert (planned.template, planned.to, planned.language) == ("document_expiring", "anna.docs@example.org", "en")
+    assert planned.subject_key == f"expiring:{samples['document.expiring']['document_id']}"
+    out = Renderer(Settings()).render(planned.template, EMAIL, "en", planned.payload)
+    assert samples["document.expiring"]["title"] in out.subject and "13 months" in out.text
+    [paper] = messages.plan("document.expiring", data, Contact("C-1"))
+    assert paper.skip_reason == "no declaration address"

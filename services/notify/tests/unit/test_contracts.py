@@ -12,7 +12,7 @@ import pytest
 from notify.domain.model import FAILED, SMS, Delivery
 from notify.entrypoints import openapi
 from notify.entrypoints.schemas import EVENT_SCHEMAS
-from notify.service_layer.recording import failure_payload
+from notify.service_layer.recording import failure_event
 
 CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
@@ -37,7 +37,7 @@ def test_notification_failed_as_emitted_validates(account_id, customer_id):
                  account_id=account_id, customer_id=customer_id)
     d.mark_failed("SMS gateway rejected the message: HTTP 400", NOW)
     assert d.status == FAILED
-    payload = json.loads(json.dumps(failure_payload(d, NOW)))  # exactly what the outbox stores
+    payload = json.loads(json.dumps(failure_event(d, NOW).payload()))  # exactly what the outbox stores
     _validator("notification.failed").validate(payload)
 
 

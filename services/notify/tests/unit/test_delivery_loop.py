@@ -183,6 +183,17 @@ def test_delivery_logs_say_what_whom_and_outcome_but_never_a_secret(env, samples
     assert {e["template"] for e in logs if e["event"] == "delivery_recorded"} >= {"activation", "initial_password"}
 
 
+def test_a_sent_document_announcement_is_published_for_the_delivery_record(env, samples):
+    env.feed("customer.declared", samples["customer.declared"])
+    env.loop.run_once()
+    [d] = env.feed("document.available", samples["document.available"])
+    env.clock.now = T0 + timedelta(minutes=3)
+    env.loop.run_once()
+    announced = [payload for name, payload in env.repo.events if name == "document.announced"]
+    assert announced == [{"document_id": samples["document.available"]["document_id"], "customer_id": "C-1",
+                          "notification_id": d.id, "channel": "email", "sent_at": (T0 + timedelta(minutes=3)).isoformat()}]
+
+
 def test_a_secret_that_does_not_open_is_never_sent_and_is_reported(env, samples, secrets):
     """Sealed for another account (a forged or swapped event), tampered, or under an unknown key id."""
     from portal_common.sealing import default_sealer

@@ -153,16 +153,26 @@ def test_the_validity_in_hours_is_recorded_from_the_events_occurred_time(repo, l
     assert d.payload["valid_hours"] == 24
 
 
-def test_the_worker_handler_reads_the_occurred_at_header(monkeypatch, load, samples):
+def test_the_worker_handler_reads_the_occurred_at_header(monkeypatch, samples):
+    """The consumer decodes the delivery (portal_common.delivery) and the route's handler passes the header on."""
+    import json
+    from types import SimpleNamespace
+
     from notify import bootstrap
-    from portal_common.consumer import MessageMeta
+    from portal_common.delivery import Limits, decode, identify
 
     seen = {}
     monkeypatch.setattr(bootstrap.recording, "record", lambda *a, **kw: seen.update(kw))
-    data = load("account.activation_requested", samples["account.activation_requested"])
+    event = "account.activation_requested"
+    body = json.dumps(samples[event]).encode()
     for header, expected in [("2026-11-21T10:00:00+00:00", datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)),
                              (None, None), ("not a time", None), ("2026-11-21T10:00:00", None)]:
-        meta = MessageMeta("m-1", "account.activation_requested", 1, "c-1",
-                           {"occurred_at": header} if header else {}, False)
-        bootstrap.on_event(data, session=None, meta=meta)
+        headers = {"version": bootstrap.EVENTS[event].versions[-1], **({"occurred_at": header} if header else {})}
+        raw = SimpleNamespace(body=body, headers=headers,
+                              properties={"message_id": "m-1"}, delivery_info={"routing_key": event},
+                              content_type="application/json", content_encoding="utf-8")
+        message, fields = decode(raw, identify(raw), bootstrap.EVENTS, Limits())
+        route = bootstrap.EVENTS[event]
+        bootstrap.bootstrap("sqlite://").bus.handle(route.handler, route.command(**fields), uow=SimpleNamespace(
+            repo=None), message=message)
         assert seen["occurred_at"] == expected

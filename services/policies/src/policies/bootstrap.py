@@ -1,4 +1,4 @@
-"""One place that wires the service: the HTTP API, the worker and the tests all start here."""
+"""One place that wires the service: the HTTP API, the worker and the tests all start here. Wiring only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +7,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from portal_common import config
-from portal_common.consumer import Handler
 from portal_common.db import make_engine, make_session_factory
+from portal_common.messagebus import MessageBus, Route
 
 from . import SERVICE
 from .adapters import orm
@@ -16,11 +16,17 @@ from .domain import commands
 from .entrypoints.schemas import PolicyUpsertedSchema
 from .service_layer import handlers, unit_of_work
 
+#: The events this service consumes: event -> (schema, command, handler). The topology's bindings must match.
+EVENTS = {
+    "policy.upserted": Route(PolicyUpsertedSchema, commands.UpsertPolicy.from_event, handlers.upsert_policy),
+}
+
 
 @dataclass
 class Wiring:
     engine: Engine
     session_factory: sessionmaker
+    bus: MessageBus
 
     def uow(self) -> unit_of_work.SqlAlchemyUnitOfWork:
         return unit_of_work.SqlAlchemyUnitOfWork(self.session_factory)
@@ -29,21 +35,7 @@ class Wiring:
 def bootstrap(database_url: str | None = None) -> Wiring:
     orm.start_mappers()
     engine = make_engine(database_url or config.database_url(SERVICE))
-    return Wiring(engine, make_session_factory(engine))
-
-
-def on_policy_upserted(data: dict, session, meta) -> None:
-    holder, premium = data["policyholder"], data["premium"]
-    cmd = commands.UpsertPolicy(
-        policy_number=data["policy_number"], product=data["product"], status=data["status"],
-        payment_method=data["payment_method"], premium_amount=premium["amount"],
-        premium_frequency=premium["frequency"], start_date=data["start_date"], updated_at=data["updated_at"],
-        **holder,
-    )
-    handlers.upsert_policy(cmd, unit_of_work.SessionUnitOfWork(session))
-
-
-#: Event name -> handler. Routed by one registry; the topology's bindings for this service must match it.
-EVENT_HANDLERS = {
-    "policy.upserted": Handler(on_policy_upserted, PolicyUpsertedSchema()),
-}
+    session_factory = make_session_factory(engine)
+    bus = MessageBus(EVENTS, uow=lambda: unit_of_work.SqlAlchemyUnitOfWork(session_factory),
+                     joined_uow=unit_of_work.SessionUnitOfWork)
+    return Wiring(engine, session_factory, bus)

@@ -18,14 +18,14 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import text
 
 from policies import SERVICE
-from policies.bootstrap import EVENT_HANDLERS, bootstrap
+from policies.bootstrap import EVENTS, bootstrap
 from policies.domain import commands
 from policies.entrypoints import openapi
 from policies.entrypoints.schemas import PolicyUpsertedSchema
 from policies.service_layer import handlers
 from policies.service_layer.unit_of_work import FakeUnitOfWork
 from portal_common.bus import load_topology
-from portal_common.consumer import MessageMeta
+from portal_common.testing import apply_event
 from portal_common.testing import migrate
 
 CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
@@ -52,12 +52,9 @@ def upserted(policy_number: str, payment_method: str, **changes) -> dict:
     return event
 
 
-def apply_upserted(session, event: dict) -> None:
+def apply_upserted(wiring, event: dict) -> None:
     """What the worker does with one message (minus the broker)."""
-    handler = EVENT_HANDLERS["policy.upserted"]
-    meta = MessageMeta(message_id="m-" + event["policy_number"], event="policy.upserted", version=1,
-                       correlation_id="corr-1", headers={}, redelivered=False)
-    handler.fn(handler.schema.load(event), session, meta)
+    apply_event(wiring.bus, wiring.session_factory, "policy.upserted", event)
 
 
 # ---------------------------------------------------------------------------------------------------- produced
@@ -99,8 +96,7 @@ def sqlite_wiring(migrated_sqlite, tmp_path):
 
 
 def test_policy_enrolled_as_stored_in_the_outbox_validates(sqlite_wiring):
-    with sqlite_wiring.session_factory() as session, session.begin():
-        apply_upserted(session, upserted("HOME-2", "cheque"))
+    apply_upserted(sqlite_wiring, upserted("HOME-2", "cheque"))
     customer_id = example_of("policy.upserted")["policyholder"]["customer_id"]
     handlers.enrol_policy(commands.EnrolPolicy("HOME-2", customer_id), sqlite_wiring.uow())
     with sqlite_wiring.engine.connect() as conn:
@@ -115,13 +111,13 @@ def test_policy_enrolled_as_stored_in_the_outbox_validates(sqlite_wiring):
 # ---------------------------------------------------------------------------------------------------- consumed
 def test_policies_has_a_handler_for_exactly_the_events_its_bindings_route_to_it():
     bindings = load_topology(CONTRACTS / "topology.json", namespace="").for_service(SERVICE).bindings
-    assert set(bindings) == set(EVENT_HANDLERS)
+    assert set(bindings) == set(EVENTS)
 
 
-@pytest.mark.parametrize("event", sorted(EVENT_HANDLERS))
+@pytest.mark.parametrize("event", sorted(EVENTS))
 def test_the_example_of_every_consumed_event_validates_and_loads(event):
     assert errors(event, example_of(event)) == []
-    assert EVENT_HANDLERS[event].schema.load(example_of(event))
+    assert EVENTS[event].load(example_of(event))
 
 
 def test_policy_upserted_example_loads_with_the_fields_policies_reads():
@@ -152,8 +148,7 @@ def test_policy_upserted_without_optional_contact_data_loads():
 
 
 def test_policy_upserted_example_is_applied_by_the_worker_handler(sqlite_wiring):
-    with sqlite_wiring.session_factory() as session, session.begin():
-        apply_upserted(session, example_of("policy.upserted"))
+    apply_upserted(sqlite_wiring, example_of("policy.upserted"))
     policy, holder = handlers.get_policy(sqlite_wiring.uow(), "KGFB-2024-000123")
     assert (policy.product, policy.payment_method, policy.premium_amount) == ("kgfb", "cheque", 48600)
     assert policy.updated_at == datetime(2024, 5, 2, 6, 15, tzinfo=timezone.utc)
@@ -164,10 +159,8 @@ def test_the_worker_handler_ignores_an_older_message(sqlite_wiring):
     newer = example_of("policy.upserted")
     older = upserted(newer["policy_number"], "direct_debit", status="terminated",
                      updated_at="2024-05-01T08:15:00+02:00")
-    with sqlite_wiring.session_factory() as session, session.begin():
-        apply_upserted(session, newer)
-    with sqlite_wiring.session_factory() as session, session.begin():
-        apply_upserted(session, older)
+    apply_upserted(sqlite_wiring, newer)
+    apply_upserted(sqlite_wiring, older)
     policy, _ = handlers.get_policy(sqlite_wiring.uow(), newer["policy_number"])
     assert (policy.status, policy.payment_method) == ("active", "cheque")
 

@@ -8,9 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from policies.bootstrap import EVENT_HANDLERS
-from portal_common.testing import caller_headers
-from portal_common.consumer import MessageMeta
+from portal_common.testing import apply_event, caller_headers
 
 pytestmark = pytest.mark.database
 TOKEN = caller_headers()
@@ -42,10 +40,7 @@ class Api:
                              "mother_name": "Teszt Mária", "email": "anna@example.com", "mobile": "+36301234567",
                              **holder},
         }
-        handler = EVENT_HANDLERS["policy.upserted"]
-        meta = MessageMeta(f"m-{n}", "policy.upserted", 1, "corr", {}, False)
-        with self.wiring.session_factory() as session, session.begin():
-            handler.fn(handler.schema.load(event), session, meta)
+        apply_event(self.wiring.bus, self.wiring.session_factory, "policy.upserted", event, message_id=f"m-{n}")
         return event
 
     def outbox(self, policy_number: str) -> list[dict]:

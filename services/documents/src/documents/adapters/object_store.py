@@ -82,6 +82,15 @@ class AbstractObjectStore(abc.ABC):
     def delete_many(self, bucket: str, keys: list[str]) -> None:
         """Delete objects; deleting a missing object is not an error."""
 
+    def delete_objects(self, objects: list[tuple[str, str]]) -> None:
+        """Delete ``(bucket, key)`` pairs with one ``delete_many`` per bucket: what ingestion schedules after its
+        commit (``uow.after_commit_each(store.delete_objects, (bucket, key))``), one call for a whole batch."""
+        by_bucket: dict[str, list[str]] = {}
+        for bucket, key in objects:
+            by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in by_bucket.items():
+            self.delete_many(bucket, keys)
+
     def ping(self) -> None:
         """Raise when the store is not reachable (readiness)."""
 

@@ -1,7 +1,7 @@
 """Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, event
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, event
 from sqlalchemy.orm import registry
 
 from portal_common.db import UTCDateTime, plumbing_tables
@@ -27,6 +27,12 @@ documents = Table(
     Column("available_until", UTCDateTime(), nullable=False),
     Column("stored_at", UTCDateTime(), nullable=False),
     Column("read_at", UTCDateTime(), nullable=True),
+    Column("announced_at", UTCDateTime(), nullable=True),
+    Column("first_opened_at", UTCDateTime(), nullable=True),
+    Column("first_downloaded_at", UTCDateTime(), nullable=True),
+    Column("last_downloaded_at", UTCDateTime(), nullable=True),
+    Column("download_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("reminder_sent_at", UTCDateTime(), nullable=True),
     # The list is "newest first per customer"; the sweep looks for the oldest windows.
     Index("ix_documents_customer_uploaded", "customer_id", "uploaded_at"),
     Index("ix_documents_available_until", "available_until"),

@@ -16,6 +16,8 @@ class DocumentFilter:
     customer_id: str
     policy_number: str | None = None
     doc_type: str | None = None
+    sort: str = "date"  # model.SORTS
+    descending: bool = True  # newest first (for "type"/"policy": Z-A); ties always newest first
 
 
 class AbstractRepository(abc.ABC):
@@ -53,6 +55,14 @@ class AbstractRepository(abc.ABC):
 
     @abc.abstractmethod
     def expired(self, now: datetime, limit: int) -> list[model.Document]: ...
+
+    @abc.abstractmethod
+    def reminder_candidates(self, now: datetime, until: datetime, limit: int) -> list[model.Document]:
+        """Unread, not reminded, window ending in ``(now, until]``, oldest window first."""
+
+    @abc.abstractmethod
+    def of_customer(self, customer_id: str) -> list[model.Document]:
+        """Every stored document of the customer (the operators' delivery records), newest first."""
 
     # -- projections
     @abc.abstractmethod
@@ -93,7 +103,10 @@ class SqlAlchemyRepository(AbstractRepository):
 
     def list(self, where, limit, offset=0):
         D = model.Document
-        query = (self._filtered(select(D), where).order_by(D.uploaded_at.desc(), D.document_id)
+        key = {"type": D.doc_type, "policy": D.policy_number}.get(where.sort)
+        first = [] if key is None else [key.desc() if where.descending else key.asc()]
+        newest = D.uploaded_at.asc() if (key is None and not where.descending) else D.uploaded_at.desc()
+        query = (self._filtered(select(D), where).order_by(*first, newest, D.document_id)
                  .limit(limit).offset(offset))
         return list(self.session.scalars(query))
 
@@ -106,6 +119,17 @@ class SqlAlchemyRepository(AbstractRepository):
     def expired(self, now, limit):
         D = model.Document
         query = select(D).where(D.available_until <= now).order_by(D.available_until).limit(limit)
+        return list(self.session.scalars(query))
+
+    def reminder_candidates(self, now, until, limit):
+        D = model.Document
+        query = (select(D).where(D.read_at.is_(None), D.reminder_sent_at.is_(None), D.available_until > now,
+                                 D.available_until <= until).order_by(D.available_until).limit(limit))
+        return list(self.session.scalars(query))
+
+    def of_customer(self, customer_id):
+        D = model.Document
+        query = select(D).where(D.customer_id == customer_id).order_by(D.uploaded_at.desc(), D.document_id)
         return list(self.session.scalars(query))
 
     def get_policy_owner(self, policy_number):
@@ -143,8 +167,14 @@ class FakeRepository(AbstractRepository):
                 and (not where.doc_type or d.doc_type == where.doc_type)]
 
     def list(self, where, limit, offset=0):
-        ordered = sorted(self._matching(where), key=lambda d: (-d.uploaded_at.timestamp(), d.document_id))
-        return ordered[offset:offset + limit]
+        docs = sorted(self._matching(where), key=lambda d: d.document_id)
+        if where.sort == "date":
+            docs.sort(key=lambda d: d.uploaded_at, reverse=where.descending)
+        else:
+            docs.sort(key=lambda d: d.uploaded_at, reverse=True)
+            attr = "doc_type" if where.sort == "type" else "policy_number"
+            docs.sort(key=lambda d: getattr(d, attr), reverse=where.descending)  # stable: ties stay newest first
+        return docs[offset:offset + limit]
 
     def counts(self, where, now):
         matching = self._matching(where)
@@ -152,6 +182,15 @@ class FakeRepository(AbstractRepository):
 
     def expired(self, now, limit):
         return sorted((d for d in self.documents.values() if d.expired(now)), key=lambda d: d.available_until)[:limit]
+
+    def reminder_candidates(self, now, until, limit):
+        found = [d for d in self.documents.values() if d.read_at is None and d.reminder_sent_at is None
+                 and now < d.available_until <= until]
+        return sorted(found, key=lambda d: d.available_until)[:limit]
+
+    def of_customer(self, customer_id):
+        return sorted((d for d in self.documents.values() if d.customer_id == customer_id),
+                      key=lambda d: (-d.uploaded_at.timestamp(), d.document_id))
 
     def get_policy_owner(self, policy_number):
         return self.owners.get(policy_number)

@@ -21,12 +21,20 @@ class IngestDocument:
     size: int
     sha256: str
 
+    @classmethod
+    def from_event(cls, *, document_id, **fields) -> "IngestDocument":
+        return cls(document_id=str(document_id), **fields)
+
 
 @dataclass(frozen=True)
 class RecordPolicyOwner:
     policy_number: str
     customer_id: str
     updated_at: datetime
+
+    @classmethod
+    def from_event(cls, *, policy_number: str, policyholder: dict, updated_at: datetime) -> "RecordPolicyOwner":
+        return cls(policy_number, policyholder["customer_id"], updated_at)
 
 
 @dataclass(frozen=True)
@@ -38,3 +46,12 @@ class RegisterCustomer:
 class CloseCustomer:
     customer_id: str
     closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordAnnounced:
+    """From ``document.announced`` (notify): the new-document e-mail went out."""
+
+    document_id: str
+    customer_id: str
+    sent_at: datetime

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from .events import DocumentAvailable, DocumentExpiring
 
 RETENTION_MONTHS = 13
 #: S3 lifecycle expiry (whole days, asynchronous). 13 calendar months are at most 397 days (e.g. 2027-07-31 ->
@@ -16,6 +18,9 @@ RETENTION_MONTHS = 13
 LIFECYCLE_DAYS = 397
 PDF = "application/pdf"  # the only media type a document may have (issue 8: no active content on our origin)
 DOC_TYPES = ("policy_schedule", "premium_notice", "payment_reminder", "claim_letter", "other")
+VIEW, DOWNLOAD = "view", "download"
+#: How the list may be ordered: newest/oldest first, by document type, by policy number (then newest first).
+SORTS = ("date", "type", "policy")
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -49,8 +54,16 @@ class Document:
     key: str
     uploaded_at: datetime
     available_until: datetime
-    stored_at: datetime
-    read_at: datetime | None = None
+    stored_at: datetime  # the delivery record's "arrived"
+    read_at: datetime | None = None  # first opened or downloaded: the document is no longer "new"
+    #: the delivery record, shown to the customer and to operators: when notify e-mailed the announcement, when the
+    #: customer first opened it in the browser, first and last downloaded it (alone or in a ZIP) and how often
+    announced_at: datetime | None = None
+    first_opened_at: datetime | None = None
+    first_downloaded_at: datetime | None = None
+    last_downloaded_at: datetime | None = None
+    download_count: int = 0
+    reminder_sent_at: datetime | None = None  # the one reminder ~30 days before an unread document's window ends
     events: list = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -63,7 +76,7 @@ class Document:
                   title=title, content_type=content_type, size=size, sha256=sha256, bucket=bucket, key=key,
                   uploaded_at=uploaded_at, available_until=add_months(uploaded_at, RETENTION_MONTHS), stored_at=now)
         if not doc.expired(now):
-            doc.events.append(("document.available", doc.available_payload()))
+            doc.events.append(doc.available())
         return doc
 
     def expired(self, now: datetime) -> bool:
@@ -77,13 +90,36 @@ class Document:
         if self.read_at is None:
             self.read_at = now
 
-    def available_payload(self) -> dict:
+    def opened(self, now: datetime, purpose: str) -> None:
+        """The customer got the bytes: ``view`` (in the browser) or ``download`` (the file, alone or in a ZIP)."""
+        self.mark_read(now)
+        if purpose == VIEW:
+            self.first_opened_at = self.first_opened_at or now
+        else:
+            self.first_downloaded_at = self.first_downloaded_at or now
+            self.last_downloaded_at = now
+            self.download_count = (self.download_count or 0) + 1
+
+    def announced(self, at: datetime) -> None:
+        """notify e-mailed the announcement (``document.announced``); the first sending counts."""
+        if self.announced_at is None or at < self.announced_at:
+            self.announced_at = at
+
+    def due_for_reminder(self, now: datetime, days_before: int) -> bool:
+        """Unread, still open, its window ends within ``days_before`` days, and not reminded yet: remind once."""
+        return (self.read_at is None and self.reminder_sent_at is None and not self.expired(now)
+                and self.available_until - timedelta(days=days_before) <= now)
+
+    def remind(self, now: datetime) -> None:
+        self.reminder_sent_at = now
+        self.events.append(DocumentExpiring(**self.available().fields(), reminded_at=now))
+
+    def available(self) -> DocumentAvailable:
         """``document.available`` v1 (contracts/events/document.available.v1.json)."""
-        return {
-            "document_id": self.document_id, "customer_id": self.customer_id, "policy_number": self.policy_number,
-            "doc_type": self.doc_type, "title": self.title, "uploaded_at": self.uploaded_at.isoformat(),
-            "available_until": self.available_until.isoformat(),
-        }
+        return DocumentAvailable(
+            document_id=self.document_id, customer_id=self.customer_id, policy_number=self.policy_number,
+            doc_type=self.doc_type, title=self.title, uploaded_at=self.uploaded_at,
+            available_until=self.available_until)
 
 
 @dataclass(eq=False)

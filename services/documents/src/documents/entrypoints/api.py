@@ -32,7 +32,7 @@ def document_json(doc, now) -> dict:
         "document_id": doc.document_id, "title": doc.title, "doc_type": doc.doc_type,
         "policy_number": doc.policy_number, "uploaded_at": doc.uploaded_at, "available_until": doc.available_until,
         "expired": doc.expired(now), "read": doc.read, "size": doc.size, "content_type": doc.content_type,
-        "sha256": doc.sha256,
+        "sha256": doc.sha256, "delivery": doc,
     })
 
 
@@ -42,7 +42,8 @@ def _not_found():
 
 @bp.get("/customers/<customer_id>/documents")
 def list_documents(customer_id: str):
-    """One page of the customer's documents, newest first, with the unread count and the total.
+    """One page of the customer's documents, newest first (or ``sort=type|policy``, ``order=asc|desc``), with the
+    unread count and the total; each with its delivery record (``delivery``).
 
     ``GET /internal/customers/C-1001/documents?policy_number=KGFB-1001&doc_type=premium_notice&limit=20&offset=0``
     -> ``{"documents": [{"document_id": …, "title": …, "expired": false, "read": false, …}], "unread": 1,
@@ -52,9 +53,10 @@ def list_documents(customer_id: str):
     args = schemas.DocumentListQuerySchema().load({k: v for k, v in request.args.items() if v.strip() != ""})
     w = _wiring()
     now = w.clock()
-    where = DocumentFilter(customer_id, args["policy_number"], args["doc_type"])
+    descending = (args["order"] or ("desc" if args["sort"] == "date" else "asc")) == "desc"
+    where = DocumentFilter(customer_id, args["policy_number"], args["doc_type"], args["sort"], descending)
     try:
-        page = handlers.list_documents(w.uow(), where, args["limit"], now, offset=args["offset"])
+        page = w.bus.handle(handlers.list_documents, where, args["limit"], now=now, offset=args["offset"])
     except handlers.NotFound:
         _not_found()
     return jsonify(documents=[document_json(d, now) for d in page.documents], unread=page.unread, total=page.total)
@@ -65,7 +67,7 @@ def get_document(customer_id: str, document_id: str):
     """One document's metadata (also when expired: ``"expired": true``). 404 when not the customer's."""
     w = _wiring()
     try:
-        doc = handlers.get_document(w.uow(), customer_id, document_id)
+        doc = w.bus.handle(handlers.get_document, customer_id, document_id)
     except handlers.NotFound:
         _not_found()
     return jsonify(document_json(doc, w.clock()))
@@ -74,11 +76,13 @@ def get_document(customer_id: str, document_id: str):
 @bp.get("/customers/<customer_id>/documents/<document_id>/content")
 def document_content(customer_id: str, document_id: str):
     """The original bytes, streamed from S3 chunk by chunk (never the whole file in memory), with
-    ``Content-Type``, ``Content-Length`` and ``X-Document-SHA256``; marks the document read.
+    ``Content-Type``, ``Content-Length`` and ``X-Document-SHA256``; marks the document read and writes the delivery
+    record (``?purpose=view`` opened in the browser, else downloaded).
     404 when not the customer's; 410 ``{"error": "expired", "available_until": …}`` after its 13 months."""
     w = _wiring()
     try:
-        doc, stored = handlers.open_content(w.uow(), w.store, customer_id, document_id, w.clock())
+        purpose = schemas.ContentQuerySchema().load(request.args)["purpose"]
+        doc, stored = w.bus.handle(handlers.open_content, customer_id, document_id, purpose)
     except (handlers.NotFound, handlers.ContentMissing):
         _not_found()
     except handlers.Expired as exc:
@@ -114,10 +118,23 @@ def mark_read(customer_id: str, document_id: str):
     """Mark a document read (e.g. opened through a presigned link). 204; 404 when not the customer's."""
     w = _wiring()
     try:
-        handlers.mark_read(w.uow(), customer_id, document_id, w.clock())
+        w.bus.handle(handlers.mark_read, customer_id, document_id)
     except handlers.NotFound:
         _not_found()
     return "", 204
+
+
+@bp.get("/customers/<customer_id>/delivery-records")
+def delivery_records(customer_id: str):
+    """For operators ("did the customer get it?"): every stored document of the customer with its delivery record,
+    whatever the registration's state. ``{"customer_id": "C-1001", "documents": [{"document_id", "title",
+    "policy_number", "doc_type", "uploaded_at", "available_until", "expired", "delivery": {"arrived_at",
+    "announced_at", "first_opened_at", "first_downloaded_at", "last_downloaded_at", "download_count",
+    "reminder_sent_at"}}]}``"""
+    w = _wiring()
+    now = w.clock()
+    docs = handlers.delivery_records(w.uow(), customer_id)
+    return jsonify(customer_id=customer_id, documents=[document_json(d, now) for d in docs])
 
 
 def create_app(database_url: str | None = None, *, store=None, clock=None, settings=None):

@@ -50,8 +50,9 @@ def build() -> dict:
                       "404": _error("no such document for this customer")},
     }})
     spec.path(path=base + "/{document_id}/content", operations={"get": {
-        "summary": "The document's bytes, streamed; marks it read", "security": security,
-        "parameters": _params(["customer_id", "document_id"]),
+        "summary": "The document's bytes, streamed; marks it read and writes the delivery record",
+        "security": security,
+        "parameters": _params(["customer_id", "document_id"]) + [{"in": "query", "schema": schemas.ContentQuerySchema}],
         "responses": {
             "200": {"description": "the original bytes",
                     "headers": {"X-Document-SHA256": {"schema": {"type": "string"},
@@ -60,7 +61,14 @@ def build() -> dict:
                     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
             "404": _error("no such document for this customer"),
             "410": _error("expired: past its 13-month window ({\"error\": \"expired\"})"),
+            "422": _error("invalid purpose"),
         },
+    }})
+    spec.path(path="/internal/customers/{customer_id}/delivery-records", operations={"get": {
+        "summary": "Operators: every stored document of the customer with its delivery record", "security": security,
+        "parameters": _params(["customer_id"]),
+        "responses": {"200": {"description": "{customer_id, documents: [Document]}",
+                              "content": {"application/json": {"schema": "DocumentList"}}}},
     }})
     spec.path(path=base + "/{document_id}/read", operations={"post": {
         "summary": "Mark the document read", "security": security,

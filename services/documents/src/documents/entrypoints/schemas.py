@@ -54,6 +54,14 @@ class AccountClosedSchema(_Lenient):
     closed_at = fields.AwareDateTime(load_default=None)
 
 
+class DocumentAnnouncedSchema(_Lenient):
+    """``document.announced`` v1 (from notify)."""
+
+    document_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    sent_at = fields.AwareDateTime(required=True)
+
+
 # ------------------------------------------------------------------------------------------------------ HTTP API
 class DocumentListQuerySchema(Schema):
     """``?policy_number=KGFB-1001&doc_type=premium_notice&limit=20&offset=40``"""
@@ -63,6 +71,29 @@ class DocumentListQuerySchema(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0),
                             metadata={"description": "documents to skip (newest first), for paging"})
+    sort = fields.String(load_default="date", validate=validate.OneOf(model.SORTS),
+                         metadata={"description": "date (default) | type | policy; ties newest first"})
+    order = fields.String(load_default=None, validate=validate.OneOf(("asc", "desc")),
+                          metadata={"description": "default: desc for date (newest first), asc for type and policy"})
+
+
+class ContentQuerySchema(Schema):
+    """``?purpose=view`` (opened in the browser) | ``download`` (the default: the file, alone or in a ZIP)."""
+
+    purpose = fields.String(load_default=model.DOWNLOAD, validate=validate.OneOf((model.VIEW, model.DOWNLOAD)))
+
+
+class DeliveryRecordSchema(Schema):
+    """The delivery record of one document: ``{"arrived_at": "…", "announced_at": "…" | null, "first_opened_at",
+    "first_downloaded_at", "last_downloaded_at", "download_count": 2, "reminder_sent_at"}``"""
+
+    arrived_at = fields.DateTime(attribute="stored_at")
+    announced_at = fields.DateTime(allow_none=True)
+    first_opened_at = fields.DateTime(allow_none=True)
+    first_downloaded_at = fields.DateTime(allow_none=True)
+    last_downloaded_at = fields.DateTime(allow_none=True)
+    download_count = fields.Integer()
+    reminder_sent_at = fields.DateTime(allow_none=True)
 
 
 class DocumentOutSchema(Schema):
@@ -85,6 +116,7 @@ class DocumentOutSchema(Schema):
     size = fields.Integer(required=True)
     content_type = fields.String(required=True)
     sha256 = fields.String(required=True)
+    delivery = fields.Nested(DeliveryRecordSchema, metadata={"description": "the delivery record"})
 
 
 class DocumentListSchema(Schema):

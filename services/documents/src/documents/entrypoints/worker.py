@@ -8,15 +8,14 @@ one process. Each message is still applied exactly as the shared consumer promis
 permanent error); concurrent uploads of one document_id meet at the primary key before either touches the documents
 bucket (the row is written before the copy), and the loser, applied again, finds the document stored: a no-op, or a
 "conflicting duplicate" dead letter when its bytes differ. A document whose policy is not known yet (its
-policy.upserted may sit in another consumer's uncommitted batch) is retried by the shared consumer before it is
-dead-lettered.
+policy.upserted may sit in another consumer's uncommitted batch) is retried through the broker's retry tiers.
 """
 from portal_common import config, logs, runner
 from portal_common.bus import load_topology
 from portal_common.consumer import Worker
 
 from .. import SERVICE
-from ..bootstrap import bootstrap, build_event_handlers
+from ..bootstrap import bootstrap
 from ..service_layer.retention import RetentionSweeper
 
 
@@ -26,14 +25,14 @@ def main() -> None:
     settings = wiring.settings
     ready = wiring.ensure_storage()
     sweeper = RetentionSweeper(wiring.uow, wiring.store, wiring.clock, settings.sweep_seconds,
-                               ensure_storage=None if ready else wiring.ensure_storage)
-    handlers = build_event_handlers(wiring)
+                               ensure_storage=None if ready else wiring.ensure_storage,
+                               reminder_days=settings.reminder_days)
     url = config.amqp_url()
     # The embedded file bus is for one consumer; RabbitMQ spreads messages over competing consumers.
-    extra_consumers = [Worker(SERVICE, handlers, wiring.session_factory, load_topology(), url=url,
+    extra_consumers = [Worker(SERVICE, wiring.bus, wiring.session_factory, load_topology(), url=url,
                               batch_size=settings.consumer_batch_size)
                        for _ in range(settings.consumers - 1 if url else 0)]
-    runner.run(SERVICE, handlers, wiring.engine, wiring.session_factory,
+    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
                extra_threads=(sweeper, *extra_consumers), batch_size=settings.consumer_batch_size)
 
 

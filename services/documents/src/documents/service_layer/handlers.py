@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone, timedelta
 from typing import NamedTuple
 
 from portal_common import logs
+from portal_common.errors import PermanentError, TransientError
 
 from .. import metrics
 from ..adapters.object_store import AbstractObjectStore, StoredObject
@@ -16,27 +17,25 @@ from .unit_of_work import AbstractUnitOfWork
 log = logs.get_logger(__name__)
 
 
-class Rejected(Exception):
-    """A ``document.uploaded`` that can never be applied. ``reason`` is a short label for logs; the message (which
-    starts with a short phrase, e.g. ``sha256 mismatch: …``) becomes the dead-letter reason, and the text before
-    its first colon the ``reason`` label of ``portal_messages_dead_lettered_total``."""
+class Rejected(PermanentError):
+    """A ``document.uploaded`` that can never be applied: dead-lettered at once. ``reason`` is a short label (the
+    ``reason`` of ``portal_messages_dead_lettered_total``); the message (``sha256 mismatch: …``) is the dead-letter
+    reason an operator reads."""
 
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason)
 
 
-class PolicyNotKnownYet(Exception):
+class PolicyNotKnownYet(TransientError):
     """The document's policy is not (or not yet) in the projection, or the projection names another customer.
 
     Not permanent: ``policy.upserted`` and ``document.uploaded`` share the queue and the worker runs competing
-    consumers, so a document for a brand-new policy can be handled before the batch holding its policy commits. The
-    shared consumer retries this with back-off and dead-letters it only after the last attempt
-    (``gave up after 4 attempts: PolicyNotKnownYet: unknown policy: …``)."""
+    consumers, so a document for a brand-new policy can be handled before the batch holding its policy commits (or
+    the core system sends the policy late). The consumer retries it through the broker's retry tiers and
+    dead-letters it only after the retry horizon."""
 
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason)
 
 
 class NotFound(Exception):
@@ -61,7 +60,7 @@ class Locations:
 
 # ------------------------------------------------------------------------------------------------------- ingestion
 def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store: AbstractObjectStore,
-                    where: Locations, now: datetime) -> model.Document | None:
+                    locations: Locations, now: datetime) -> model.Document | None:
     """Verify the inbox object, copy it to the customer's prefix, record it (+ ``document.available``), and after
     the commit delete the inbox copy. Returns ``None`` for a duplicate (already stored with the same content: no-op).
 
@@ -77,16 +76,16 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         existing = uow.documents.get(cmd.document_id)
         if existing is not None:
             _check_same_content(cmd, existing)
-            log.info("document_duplicate", document_id=cmd.document_id)
-            if cmd.bucket == where.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
-                uow.delete_after_commit(cmd.bucket, cmd.key)  # a left-over of an earlier failed delete
+            log.debug("document_duplicate", document_id=cmd.document_id)
+            if cmd.bucket == locations.inbox_bucket and (cmd.bucket, cmd.key) != (existing.bucket, existing.key):
+                uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))  # a left-over of an earlier failed delete
             uow.after_commit(metrics.DOCUMENTS_DUPLICATE.inc)
             uow.commit()
             return None
         _check_within_window(cmd, now)
         _check_owner(cmd, uow)
-        if cmd.bucket != where.inbox_bucket:
-            raise Rejected("wrong_bucket", f"wrong bucket: documents are taken from {where.inbox_bucket!r} only, "
+        if cmd.bucket != locations.inbox_bucket:
+            raise Rejected("wrong_bucket", f"wrong bucket: documents are taken from {locations.inbox_bucket!r} only, "
                                            f"not {cmd.bucket!r}")
         stored_sha256 = None
         if store.listed_size(cmd.bucket, cmd.key) != cmd.size:  # not known from a listing: ask S3 itself
@@ -104,26 +103,28 @@ def ingest_document(cmd: commands.IngestDocument, uow: AbstractUnitOfWork, store
         doc = model.Document.receive(
             document_id=cmd.document_id, customer_id=cmd.customer_id, policy_number=cmd.policy_number,
             doc_type=cmd.doc_type, title=cmd.title, content_type=cmd.content_type, size=cmd.size, sha256=cmd.sha256,
-            bucket=where.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
+            bucket=locations.documents_bucket, key=key, uploaded_at=cmd.uploaded_at, now=now)
         # Claim the document_id before touching the documents bucket: a concurrent ingestion of the same id (another
         # consumer) waits here for our commit and then finds the document stored, instead of overwriting our copy
         # under the same key with other bytes.
         uow.documents.add(doc)
         uow.flush()
         try:
-            copied = store.copy(cmd.bucket, cmd.key, where.documents_bucket, key)
+            copied = store.copy(cmd.bucket, cmd.key, locations.documents_bucket, key)
         except KeyError:  # deleted since the listing / HEAD
             raise Rejected("missing_object", f"object missing: s3://{cmd.bucket}/{cmd.key} does not exist") from None
         # The copy's checksum is computed by S3 over the bytes it copied: the strongest evidence there is.
-        actual = copied or stored_sha256 or store.sha256_of(where.documents_bucket, key)
+        actual = copied or stored_sha256 or store.sha256_of(locations.documents_bucket, key)
         if actual != cmd.sha256:
-            store.delete_many(where.documents_bucket, [key])  # the inbox copy stays for the operator
+            store.delete_many(locations.documents_bucket, [key])  # the inbox copy stays for the operator
             raise Rejected("sha256_mismatch", f"sha256 mismatch: the event says {cmd.sha256}, "
                                               f"s3://{cmd.bucket}/{cmd.key} hashes to {actual}")
-        _check_is_pdf(store, where.documents_bucket, key, cmd)
-        uow.delete_after_commit(cmd.bucket, cmd.key)
+        _check_is_pdf(store, locations.documents_bucket, key, cmd)
+        uow.after_commit_each(store.delete_objects, (cmd.bucket, cmd.key))
         uow.after_commit(metrics.DOCUMENTS_INGESTED.labels(doc.doc_type).inc)
         uow.commit()
+        log.debug("document_stored", document_id=doc.document_id, policy_number=doc.policy_number,
+                  doc_type=doc.doc_type, size=doc.size)
         return doc
 
 
@@ -186,25 +187,44 @@ def record_policy_owner(cmd: commands.RecordPolicyOwner, uow: AbstractUnitOfWork
         uow.commit()
 
 
-def register_customer(cmd: commands.RegisterCustomer, uow: AbstractUnitOfWork, now: datetime) -> None:
+def register_customer(cmd: commands.RegisterCustomer, uow: AbstractUnitOfWork, now: datetime,
+                      message=None) -> None:
     """``account.activated``: nothing moves — the documents kept so far simply become visible to the new user.
-    A customer who registers again after closing sees their documents that are still inside their window."""
-    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, now)
+    A customer who registers again after closing sees their documents that are still inside their window.
+    Ordered by the time the account was activated (the event's ``occurred_at``), not by arrival: see below."""
+    _set_customer_status(uow, cmd.customer_id, model.REGISTERED, _occurred(message))
 
 
-def close_customer(cmd: commands.CloseCustomer, uow: AbstractUnitOfWork, now: datetime) -> None:
+def close_customer(cmd: commands.CloseCustomer, uow: AbstractUnitOfWork, now: datetime, message=None) -> None:
     """``account.closed``: from now on nothing of the customer is served; the retention sweep still deletes the
     documents when their 13 months are over."""
-    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or now)
+    _set_customer_status(uow, cmd.customer_id, model.CLOSED, cmd.closed_at or _occurred(message))
 
 
-def _set_customer_status(uow: AbstractUnitOfWork, customer_id: str, status: str, at: datetime) -> None:
+#: The time of an event that says none (a publisher without ``occurred_at``): older than any event that does.
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _occurred(message) -> datetime | None:
+    return getattr(message, "occurred_at", None) if message is not None else None
+
+
+def _set_customer_status(uow: AbstractUnitOfWork, customer_id: str, status: str, at: datetime | None) -> None:
+    """The status of the latest event wins, whatever order the events arrive in: a retried or redelivered
+    ``account.closed`` of an old account that arrives after the ``account.activated`` of the customer's new
+    registration must not hide their documents (and the other way round). An event without a time is applied in
+    arrival order but never outranks a timed one (it keeps the stored time)."""
     with uow:
         customer = uow.documents.get_customer(customer_id)
         if customer is None:
-            uow.documents.add_customer(model.Customer(customer_id, status, at))
-        else:
+            uow.documents.add_customer(model.Customer(customer_id, status, at or UNKNOWN_TIME))
+        elif at is None:
+            customer.status = status
+        elif at >= customer.changed_at:
             customer.status, customer.changed_at = status, at
+        else:
+            log.info("customer_status_out_of_order", customer_id=customer_id, ignored=status, at=at.isoformat(),
+                     kept=customer.status, kept_at=customer.changed_at.isoformat())
         uow.commit()
 
 
@@ -252,8 +272,9 @@ def mark_read(uow: AbstractUnitOfWork, customer_id: str, document_id: str, now: 
 
 
 def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_id: str, document_id: str,
-                 now: datetime) -> tuple[model.Document, StoredObject]:
-    """Open the document's bytes for streaming and mark it read. Raises NotFound, Expired or ContentMissing."""
+                 now: datetime, purpose: str = model.DOWNLOAD) -> tuple[model.Document, StoredObject]:
+    """Open the document's bytes for streaming, mark it read and write the delivery record (``purpose``: ``view``
+    in the browser or ``download``). Raises NotFound, Expired or ContentMissing."""
     with uow:
         doc = _owned(uow, customer_id, document_id)
         if doc.expired(now):
@@ -263,12 +284,53 @@ def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_i
             log.error("document_content_missing", document_id=doc.document_id, bucket=doc.bucket, key=doc.key)
             raise ContentMissing(document_id)
         try:
-            doc.mark_read(now)
+            doc.opened(now, purpose)
             uow.commit()
         except Exception:
             stored.close()
             raise
         return doc, stored
+
+
+def delivery_records(uow: AbstractUnitOfWork, customer_id: str) -> list[model.Document]:
+    """Every stored document of a customer with its delivery record (operators; closed registrations too)."""
+    with uow:
+        return uow.documents.of_customer(customer_id)
+
+
+def record_announced(cmd: commands.RecordAnnounced, uow: AbstractUnitOfWork) -> bool:
+    """``document.announced`` from notify: the new-document e-mail went out at ``sent_at``. Unknown (already swept,
+    or another customer's id): nothing to record."""
+    with uow:
+        doc = uow.documents.get(cmd.document_id)
+        if doc is None or doc.customer_id != cmd.customer_id:
+            return False
+        doc.announced(cmd.sent_at)
+        uow.commit()
+        return True
+
+
+def send_expiry_reminders(uow_factory, now: datetime, days_before: int, *, batch: int = 200) -> list[str]:
+    """One ``document.expiring`` per unread document whose window ends within ``days_before`` days (notify e-mails
+    the customer once; ``reminder_sent_at`` and the outbox row are written in one transaction). A customer whose
+    registration is closed gets none."""
+    reminded: list[str] = []
+    while True:
+        with uow_factory() as uow:
+            docs = uow.documents.reminder_candidates(now, now + timedelta(days=days_before), batch)
+            for doc in docs:
+                customer = uow.documents.get_customer(doc.customer_id)
+                if customer is not None and customer.closed:
+                    doc.reminder_sent_at = now  # never reminded later either: the registration is over
+                    continue
+                uow.documents.seen.add(doc)
+                doc.remind(now)
+                reminded.append(doc.document_id)
+            uow.commit()
+        if docs:
+            log.info("expiry_reminders", count=len(docs))
+        if len(docs) < batch:
+            return reminded
 
 
 # ------------------------------------------------------------------------------------------------------- retention

@@ -1,15 +1,13 @@
-"""Unit of work: one transaction, its repository, the events its documents raised (written to the outbox), and the
-object deletions and metric increments that wait for the commit (see adapters/post_commit.py)."""
+"""Unit of work: one transaction, its repository, the events its documents raised (written to the outbox), and
+the work that waits for the commit (``after_commit`` / ``after_commit_each``, see portal_common.uow)."""
 from __future__ import annotations
 
 import abc
 from typing import Callable
 
-from sqlalchemy.orm import Session
+from portal_common.uow import AfterCommit, JoinedSession, OwnedSession
 
-from portal_common.uow import JoinedSession, OwnedSession
-
-from ..adapters import post_commit, repository
+from ..adapters import repository
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -28,16 +26,18 @@ class AbstractUnitOfWork(abc.ABC):
     def _stage_events(self) -> None:
         for doc in self.documents.seen:
             while doc.events:
-                name, payload = doc.events.pop(0)
-                self._add_event(name, payload)
-
-    @abc.abstractmethod
-    def delete_after_commit(self, bucket: str, key: str) -> None: ...
+                event = doc.events.pop(0)
+                self._add_event(event.name, event.payload())
 
     @abc.abstractmethod
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Call ``fn()`` once the transaction has really committed (never when it, or the savepoint around this
         work, rolls back): for metrics that must count what happened, not what was attempted."""
+
+    @abc.abstractmethod
+    def after_commit_each(self, fn: Callable[[list], None], item) -> None:
+        """Call ``fn([item, …])`` once after the commit with every item collected for ``fn`` (one S3
+        ``DeleteObjects`` for a whole batch of ingested documents)."""
 
     def flush(self) -> None:
         """Send the pending writes now (e.g. to claim a primary key before slow work); no commit."""
@@ -52,36 +52,23 @@ class AbstractUnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
 
-class _OnTheSession:
-    """What both database-backed units of work do on their session: repositories and post-commit work."""
-
-    session: Session
+class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
+    """Owns its transaction (the HTTP API, the retention sweep)."""
 
     def bind(self, session):
         self.documents = repository.SqlAlchemyRepository(session)
 
-    def delete_after_commit(self, bucket, key):
-        post_commit.schedule_delete(self.session, bucket, key)
 
-    def after_commit(self, fn):
-        post_commit.schedule_call(self.session, fn)
-
-    def flush(self):
-        self.session.flush()
-
-
-class SqlAlchemyUnitOfWork(_OnTheSession, OwnedSession, AbstractUnitOfWork):
-    """Owns its transaction (the HTTP API, the retention sweep)."""
-
-
-class SessionUnitOfWork(_OnTheSession, JoinedSession, AbstractUnitOfWork):
+class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):
     """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
+
+    def bind(self, session):
+        self.documents = repository.SqlAlchemyRepository(session)
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):
-    """In memory. With a ``store`` the scheduled deletions run on commit, as the real listener does; the scheduled
-    calls run on commit too. Leaving the ``with`` block without a commit forgets the documents added in it (as the
-    database would) and the scheduled work."""
+    """In memory. The work scheduled for after the commit runs on commit, as with the real ones. Leaving the
+    ``with`` block without a commit forgets the documents added in it (as the database would) and that work."""
 
     def __init__(self, documents=(), owners=(), customers=(), store=None):
         self.documents = repository.FakeRepository(documents, owners, customers)
@@ -89,19 +76,18 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.committed = False
         self.commits = 0
         self.published: list[tuple[str, dict]] = []
-        self.pending_deletes: list[tuple[str, str]] = []
-        self.pending_calls: list[Callable[[], None]] = []
+        self._after = AfterCommit()
         self._snapshot: dict | None = None
 
     def __enter__(self):
         self._snapshot = dict(self.documents.documents)
         return super().__enter__()
 
-    def delete_after_commit(self, bucket, key):
-        self.pending_deletes.append((bucket, key))
-
     def after_commit(self, fn):
-        self.pending_calls.append(fn)
+        self._after.add(fn)
+
+    def after_commit_each(self, fn, item):
+        self._after.add_each(fn, item)
 
     def _add_event(self, name, payload):
         self.published.append((name, payload))
@@ -110,11 +96,7 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.committed = True
         self.commits += 1
         self._snapshot = None
-        pending, self.pending_deletes = self.pending_deletes, []
-        calls, self.pending_calls = self.pending_calls, []
-        if self.store is not None and pending:
-            post_commit.run_deletes(self.store, pending)
-        post_commit.run_calls(calls)
+        self._after.run()
 
     def rollback(self):
         if self._snapshot is not None:
@@ -122,5 +104,4 @@ class FakeUnitOfWork(AbstractUnitOfWork):
             self.documents.documents = kept
             self.documents.seen = {d for d in self.documents.seen if kept.get(d.document_id) is d}
             self._snapshot = None
-        self.pending_deletes = []
-        self.pending_calls = []
+        self._after.clear()

@@ -87,6 +87,10 @@ class AbstractRepository(abc.ABC):
         """Until the transaction ends, another transaction locking the same ``(kind, client_key)`` waits: count and
         record an attempt as one step (40 parallel requests never pass more than the limit)."""
 
+    def relax_durability(self) -> None:
+        """This transaction's commit need not wait for the disk (PostgreSQL ``synchronous_commit = off``): a crash
+        may forget its last fraction of a second, never make it half-done. For per-client attempt rows only."""
+
     @abc.abstractmethod
     def add_client_attempt(self, kind: str, client_key: str, at: datetime) -> int:
         """Record an attempt; returns its id (an attempt that turns out not to count is given back)."""
@@ -223,6 +227,10 @@ class SqlAlchemyRepository(AbstractRepository):
                                  {"key": int.from_bytes(digest[:8], "big", signed=True)})
         else:
             self._write_lock()
+
+    def relax_durability(self):
+        if self._dialect == "postgresql":
+            self.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
     def add_client_attempt(self, kind, client_key, at):
         return self.session.execute(orm.client_attempts.insert().values(kind=kind, client_key=client_key, at=at)

@@ -105,6 +105,16 @@ class MarkSmsFailed:
 
 
 @dataclass(frozen=True)
+class NoteNotificationFailed:
+    """From ``notification.failed``: notify gave up on a message."""
+
+    channel: str
+    template: str | None = None
+    cause_event: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
 class RequestCallback:
     """"Kérdésem van": phone me back. ``account_id`` when a logged-in customer asks (the gateway says so)."""
 

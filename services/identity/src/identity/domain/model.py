@@ -21,6 +21,8 @@ class FailedLogin:
     locked_until: datetime | None
     #: this attempt reached the threshold (the owner is told once per lock)
     locked_now: bool = False
+    #: False while locked: the attempt changed nothing (nothing to write, the same for every username)
+    counted: bool = True
 
 
 class LoginLockout:
@@ -37,7 +39,7 @@ class LoginLockout:
 
     def record_failed_login(self, now: datetime, threshold: int, lock_for: timedelta) -> FailedLogin:
         if self.is_locked(now):
-            return FailedLogin(self.failed_attempts, self.locked_until)
+            return FailedLogin(self.failed_attempts, self.locked_until, counted=False)
         if self.locked_until is not None:  # the lock ended: a new series
             self.failed_attempts, self.locked_until = 0, None
         self.failed_attempts = (self.failed_attempts or 0) + 1
@@ -62,8 +64,10 @@ class UnknownLogin(LoginLockout):
     last_failed_at: datetime | None = None
 
     def record_failed_login(self, now: datetime, threshold: int, lock_for: timedelta) -> FailedLogin:
-        self.last_failed_at = now
-        return super().record_failed_login(now, threshold, lock_for)
+        result = super().record_failed_login(now, threshold, lock_for)
+        if result.counted:
+            self.last_failed_at = now
+        return result
 
 
 @dataclass(eq=False)  # entities: identity is the key, instances go into sets

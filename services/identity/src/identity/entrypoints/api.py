@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from portal_common.db import ping
+from portal_common.sealing import default_sealer
 from portal_common.web import client_ip, service_app
 
 from .. import SERVICE
@@ -320,6 +321,7 @@ def set_language(account_id: str):
 def create_app(database_url: str | None = None, *, directory: PolicyDirectory | None = None,
                clock: Clock | None = None, hasher: PasswordHasher | None = None, settings: Settings | None = None):
     wiring = bootstrap(database_url, directory=directory, clock=clock, hasher=hasher, settings=settings)
+    default_sealer()  # the API seals activation links and passwords: a missing or demo key stops it at start
     app = service_app(SERVICE, checks={"database": lambda: ping(wiring.engine)}, import_name=__name__)
     app.extensions["identity"] = wiring
     app.register_blueprint(bp)

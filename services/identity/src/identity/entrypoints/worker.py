@@ -3,12 +3,23 @@ from portal_common import runner
 
 from .. import SERVICE
 from ..adapters import housekeeping
-from ..bootstrap import EVENT_HANDLERS, bootstrap
+from ..adapters.policy_directory import PolicyDirectory
+from ..bootstrap import bootstrap
+from ..domain.errors import DirectoryUnavailable
+from ..settings import Settings
+
+
+class NoDirectory(PolicyDirectory):
+    """The worker identifies nobody, so it holds no credential for the policies API (each pod gets only the secrets
+    it uses: the identity-worker Deployment has no PORTAL_IDENTITY_TOKEN, nor PORTAL_USERNAME_HASH_KEY)."""
+
+    def match(self, ident):
+        raise DirectoryUnavailable("the identity worker does not call the policies service")
 
 
 def main() -> None:
-    wiring = bootstrap()
-    runner.run(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory,
+    wiring = bootstrap(directory=NoDirectory(), settings=Settings.from_env(with_username_hash_key=False))
+    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
                housekeeping=tuple(housekeeping.rules(wiring.settings)))
 
 

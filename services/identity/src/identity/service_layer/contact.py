@@ -22,7 +22,8 @@ from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
 from ..domain import callbacks, commands, errors, model, rules, workdays
 from ..settings import Settings
-from .handlers import _check_current_password, _raise_if_over, client_key, iso, sha256
+from .common import _raise_if_over, client_key, iso, sha256
+from .login import _check_current_password
 from .unit_of_work import AbstractUnitOfWork, Conflict
 
 log = logs.get_logger(__name__)
@@ -93,7 +94,7 @@ def _active_account(uow: AbstractUnitOfWork, account_id: str, for_update: bool =
 
 def _check_password(uow: AbstractUnitOfWork, account: model.Account, password: str, *, hasher: PasswordHasher,
                     now, settings: Settings) -> None:
-    """The password first; a wrong one counts towards the lockout (``handlers._check_current_password``)."""
+    """The password first; a wrong one counts towards the lockout (``login._check_current_password``)."""
     if not _check_current_password(uow, account, password, hasher=hasher, now=now, settings=settings):
         uow.commit()
         raise errors.InvalidFields({"password": ["wrong_password"]})

@@ -43,6 +43,7 @@ TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
     "document.available": (("document_available", EMAIL),),
     "policy.enrolled": (("policy_enrolled", EMAIL),),
     "customer.callback_requested": (("callback_requested", EMAIL),),
+    "document.expiring": (("document_expiring", EMAIL),),
     "account.email_change_requested": (("email_change_confirm", EMAIL),),
     "account.mobile_change_requested": (("mobile_change_code", SMS),),
     "customer.contact_changed": (("email_changed_notice", EMAIL), ("mobile_changed_notice", EMAIL)),
@@ -124,18 +125,15 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
     if event == "customer.declaration_withdrawn":
         return [_email("declaration_withdrawn", d, {"withdrawn_at": _iso(d.get("withdrawn_at"))})]
     if event == "document.available":
-        to = contact.declaration_email if contact else None
-        return [Planned("document_available", EMAIL, to, contact.language if contact else "hu", {
-            "document_id": d["document_id"], "title": d["title"], "doc_type": d["doc_type"],
-            "policy_number": d["policy_number"], "available_until": _iso(d.get("available_until")),
-        }, customer_id=d["customer_id"], subject_key=f"document:{d['document_id']}",
-            skip_reason=None if to else "no declaration address")]
+        return [_document_email("document_available", "document", d, contact)]
     if event == "policy.enrolled":
         to = (contact.declaration_email or contact.account_email) if contact else None
         return [Planned("policy_enrolled", EMAIL, to, contact.language if contact else "hu", {
             "policy_number": d["policy_number"], "payment_method": d.get("payment_method"),
             "previous_payment_method": d.get("previous_payment_method"),
         }, customer_id=d["customer_id"], skip_reason=None if to else "no e-mail address for the customer")]
+    if event == "document.expiring":
+        return [_document_email("document_expiring", "expiring", d, contact)]
     if event == "customer.callback_requested":
         return [_email("callback_requested", d, {
             "name": d.get("name"), "phone": d.get("phone"), "topic": d.get("topic"),
@@ -152,6 +150,16 @@ def plan(event: str, data: dict, contact: Contact | None, *, occurred_at: dateti
     if event == "customer.contact_changed":
         return _contact_changed(d)
     raise ValueError(f"notify has no messages for {event!r}")
+
+
+def _document_email(template: str, key_prefix: str, d: dict, contact: Contact | None) -> Planned:
+    """About one document: to the declaration address, once per document (``subject_key``)."""
+    to = contact.declaration_email if contact else None
+    return Planned(template, EMAIL, to, contact.language if contact else "hu", {
+        "document_id": d["document_id"], "title": d["title"], "doc_type": d["doc_type"],
+        "policy_number": d["policy_number"], "available_until": _iso(d.get("available_until")),
+    }, customer_id=d["customer_id"], subject_key=f"{key_prefix}:{d['document_id']}",
+        skip_reason=None if to else "no declaration address")
 
 
 def _contact_changed(d: dict) -> list[Planned]:

@@ -7,13 +7,13 @@ from portal_common import runner
 
 from .. import SERVICE
 from ..adapters import housekeeping
-from ..bootstrap import EVENT_HANDLERS, bootstrap, build_delivery_loop
+from ..bootstrap import bootstrap, build_delivery_loop
 
 
 def main() -> None:
     wiring = bootstrap()
     loop = build_delivery_loop(wiring)
-    runner.run(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory, extra_threads=(loop,),
+    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory, extra_threads=(loop,),
                housekeeping=tuple(housekeeping.rules()))
 
 

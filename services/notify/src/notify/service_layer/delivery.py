@@ -33,7 +33,7 @@ from ..adapters.templates import Renderer
 from ..domain.model import EMAIL, SEALED_FIELDS, Delivery, PermanentDeliveryError, TransientDeliveryError, e164
 from ..settings import Settings
 from . import metrics
-from .recording import publish_failure
+from .recording import publish_announced, publish_failure
 
 log = logs.get_logger(__name__)
 
@@ -107,6 +107,8 @@ class DeliveryLoop:
                 self._failed(repo, d, now, fields)
         else:
             d.mark_sent(self.clock())
+            if d.template == "document_available":
+                publish_announced(repo, d)
             metrics.DELIVERIES.labels(d.channel, d.template, "sent").inc()
             log.info("delivery_sent", attempts=d.attempts, sent_at=d.sent_at.isoformat(), **fields)
 

@@ -7,15 +7,39 @@ first, and the unique key (cause event, template, channel) stops it even if that
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from portal_common import logs
+from portal_common.messagebus import Message
+from portal_common.uow import JoinedSession
 
-from ..adapters.repository import AbstractRepository
+from ..adapters.repository import AbstractRepository, SqlAlchemyRepository
 from ..domain import messages
+from ..domain.events import DocumentAnnounced, NotificationFailed
 from ..domain.model import FAILED, SKIPPED, Delivery
 from . import metrics
 
 log = logs.get_logger(__name__)
+
+
+class EventFields(dict):
+    """The command of every notify route: the fields the event's schema loaded (each event plans its messages
+    from its own fields, domain/messages.py)."""
+
+
+class JoinedRecording(JoinedSession):
+    """The unit of work inside the worker's transaction: the repository on the consumer's session."""
+
+    def bind(self, session):
+        self.repo = SqlAlchemyRepository(session)
+
+
+def record_event(data: EventFields, *, uow: JoinedRecording, message: Message, clock: Callable[[], datetime]
+                 ) -> list[Delivery]:
+    """A routed event: record its deliveries in the worker's transaction (the worker commits, then acks).
+    ``message.occurred_at`` is the ``occurred_at`` header the portal's outbox sets (absent on a bare message)."""
+    return record(message.event, dict(data), message_id=message.message_id, now=clock(), repo=uow.repo,
+                  correlation_id=message.correlation_id, occurred_at=message.occurred_at)
 
 
 def record(event: str, data: dict, *, message_id: str, now: datetime, repo: AbstractRepository,
@@ -56,18 +80,20 @@ def record(event: str, data: dict, *, message_id: str, now: datetime, repo: Abst
 
 def publish_failure(repo: AbstractRepository, d: Delivery, now: datetime) -> str:
     """``notification.failed`` into the outbox, in the same transaction as the delivery's new status."""
-    return repo.add_event("notification.failed", failure_payload(d, now), correlation_id=d.correlation_id)
+    event = failure_event(d, now)
+    return repo.add_event(event.name, event.payload(), correlation_id=d.correlation_id)
 
 
-def failure_payload(d: Delivery, now: datetime) -> dict:
-    return {
-        "notification_id": d.id,
-        "cause_event_id": d.cause_event_id,
-        "cause_event": d.cause_event,
-        "channel": d.channel,
-        "template": d.template,
-        "account_id": d.account_id,
-        "customer_id": d.customer_id,
-        "reason": d.last_error or "unknown",
-        "failed_at": now.isoformat(),
-    }
+def failure_event(d: Delivery, now: datetime) -> NotificationFailed:
+    return NotificationFailed(
+        notification_id=d.id, cause_event_id=d.cause_event_id, cause_event=d.cause_event, channel=d.channel,
+        template=d.template, account_id=d.account_id, customer_id=d.customer_id, reason=d.last_error or "unknown",
+        failed_at=now)
+
+
+def publish_announced(repo: AbstractRepository, d: Delivery) -> str:
+    """``document.announced`` into the outbox, in the same transaction as ``sent``: the documents service writes the
+    moment into the document's delivery record."""
+    event = DocumentAnnounced(document_id=d.payload.get("document_id"), customer_id=d.customer_id,
+                              notification_id=d.id, channel=d.channel, sent_at=d.sent_at)
+    return repo.add_event(event.name, event.payload(), correlation_id=d.correlation_id)

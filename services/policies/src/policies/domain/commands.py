@@ -24,6 +24,11 @@ class UpsertPolicy:
     email: str | None = None
     mobile: str | None = None
 
+    @classmethod
+    def from_event(cls, *, policyholder: dict, premium: dict, **policy) -> "UpsertPolicy":
+        """From ``policy.upserted`` (contracts/events/policy.upserted.v1.json): the holder and premium flattened."""
+        return cls(**policy, premium_amount=premium["amount"], premium_frequency=premium["frequency"], **policyholder)
+
 
 @dataclass(frozen=True)
 class EnrolPolicy:

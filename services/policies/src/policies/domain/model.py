@@ -5,6 +5,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from .events import PolicyEnrolled
+
 PRODUCTS = ("kgfb", "casco", "home", "business", "other")
 #: Products whose policyholders may use the portal (compulsory motor liability, casco, home, business property and
 #: liability).
@@ -77,10 +79,9 @@ class Policy:
         previous = None
         if self.payment_method == "cheque":
             previous, self.payment_method = self.payment_method, "bank_transfer"
-        self.events.append(("policy.enrolled", {
-            "policy_number": self.policy_number, "customer_id": self.customer_id,
-            "payment_method": self.payment_method, "previous_payment_method": previous or self.payment_method,
-        }))
+        self.events.append(PolicyEnrolled(
+            policy_number=self.policy_number, customer_id=self.customer_id, payment_method=self.payment_method,
+            previous_payment_method=previous or self.payment_method))
         return previous
 
 

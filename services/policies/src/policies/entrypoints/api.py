@@ -35,7 +35,7 @@ def _policy_json(policy, holder=None) -> dict:
 def get_policy(policy_number: str):
     """A policy with its holder. 404 when unknown."""
     try:
-        policy, holder = handlers.get_policy(_wiring().uow(), policy_number)
+        policy, holder = _wiring().bus.handle(handlers.get_policy, policy_number)
     except handlers.PolicyNotFound:
         abort(404, description=f"no policy {policy_number}")
     return jsonify(_policy_json(policy, holder))
@@ -44,7 +44,7 @@ def get_policy(policy_number: str):
 @bp.get("/customers/<customer_id>/policies")
 def customer_policies(customer_id: str):
     """Every policy of a customer: ``{"policies": [...]}``."""
-    policies = handlers.policies_of(_wiring().uow(), customer_id)
+    policies = _wiring().bus.handle(handlers.policies_of, customer_id)
     return jsonify(policies=[_policy_json(p) for p in policies])
 
 
@@ -57,7 +57,7 @@ def match_policyholder():
     404 ``{"error": "no_match"}`` without saying which item failed.
     """
     args = schemas.MatchRequestSchema().load(request.get_json(force=True, silent=True) or {})
-    found = handlers.match_policyholder(_wiring().uow(), **args)
+    found = _wiring().bus.handle(handlers.match_policyholder, **args)
     if found is None:
         return jsonify(error="no_match"), 404
     holder, policies = found
@@ -75,7 +75,7 @@ def enrol_policy(policy_number: str):
     """
     args = schemas.EnrolRequestSchema().load(request.get_json(force=True, silent=True) or {})
     try:
-        policy = handlers.enrol_policy(commands.EnrolPolicy(policy_number, args["customer_id"]), _wiring().uow())
+        policy = _wiring().bus.handle(handlers.enrol_policy, commands.EnrolPolicy(policy_number, args["customer_id"]))
     except handlers.PolicyNotFound:
         abort(404, description=f"no policy {policy_number}")
     except model.NotEnrollable as exc:

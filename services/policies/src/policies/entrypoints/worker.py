@@ -2,12 +2,12 @@
 from portal_common import runner
 
 from .. import SERVICE
-from ..bootstrap import EVENT_HANDLERS, bootstrap
+from ..bootstrap import bootstrap
 
 
 def main() -> None:
     wiring = bootstrap()
-    runner.run(SERVICE, EVENT_HANDLERS, wiring.engine, wiring.session_factory)
+    runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory)
 
 
 if __name__ == "__main__":

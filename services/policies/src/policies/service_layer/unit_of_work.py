@@ -24,8 +24,8 @@ class AbstractUnitOfWork(abc.ABC):
     def _stage_events(self) -> None:
         for policy in self.policies.seen:
             while policy.events:
-                name, payload = policy.events.pop(0)
-                self._add_event(name, payload)
+                event = policy.events.pop(0)
+                self._add_event(event.name, event.payload())
 
     @abc.abstractmethod
     def _add_event(self, name: str, payload: dict) -> None: ...

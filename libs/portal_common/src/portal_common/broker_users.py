@@ -1,0 +1,95 @@
+"""Who may do what on RabbitMQ: a user per service and one for the insurer's core system (issue 8, item 3).
+
+RabbitMQ checks three resource permissions (regular expressions on exchange and queue names) and, on topic
+exchanges, topic permissions on the routing key of a publish ("write") and on the binding key of a queue.bind
+("read") — https://www.rabbitmq.com/docs/access-control. So:
+
+- each user may PUBLISH on ``portal`` only the routing keys it owns (the core system: ``policy.upserted`` and
+  ``document.uploaded``; identity: ``account.*`` and ``customer.*``; documents: ``document.available``,
+  ``document.expiring``; policies: ``policy.enrolled``; notify: ``notification.failed``, ``document.announced``) — a forged ``account.closed`` from the core system's
+  credential is refused by the broker;
+- each service may BIND its own queue on ``portal`` only with the keys of contracts/topology.json (documents cannot
+  bind its queue to ``#`` and read the initial passwords' events), and read only its own queues;
+- each service may configure only its own queues and exchanges (``<svc>.events``, ``<svc>.dead``,
+  ``<svc>.retry.<n>``, ``<svc>.requeue``); the shared exchanges and the bindings come from the definitions;
+- nobody gets ``amq.default`` (publishing through the default exchange reaches any queue by name, past every topic
+  permission), nor read on ``portal.dlx`` (a direct exchange, where topic permissions do not apply: a service could
+  otherwise bind its queue to another service's dead letters). Writing to ``portal.dlx`` stays allowed, because the
+  consumer publishes dead letters with their reason headers; its routing key cannot be checked there (documented in
+  docs/security.md as a residual risk).
+
+``python -m portal_common.topology_export --permissions`` writes ``deploy/rabbitmq/permissions.json`` from this.
+Passwords are never here: deploy/rabbitmq/entrypoint.sh creates the users from secrets.
+"""
+from __future__ import annotations
+
+import re
+
+from .bus import Topology
+
+CORE = "core"
+#: user suffix -> the routing keys it may publish on the portal exchange (``x.*``: any event of that aggregate).
+PUBLISHES: dict[str, tuple[str, ...]] = {
+    CORE: ("policy.upserted", "document.uploaded"),
+    "identity": ("account.*", "customer.*"),
+    "documents": ("document.available", "document.expiring"),
+    "policies": ("policy.enrolled",),
+    "notify": ("notification.failed", "document.announced"),
+}
+USER_PREFIX = "portal-"
+NOTHING = "^$"
+
+
+def user_name(who: str) -> str:
+    return USER_PREFIX + who
+
+
+def users(topology: Topology) -> list[str]:
+    """Every broker user the portal needs: one per service of the topology, and the core system."""
+    return [user_name(who) for who in dict.fromkeys([*topology.services, *PUBLISHES])]
+
+
+def _key_pattern(key: str) -> str:
+    """``account.*`` -> any one-word event of ``account``; other keys literally."""
+    if key.endswith(".*"):
+        return re.escape(key[:-2]) + r"\.[a-z][a-z0-9_]*"
+    return re.escape(key)
+
+
+def _alternatives(patterns) -> str:
+    patterns = list(patterns)
+    return "^(" + "|".join(patterns) + ")$" if patterns else NOTHING
+
+
+def permissions_for(who: str, topology: Topology) -> dict:
+    """``{"configure", "write", "read", "topic": {"write", "read"}}`` of one user (regular expressions)."""
+    exchange, dlx = re.escape(topology.exchange), re.escape(topology.dead_letter_exchange)
+    publishes = PUBLISHES.get(who, ())
+    if who not in topology.services:  # the core system: publishes, owns no queue
+        return {"configure": NOTHING, "write": _alternatives([exchange]) if publishes else NOTHING,
+                "read": NOTHING, "topic": {"write": _alternatives(map(_key_pattern, publishes)), "read": NOTHING}}
+    sq = topology.for_service(who)
+    prefix = re.escape(sq.queue[:-len("events")])  # "<ns>.<svc>." — the namespace is part of every name
+    own = prefix + r"(events|dead|retry\.[0-9]+|requeue)"
+    return {
+        "configure": _alternatives([own]),
+        # write on its own queues lets it bind them (queue.bind needs write on the queue); portal.dlx: dead letters
+        "write": _alternatives([own, dlx] + ([exchange] if publishes else [])),
+        # read on portal lets it bind its queue there; the topic "read" pattern limits the binding keys
+        "read": _alternatives([own, exchange]),
+        "topic": {"write": _alternatives(map(_key_pattern, publishes)),
+                  "read": _alternatives(re.escape(key) for key in sq.bindings)},
+    }
+
+
+def export_permissions(topology: Topology, vhost: str = "/") -> dict:
+    """RabbitMQ definitions holding only ``permissions`` and ``topic_permissions`` (users come from secrets)."""
+    permissions, topic_permissions = [], []
+    for user in users(topology):
+        who = user[len(USER_PREFIX):]
+        p = permissions_for(who, topology)
+        permissions.append({"user": user, "vhost": vhost, "configure": p["configure"], "write": p["write"],
+                            "read": p["read"]})
+        topic_permissions.append({"user": user, "vhost": vhost, "exchange": topology.exchange,
+                                  "write": p["topic"]["write"], "read": p["topic"]["read"]})
+    return {"permissions": permissions, "topic_permissions": topic_permissions}

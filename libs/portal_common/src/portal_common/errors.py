@@ -1,0 +1,109 @@
+"""What a failed message means, by exception *type* (never by its text).
+
+A handler raises one of these, or lets a library's exception through; :func:`classify` decides what the consumer
+does with the delivery:
+
+- :class:`PermanentError` (and a :class:`PoisonMessage`, found while decoding): dead-lettered at once, alone,
+  with the exception's text as ``x-dead-reason``.
+- :class:`TransientError`, a storage endpoint that cannot be reached (botocore connection errors): retried through
+  the broker's retry tiers until the retry horizon (default 24 h), then dead-lettered with the attempt history.
+- :class:`DatabaseUnavailable` (SQLAlchemy ``OperationalError``, a lost connection, PostgreSQL "the database
+  system is starting up" / "too many clients", a pool timeout): the whole batch is held and applied again when the
+  database answers; nothing is acked, nothing is redelivered, the delivery limit is not touched.
+- anything else (a bug, an unexpected library error): retried through the tiers a few times
+  (``PORTAL_RETRY_UNKNOWN_ATTEMPTS``, default 3), then dead-lettered: a bug does not wait 24 hours.
+
+``reason`` is a short, fixed label (``sha256_mismatch``, ``schema``, …) for the metric
+``portal_messages_dead_lettered_total{reason=…}``: labels come from code, never from message text.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+from sqlalchemy import exc as sa_exc
+
+
+class PermanentError(Exception):
+    """The message can never be applied (schema violation, wrong bucket, checksum mismatch …): dead-letter it."""
+
+    reason = "permanent"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class PoisonMessage(PermanentError):
+    """The delivery itself is unreadable: header types, content type, size, nesting, not JSON, unknown event."""
+
+    reason = "poison"
+
+
+class SchemaViolation(PermanentError):
+    reason = "schema"
+
+
+class TransientError(Exception):
+    """A dependency is not ready yet (a policy not known yet, S3 unreachable …): retry later through the broker."""
+
+    reason = "transient"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class DuplicateMessage(Exception):
+    """Another consumer committed the same message id first (the ``processed_messages`` primary key)."""
+
+
+class Kind(Enum):
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    DATABASE = "database"
+    UNKNOWN = "unknown"
+
+
+def _transient_library_errors() -> tuple[type[BaseException], ...]:
+    """Storage endpoint connection failures. botocore is optional for services that do not use S3."""
+    try:
+        from botocore import exceptions as boto
+    except ImportError:  # pragma: no cover - every image has boto3 today
+        return (ConnectionError, TimeoutError)
+    return (ConnectionError, TimeoutError, boto.EndpointConnectionError, boto.ConnectionClosedError,
+            boto.ReadTimeoutError, boto.ConnectTimeoutError, boto.ProxyConnectionError)
+
+
+_TRANSIENT = _transient_library_errors()
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database (not the message) is the problem: hold the batch until it answers again."""
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+        return True  # PEP 249 OperationalError: connection lost/refused, server starting up, too many clients …
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def classify(exc: BaseException) -> Kind:
+    if isinstance(exc, PermanentError):
+        return Kind.PERMANENT
+    if is_database_unavailable(exc):
+        return Kind.DATABASE
+    if isinstance(exc, (TransientError, *_TRANSIENT)):
+        return Kind.TRANSIENT
+    return Kind.UNKNOWN
+
+
+def reason_label(exc: BaseException) -> str:
+    """A bounded metric label: the exception's declared ``reason``, else its class name."""
+    return str(getattr(exc, "reason", None) or type(exc).__name__)[:40]
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line`` — for logs and dead-letter reasons (no multi-line SQL with parameters)."""
+    if isinstance(exc, (PermanentError, TransientError)):
+        return str(exc)
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()

@@ -1,0 +1,128 @@
+"""The handler contract: one table of events, dependencies injected by name (cosmicpython's bootstrap/messagebus).
+
+A service declares, in ONE table, what each event it consumes means::
+
+    EVENTS = {
+        "document.uploaded": Route(DocumentUploadedSchema, commands.IngestDocument, handlers.ingest_document),
+        "policy.upserted":   Route(PolicyUpsertedSchema, commands.RecordPolicyOwner.from_event,
+                                   handlers.record_policy_owner),
+    }
+
+- ``schema`` (marshmallow, ``unknown = EXCLUDE``) checks the message body and loads the fields the service reads;
+- ``command(**fields)`` turns them into the service's command (a dataclass, or its ``from_event`` classmethod);
+- ``handler(command, **dependencies)`` is a plain function of the service layer; it asks for its dependencies by
+  parameter name (``uow``, ``store``, ``clock``, ``message`` …).
+
+``bootstrap()`` builds one :class:`MessageBus` with the unit of work and the dependencies, and every entry point
+uses it the same way::
+
+    bus.handle(handlers.enrol_policy, commands.EnrolPolicy(...))   # an API route, a CLI, a test: own transaction
+    bus.handle_event(message, fields, session, after_commit)       # the consumer: inside the batch's transaction
+
+Inside the worker the unit of work *joins* the consumer's transaction (its ``commit()`` only flushes; the consumer
+commits the batch, then acks), and ``uow.after_commit(fn)`` runs ``fn()`` once that commit happened — never for
+work that was rolled back. See docs/architecture.md ("one event through the code").
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from marshmallow import Schema
+
+from .uow import AfterCommit
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one event means to the service: how to read it, what to do, who does it."""
+
+    schema: type[Schema] | Schema
+    command: Callable[..., Any]
+    handler: Callable[..., Any]
+    #: the contract version(s) this service reads (contracts/events/<name>.v<N>.json, header ``version``): one
+    #: number, or a tuple when the fields it reads are the same in several versions.
+    version: int | tuple[int, ...] = 1
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return self.version if isinstance(self.version, tuple) else (self.version,)
+
+    def load(self, body: dict) -> dict:
+        schema = self.schema() if isinstance(self.schema, type) else self.schema
+        return schema.load(body)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the consumer knows about one delivery, for handlers that need it (ask for ``message``)."""
+
+    message_id: str
+    event: str  # the routing key: the only event name the broker checked
+    version: int
+    correlation_id: str
+    occurred_at: Any  # datetime | None: when the event happened, per its publisher
+    headers: dict
+    redelivered: bool = False
+    attempts: int = 0  # earlier deliveries that failed transiently (x-attempts)
+
+
+class PerCall:
+    """A dependency computed at each call, e.g. ``now=PerCall(clock)``."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+
+
+class MessageBus:
+    """Routes events to handlers (one table) and injects each handler's dependencies by parameter name.
+
+    ``uow()`` makes a unit of work that owns its transaction (API, CLI); ``joined_uow(session, after_commit)`` one
+    that joins the consumer's transaction. Both must offer ``after_commit(fn)``.
+    """
+
+    def __init__(self, events: dict[str, Route], *, uow: Callable[[], Any],
+                 joined_uow: Callable[[Any, AfterCommit], Any], **dependencies):
+        self.events = dict(events)
+        self.uow = uow
+        self.joined_uow = joined_uow
+        self.dependencies = dependencies
+
+    def handle(self, handler: Callable, *args, **given):
+        """Call ``handler`` with the dependencies it names, and ``args`` for its other parameters, in order:
+        ``bus.handle(handlers.get_policy, "KGFB-1")`` calls ``get_policy(uow=<new uow>, policy_number="KGFB-1")``.
+        ``given`` overrides a dependency (the consumer's joined ``uow``, the ``message``). A parameter named like a
+        dependency always gets the dependency: give dependencies names no handler uses for its own arguments."""
+        available = {**self.dependencies, **given}
+        injected, rest = {}, []
+        for name, param in inspect.signature(handler).parameters.items():
+            if name in available:
+                value = available[name]
+                injected[name] = value.fn() if isinstance(value, PerCall) else value
+            elif name == "uow":
+                injected[name] = self.uow()
+            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                rest.append(name)
+        if len(args) > len(rest):
+            raise TypeError(f"{handler.__name__}() takes {len(rest)} arguments besides its dependencies")
+        return handler(**injected, **dict(zip(rest, args)))
+
+    def handle_event(self, message: Message, fields: dict, session, after_commit: AfterCommit):
+        """The consumer's entry: ``fields`` were loaded by the route's schema."""
+        route = self.events[message.event]
+        command = route.command(**fields)
+        return self.handle(route.handler, command, uow=self.joined_uow(session, after_commit), message=message)
+
+
+def ignore(command=None) -> None:
+    """A handler that deliberately does nothing (the topology routes an event the service does not need yet)."""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """The command of an ignored event: keeps no field."""
+
+    @classmethod
+    def from_event(cls, **_fields) -> "Ignored":
+        return cls()

@@ -1,0 +1,51 @@
+"""The library internals portal_common.compat relies on are still there: an upgrade that changes them fails here,
+loudly, instead of silently losing messages or throughput in production."""
+from __future__ import annotations
+
+import inspect
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import amqp.transport
+import pytest
+from kombu.transport import filesystem
+from kombu.transport.virtual import base as virtual
+from packaging.requirements import Requirement
+
+from portal_common import compat
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+@pytest.mark.parametrize("package", ["kombu", "amqp"])
+def test_the_installed_version_is_inside_the_pinned_range(package):
+    """compat.py was written against these ranges; moving the pin means re-reading the internals below."""
+    line = re.search(rf'"({package}[<>=!~][^"]*)"', PYPROJECT.read_text()).group(1)
+    requirement = Requirement(line)
+    assert requirement.specifier, f"{package} has no upper bound in {PYPROJECT}"
+    assert any(s.operator == "<" for s in requirement.specifier), f"{package}: pin an upper bound"
+    assert version(package) in requirement.specifier
+
+
+def test_py_amqp_still_writes_every_frame_through_transport_write():
+    """coalesced_writes swaps ``transport._write`` for a collector and sends the batch with ``transport.write``."""
+    from amqp import method_framing
+
+    assert "self._write(" in inspect.getsource(amqp.transport._AbstractTransport.write)  # looked up per call
+    assert "self._write = self.sock.sendall" in inspect.getsource(amqp.transport.TCPTransport._setup_transport)
+    assert "write = transport.write" in inspect.getsource(method_framing.frame_writer)  # frames go through it
+
+
+def test_kombu_filesystem_channel_still_puts_messages_through_put_with_these_folders():
+    assert list(inspect.signature(filesystem.Channel._put).parameters)[:3] == ["self", "queue", "payload"]
+    assert {"data_folder_out", "data_folder_in"} <= set(dir(filesystem.Channel))
+    assert compat.FileBusTransport.Channel.__mro__[1] is filesystem.Channel
+    source = inspect.getsource(filesystem.Channel._get)
+    assert "sorted(" in source and ".msg" in source  # FIFO by file name, as compat's names rely on
+
+
+def test_kombu_virtual_channel_still_offers_basic_get_for_the_retry_pump():
+    assert list(inspect.signature(virtual.Channel.basic_get).parameters)[:3] == ["self", "queue", "no_ack"]
+    # The file bus has no headers exchange (nor TTLs, nor dead-lettering): which is why the retry pump exists.
+    assert set(virtual.Channel.exchange_types) == {"direct", "topic", "fanout"}

@@ -1,0 +1,37 @@
+"""Events this service publishes (through its outbox). One class per contract in contracts/events/."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from portal_common.events import IntegrationEvent
+
+
+@dataclass(frozen=True)
+class DocumentAvailable(IntegrationEvent):
+    """``document.available`` v1: a verified document is now visible to its owner."""
+
+    name: ClassVar[str] = "document.available"
+    document_id: str
+    customer_id: str
+    policy_number: str
+    doc_type: str
+    title: str
+    uploaded_at: datetime
+    available_until: datetime
+
+
+@dataclass(frozen=True)
+class DocumentExpiring(IntegrationEvent):
+    """``document.expiring`` v1: an unread document's window ends soon (notify reminds the customer once)."""
+
+    name: ClassVar[str] = "document.expiring"
+    document_id: str
+    customer_id: str
+    policy_number: str
+    doc_type: str
+    title: str
+    uploaded_at: datetime
+    available_until: datetime
+    reminded_at: datetime

@@ -1,0 +1,82 @@
+"""Sessions: touch (idle timeout), logout, change the password."""
+from __future__ import annotations
+
+from portal_common import logs
+
+from ..adapters.clock import Clock
+from ..adapters.hasher import PasswordHasher
+from ..domain import commands, errors, model, rules
+from ..settings import Settings
+from .unit_of_work import AbstractUnitOfWork
+from .common import iso, sha256
+from .login import _check_current_password
+
+log = logs.get_logger(__name__)
+
+
+def touch_session(cmd: commands.TouchSession, *, uow: AbstractUnitOfWork, clock: Clock,
+                  settings: Settings) -> model.Account:
+    """A live session slides its idle timer; an idle or orphaned one is deleted.
+
+    Every page view asks this, so it must be cheap: it reads the session and its account by primary key and writes
+    the new ``last_seen_at`` only when the stored one is ``session_touch`` (60 s) old or older. The stored time is
+    then at most 60 s behind the last real use, so a session ends between 14 and 15 minutes of idleness — never later
+    than the rule's 15. Logout, a password change, recovery and closing delete the row, so the next page view after
+    them (the gateway asks on every one) already finds no session.
+    """
+    now = clock.now()
+    with uow:
+        session = uow.repo.get_session(sha256(cmd.session_id))
+        if session is None:
+            raise errors.SessionExpired()
+        account = uow.repo.get_account(session.account_id)
+        if account is None or account.status != model.ACTIVE or session.expired(now, settings.session_idle):
+            uow.repo.delete_session(session.session_hash)
+            uow.commit()
+            raise errors.SessionExpired()
+        if now - session.last_seen_at >= settings.session_touch:
+            session.last_seen_at = now
+            uow.commit()
+        return account
+
+
+def logout(cmd: commands.Logout, *, uow: AbstractUnitOfWork) -> None:
+    with uow:
+        uow.repo.delete_session(sha256(cmd.session_id))
+        uow.commit()
+
+
+def change_password(cmd: commands.ChangePassword, *, uow: AbstractUnitOfWork, hasher: PasswordHasher, clock: Clock,
+                    settings: Settings) -> None:
+    """Checks the current password and the policy; ends every other session of the account.
+
+    The session kept is ``keep_session_id`` when given, else the most recently used one (the one that asked).
+    """
+    now = clock.now()
+    with uow:
+        account = uow.repo.get_account(cmd.account_id, for_update=True)  # the count of wrong passwords
+        if account is None or account.status != model.ACTIVE:
+            raise errors.NotFound(cmd.account_id)
+        codes: dict[str, list[str]] = {}
+        if not _check_current_password(uow, account, cmd.current_password, hasher=hasher, now=now,
+                                       settings=settings):
+            codes["current_password"] = ["wrong_password"]
+        policy = rules.check_password(cmd.new_password, username=account.username,
+                                      min_length=settings.password_min_length, current_password=cmd.current_password)
+        if policy:
+            codes["new_password"] = policy
+        if codes:
+            uow.commit()  # the wrong password's count (or the right one's reset) stays
+            raise errors.InvalidFields(codes)
+        account.set_password(hasher.hash(cmd.new_password), now)
+        if cmd.keep_session_id:
+            keep = sha256(cmd.keep_session_id)
+        else:
+            sessions = sorted(uow.repo.sessions_of(account.account_id), key=lambda s: s.last_seen_at)
+            keep = sessions[-1].session_hash if sessions else None
+        uow.repo.delete_sessions(account.account_id, keep=keep)
+        uow.publish("account.password_changed", {
+            "account_id": account.account_id, "username": account.username, "email": account.email,
+            "language": account.language, "changed_at": iso(now)})
+        uow.commit()
+    log.info("password_changed", account_id=account.account_id)
