@@ -27,10 +27,8 @@ from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topol
 from portal_common.consumer import PermanentError, TransientError, Worker
 from portal_common.delivery import Limits
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
-from portal_common.messagebus import MessageBus, Route
 from portal_common.retry import RetryPolicy
-from portal_common.testing import take_dead_letters, wait_until
-from portal_common.uow import JoinedSession
+from portal_common.testing import plumbing_bus, take_dead_letters, wait_until
 
 NOW = "2026-11-21T10:00:00+00:00"
 EVENT = "policy.upserted"  # bound to policies.events in contracts/topology.json
@@ -48,11 +46,6 @@ class Payload(Schema):
     action = fields.String(load_default="ok")
 
 
-class Uow(JoinedSession):
-    def bind(self, session):
-        pass
-
-
 class Bus:
     """A policies worker on the file bus under ``tmp_path``, with a handler whose behaviour the payload picks.
     Retry tiers of 0.05 s and 0.1 s; an error of unknown kind is given up after 3 deliveries."""
@@ -65,7 +58,7 @@ class Bus:
         self.calls: Counter = Counter()
         self.after_commit: list[int] = []
         self.attempts_applied: dict[str, int] = {}
-        bus = MessageBus({EVENT: Route(Payload, dict, self._apply)}, uow=lambda: None, joined_uow=Uow)
+        bus = plumbing_bus(self._apply, [EVENT], schema=Payload)
         self.worker = Worker("policies", bus, self.session_factory, self.topology, url=None, max_wait=0.02,
                              retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s), unknown_attempts=3),
                              limits=Limits(max_bytes=64 * 1024))

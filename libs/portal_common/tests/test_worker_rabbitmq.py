@@ -21,10 +21,9 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from portal_common.bus import OutgoingMessage, Publisher, connect, delete_topology, load_topology, retry_queues
 from portal_common.consumer import PermanentError, TransientError, Worker
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
-from portal_common.messagebus import MessageBus, Route
 from portal_common.retry import RetryPolicy
-from portal_common.testing import AMQP_URL, bus_namespace, require_rabbitmq, take_dead_letters, wait_until
-from portal_common.uow import JoinedSession
+from portal_common.testing import (AMQP_URL, bus_namespace, plumbing_bus, require_rabbitmq, take_dead_letters,
+                                   wait_until)
 
 pytestmark = pytest.mark.broker
 NOW = "2026-11-21T10:00:00+00:00"
@@ -43,11 +42,6 @@ class Payload(Schema):
     action = fields.String(load_default="ok")
 
 
-class Uow(JoinedSession):
-    def bind(self, session):
-        pass
-
-
 class Stack:
     def __init__(self, tmp_path, horizon_s: float):
         self.topology = load_topology(namespace=bus_namespace(), retry_delays=(0.2, 0.5))
@@ -56,7 +50,7 @@ class Stack:
         self.calls: Counter = Counter()
         self.attempts_seen: dict[str, list[int]] = {}
         self.dependency_up = threading.Event()
-        bus = MessageBus({EVENT: Route(Payload, dict, self._apply)}, uow=lambda: None, joined_uow=Uow)
+        bus = plumbing_bus(self._apply, [EVENT], schema=Payload)
         self.worker = Worker("policies", bus, make_session_factory(self.engine), self.topology, url=AMQP_URL,
                              max_wait=0.1, retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s)))
         self.publisher = Publisher(self.topology, url=AMQP_URL, confirm_timeout=5.0)

@@ -23,15 +23,19 @@ from enum import Enum
 from sqlalchemy import exc as sa_exc
 
 
-class PermanentError(Exception):
-    """The message can never be applied (schema violation, wrong bucket, checksum mismatch …): dead-letter it."""
-
-    reason = "permanent"
+class _Reasoned(Exception):
+    reason = "error"
 
     def __init__(self, message: str, reason: str | None = None):
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+
+
+class PermanentError(_Reasoned):
+    """The message can never be applied (schema violation, wrong bucket, checksum mismatch …): dead-letter it."""
+
+    reason = "permanent"
 
 
 class PoisonMessage(PermanentError):
@@ -44,15 +48,10 @@ class SchemaViolation(PermanentError):
     reason = "schema"
 
 
-class TransientError(Exception):
+class TransientError(_Reasoned):
     """A dependency is not ready yet (a policy not known yet, S3 unreachable …): retry later through the broker."""
 
     reason = "transient"
-
-    def __init__(self, message: str, reason: str | None = None):
-        super().__init__(message)
-        if reason is not None:
-            self.reason = reason
 
 
 class DuplicateMessage(Exception):

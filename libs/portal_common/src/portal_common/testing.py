@@ -213,10 +213,10 @@ def apply_event(bus, session_factory, event: str, body: dict, *, message_id: str
     return result
 
 
-def plumbing_bus(handler, events, uow_bind=None):
+def plumbing_bus(handler, events, uow_bind=None, schema=None):
     """A :class:`~portal_common.messagebus.MessageBus` for plumbing tests and benchmarks: every event in ``events``
-    loads any JSON object (``dict``) and goes to ``handler(fields, *, uow, message)``; ``uow.session`` is the
-    consumer's session."""
+    loads a JSON object (any, or what ``schema`` reads) as a ``dict`` and goes to ``handler(fields, *, uow,
+    message)``; ``uow.session`` is the consumer's session."""
     from marshmallow import INCLUDE, Schema
 
     from .messagebus import MessageBus, Route
@@ -231,5 +231,5 @@ def plumbing_bus(handler, events, uow_bind=None):
             if uow_bind is not None:
                 uow_bind(self, session)
 
-    return MessageBus({name: Route(AnyFields, dict, handler) for name in events}, uow=lambda: None,
+    return MessageBus({name: Route(schema or AnyFields, dict, handler) for name in events}, uow=lambda: None,
                       joined_uow=SessionOnly)

@@ -23,15 +23,9 @@ class DocumentAvailable(IntegrationEvent):
 
 
 @dataclass(frozen=True)
-class DocumentExpiring(IntegrationEvent):
-    """``document.expiring`` v1: an unread document's window ends soon (notify reminds the customer once)."""
+class DocumentExpiring(DocumentAvailable):
+    """``document.expiring`` v1: an unread document's window ends soon (notify reminds the customer once). The
+    same fields as ``document.available``, and when the reminder was decided."""
 
     name: ClassVar[str] = "document.expiring"
-    document_id: str
-    customer_id: str
-    policy_number: str
-    doc_type: str
-    title: str
-    uploaded_at: datetime
-    available_until: datetime
     reminded_at: datetime
