@@ -151,14 +151,19 @@ def test_email_change_by_link_and_mobile_change_by_sms_code(portal, page):
     page.goto(portal.url + "/account")
     assert page.inner_text("#profile-email") == NEW_EMAIL
 
-    # Mobile: password first, then the code from the SMS sent to the NEW number.
+    # Mobile: password first, then the code from the SMS sent to the NEW number. The customer switches the pages to
+    # English first: the switch is stored with the account, so the SMS comes in English.
     page.click("#change-mobile")
     assert_accessible(page, "mobile change")
+    page.click("header #lang-en")
+    assert page.get_attribute("html", "lang") == "en"
     page.fill("#mobile", NEW_MOBILE)
     page.fill("#password", FIRST_PASSWORD)
     page.click("#submit")
     page.wait_for_url("**/account/mobile/confirm")
+    page.click("header #lang-hu")  # and back to Hungarian for the rest
     sms = wait_until(lambda: portal.sms(NEW_E164), 30, message="the code SMS")[-1]
+    assert "code confirming your new mobile number" in sms["text"], sms["text"]
     code = re.search(r"\b(\d{6})\b", sms["text"]).group(1)
     page.fill("#code", code)
     manual_shot(page, "mobile-code")
@@ -166,6 +171,7 @@ def test_email_change_by_link_and_mobile_change_by_sms_code(portal, page):
     page.click("#submit")
     page.wait_for_url("**/account")
     assert page.inner_text("#profile-mobile").endswith("9876")
+    assert page.inner_text("#profile-language") == "Magyar"
     manual_shot(page, "account-contact", "section[aria-labelledby=profile-data]")
     assert_accessible(page, "my account")
 
