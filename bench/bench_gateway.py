@@ -203,7 +203,7 @@ def seed(stack: Stack) -> dict:
     headers = {"X-Service-Token": own_token(GATEWAY)}  # the bench calls the internal APIs as the gateway does
     wait_until(lambda: len(requests.get(f"{stack.internal['policies']}/internal/customers/{customer_id}/policies",
                                         headers=headers, timeout=5).json().get("policies", [])) == 3,
-               120, "the 3 policies in the policies service")
+               300, "the 3 policies in the policies service")
     uploads = []
     for n in range(DOCUMENTS):
         document_id = str(uuid.uuid4())

@@ -1,11 +1,15 @@
 """``make run``'s S3 mirror survives the documents worker deleting objects between the listing and the fetch."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from moto.server import ThreadedMotoServer
 
 from portal_common.testing import free_port
 from portal_devstack import s3 as devs3
+
+BUCKET = f"mirror-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -13,6 +17,8 @@ def s3():
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # moto keeps buckets in process-wide state that every moto server of this pytest process shares (other tests'
+    # "portal-inbox" holds their objects): these tests use a bucket no other test uses.
     try:
         yield devs3.client(f"http://127.0.0.1:{port}")
     finally:
@@ -20,9 +26,9 @@ def s3():
 
 
 def test_an_object_deleted_between_list_and_get_is_skipped_and_the_rest_mirrored(s3, tmp_path, monkeypatch):
-    s3.create_bucket(Bucket="portal-inbox")
+    s3.create_bucket(Bucket=BUCKET)
     for key in ("a.pdf", "gone.pdf", "z.pdf"):
-        s3.put_object(Bucket="portal-inbox", Key=key, Body=key.encode())
+        s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
     real_get = s3.get_object
 
     def racing_get(**kwargs):  # the worker deletes the object right after the listing
@@ -33,20 +39,20 @@ def test_an_object_deleted_between_list_and_get_is_skipped_and_the_rest_mirrored
 
     seen: dict = {}
     assert devs3.mirror_safely(s3, tmp_path, seen)
-    files = sorted(p.name for p in (tmp_path / "portal-inbox").iterdir() if not p.name.endswith(".meta.json"))
+    files = sorted(p.name for p in (tmp_path / BUCKET).iterdir() if not p.name.endswith(".meta.json"))
     assert files == ["a.pdf", "z.pdf"]
-    assert (tmp_path / "portal-inbox" / "z.pdf").read_bytes() == b"z.pdf"
+    assert (tmp_path / BUCKET / "z.pdf").read_bytes() == b"z.pdf"
 
 
 def test_a_file_of_an_object_deleted_since_the_last_pass_is_removed(s3, tmp_path):
-    s3.create_bucket(Bucket="portal-inbox")
-    s3.put_object(Bucket="portal-inbox", Key="doc.pdf", Body=b"pdf")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="doc.pdf", Body=b"pdf")
     seen: dict = {}
     devs3.mirror(s3, tmp_path, seen)
-    assert (tmp_path / "portal-inbox" / "doc.pdf").exists()
-    s3.delete_object(Bucket="portal-inbox", Key="doc.pdf")
+    assert (tmp_path / BUCKET / "doc.pdf").exists()
+    s3.delete_object(Bucket=BUCKET, Key="doc.pdf")
     devs3.mirror(s3, tmp_path, seen)
-    assert not (tmp_path / "portal-inbox" / "doc.pdf").exists()
+    assert not (tmp_path / BUCKET / "doc.pdf").exists()
 
 
 def test_a_failing_pass_is_reported_and_does_not_end_the_process(tmp_path, capsys):

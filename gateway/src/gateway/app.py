@@ -64,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["clients"] = app.config.get("CLIENTS") or build_clients()
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.compile_catalogues())
     babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.install_template_gettext(app)
     csrf.init_app(app)
     formatting.register(app)
     app.jinja_env.globals["field_attrs"] = field_attrs

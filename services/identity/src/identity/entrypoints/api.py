@@ -131,19 +131,22 @@ def withdraw_identified_declaration():
     return jsonify(schemas.WithdrawalOutSchema().dump(declaration))
 
 
+_DECLARATION_OUT = schemas.DeclarationOutSchema()  # asked on every /home: built once
+
+
 @bp.get("/declarations/<customer_id>")
 def get_declaration(customer_id: str):
     """The customer's active declaration, else the last withdrawn one: ``{"declaration_id", "email",
     "text_version", "declared_at", "active", …}`` | 404."""
     declaration = _wiring().handle(handlers.get_declaration, customer_id)
-    return jsonify(schemas.DeclarationOutSchema().dump(declaration))
+    return jsonify(_DECLARATION_OUT.dump(declaration))
 
 
 @bp.post("/declarations/<customer_id>/withdraw")
 def withdraw_declaration(customer_id: str):
     """Back to paper post; publishes ``customer.declaration_withdrawn`` once. 200 the declaration | 404."""
     declaration = _wiring().handle(handlers.withdraw_declaration, commands.WithdrawDeclaration(customer_id))
-    return jsonify(schemas.DeclarationOutSchema().dump(declaration))
+    return jsonify(_DECLARATION_OUT.dump(declaration))
 
 
 # ---------------------------------------------------------------------------------------------- registration
