@@ -22,10 +22,14 @@ from typing import ClassVar
 class IntegrationEvent:
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    #: fields the outbox blanks in its stored row once the broker confirmed the message (the sealed secrets)
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    #: attribute -> wire name, where the wire name cannot be an attribute (a field called ``name``)
+    wire_names: ClassVar[dict[str, str]] = {}
 
     def fields(self) -> dict:
-        """The fields as Python values (``payload()`` is the wire form)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The fields as Python values, by their wire names (``payload()`` is the wire form)."""
+        return {self.wire_names.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def payload(self) -> dict:
         return {name: _wire(value) for name, value in self.fields().items()}

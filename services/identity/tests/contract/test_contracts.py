@@ -1,5 +1,5 @@
 """Producer side: every event identity emits validates against contracts/events/<event>.v<N>.json, N being the
-version identity publishes (``EVENT_VERSIONS``), and carries no secret in clear.
+version identity publishes (its event class's ``version``), and carries no secret in clear.
 Consumer side: the example of every event identity consumes loads through its marshmallow schema.
 HTTP: contracts/http/identity.openapi.json is exactly what the code documents."""
 from __future__ import annotations
@@ -15,11 +15,12 @@ from identity.adapters.hasher import FakeHasher
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
 from identity.adapters.repository import FakeRepository
 from identity.bootstrap import EVENTS, Wiring
-from identity.domain import commands
+from identity.domain import commands, events
 from identity.entrypoints import openapi
 from identity.service_layer import contact, handlers
-from identity.service_layer.unit_of_work import EVENT_VERSIONS, FakeUnitOfWork
+from identity.service_layer.unit_of_work import FakeUnitOfWork
 from identity.settings import Settings
+from portal_common.events import IntegrationEvent
 from portal_common.testing import unsealed
 
 CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
@@ -27,6 +28,8 @@ PRODUCED = ("customer.declared", "customer.declaration_withdrawn", "account.acti
             "account.activated", "account.initial_password_issued", "account.locked", "account.credentials_reset",
             "account.password_changed", "account.closed", "customer.callback_requested",
             "account.email_change_requested", "account.mobile_change_requested", "customer.contact_changed")
+EVENT_VERSIONS = {c.name: c.version for c in vars(events).values()
+                  if isinstance(c, type) and issubclass(c, IntegrationEvent) and c is not IntegrationEvent}
 SECRETS = {"account.activation_requested": ("activation_url_sealed",),
            "account.initial_password_issued": ("initial_password_sealed",),
            "account.credentials_reset": ("one_time_password_sealed",),

@@ -5,10 +5,9 @@ from portal_common import logs
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
-from ..domain import commands, errors, model
+from ..domain import commands, errors, events, model
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import iso
 from .declarations import _withdraw
 from .login import _check_current_password
 
@@ -29,9 +28,9 @@ def close_account(cmd: commands.CloseAccount, *, uow: AbstractUnitOfWork, hasher
             raise errors.InvalidFields({"password": ["wrong_password"]})
         account.close(now)
         uow.repo.delete_sessions(account.account_id)
-        uow.publish("account.closed", {
-            "account_id": account.account_id, "customer_id": account.customer_id, "email": account.email,
-            "language": account.language, "closed_at": iso(now)})
+        uow.publish(events.AccountClosed(
+            account_id=account.account_id, customer_id=account.customer_id, email=account.email,
+            language=account.language, closed_at=now))
         declaration = uow.repo.latest_declaration(account.customer_id, for_update=True)
         if declaration is not None and declaration.active:
             _withdraw(uow, declaration, now, reason="account_closed")

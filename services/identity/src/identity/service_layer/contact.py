@@ -20,9 +20,9 @@ from portal_common.sealing import default_sealer
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
-from ..domain import callbacks, commands, errors, model, rules, workdays
+from ..domain import callbacks, commands, errors, events, model, rules, workdays
 from ..settings import Settings
-from .common import _raise_if_over, client_key, iso, sha256
+from .common import _raise_if_over, client_key, sha256
 from .login import _check_current_password
 from .unit_of_work import AbstractUnitOfWork, Conflict
 
@@ -59,7 +59,7 @@ def request_callback(cmd: commands.RequestCallback, *, uow: AbstractUnitOfWork, 
             customer_id=account.customer_id if account else None, account_id=account.account_id if account else None)
         uow.repo.add_callback_request(request)
         uow.repo.add_client_attempt(CALLBACK, key, now)
-        uow.publish("customer.callback_requested", callback_payload(request, settings))
+        uow.publish(callback_requested(request, settings))
         try:
             uow.commit()
         except Conflict:  # the same form submitted twice at the same moment: the other request won
@@ -73,15 +73,13 @@ def request_callback(cmd: commands.RequestCallback, *, uow: AbstractUnitOfWork, 
     return request, True
 
 
-def callback_payload(request: callbacks.CallbackRequest, settings: Settings) -> dict:
-    return {
-        "request_id": request.request_id, "name": request.name, "phone": request.phone, "email": request.email,
-        "policy_number": request.policy_number, "topic": request.topic, "message": request.message,
-        "preferred_time": request.preferred_time, "language": request.language,
-        "customer_id": request.customer_id, "account_id": request.account_id,
-        "requested_at": iso(request.created_at), "due_on": request.due_on.isoformat(),
-        "working_days": settings.callback_working_days,
-    }
+def callback_requested(request: callbacks.CallbackRequest, settings: Settings) -> events.CustomerCallbackRequested:
+    return events.CustomerCallbackRequested(
+        request_id=request.request_id, caller_name=request.name, phone=request.phone, email=request.email,
+        policy_number=request.policy_number, topic=request.topic, message=request.message,
+        preferred_time=request.preferred_time, language=request.language,
+        customer_id=request.customer_id, account_id=request.account_id,
+        requested_at=request.created_at, due_on=request.due_on, working_days=settings.callback_working_days)
 
 
 # ---------------------------------------------------------------------------------------------- contact changes
@@ -121,14 +119,13 @@ def request_email_change(cmd: commands.RequestEmailChange, *, uow: AbstractUnitO
                                      kind=model.EMAIL_CHANGE, new_value=new_email, secret_hash=sha256(raw),
                                      created_at=now, expires_at=now + settings.email_change_ttl)
         uow.repo.add_contact_change(change)
-        uow.publish("account.email_change_requested", {
-            "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
-            "email": new_email, "current_email": account.email, "language": account.language,
+        uow.publish(events.AccountEmailChangeRequested(
+            account_id=account.account_id, customer_id=account.customer_id, username=account.username,
+            email=new_email, current_email=account.email, language=account.language,
             # Sealed for notify (portal_common.sealing): the broker and the other services never see the link.
-            "confirm_url_sealed": default_sealer().seal(f"{settings.public_url}/account/email/confirm/{raw}",
-                                                        account.account_id),
-            "expires_at": iso(change.expires_at),
-        }, secret_fields=("confirm_url_sealed",))
+            confirm_url_sealed=default_sealer().seal(f"{settings.public_url}/account/email/confirm/{raw}",
+                                                     account.account_id),
+            expires_at=change.expires_at))
         uow.commit()
     log.info("email_change_requested", account_id=cmd.account_id, change_id=change.change_id)
     return change
@@ -171,11 +168,10 @@ def request_mobile_change(cmd: commands.RequestMobileChange, *, uow: AbstractUni
                                      new_value=cmd.new_mobile, secret_hash=sha256(change_id + code),
                                      created_at=now, expires_at=now + settings.mobile_code_ttl)
         uow.repo.add_contact_change(change)
-        uow.publish("account.mobile_change_requested", {
-            "account_id": account.account_id, "customer_id": account.customer_id, "mobile": cmd.new_mobile,
-            "language": account.language, "code_sealed": default_sealer().seal(code, account.account_id),
-            "expires_at": iso(change.expires_at),
-        }, secret_fields=("code_sealed",))
+        uow.publish(events.AccountMobileChangeRequested(
+            account_id=account.account_id, customer_id=account.customer_id, mobile=cmd.new_mobile,
+            language=account.language, code_sealed=default_sealer().seal(code, account.account_id),
+            expires_at=change.expires_at))
         uow.commit()
     log.info("mobile_change_requested", account_id=cmd.account_id, change_id=change.change_id)
     return change
@@ -236,14 +232,8 @@ def _publish_contact_changed(uow: AbstractUnitOfWork, account: model.Account, ch
             declaration.email = account.email
         if "language" in changed:
             declaration.language = account.language
-    payload = {
-        "customer_id": account.customer_id, "account_id": account.account_id, "username": account.username,
-        "email": account.email, "mobile": account.mobile, "language": account.language, "changed": changed,
-        "declaration_email": declaration.email if declaration is not None and declaration.active else None,
-        "changed_at": iso(now),
-    }
-    if previous_email is not None:
-        payload["previous_email"] = previous_email
-    if previous_mobile is not None:
-        payload["previous_mobile"] = previous_mobile
-    uow.publish("customer.contact_changed", payload)
+    uow.publish(events.CustomerContactChanged(
+        customer_id=account.customer_id, account_id=account.account_id, username=account.username,
+        email=account.email, mobile=account.mobile, language=account.language, changed=changed,
+        declaration_email=declaration.email if declaration is not None and declaration.active else None,
+        changed_at=now, previous_email=previous_email, previous_mobile=previous_mobile))

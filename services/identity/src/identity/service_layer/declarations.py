@@ -8,10 +8,10 @@ from portal_common import logs
 
 from ..adapters.clock import Clock
 from ..adapters.policy_directory import PolicyDirectory, Policyholder
-from ..domain import commands, errors, model, rules
+from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork, Conflict
-from .common import IDENTIFICATION, _give_back_now, _take_allowance, client_key, iso
+from .common import IDENTIFICATION, _give_back_now, _take_allowance, client_key
 
 log = logs.get_logger(__name__)
 
@@ -42,10 +42,10 @@ def _new_declaration(uow: AbstractUnitOfWork, *, customer_id: str, policy_number
         email=rules.normalise_email(email), language=language, text_version=settings.declaration_version,
         channel=channel, declared_at=now)
     uow.repo.add_declaration(declaration)
-    uow.publish("customer.declared", {
-        "declaration_id": declaration.declaration_id, "customer_id": customer_id, "policy_number": policy_number,
-        "email": declaration.email, "language": language, "text_version": declaration.text_version,
-        "channel": channel, "declared_at": iso(now)})
+    uow.publish(events.CustomerDeclared(
+        declaration_id=declaration.declaration_id, customer_id=customer_id, policy_number=policy_number,
+        email=declaration.email, language=language, text_version=declaration.text_version,
+        channel=channel, declared_at=now))
     return declaration
 
 
@@ -78,9 +78,9 @@ def get_declaration(customer_id: str, *, uow: AbstractUnitOfWork) -> model.Decla
 def _withdraw(uow: AbstractUnitOfWork, declaration: model.Declaration, now: datetime, reason: str) -> None:
     """Back to paper post, and an event the core system (and notify) act on. The caller commits."""
     declaration.withdrawn_at = now
-    uow.publish("customer.declaration_withdrawn", {
-        "declaration_id": declaration.declaration_id, "customer_id": declaration.customer_id,
-        "email": declaration.email, "language": declaration.language, "withdrawn_at": iso(now)})
+    uow.publish(events.CustomerDeclarationWithdrawn(
+        declaration_id=declaration.declaration_id, customer_id=declaration.customer_id,
+        email=declaration.email, language=declaration.language, withdrawn_at=now))
     log.info("declaration_withdrawn", declaration_id=declaration.declaration_id, reason=reason)
 
 

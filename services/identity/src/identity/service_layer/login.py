@@ -8,7 +8,7 @@ from portal_common import logs
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
-from ..domain import commands, errors, model, rules
+from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
 from .common import LOGIN_FAILURE, _give_back, _take_allowance, iso, sha256
@@ -85,10 +85,9 @@ def _refuse(uow: AbstractUnitOfWork, subject: model.LoginLockout, now: datetime,
 
 def _tell_the_owner(uow: AbstractUnitOfWork, account: model.Account, result: model.FailedLogin, **log_fields):
     """The attempt that locked: ``account.locked`` (notify e-mails the owner, once per lock)."""
-    uow.publish("account.locked", {
-        "account_id": account.account_id, "username": account.username, "email": account.email,
-        "language": account.language, "locked_until": iso(result.locked_until),
-        "failed_attempts": result.failed_attempts})
+    uow.publish(events.AccountLocked(
+        account_id=account.account_id, username=account.username, email=account.email,
+        language=account.language, locked_until=result.locked_until, failed_attempts=result.failed_attempts))
     log.warning("account_locked", account_id=account.account_id, locked_until=iso(result.locked_until), **log_fields)
 
 

@@ -5,10 +5,10 @@ from portal_common import logs
 from portal_common.sealing import default_sealer
 
 from ..adapters.clock import Clock
-from ..domain import commands, model, rules
+from ..domain import commands, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import _spend_recovery_allowance, iso, sha256
+from .common import _spend_recovery_allowance, sha256
 
 log = logs.get_logger(__name__)
 
@@ -31,10 +31,9 @@ def request_recovery(cmd: commands.RequestRecovery, *, uow: AbstractUnitOfWork, 
             expires_at = now + settings.otp_ttl
             account.issue_otp(sha256(otp), expires_at)
             ended = uow.repo.delete_sessions(account.account_id)
-            uow.publish("account.credentials_reset", {
-                "account_id": account.account_id, "username": account.username, "email": account.email,
-                "mobile": account.mobile, "language": account.language,
-                "one_time_password_sealed": default_sealer().seal(otp, account.account_id),
-                "expires_at": iso(expires_at)}, secret_fields=("one_time_password_sealed",))
+            uow.publish(events.AccountCredentialsReset(
+                account_id=account.account_id, username=account.username, email=account.email,
+                mobile=account.mobile, language=account.language,
+                one_time_password_sealed=default_sealer().seal(otp, account.account_id), expires_at=expires_at))
             log.info("credentials_reset", account_id=account.account_id, sessions_ended=ended)
         uow.commit()

@@ -12,10 +12,10 @@ from ..adapters import orm
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
 from ..adapters.policy_directory import PolicyDirectory
-from ..domain import commands, errors, model, rules
+from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork, Conflict
-from .common import _spend_recovery_allowance, iso, sha256
+from .common import _spend_recovery_allowance, sha256
 from .declarations import _new_declaration, identify
 
 log = logs.get_logger(__name__)
@@ -26,12 +26,11 @@ def _issue_activation(uow: AbstractUnitOfWork, account: model.Account, now: date
     expires_at = now + settings.activation_ttl
     uow.repo.add_token(model.ActivationToken(token_hash=sha256(raw), account_id=account.account_id, created_at=now,
                                              expires_at=expires_at))
-    uow.publish("account.activation_requested", {
-        "account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
-        "email": account.email, "language": account.language,
-        "activation_url_sealed": default_sealer().seal(f"{settings.public_url}/activate/{raw}", account.account_id),
-        "expires_at": iso(expires_at),
-    }, secret_fields=("activation_url_sealed",))
+    uow.publish(events.AccountActivationRequested(
+        account_id=account.account_id, customer_id=account.customer_id, username=account.username,
+        email=account.email, language=account.language,
+        activation_url_sealed=default_sealer().seal(f"{settings.public_url}/activate/{raw}", account.account_id),
+        expires_at=expires_at))
     return raw
 
 
@@ -134,13 +133,12 @@ def activate(cmd: commands.Activate, *, uow: AbstractUnitOfWork, hasher: Passwor
         password = rules.generate_password()
         account.activate(hasher.hash(password), now)
         token.used_at = now
-        person = {"account_id": account.account_id, "customer_id": account.customer_id, "username": account.username,
-                  "mobile": account.mobile, "language": account.language}
-        uow.publish("account.activated", {**person, "email": account.email, "activated_at": iso(now)})
+        person = dict(account_id=account.account_id, customer_id=account.customer_id, username=account.username,
+                      mobile=account.mobile, language=account.language)
+        uow.publish(events.AccountActivated(**person, email=account.email, activated_at=now))
         # The password goes to notify alone (documents also hears account.activated), sealed for it.
-        uow.publish("account.initial_password_issued", {
-            **person, "initial_password_sealed": default_sealer().seal(password, account.account_id),
-        }, secret_fields=("initial_password_sealed",))
+        uow.publish(events.AccountInitialPasswordIssued(
+            **person, initial_password_sealed=default_sealer().seal(password, account.account_id)))
         uow.commit()
     log.info("account_activated", account_id=account.account_id)
     return account

@@ -5,10 +5,10 @@ from portal_common import logs
 
 from ..adapters.clock import Clock
 from ..adapters.hasher import PasswordHasher
-from ..domain import commands, errors, model, rules
+from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import iso, sha256
+from .common import sha256
 from .login import _check_current_password
 
 log = logs.get_logger(__name__)
@@ -75,8 +75,8 @@ def change_password(cmd: commands.ChangePassword, *, uow: AbstractUnitOfWork, ha
             sessions = sorted(uow.repo.sessions_of(account.account_id), key=lambda s: s.last_seen_at)
             keep = sessions[-1].session_hash if sessions else None
         uow.repo.delete_sessions(account.account_id, keep=keep)
-        uow.publish("account.password_changed", {
-            "account_id": account.account_id, "username": account.username, "email": account.email,
-            "language": account.language, "changed_at": iso(now)})
+        uow.publish(events.AccountPasswordChanged(
+            account_id=account.account_id, username=account.username, email=account.email,
+            language=account.language, changed_at=now))
         uow.commit()
     log.info("password_changed", account_id=account.account_id)

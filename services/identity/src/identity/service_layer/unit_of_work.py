@@ -5,15 +5,10 @@ import abc
 
 from sqlalchemy.exc import IntegrityError
 
+from portal_common.events import IntegrationEvent
 from portal_common.uow import JoinedSession, OwnedSession
 
 from ..adapters import orm, repository
-
-
-#: The contract version identity publishes of each event (header ``version``; contracts/events/<name>.v<N>.json).
-#: v2 of these carry their secret sealed for notify instead of in clear (issue 8).
-EVENT_VERSIONS = {"account.activation_requested": 2, "account.activated": 2, "account.credentials_reset": 2,
-                  "account.email_change_requested": 2, "account.mobile_change_requested": 2}
 
 
 class Conflict(Exception):
@@ -34,9 +29,10 @@ class AbstractUnitOfWork(abc.ABC):
     def __exit__(self, *args):
         self.rollback()
 
-    def publish(self, name: str, payload: dict, secret_fields: tuple[str, ...] = ()) -> None:
-        """Stage an event: it is written to the outbox in this transaction and published after the commit."""
-        self._add_event(name, payload, secret_fields, version=EVENT_VERSIONS.get(name, 1))
+    def publish(self, event: IntegrationEvent) -> None:
+        """Stage an event (``domain/events.py``): it is written to the outbox in this transaction, as
+        ``(event.name, event.payload())`` at ``event.version``, and published after the commit."""
+        self._add_event(event.name, event.payload(), event.secret_fields, version=event.version)
 
     @abc.abstractmethod
     def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...], version: int = 1) -> None: ...
