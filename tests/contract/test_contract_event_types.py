@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import types
 import typing
 from datetime import date, datetime
 from pathlib import Path
@@ -55,14 +56,19 @@ PYTHON_TO_JSON = {str: {"string"}, int: {"integer"}, bool: {"boolean"}, datetime
 def test_a_typed_event_sends_what_its_contract_defines(cls):
     schema = schema_of(cls.name, cls.version)
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    wire = {cls.wire_names.get(f.name, f.name): f.name for f in dataclasses.fields(cls)}  # wire name -> attribute
+    names = set(wire)
     assert names <= set(schema["properties"]), f"{cls.__name__} sends fields the contract does not know"
     assert set(schema.get("required", [])) <= names, f"{cls.__name__} lacks required fields"
+    assert set(cls.secret_fields) <= names, f"{cls.__name__} blanks fields it does not send"
     for name in names:
-        hint = hints[name]
-        options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        hint, prop = hints[wire[name]], schema["properties"][name]
+        is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        options = [a for a in typing.get_args(hint) if a is not type(None)] if is_union else [hint]
         allowed = set().union(*(PYTHON_TO_JSON.get(typing.get_origin(o) or o, {"?"}) for o in options))
-        assert allowed & (json_types(schema["properties"][name]) or allowed), (cls.__name__, name)
+        assert allowed & (json_types(prop) or allowed), (cls.__name__, name)
+        if is_union and type(None) in typing.get_args(hint):  # None is sent as null unless the class omits it
+            assert "null" in json_types(prop) or name not in schema.get("required", []), (cls.__name__, name)
 
 
 MARSHMALLOW_TO_JSON = [
@@ -101,4 +107,17 @@ def test_a_consumer_schema_reads_only_what_the_contract_defines(service, event, 
 
 
 def test_every_service_publishes_typed_events():
-    assert {c.name for c in event_classes()} >= {"document.available", "policy.enrolled", "notification.failed"}
+    assert {c.name for c in event_classes()} >= {"document.available", "policy.enrolled", "notification.failed",
+                                                  "account.activated", "customer.callback_requested"}
+
+
+def test_identity_publishes_the_sealed_v2_events():
+    """Issue 8: these carry their secret sealed for notify (v2), never the v1 field in clear."""
+    identity = {c.name: c for c in event_classes() if c.__module__ == "identity.domain.events"}
+    sealed = {"account.activation_requested": "activation_url_sealed", "account.activated": None,
+              "account.credentials_reset": "one_time_password_sealed",
+              "account.email_change_requested": "confirm_url_sealed", "account.mobile_change_requested": "code_sealed"}
+    for event, field in sealed.items():
+        assert identity[event].version == 2, event
+        assert identity[event].secret_fields == ((field,) if field else ()), event
+    assert identity["account.initial_password_issued"].secret_fields == ("initial_password_sealed",)
