@@ -130,6 +130,25 @@ def test_an_outage_shorter_than_the_horizon_loses_nothing_and_sends_once_after_r
     assert back_at <= row.sent_at <= back_at + timedelta(hours=1)          # sent within one capped delay of recovery
 
 
+def test_an_sms_gateway_outage_shorter_than_the_horizon_loses_nothing_and_sends_once(env, samples, secrets):
+    [d] = env.feed("account.initial_password_issued", samples["account.initial_password_issued"])
+    back_at = T0 + timedelta(hours=20)
+    tries = []
+
+    class Down(FakeSmsGateway):
+        def send(self, to, text):
+            tries.append(env.clock.now)
+            if env.clock.now < back_at:
+                raise TransientDeliveryError("SMS gateway unreachable: ConnectionError")
+            super().send(to, text)
+    env.loop.sms = env.sms = Down()
+    _run_until_settled(env, d)
+    row = env.row(d)
+    assert (row.status, len(env.sms.sent), env.repo.events) == (SENT, 1, [])
+    assert len(tries) > 5 and back_at <= row.sent_at <= back_at + timedelta(hours=1)
+    assert secrets["initial_password"] in env.sms.sent[0]["text"]  # the message itself, once, after recovery
+
+
 def test_past_the_horizon_the_delivery_fails_and_notification_failed_is_published(env, samples):
     [d] = env.feed("account.password_changed", samples["account.password_changed"])
     tries = _outage(env, T0 + timedelta(days=30))
