@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 from marshmallow import Schema
@@ -49,9 +50,14 @@ class Route:
     def versions(self) -> tuple[int, ...]:
         return self.version if isinstance(self.version, tuple) else (self.version,)
 
+    @cached_property
+    def _schema(self) -> Schema:
+        # One instance per route, made once: building a marshmallow schema costs more than loading a small message
+        # (make bench-bus). ``load`` keeps no state on the instance, so the consumer threads of a worker share it.
+        return self.schema() if isinstance(self.schema, type) else self.schema
+
     def load(self, body: dict) -> dict:
-        schema = self.schema() if isinstance(self.schema, type) else self.schema
-        return schema.load(body)
+        return self._schema.load(body)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,17 @@ class MessageBus:
         self.uow = uow
         self.joined_uow = joined_uow
         self.dependencies = dependencies
+        self._parameters: dict[Callable, list[tuple[str, bool]]] = {}
+
+    def _plan(self, handler: Callable) -> list[tuple[str, bool]]:
+        """``handler``'s parameters as (name, positional?), read once per handler: ``inspect.signature`` costs more
+        than a small handler itself (make bench-bus)."""
+        plan = self._parameters.get(handler)
+        if plan is None:
+            plan = [(name, param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD))
+                    for name, param in inspect.signature(handler).parameters.items()]
+            self._parameters[handler] = plan
+        return plan
 
     def handle(self, handler: Callable, *args, **given):
         """Call ``handler`` with the dependencies it names, and ``args`` for its other parameters, in order:
@@ -96,13 +113,13 @@ class MessageBus:
         dependency always gets the dependency: give dependencies names no handler uses for its own arguments."""
         available = {**self.dependencies, **given}
         injected, rest = {}, []
-        for name, param in inspect.signature(handler).parameters.items():
+        for name, positional in self._plan(handler):
             if name in available:
                 value = available[name]
                 injected[name] = value.fn() if isinstance(value, PerCall) else value
             elif name == "uow":
                 injected[name] = self.uow()
-            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            elif positional:
                 rest.append(name)
         if len(args) > len(rest):
             raise TypeError(f"{handler.__name__}() takes {len(rest)} arguments besides its dependencies")
