@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import abc
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from ..domain import model
@@ -132,22 +133,10 @@ class SqlAlchemyRepository(AbstractRepository):
         # One round trip for the whole page: the rows (Core, no ORM objects: nothing here is changed), both counts
         # as window aggregates over every matching row (computed before LIMIT), and the closed-registration check
         # folded into the WHERE. An empty page cannot tell "closed" from "nothing (left)": then ask the long way.
-        t = orm.documents
-        key = {"type": t.c.doc_type, "policy": t.c.policy_number}.get(where.sort)
-        first = [] if key is None else [key.desc() if where.descending else key.asc()]
-        newest = t.c.uploaded_at.asc() if (key is None and not where.descending) else t.c.uploaded_at.desc()
-        unread = case((and_(t.c.read_at.is_(None), t.c.available_until > now), 1), else_=0)
-        closed = exists().where(orm.customers.c.customer_id == where.customer_id,
-                                orm.customers.c.status == model.CLOSED)
-        query = (select(*[t.c[name] for name in model.DocumentRow._fields], func.count().over(),
-                        func.sum(unread).over())
-                 .where(t.c.customer_id == where.customer_id, ~closed)
-                 .order_by(*first, newest, t.c.document_id).limit(limit).offset(offset))
-        if where.policy_number:
-            query = query.where(t.c.policy_number == where.policy_number)
-        if where.doc_type:
-            query = query.where(t.c.doc_type == where.doc_type)
-        rows = self.session.execute(query).all()
+        query = _listing_statement(where.sort, where.descending, bool(where.policy_number), bool(where.doc_type))
+        rows = self.session.execute(query, {"customer_id": where.customer_id, "policy_number": where.policy_number,
+                                            "doc_type": where.doc_type, "now": now, "limit": limit,
+                                            "offset": offset}).all()
         if not rows:
             return super().listing(where, limit, offset, now)
         width = len(model.DocumentRow._fields)
@@ -187,6 +176,27 @@ class SqlAlchemyRepository(AbstractRepository):
 
     def add_customer(self, customer):
         self.session.add(customer)
+
+
+@functools.lru_cache(maxsize=32)
+def _listing_statement(sort: str, descending: bool, by_policy: bool, by_type: bool):
+    """The list query for one shape of filters, built once (building a statement costs more than running it);
+    the values are bound parameters."""
+    t = orm.documents
+    key = {"type": t.c.doc_type, "policy": t.c.policy_number}.get(sort)
+    first = [] if key is None else [key.desc() if descending else key.asc()]
+    newest = t.c.uploaded_at.asc() if (key is None and not descending) else t.c.uploaded_at.desc()
+    unread = case((and_(t.c.read_at.is_(None), t.c.available_until > bindparam("now")), 1), else_=0)
+    closed = exists().where(orm.customers.c.customer_id == bindparam("customer_id"),
+                            orm.customers.c.status == model.CLOSED)
+    query = (select(*[t.c[name] for name in model.DocumentRow._fields], func.count().over(), func.sum(unread).over())
+             .where(t.c.customer_id == bindparam("customer_id"), ~closed)
+             .order_by(*first, newest, t.c.document_id).limit(bindparam("limit")).offset(bindparam("offset")))
+    if by_policy:
+        query = query.where(t.c.policy_number == bindparam("policy_number"))
+    if by_type:
+        query = query.where(t.c.doc_type == bindparam("doc_type"))
+    return query
 
 
 class FakeRepository(AbstractRepository):
