@@ -114,6 +114,14 @@ def test_email_change_by_link_and_mobile_change_by_sms_code(portal, page):
     login(page, portal, username, initial)
     change_password(page, initial, FIRST_PASSWORD)
 
+    # The logged-in pages that the first journeys built, checked the same way as the new ones.
+    for path, label in (("/home", "home"), ("/policies", "my policies"), ("/documents", "my documents"),
+                        (f"/documents/{EMESE_DOCUMENTS[0]}/print", "a document's print page"),
+                        ("/account/password", "password change form")):
+        page.goto(portal.url + path)
+        assert page.url.endswith(path), f"{label}: landed on {page.url}"
+        assert_accessible(page, label)
+
     # A logged-in customer finds "Kérdésem van" pre-filled.
     page.click("header >> text=Kérdésem van")
     assert_accessible(page, "Kérdésem van, logged in")
@@ -236,7 +244,7 @@ def test_an_english_browser_gets_english_and_the_header_switch_is_remembered(por
         page.goto(portal.url + "/help")
         assert_accessible(page, "the manual in English")
         for path in ("/login", "/register", "/declaration", "/declaration/withdraw", "/forgotten", "/help/browsers",
-                     "/contact"):
+                     "/contact", "/locked"):
             page.goto(portal.url + path)
             assert_accessible(page, path + " in English")
         page.goto(portal.url + "/")

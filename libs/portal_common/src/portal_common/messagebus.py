@@ -25,6 +25,7 @@ work that was rolled back. See docs/architecture.md ("one event through the code
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -75,6 +76,13 @@ class PerCall:
         self.fn = fn
 
 
+@functools.lru_cache(maxsize=1024)
+def _parameters(handler: Callable) -> tuple[tuple[str, inspect.Parameter], ...]:
+    """A handler's parameters, read once per handler (``inspect.signature`` costs tens of microseconds, and every
+    API request goes through :meth:`MessageBus.handle`)."""
+    return tuple(inspect.signature(handler).parameters.items())
+
+
 class MessageBus:
     """Routes events to handlers (one table) and injects each handler's dependencies by parameter name.
 
@@ -96,7 +104,7 @@ class MessageBus:
         dependency always gets the dependency: give dependencies names no handler uses for its own arguments."""
         available = {**self.dependencies, **given}
         injected, rest = {}, []
-        for name, param in inspect.signature(handler).parameters.items():
+        for name, param in _parameters(handler):
             if name in available:
                 value = available[name]
                 injected[name] = value.fn() if isinstance(value, PerCall) else value

@@ -248,6 +248,17 @@ def test_a_page_view_writes_the_idle_timer_at_most_once_a_minute(portal):
     assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
 
 
+def test_the_session_check_says_whether_the_customer_has_an_active_declaration(portal):
+    account_id, username, password = portal.active_user()  # registered with the declaration accepted
+    customer_id = portal.call("GET", f"/internal/accounts/{account_id}").get_json()["customer_id"]
+    sid = portal.login(username, password).get_json()["session_id"]
+    live = portal.call("GET", f"/internal/sessions/{sid}").get_json()
+    assert live == {"session_id": sid, "account_id": account_id, "customer_id": customer_id, "username": username,
+                    "must_change_password": True, "idle_timeout_s": 900, "declaration_active": True}
+    assert portal.call("POST", f"/internal/declarations/{customer_id}/withdraw").status_code == 200
+    assert portal.call("GET", f"/internal/sessions/{sid}").get_json()["declaration_active"] is False
+
+
 def test_password_change(portal):
     account_id, username, password = portal.active_user()
     here = portal.login(username, password).get_json()["session_id"]
