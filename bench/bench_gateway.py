@@ -361,12 +361,38 @@ def _postgres_cpu() -> float:
     return sum(_cpu_seconds(int(pid)) for pid in out)
 
 
+def _load_home(stack: Stack, cookie: str, seconds: int) -> int:
+    """wrk on /home for ``seconds``; the number of pages served."""
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H", f"Cookie: {cookie}",
+                          stack.url + "/home"], capture_output=True, text=True, timeout=seconds + 60).stdout
+    return int(re.search(r"(\d+) requests in", out).group(1))
+
+
+def _cpu_by_role(workers: dict[int, str], before: dict[int, float], postgres_before: float) -> dict[str, float]:
+    by_role: dict[str, float] = {}
+    for pid, role in workers.items():
+        if role != "baseline":
+            by_role[role] = by_role.get(role, 0.0) + _cpu_seconds(pid) - before[pid]
+    by_role["postgres (all backends)"] = _postgres_cpu() - postgres_before
+    return by_role
+
+
 def profile(stack: Stack, cookie: str, seconds: int) -> None:
-    """py-spy every gunicorn process while wrk loads /home (``--profile DIR``: one flame graph SVG per process)."""
+    """CPU per /home of every role, then py-spy every gunicorn process while wrk loads /home (``--profile DIR``:
+    raw collapsed stacks per process). The CPU figures come from a load without py-spy (which pauses each process
+    to sample it); the second load is the profiled one."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     outdir = Path(stack.args_profile)
     outdir.mkdir(parents=True, exist_ok=True)
     workers = stack.workers()
+    _load_home(stack, cookie, 2)  # warm up
+    before = {pid: _cpu_seconds(pid) for pid in workers}
+    postgres_before = _postgres_cpu()
+    pages = _load_home(stack, cookie, seconds)
+    by_role = _cpu_by_role(workers, before, postgres_before)
+    log(f"CPU during {pages} pages of /home in {seconds} s ({pages / seconds:.0f} req/s), ms per page: "
+        + ", ".join(f"{k} {1000 * v / max(pages, 1):.2f}" for k, v in by_role.items())
+        + f"; all of them {1000 * sum(by_role.values()) / max(pages, 1):.2f}")
     before = {pid: _cpu_seconds(pid) for pid in workers}
     postgres_before = _postgres_cpu()
     spies = [subprocess.Popen([spy, "record", "--gil", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw",
@@ -374,15 +400,12 @@ def profile(stack: Stack, cookie: str, seconds: int) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for pid, role in workers.items()]
     time.sleep(1)
-    subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H", f"Cookie: {cookie}", stack.url + "/home"],
-                   capture_output=True, timeout=seconds + 60)
+    pages = _load_home(stack, cookie, seconds)
     for spy_proc in spies:
         spy_proc.wait(seconds + 60)
-    by_role: dict[str, float] = {}
-    for pid, role in workers.items():
-        by_role[role] = by_role.get(role, 0.0) + _cpu_seconds(pid) - before[pid]
-    by_role["postgres (all backends)"] = _postgres_cpu() - postgres_before
-    log("CPU seconds during the profiled load: " + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
+    by_role = _cpu_by_role(workers, before, postgres_before)
+    log(f"CPU seconds during the profiled load ({pages} pages of /home, under py-spy): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
     log(f"profiles in {outdir}")
 
 
