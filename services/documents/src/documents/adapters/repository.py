@@ -98,9 +98,11 @@ class AbstractRepository(abc.ABC):
 
 
 class SqlAlchemyRepository(AbstractRepository):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, read=None):
         super().__init__()
         self.session = session
+        #: runs one read-only Core statement -> rows (the unit of work's ``read``: outside the ORM Session)
+        self.read = read or (lambda statement, params=None: session.execute(statement, params).all())
 
     def _get(self, document_id):
         return self.session.get(model.Document, document_id)
@@ -134,9 +136,8 @@ class SqlAlchemyRepository(AbstractRepository):
         # as window aggregates over every matching row (computed before LIMIT), and the closed-registration check
         # folded into the WHERE. An empty page cannot tell "closed" from "nothing (left)": then ask the long way.
         query = _listing_statement(where.sort, where.descending, bool(where.policy_number), bool(where.doc_type))
-        rows = self.session.execute(query, {"customer_id": where.customer_id, "policy_number": where.policy_number,
-                                            "doc_type": where.doc_type, "now": now, "limit": limit,
-                                            "offset": offset}).all()
+        rows = self.read(query, {"customer_id": where.customer_id, "policy_number": where.policy_number,
+                                 "doc_type": where.doc_type, "now": now, "limit": limit, "offset": offset})
         if not rows:
             return super().listing(where, limit, offset, now)
         width = len(model.DocumentRow._fields)

@@ -130,9 +130,11 @@ class AbstractRepository(abc.ABC):
 
 
 class SqlAlchemyRepository(AbstractRepository):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, read=None):
         self.session = session
         self._dialect = session.get_bind().dialect.name
+        #: runs one read-only Core statement -> rows (the unit of work's ``read``: outside the ORM Session)
+        self.read = read or (lambda statement, params=None: session.execute(statement, params).all())
 
     def _write_lock(self) -> None:
         """SQLite has no row locks and ignores FOR UPDATE; its one writer at a time is the lock. A write that changes
@@ -200,8 +202,8 @@ class SqlAlchemyRepository(AbstractRepository):
     def check_session(self, session_hash):
         # Core, not ORM objects: every page view asks this, and it only reads (a row tuple costs a fraction of an
         # identity-mapped Account). The statement is built once; SQLAlchemy caches its compiled form.
-        row = self.session.execute(_CHECK_SESSION, {"session_hash": session_hash}).first()
-        return None if row is None else model.SessionCheck(*row)
+        rows = self.read(_CHECK_SESSION, {"session_hash": session_hash})
+        return model.SessionCheck(*rows[0]) if rows else None
 
     def slide_session(self, session_hash, now):
         t = orm.login_sessions

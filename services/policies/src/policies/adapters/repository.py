@@ -37,9 +37,11 @@ class AbstractRepository(abc.ABC):
 
 
 class SqlAlchemyRepository(AbstractRepository):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, read=None):
         super().__init__()
         self.session = session
+        #: runs one read-only Core statement -> rows (the unit of work's ``read``: outside the ORM Session)
+        self.read = read or (lambda statement, params=None: session.execute(statement, params).all())
 
     def _get_policy(self, policy_number):
         policy = self.session.get(model.Policy, policy_number)
@@ -60,7 +62,7 @@ class SqlAlchemyRepository(AbstractRepository):
     def policies_of(self, customer_id):
         # Read-only (every /home asks it): Core rows made into plain Policy objects, not loaded through the ORM's
         # identity map — a fraction of the cost. Nothing may change them: they belong to no session.
-        rows = self.session.execute(_POLICIES_OF, {"customer_id": customer_id})
+        rows = self.read(_POLICIES_OF, {"customer_id": customer_id})
         return [model.Policy(**row._mapping) for row in rows]
 
 
