@@ -25,6 +25,7 @@ work that was rolled back. See docs/architecture.md ("one event through the code
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from functools import cached_property
@@ -81,6 +82,13 @@ class PerCall:
         self.fn = fn
 
 
+@functools.lru_cache(maxsize=1024)
+def _parameters(handler: Callable) -> tuple[tuple[str, inspect.Parameter], ...]:
+    """A handler's parameters, read once per handler (``inspect.signature`` costs tens of microseconds, and every
+    API request goes through :meth:`MessageBus.handle`)."""
+    return tuple(inspect.signature(handler).parameters.items())
+
+
 class MessageBus:
     """Routes events to handlers (one table) and injects each handler's dependencies by parameter name.
 
@@ -94,17 +102,6 @@ class MessageBus:
         self.uow = uow
         self.joined_uow = joined_uow
         self.dependencies = dependencies
-        self._parameters: dict[Callable, list[tuple[str, bool]]] = {}
-
-    def _plan(self, handler: Callable) -> list[tuple[str, bool]]:
-        """``handler``'s parameters as (name, positional?), read once per handler: ``inspect.signature`` costs more
-        than a small handler itself (make bench-bus)."""
-        plan = self._parameters.get(handler)
-        if plan is None:
-            plan = [(name, param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD))
-                    for name, param in inspect.signature(handler).parameters.items()]
-            self._parameters[handler] = plan
-        return plan
 
     def handle(self, handler: Callable, *args, **given):
         """Call ``handler`` with the dependencies it names, and ``args`` for its other parameters, in order:
@@ -113,13 +110,13 @@ class MessageBus:
         dependency always gets the dependency: give dependencies names no handler uses for its own arguments."""
         available = {**self.dependencies, **given}
         injected, rest = {}, []
-        for name, positional in self._plan(handler):
+        for name, param in _parameters(handler):
             if name in available:
                 value = available[name]
                 injected[name] = value.fn() if isinstance(value, PerCall) else value
             elif name == "uow":
                 injected[name] = self.uow()
-            elif positional:
+            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
                 rest.append(name)
         if len(args) > len(rest):
             raise TypeError(f"{handler.__name__}() takes {len(rest)} arguments besides its dependencies")
