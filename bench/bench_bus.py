@@ -87,7 +87,7 @@ def role_relay(db_url: str, go_file: str) -> None:
     relay.publisher.close()
 
 
-def role_consumer(db_url: str, go_file: str, profile: str | None) -> None:
+def role_consumer(db_url: str, go_file: str, profile: str | None, batch_size: int | None) -> None:
     from portal_common import logs
     from portal_common.bus import load_topology
     from portal_common.consumer import Worker
@@ -102,7 +102,9 @@ def role_consumer(db_url: str, go_file: str, profile: str | None) -> None:
     def apply(data, *, uow, message):  # the handler's own effect: one row per message, in the batch's transaction
         uow.session.execute(insert_applied, {"m": message.message_id})
 
-    worker = Worker(SERVICE, plumbing_bus(apply, [EVENT]), make_session_factory(engine), load_topology(), url=AMQP)
+    options = {"batch_size": batch_size} if batch_size else {}  # default: the Worker's, as every service runs it
+    worker = Worker(SERVICE, plumbing_bus(apply, [EVENT]), make_session_factory(engine), load_topology(), url=AMQP,
+                    **options)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     profiler = None
     if profile:
@@ -143,11 +145,11 @@ def machine_cpu() -> float:
 class Stage:
     """Two throwaway databases (producer outbox, consumer) and a bus namespace, reused by every measurement."""
 
-    def __init__(self, count: int, profile: str | None):
+    def __init__(self, count: int, profile: str | None, batch_size: int | None):
         from portal_common import testing
         from portal_common.bus import connect, declare_topology, load_topology
 
-        self.count, self.profile = count, profile
+        self.count, self.profile, self.batch_size = count, profile, batch_size
         self.namespace = testing.bus_namespace()
         self.topology = load_topology(namespace=self.namespace)
         with connect(AMQP) as conn:
@@ -231,7 +233,8 @@ class Stage:
         message: the consumers, the relay, the whole machine)."""
         self._reset()
         logs = [Path(self.logdir, f"consumer-{consumers}-{i}.log") for i in range(consumers)]
-        args = ["--profile", self.profile] if self.profile else []
+        args = (["--profile", self.profile] if self.profile else []) + (
+            ["--batch-size", str(self.batch_size)] if self.batch_size else [])
         procs = [subprocess.Popen([sys.executable, __file__, "--role", "consumer", "--db", self.consumer_db,
                                    "--go", self.go, *args], env=self.env, stderr=log.open("w"))
                  for log in logs]
@@ -282,6 +285,7 @@ def main() -> None:
                         help="consumer process counts to measure, comma-separated (default 1,2,4)")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are printed when > 1 (default 3)")
     parser.add_argument("--profile", metavar="DIR", help="cProfile every consumer process into DIR/*.pstats")
+    parser.add_argument("--batch-size", type=int, help="the consumers' batch size (default: the Worker's default)")
     parser.add_argument("--role", choices=["relay", "consumer"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--go", help=argparse.SUPPRESS)
@@ -289,7 +293,7 @@ def main() -> None:
     if args.role == "relay":
         return role_relay(args.db, args.go)
     if args.role == "consumer":
-        return role_consumer(args.db, args.go, args.profile)
+        return role_consumer(args.db, args.go, args.profile, args.batch_size)
 
     counts = [int(c) for c in args.consumers.split(",")]
     if args.profile:
@@ -297,7 +301,7 @@ def main() -> None:
     print(f"bench-bus: {args.count} persistent ~1 KB messages per measurement, broker {AMQP.split('@')[-1]}, "
           f"{args.runs} run(s), consumer processes {', '.join(map(str, counts))}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    stage = Stage(args.count, args.profile)
+    stage = Stage(args.count, args.profile, args.batch_size)
     results = []  # per run: {"baseline":, "noconfirm":, "relay":, n: (e2e, relay_during, lines)}
     try:
         for run in range(1, args.runs + 1):
