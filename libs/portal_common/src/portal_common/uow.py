@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import logs
+from .db import read
 from .errors import TransientError
 from .outbox import add_event
 
@@ -131,15 +132,15 @@ class OwnedSession(_SessionUnitOfWork):
         self.session.close()
 
     def read(self, statement, params: dict | None = None) -> list:
-        """A read before the transaction has begun goes straight to a pooled connection (still pre-pinged), not
-        through the ORM Session: a page view's lookups (the session check, a customer's lists) are one Core
-        statement each, and the Session's transaction bookkeeping cost about as much CPU as the statement.
-        It runs in its own short transaction: use it for reads that need no lock and no consistency with writes
-        of this unit of work made before it."""
+        """A read before the transaction has begun goes to :func:`portal_common.db.read` (an autocommit
+        connection, one round trip, asked again once if PostgreSQL had closed the connection), not through the ORM
+        Session: a page view's lookups (the session check, a customer's lists) are one Core statement each, and the
+        Session's bookkeeping plus the pool's ping, BEGIN and ROLLBACK cost more than the statement. It is a
+        transaction of its own: use it for reads that need no lock and no consistency with writes of this unit of
+        work made before it."""
         if self.session.in_transaction():
             return super().read(statement, params)
-        with self.session.get_bind().connect() as conn:
-            return conn.execute(statement, params).all()
+        return read(self.session.get_bind(), statement, params)
 
     def _commit(self) -> None:
         self.session.commit()

@@ -260,9 +260,10 @@ def test_the_session_check_says_whether_the_customer_has_an_active_declaration(p
 
 
 def test_after_postgresql_dropped_every_connection_the_next_page_view_is_answered(portal):
-    """A PostgreSQL restart (here: every backend of the database terminated) must not cost a customer an error:
-    the pool checks a connection before lending it (``pool_pre_ping``; measured ~45 us of CPU per request, kept
-    for this) and replaces a dead one."""
+    """A PostgreSQL restart (here: every backend of the database terminated) must not cost a customer an error.
+    The session check is a read (``portal_common.db.read``: no ping before it, asked again once on a fresh
+    connection when the old one is found dead); writes go through the pool that pings a connection before lending
+    it."""
     account_id, username, password = portal.active_user()
     sid = portal.login(username, password).get_json()["session_id"]
     assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200  # the pool holds a live connection
