@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from kombu import Consumer
-from sqlalchemy import MetaData, Table, select
+from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.contextvars import clear_contextvars
@@ -47,6 +47,14 @@ __all__ = ["Worker", "PermanentError", "TransientError", "PoisonMessage"]
 
 log = logs.get_logger(__name__)
 _processed: Table = plumbing_tables(MetaData())[1]
+# PostgreSQL: the batch's ids as one array parameter (psycopg2 adapts a list in C). Same table, same rows.
+_SEEN_PG = text("SELECT message_id FROM processed_messages WHERE message_id = ANY(CAST(:ids AS varchar[]))")
+_MARK_PG = text("INSERT INTO processed_messages (message_id, event, processed_at) "
+                "SELECT unnest(CAST(:ids AS varchar[])), unnest(CAST(:events AS varchar[])), :now")
+
+
+def _on_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @dataclass
@@ -288,16 +296,24 @@ class Worker:
     @staticmethod
     def _already_processed(session: Session, deliveries: list[_Delivery]) -> set[str]:
         ids = [d.message.message_id for d in deliveries]
-        rows = session.execute(select(_processed.c.message_id).where(_processed.c.message_id.in_(ids)))
+        if _on_postgres(session):  # one array parameter: no statement with a bind parameter per id to render
+            rows = session.execute(_SEEN_PG, {"ids": ids})
+        else:
+            rows = session.execute(select(_processed.c.message_id).where(_processed.c.message_id.in_(ids)))
         return {row[0] for row in rows}
 
     @staticmethod
     def _mark_processed(session: Session, deliveries: list[_Delivery]) -> None:
-        if deliveries:
-            now = utcnow()
-            session.execute(_processed.insert(), [
-                {"message_id": d.message.message_id, "event": d.message.event, "processed_at": now}
-                for d in deliveries])
+        if not deliveries:
+            return
+        now = utcnow()
+        if _on_postgres(session):  # one INSERT … SELECT unnest(arrays): no per-row parameter work in Python
+            session.execute(_MARK_PG, {"ids": [d.message.message_id for d in deliveries],
+                                       "events": [d.message.event for d in deliveries], "now": now})
+            return
+        session.execute(_processed.insert(), [
+            {"message_id": d.message.message_id, "event": d.message.event, "processed_at": now}
+            for d in deliveries])
 
     def _sleep_with_heartbeats(self, conn, seconds: float) -> None:
         end = time.monotonic() + seconds
