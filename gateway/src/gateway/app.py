@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_common import logs, metrics
 
-from . import SERVICE, formatting, i18n, labels, settings
+from . import SERVICE, formatting, i18n, labels, settings, urls
 from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
@@ -68,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     formatting.register(app)
     app.jinja_env.globals["field_attrs"] = field_attrs
+    app.jinja_env.globals["url_for"] = urls.cached_url_for(app)
 
     _register_blueprints(app)
     _install_hooks(app)
