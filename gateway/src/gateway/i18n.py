@@ -87,7 +87,18 @@ def template_functions(catalogue) -> dict:
         variables.setdefault("num", num)
         return _format(catalogue.ungettext(singular, plural, num), eval_ctx.autoescape, variables)
 
-    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+    plain = texts.setdefault("translate", {})
+
+    def translate(string: str) -> str:
+        # As Flask-Babel's gettext without arguments: the translation as it is, not %-formatted.
+        found = plain.get(string)
+        if found is None:
+            found = catalogue.ugettext(string)
+            if len(plain) < _CACHED_TEXTS_MAX:
+                plain[string] = found
+        return found
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "translate": translate}
 
 
 def _request_functions() -> dict:
@@ -96,6 +107,11 @@ def _request_functions() -> dict:
     if functions is None:
         functions = g._template_functions = template_functions(get_translations())
     return functions
+
+
+def translate(text: str) -> str:
+    """``text`` in the request's language (plain, not escaped): the same catalogue and cache as the templates'."""
+    return _request_functions()["translate"](text)
 
 
 def install_template_gettext(app) -> None:
