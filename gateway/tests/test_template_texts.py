@@ -37,3 +37,14 @@ def test_arguments_are_escaped_and_the_texts_are_not_mixed_between_languages():
     assert evil not in html and "Select: &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert "3 times, first at &lt;script&gt;" in html
     assert "[Dokumentum|" in _render("hu", titles=["A"], n=1, first="")  # the English page before cached nothing
+
+
+def test_the_header_marks_the_page_the_customer_is_on(logged_in, fakes):
+    home = logged_in.get("/home").get_data(as_text=True)
+    assert '<a href="/home" aria-current="page">Kezdőlap</a>' in home
+    assert '<a href="/documents">Dokumentumaim</a>' in home
+    documents = logged_in.get("/documents").get_data(as_text=True)
+    assert '<a href="/documents" aria-current="page">Dokumentumaim</a>' in documents
+    assert '<a href="/home">Kezdőlap</a>' in documents
+    anonymous = logged_in.application.test_client().get("/register?lang=en").get_data(as_text=True)
+    assert 'aria-current="page">Registration</a>' in anonymous
