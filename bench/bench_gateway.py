@@ -181,6 +181,10 @@ class Stack:
 # --------------------------------------------------------------------------------------------------- seeding
 def seed(stack: Stack) -> dict:
     """One customer with 3 policies and 20 documents, registered, activated, logged in. Returns the cookies."""
+    # This process publishes as the stack's core system: exactly the stack's PORTAL_* settings (after the postgres
+    # configuration, its RabbitMQ URL and namespace must not stay behind for the embedded one's file bus).
+    for key in [k for k in os.environ if k.startswith("PORTAL_") and k not in stack.env]:
+        del os.environ[key]
     for key, value in stack.env.items():
         if key.startswith("PORTAL_"):
             os.environ[key] = value
