@@ -300,7 +300,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=2000, help="documents (and raw copies); default 2000")
     parser.add_argument("--size-kb", type=int, default=200, help="object size in KB; default 200")
     parser.add_argument("--workers", type=int, default=1, help="documents worker processes; default 1")
-    parser.add_argument("--consumers", type=int, default=4, help="consumers per worker (PORTAL_DOCUMENTS_CONSUMERS)")
+    parser.add_argument("--consumers", type=int, default=None,
+                        help="consumers per worker (PORTAL_DOCUMENTS_CONSUMERS); default: the service's default")
     parser.add_argument("--batch-size", type=int, default=100, help="consumer batch (PORTAL_DOCUMENTS_BATCH_SIZE)")
     parser.add_argument("--stall-timeout", type=float, default=180,
                         help="give up when nothing moves for this many seconds; default 180")
@@ -332,9 +333,10 @@ def main() -> int:
     env = dict(os.environ, PORTAL_BUS_NAMESPACE=namespace, PORTAL_S3_ENDPOINT_URL=endpoint,
                PORTAL_VAR_DIR=str(tmp), PORTAL_DOCUMENTS_BATCH_SIZE=str(args.batch_size),
                PORTAL_RETENTION_SWEEP_SECONDS="3600", PYTHONUNBUFFERED="1",
-               PORTAL_DOCUMENTS_CONSUMERS=str(args.consumers),
                PORTAL_SMS_URL=f"http://127.0.0.1:{free_port()}/sms")
     env.pop("PORTAL_AMQP_URL", None)
+    if args.consumers is not None:
+        env["PORTAL_DOCUMENTS_CONSUMERS"] = str(args.consumers)
     if amqp_url:
         env["PORTAL_AMQP_URL"] = amqp_url
     os.environ.update({k: v for k, v in env.items() if k.startswith("PORTAL_")})  # for the in-process publisher
