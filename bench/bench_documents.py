@@ -4,8 +4,8 @@ server, in the same run.
 
 ``make bench-documents`` / ``.venv/bin/python bench/bench_documents.py [--count N] [--size-kb K] [--workers W]``
 
-1. Starts moto's S3 server in-process (``ThreadedMotoServer``), uses RabbitMQ when reachable (a fresh bus
-   namespace) or else the embedded file bus, and two throwaway databases — documents and notify, each a PostgreSQL
+1. Starts moto's S3 server (``ThreadedMotoServer``) in a process of its own, uses RabbitMQ when reachable (a fresh
+   bus namespace) or else the embedded file bus, and two throwaway databases — documents and notify, each a PostgreSQL
    temp database (a SQLite file when PostgreSQL is not reachable) — and runs each service's migrations.
 2. Starts the real notify worker (``python -m notify.entrypoints.worker``, e-mail to an aiosmtpd sink started here)
    and publishes ``customer.declared`` for each benchmark customer, so the document e-mails are real deliveries, not
@@ -19,7 +19,8 @@ server, in the same run.
    workers' ``portal_messages_dead_lettered_total``), and the dead-lettered ones are reported.
 5. Times N raw ``CopyObject`` calls of K KB objects on the same S3 server from one boto3 client: half before the
    ingestion, half after it, so both sides of the ratio see the same machine load.
-6. Prints both rates and the ratio (target >= 0.7).
+6. Prints both rates, the ratio (target >= 0.8, issue 9) and the CPU seconds each process used during both
+   measurements (where the time goes).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 INBOX, DOCUMENTS, RAW_DST = "portal-inbox", "portal-documents", "bench-raw-copies"
 POLICIES = 50
-TARGET = 0.7
+TARGET = 0.8  # issue 9 (the documents issue asked 0.7)
 
 
 def reachable(url: str) -> bool:
