@@ -92,7 +92,8 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
 class Stack:
     """The whole portal (``python -m portal_devstack``) on shifted ports, plus the baseline app."""
 
-    def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack):
+    def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack,
+                 gateway_workers: str | None = None, gateway_threads: str | None = None):
         self.config = config
         self.var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-gw-{config}-")))
         offset = 10000 + random.randrange(0, 100) * 100
@@ -102,7 +103,10 @@ class Stack:
                          {"identity": 8101, "policies": 8102, "documents": 8103}.items()}
         self.env = {**os.environ, "PORTAL_VAR_DIR": str(self.var), "PORTAL_DEVSTACK_PORT_OFFSET": str(offset),
                     "PORTAL_HTTP_PORT": str(8000 + offset), "PORTAL_API_WORKERS": workers,
-                    "PORTAL_API_THREADS": threads, "PORTAL_S3_ENDPOINT_URL": f"http://127.0.0.1:{9000 + offset}"}
+                    "PORTAL_API_THREADS": threads, "PORTAL_S3_ENDPOINT_URL": f"http://127.0.0.1:{9000 + offset}",
+                    # gateway/gunicorn.conf.py: the gateway's and the baseline's shape (the same for both)
+                    "PORTAL_GATEWAY_WORKERS": gateway_workers or workers,
+                    "PORTAL_GATEWAY_THREADS": gateway_threads or threads}
         for key in [k for k in self.env if k.endswith("_DATABASE_URL") or k in ("PORTAL_AMQP_URL", "PORTAL_BUS_NAMESPACE")]:
             del self.env[key]
         self.bus = "file bus"
@@ -257,6 +261,7 @@ def seed(stack: Stack) -> dict:
     log(f"seeded {customer_id}: 3 policies, {DOCUMENTS} documents; /home lists {shown} documents")
     baseline = requests.Session()
     baseline.get(stack.baseline_url + "/login", timeout=30).raise_for_status()
+    stack.seeded = {"customer_id": customer_id, "username": username, "headers": headers}
     return {"portal": _cookie_header(browser), "baseline": _cookie_header(baseline)}
 
 
@@ -311,6 +316,8 @@ def measure(stack: Stack, cookies: dict, args, script: Path) -> dict[str, list[d
         "portal / (anonymous)": (stack.url + "/", None),
         "portal /documents (logged in, first page)": (stack.url + "/documents", cookies["portal"]),
     }
+    if args.home_only:
+        targets = dict(list(targets.items())[:2])
     for url, cookie in targets.values():  # warm up every process (imports, template compilation, pools)
         wrk(url, cookie, 2, script)
     results: dict[str, list[dict]] = {name: [] for name in targets}
@@ -327,7 +334,9 @@ def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> boo
     base = statistics.median(r["rps"] for r in next(iter(results.values())))
     print(f"\n{stack.config}: {stack.bus}, databases: "
           f"{'PostgreSQL' if stack.config == 'postgres' else 'SQLite'}; gunicorn gthread "
-          f"{args.workers} worker(s) x {args.threads} threads for every API, the gateway and the baseline; "
+          f"{args.workers} worker(s) x {args.threads} threads for every API, "
+          f"{args.gateway_workers or args.workers} x {args.gateway_threads or args.threads} for the gateway and the "
+          f"baseline; "
           f"wrk {CONNECTIONS} connections, {args.duration} s x {args.rounds} rounds (medians); {load}")
     print(f"{'page':<48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'not 200':>8}")
     ok = True
@@ -360,12 +369,38 @@ def _postgres_cpu() -> float:
     return sum(_cpu_seconds(int(pid)) for pid in out)
 
 
+def _load_home(stack: Stack, cookie: str, seconds: int) -> int:
+    """wrk on /home for ``seconds``; the number of pages served."""
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H", f"Cookie: {cookie}",
+                          stack.url + "/home"], capture_output=True, text=True, timeout=seconds + 60).stdout
+    return int(re.search(r"(\d+) requests in", out).group(1))
+
+
+def _cpu_by_role(workers: dict[int, str], before: dict[int, float], postgres_before: float) -> dict[str, float]:
+    by_role: dict[str, float] = {}
+    for pid, role in workers.items():
+        if role != "baseline":
+            by_role[role] = by_role.get(role, 0.0) + _cpu_seconds(pid) - before[pid]
+    by_role["postgres (all backends)"] = _postgres_cpu() - postgres_before
+    return by_role
+
+
 def profile(stack: Stack, cookie: str, seconds: int) -> None:
-    """py-spy every gunicorn process while wrk loads /home (``--profile DIR``: one flame graph SVG per process)."""
+    """CPU per /home of every role, then py-spy every gunicorn process while wrk loads /home (``--profile DIR``:
+    raw collapsed stacks per process). The CPU figures come from a load without py-spy (which pauses each process
+    to sample it); the second load is the profiled one."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     outdir = Path(stack.args_profile)
     outdir.mkdir(parents=True, exist_ok=True)
     workers = stack.workers()
+    _load_home(stack, cookie, 2)  # warm up
+    before = {pid: _cpu_seconds(pid) for pid in workers}
+    postgres_before = _postgres_cpu()
+    pages = _load_home(stack, cookie, seconds)
+    by_role = _cpu_by_role(workers, before, postgres_before)
+    log(f"CPU during {pages} pages of /home in {seconds} s ({pages / seconds:.0f} req/s), ms per page: "
+        + ", ".join(f"{k} {1000 * v / max(pages, 1):.2f}" for k, v in by_role.items())
+        + f"; all of them {1000 * sum(by_role.values()) / max(pages, 1):.2f}")
     before = {pid: _cpu_seconds(pid) for pid in workers}
     postgres_before = _postgres_cpu()
     spies = [subprocess.Popen([spy, "record", "--gil", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw",
@@ -373,16 +408,50 @@ def profile(stack: Stack, cookie: str, seconds: int) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for pid, role in workers.items()]
     time.sleep(1)
-    subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H", f"Cookie: {cookie}", stack.url + "/home"],
-                   capture_output=True, timeout=seconds + 60)
+    pages = _load_home(stack, cookie, seconds)
     for spy_proc in spies:
         spy_proc.wait(seconds + 60)
-    by_role: dict[str, float] = {}
-    for pid, role in workers.items():
-        by_role[role] = by_role.get(role, 0.0) + _cpu_seconds(pid) - before[pid]
-    by_role["postgres (all backends)"] = _postgres_cpu() - postgres_before
-    log("CPU seconds during the profiled load: " + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
+    by_role = _cpu_by_role(workers, before, postgres_before)
+    log(f"CPU seconds during the profiled load ({pages} pages of /home, under py-spy): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
     log(f"profiles in {outdir}")
+
+
+def internal(stack: Stack, seconds: int, script: Path) -> None:
+    """Each internal read of ``/home`` alone (``--internal``): req/s at 8 connections and the CPU it costs per request
+    in the service's gunicorn workers and in PostgreSQL (``/proc`` CPU time over the wrk run / requests answered)."""
+    seeded = stack.seeded
+    login = requests.post(f"{stack.internal['identity']}/internal/sessions", headers=seeded["headers"], timeout=30,
+                          json={"username": seeded["username"], "password": PASSWORD})
+    login.raise_for_status()
+    customer = seeded["customer_id"]
+    endpoints = {
+        "identity  GET /internal/sessions/<id>": ("identity", f"/internal/sessions/{login.json()['session_id']}"),
+        "policies  GET /internal/customers/<id>/policies": ("policies", f"/internal/customers/{customer}/policies"),
+        "documents GET /internal/customers/<id>/documents?limit=5":
+            ("documents", f"/internal/customers/{customer}/documents?limit=5"),
+        "identity  GET /internal/declarations/<id>": ("identity", f"/internal/declarations/{customer}"),
+        "identity  GET /healthz": ("identity", "/healthz"),
+    }
+    token = seeded["headers"]["X-Service-Token"]
+    workers = stack.workers()
+    print(f"\n{stack.config}: internal endpoints alone, wrk 8 connections x {seconds} s; CPU ms per request "
+          f"(service workers / PostgreSQL backends); load average {os.getloadavg()[0]:.1f}")
+    print(f"{'endpoint':<58} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'svc cpu':>8} {'pg cpu':>7} {'not 200':>8}")
+    for name, (service, path) in endpoints.items():
+        url = stack.internal[service] + path
+        pids = [pid for pid, role in workers.items() if role == service]
+        cmd = ["wrk", "-t2", "-c8", "-d2s", "-H", f"X-Service-Token: {token}", "-s", str(script), url]
+        subprocess.run(cmd, capture_output=True, timeout=60)  # warm-up
+        cpu, pg = sum(_cpu_seconds(pid) for pid in pids), _postgres_cpu()
+        cmd[3] = f"-d{seconds}s"
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+        cpu, pg = sum(_cpu_seconds(pid) for pid in pids) - cpu, _postgres_cpu() - pg
+        result = json.loads(re.search(r"WRK_JSON (\{.*\})", out).group(1))
+        n = max(result["requests"], 1)
+        print(f"{name:<58} {n / (result['duration_us'] / 1e6):>7.0f} {result['p50_us'] / 1000:>7.1f} "
+              f"{result['p99_us'] / 1000:>7.1f} {cpu * 1000 / n:>8.2f} {pg * 1000 / n:>7.2f} "
+              f"{result['not_200'] + result['socket_errors']:>8}", flush=True)
 
 
 def main() -> int:
@@ -394,8 +463,15 @@ def main() -> int:
                         help="gunicorn workers of every API, the gateway and the baseline (2)")
     parser.add_argument("--threads", default=os.environ.get("PORTAL_API_THREADS", "4"),
                         help="gunicorn threads per worker (4)")
+    parser.add_argument("--gateway-workers", help="gunicorn workers of the gateway and the baseline only "
+                                                  "(PORTAL_GATEWAY_WORKERS; default: --workers)")
+    parser.add_argument("--gateway-threads", help="gunicorn threads of the gateway and the baseline only "
+                                                  "(PORTAL_GATEWAY_THREADS; default: --threads)")
+    parser.add_argument("--home-only", action="store_true", help="measure the baseline and /home only (a quick look)")
     parser.add_argument("--profile", metavar="DIR", help="instead of measuring: py-spy every gunicorn worker "
                                                          "while /home is loaded; raw collapsed stacks into DIR")
+    parser.add_argument("--internal", action="store_true", help="instead of measuring the pages: each internal read "
+                        "of /home alone (8 connections), with its CPU per request in the service and in PostgreSQL")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench-gateway needs wrk: sudo apt-get install wrk (make bench-gateway does, as root)")
@@ -407,7 +483,8 @@ def main() -> int:
         for config in configs:
             with contextlib.ExitStack() as stack_cleanup:
                 log(f"starting the portal ({config}) …")
-                stack = Stack(config, args.workers, args.threads, stack_cleanup)
+                stack = Stack(config, args.workers, args.threads, stack_cleanup, args.gateway_workers,
+                              args.gateway_threads)
                 try:
                     cookies = seed(stack)
                 except SystemExit:
@@ -415,6 +492,9 @@ def main() -> int:
                     print("\n".join(line for line in lines if '"error"' in line or '"warning"' in line
                                      or "Traceback" in line)[-6000:], file=sys.stderr)
                     raise
+                if args.internal:
+                    internal(stack, args.duration, script)
+                    continue
                 if args.profile:
                     stack.args_profile = args.profile
                     profile(stack, cookies["portal"], args.duration)

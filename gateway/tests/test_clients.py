@@ -3,7 +3,9 @@ a service that is down. And: every real client method exists on its fake with th
 from __future__ import annotations
 
 import inspect
+import json
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask import Flask, Response, jsonify, request
@@ -165,6 +167,66 @@ def test_streaming_content_and_gone(base_url):
     assert b"".join(chunks) == BIG and len(chunks) > 1
     with pytest.raises(Gone):
         client.open_content("C1", "expired")
+
+
+class _KeepAliveService(BaseHTTPRequestHandler):
+    """Like gunicorn, and unlike werkzeug's test server, keeps the connection open between requests (HTTP/1.1)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802
+        if self.path.split("?")[0].endswith("/content"):
+            body, kind = BIG, "application/pdf"
+        else:
+            body, kind = json.dumps({"documents": [], "unread": 0, "port": self.client_address[1],
+                                     "path": self.path}).encode(), "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True  # the client hung up halfway through a document
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def keep_alive_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveService)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_calls_reuse_open_connections_and_a_stream_closed_halfway_spoils_no_later_call(keep_alive_url):
+    client = documents.DocumentsClient(keep_alive_url, "t")
+    ports = []
+    for limit in range(1, 4):
+        content = client.open_content("C1", "D1")
+        assert next(iter(content.chunks)) == BIG[:documents.CHUNK]
+        content.close()  # the rest of the megabyte is never read: that connection must not be asked again
+        for _ in range(2):
+            listing = client.list("C1", limit=limit)
+            assert listing["documents"] == [] and listing["path"].endswith(f"/documents?limit={limit}")
+            ports.append(listing["port"])
+    assert len(set(ports)) < len(ports)  # keep-alive: a later call came on a connection opened before
+
+
+def test_json_body_and_query_parameters(base_url):
+    client = identity.IdentityClient(base_url, "t")
+    SEEN.clear()
+    client.withdraw_declaration_identified({"policy_number": "KGFB-1", "name": "Ő Ügyfél"})
+    assert SEEN[-1]["json"] == {"policy_number": "KGFB-1", "name": "Ő Ügyfél"}
+    assert SEEN[-1]["headers"]["Content-Type"] == "application/json"
+    listing = documents.DocumentsClient(base_url, "t").get_json("/internal/customers/C1/documents",
+                                                                params={"a": None, "b": ["1", "2"], "c": "x y&z"})
+    assert listing["args"] == {"b": "1", "c": "x y&z"}  # None left out; a list repeats (to_dict shows the first)
 
 
 def test_5xx_and_unreachable_are_service_unavailable(base_url):

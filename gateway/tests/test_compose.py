@@ -1,4 +1,4 @@
-"""/home asks its three services at once, carries the request's correlation id into each call, and a service that is
+"""/home asks policies and documents at once (the declaration comes with the session check), carries the request's correlation id into each call, and a service that is
 slow costs its box only (gateway.compose)."""
 from __future__ import annotations
 
@@ -22,23 +22,25 @@ def _wrap(fake, method: str, before):
     setattr(fake, method, wrapped)
 
 
-def test_home_asks_policies_documents_and_the_declaration_at_the_same_time(logged_in, fakes, monkeypatch):
+def test_home_asks_policies_and_documents_at_the_same_time(logged_in, fakes, monkeypatch):
     monkeypatch.setattr(compose, "DEADLINE", GENEROUS)
-    # Each call waits until all three have started: called one after another, the first would wait in vain.
-    everyone = threading.Barrier(3, timeout=GENEROUS / 2)
+    # Each call waits until both have started: called one after the other, the first would wait in vain.
+    everyone = threading.Barrier(2, timeout=GENEROUS / 2)
     seen: list[str | None] = []
 
     def meet():
         seen.append(logs.current_correlation_id())
         everyone.wait()
 
-    for fake, method in ((fakes.policies, "customer_policies"), (fakes.documents, "list"),
-                         (fakes.identity, "get_declaration")):
+    for fake, method in ((fakes.policies, "customer_policies"), (fakes.documents, "list")):
         _wrap(fake, method, meet)
+    asked = len(fakes.identity.calls)
     response = logged_in.get("/home")
     assert response.status_code == 200 and not everyone.broken
     assert 'id="partial-notice"' not in text(response)
-    assert seen == [response.headers["X-Correlation-ID"]] * 3  # the page's id reached every call
+    assert seen == [response.headers["X-Correlation-ID"]] * 2  # the page's id reached every call
+    # identity is asked once per page: the session check, which also says whether there is a declaration
+    assert [name for name, *_ in fakes.identity.calls[asked:]] == ["get_session"]
 
 
 def test_a_service_slower_than_the_deadline_costs_its_box_not_the_page(logged_in, fakes, monkeypatch):

@@ -115,6 +115,16 @@ def test_home_shows_latest_five_unread_count_and_next_steps(logged_in, fakes):
     assert ("list", "C-1", None, None, 5, None) in fakes.documents.calls
 
 
+def test_home_suggests_the_declaration_only_to_a_customer_without_an_active_one(logged_in, fakes):
+    hint = "Még nincs érvényes nyilatkozata az elektronikus kapcsolattartásról."
+    assert hint in text(logged_in.get("/home"))
+    fakes.identity.add_declaration(customer_id="C-1")
+    assert hint not in text(logged_in.get("/home"))  # identity said so in the session check of this very page
+    fakes.identity.withdraw_declaration("C-1")
+    assert hint in text(logged_in.get("/home"))
+    assert not [c for c in fakes.identity.calls if c[0] == "get_declaration"]  # no call of its own
+
+
 def test_documents_page_with_documents_service_down_is_a_503_page(logged_in, fakes):
     fakes.documents.down = True
     response = logged_in.get("/documents")

@@ -1,6 +1,7 @@
 """Public pages, language switch, error pages (HTML or JSON), security headers, health, dev pages."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -128,6 +129,23 @@ def test_dev_pages_list_captured_mail_and_sms_newest_first(client, app, tmp_path
     assert "<script>" not in html.split("</header>")[1]  # bodies are escaped
     html = text(client.get("/dev/sms"))
     assert "+36301234567" in html and "Xy7-abc" in html
+
+
+def test_dev_crm_page_lists_what_the_demo_crm_received_newest_first_escaped(client, tmp_path):
+    crm = tmp_path / "crm"
+    crm.mkdir()
+    (crm / "a.json").write_text(json.dumps({
+        "event": "customer.callback_requested", "message_id": "a", "received_at": "2026-12-04T10:00:00+00:00",
+        "payload": {"name": "Minta Vilma", "phone": "+3615550199", "due_on": "2026-12-08"}}), "utf-8")
+    time.sleep(0.01)
+    (crm / "b.json").write_text(json.dumps({
+        "event": "customer.contact_changed", "message_id": "b", "received_at": "2026-12-04T10:05:00+00:00",
+        "payload": "<script>not json</script>"}), "utf-8")
+    html = text(client.get("/dev/crm"))
+    assert html.index("customer.contact_changed") < html.index("customer.callback_requested")
+    assert "+3615550199" in html and "2026-12-08" in html and "Minta Vilma" in html
+    assert "<script>" not in html.split("</header>")[1]
+    assert 'href="/dev/crm"' in text(client.get("/dev/"))
 
 
 def test_dev_pages_are_off_in_production(monkeypatch, fakes):

@@ -12,7 +12,6 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
-import pika
 import pytest
 
 from portal_common.testing import wait_until
@@ -48,20 +47,16 @@ def manual_shot(page, name: str, selector: str = "main") -> None:
 
 
 def crm_messages(portal) -> list[tuple[str, dict]]:
-    """What the insurer's contact centre would read from its queue (raw pika; acked)."""
-    amqp = portal.env["PORTAL_AMQP_URL"]
-    connection = pika.BlockingConnection(pika.URLParameters(amqp[:-1] + "%2F" if amqp.endswith("//") else amqp))
-    try:
-        channel, taken = connection.channel(), []
-        queue = f"{portal.env['PORTAL_BUS_NAMESPACE']}.crm.events"
-        while True:
-            method, _properties, body = channel.basic_get(queue)
-            if method is None:
-                return taken
-            taken.append((method.routing_key, json.loads(body)))
-            channel.basic_ack(method.delivery_tag)
-    finally:
-        connection.close()
+    """What the insurer's contact centre received since the last look: the devstack's demo CRM consumes crm.events
+    and keeps each message once, as ``var/crm/<message id>.json`` (what /dev/crm lists)."""
+    seen = portal.__dict__.setdefault("crm_seen", set())
+    new = []
+    for path in sorted((portal.var / "crm").glob("*.json"), key=lambda p: p.stat().st_mtime):
+        if path.name not in seen:
+            seen.add(path.name)
+            kept = json.loads(path.read_text("utf-8"))
+            new.append((kept["event"], kept["payload"]))
+    return new
 
 
 def test_a_callback_request_is_confirmed_on_the_page_and_by_email_once(portal, page):
@@ -106,6 +101,9 @@ def test_a_callback_request_is_confirmed_on_the_page_and_by_email_once(portal, p
     due_on = date.fromisoformat(request["due_on"])
     assert due_on.weekday() < 5 and (due_on - date.today()).days >= 2
     assert len(portal.mails("vilma@example.org")) == 1 and crm_messages(portal) == []
+    page.goto(portal.url + "/dev/crm")  # the developer sees what the contact centre received
+    assert page.locator(".dev-event", has_text="customer.callback_requested").count() == 1
+    assert "+3615550199" in page.inner_text("main")
 
 
 def test_email_change_by_link_and_mobile_change_by_sms_code(portal, page):
@@ -113,6 +111,14 @@ def test_email_change_by_link_and_mobile_change_by_sms_code(portal, page):
     initial = register_and_activate(portal, page, EMESE, username)
     login(page, portal, username, initial)
     change_password(page, initial, FIRST_PASSWORD)
+
+    # The logged-in pages that the first journeys built, checked the same way as the new ones.
+    for path, label in (("/home", "home"), ("/policies", "my policies"), ("/documents", "my documents"),
+                        (f"/documents/{EMESE_DOCUMENTS[0]}/print", "a document's print page"),
+                        ("/account/password", "password change form")):
+        page.goto(portal.url + path)
+        assert page.url.endswith(path), f"{label}: landed on {page.url}"
+        assert_accessible(page, label)
 
     # A logged-in customer finds "Kérdésem van" pre-filled.
     page.click("header >> text=Kérdésem van")
@@ -236,7 +242,7 @@ def test_an_english_browser_gets_english_and_the_header_switch_is_remembered(por
         page.goto(portal.url + "/help")
         assert_accessible(page, "the manual in English")
         for path in ("/login", "/register", "/declaration", "/declaration/withdraw", "/forgotten", "/help/browsers",
-                     "/contact"):
+                     "/contact", "/locked"):
             page.goto(portal.url + path)
             assert_accessible(page, path + " in English")
         page.goto(portal.url + "/")

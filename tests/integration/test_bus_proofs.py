@@ -176,6 +176,31 @@ def test_worker_killed_mid_stream_applies_all_1000_exactly_once(channel, topolog
     assert scalar(counter_db, "SELECT count(*) FROM applied") == len(set(ids)) == 1000
 
 
+def _broker_closes_connections_of(pids: set[int], reason: str) -> list[str]:
+    """Have RabbitMQ close every AMQP connection that the processes ``pids`` hold; the names it closed.
+
+    RabbitMQ names a connection ``"<client host>:<client port> -> <server host>:<server port>"``; ``ss`` tells which
+    local ports belong to which process, the broker's listing which Erlang pid serves each name."""
+    listing = subprocess.run(["ss", "-tnpH", "state", "established", "( dport = :5672 )"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    names = []
+    for line in listing.splitlines():
+        fields = line.split()
+        local, peer, users = fields[-3], fields[-2], fields[-1]
+        if any(f"pid={pid}," in users for pid in pids):
+            names.append(f"{local} -> {peer}")
+    # close_connection wants the connection's Erlang pid: the broker's own listing maps names to pids.
+    listed = subprocess.run(["rabbitmqctl", "-q", "--no-table-headers", "list_connections", "pid", "name"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    pid_of = {name: pid for pid, name in (row.split("\t", 1) for row in listed.splitlines() if "\t" in row)}
+    closing = [name for name in names if name in pid_of]
+    for name in closing:
+        closed = subprocess.run(["rabbitmqctl", "close_connection", pid_of[name], reason],
+                                capture_output=True, text=True, timeout=60)
+        assert closed.returncode == 0, closed.stderr
+    return closing
+
+
 def _applied(db_url: str) -> int:
     try:
         return scalar(db_url, "SELECT count(*) FROM applied")
@@ -187,12 +212,15 @@ def _applied(db_url: str) -> int:
 def test_broker_closing_every_connection_during_an_outbox_stream_loses_nothing(channel, topology, processes,
                                                                                 policies_worker_env, policies_db,
                                                                                 counter_worker_env, counter_db):
-    """The policies worker relays its outbox; a consumer counts deliveries; RabbitMQ drops every connection
-    mid-stream. After reconnection every event arrived, and none took effect twice."""
+    """The policies worker relays its outbox; a consumer counts deliveries; RabbitMQ drops every connection of both
+    mid-stream. After reconnection every event arrived, and none took effect twice.
+
+    The broker is shared with whatever else runs on the machine, so it closes this test's connections only (the
+    same server-side ``connection.close`` that ``close_all_connections`` sends, addressed by connection name)."""
     from portal_common.db import make_engine, make_session_factory
     from portal_common.outbox import add_event
 
-    processes.start(["-m", "policies.entrypoints.worker"], policies_worker_env, "policies-relay")
+    relay = processes.start(["-m", "policies.entrypoints.worker"], policies_worker_env, "policies-relay")
     counter = processes.start(["tests/integration/_counter_worker.py"],
                               counter_worker_env("notify", "policy.enrolled", counter_batch=20), "counter-notify")
     wait_until(lambda: _queue_exists(topology.for_service("notify").queue), 20, message="notify queue declared")
@@ -212,9 +240,8 @@ def test_broker_closing_every_connection_during_an_outbox_stream_loses_nothing(c
     writer = threading.Thread(target=write_stream)
     writer.start()
     wait_until(lambda: _applied(counter_db) >= 100, 60, message="the stream flowing")
-    closed = subprocess.run(["rabbitmqctl", "close_all_connections", "proof: broker drops every connection"],
-                            capture_output=True, text=True, timeout=60)
-    assert closed.returncode == 0, closed.stderr
+    closed = _broker_closes_connections_of({relay.pid, counter.pid}, "proof: broker drops every connection")
+    assert len(closed) >= 2, f"the broker closed {closed}: expected the relay's and the consumer's connections"
     # The cut happened mid-stream: rows were still being written and not everything had arrived.
     assert writer.is_alive() and _applied(counter_db) < 600, "the stream ended before the cut; nothing was proven"
     writer.join(60)

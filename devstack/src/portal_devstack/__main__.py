@@ -62,6 +62,7 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
         ("s3", [py, "-m", "portal_devstack.s3", "--port", str(S3_PORT)], {}),
         ("smtp", [py, "-m", "portal_devstack.smtp", "--port", str(SMTP_PORT)], {}),
         ("sms", [py, "-m", "portal_devstack.sms", "--port", str(SMS_PORT)], {}),
+        ("crm", [py, "-m", "portal_devstack.crm"], {}),  # plays the insurer's CRM: crm.events -> var/crm
     ]
     for name in available_services():
         conf = str(ROOT / "services" / name / "gunicorn.conf.py")

@@ -1,7 +1,7 @@
 """A page's independent service calls, all at once: :func:`gather`.
 
-``/home`` needs the customer's policies, documents and declaration — three services that do not depend on each
-other. One after another the page costs the sum of their latencies; here it costs the slowest one, bounded by a
+``/home`` needs the customer's policies and documents — two services that do not depend on each other (whether
+the customer has a declaration comes with the session check). One after another the page costs the sum of their latencies; here it costs the slowest one, bounded by a
 deadline: a call still running then counts as :class:`ServiceUnavailable` for its box, never a hung page.
 
 Each call runs in a copy of the request's context (``contextvars.copy_context``), so the correlation id and the
@@ -23,7 +23,7 @@ from .clients.http import ServiceUnavailable
 log = logs.get_logger(__name__)
 #: How long a page waits for its slowest box (seconds); the clients' own read timeout (10 s) ends the call later.
 DEADLINE = 5.0
-#: Threads per gateway process: 3 calls for each of gunicorn's 4 request threads, with room to spare.
+#: Threads per gateway process: 2 calls for each of gunicorn's 4 request threads, with room to spare.
 THREADS = 16
 _lock = threading.Lock()
 _pool: tuple[int, ThreadPoolExecutor] | None = None

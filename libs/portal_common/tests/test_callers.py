@@ -93,3 +93,20 @@ def test_production_refuses_a_demo_or_short_caller_token(monkeypatch, token):
     monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", token)
     with pytest.raises(ConfigError, match="PORTAL_GATEWAY_TOKEN"):
         callers.own_token(callers.GATEWAY)
+
+
+def test_every_answer_is_counted_and_timed_per_route_and_status(app):
+    from portal_common import metrics
+
+    def counted(status):
+        return metrics.HTTP_REQUESTS.labels("probe", "GET", "/internal/for-gateway", status)._value.get()
+
+    def timed():
+        return metrics.HTTP_LATENCY.labels("probe", "/internal/for-gateway")._sum.get()
+
+    ok, refused, spent = counted(200), counted(401), timed()
+    for _ in range(3):
+        call(app, "/internal/for-gateway", GATEWAY_NEW)
+    call(app, "/internal/for-gateway", "wrong")
+    assert (counted(200) - ok, counted(401) - refused) == (3, 1)
+    assert timed() > spent

@@ -88,3 +88,22 @@ def test_a_key_taken_meanwhile_is_a_transient_error_retried_later_not_a_bug(tmp_
         with Owned(factory) as uow:
             uow.session.add(Thing(7))  # as a repository adds a new entity
             uow.flush()
+
+
+def test_a_first_read_needs_no_session_transaction_and_a_read_after_a_write_sees_the_write(tmp_path):
+    factory = sessions(tmp_path)
+    with Owned(factory) as uow:
+        uow.session.execute(things.insert().values(id=7))
+        uow._commit()
+    every = select(things.c.id).order_by(things.c.id)
+    with Owned(factory) as uow:
+        assert [row.id for row in uow.read(every)] == [7]
+        assert not uow.session.in_transaction()  # answered from a pooled connection, not through the Session
+        uow.session.execute(things.insert().values(id=8))
+        assert [row.id for row in uow.read(every)] == [7, 8]  # in the unit of work's transaction: its own write
+        uow.rollback()
+    assert count(factory, things) == 1
+    with factory() as session:
+        with Joined(session) as uow:
+            session.execute(things.insert().values(id=9))
+            assert [row.id for row in uow.read(every)] == [7, 9]

@@ -201,8 +201,10 @@ class FakeIdentity(_Fake):
         if account_id is None:
             raise SessionExpired(self.service, 404, {"error": "expired"})
         account = self.accounts[account_id]
+        declaration = self.declarations.get(account["customer_id"])
         return {"session_id": session_id, "account_id": account_id, "customer_id": account["customer_id"],
-                "username": account["username"], "must_change_password": account["must_change_password"]}
+                "username": account["username"], "must_change_password": account["must_change_password"],
+                "idle_timeout_s": 900, "declaration_active": bool(declaration and declaration["active"])}
 
     def logout(self, session_id: str) -> None:
         self._call("logout", session_id)

@@ -3,13 +3,21 @@
 Every internal call carries ``X-Service-Token`` (internal APIs are not public), ``X-Correlation-ID`` (the gateway
 starts one per request; services copy it into their logs and outbox rows) and ``X-Client-IP`` (identity throttles
 failed identifications per client). Timeouts are always bounded: connect 2 s, read 10 s.
+
+The calls go through urllib3's connection pool (keep-alive, one pool per service and process, thread-safe) without
+``requests`` on top: on the gateway's busiest page ``requests`` cost about twice urllib3's CPU per call (merging
+session settings, preparing the request, its own response object), a third of the gateway's CPU. Nothing is retried,
+as before: a call that fails is the page's ``ServiceUnavailable``.
 """
 from __future__ import annotations
 
+import json as jsonlib
+import os
 import threading
-from typing import Any
+from typing import Any, Iterator
+from urllib.parse import urlencode, urlsplit
 
-import requests
+import urllib3
 from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 
@@ -163,25 +171,70 @@ def error_for(service: str, status: int, body: dict | None) -> RemoteError:
     return cls(service, status, body)
 
 
+class Response:
+    """What a call returns: ``status_code``, ``headers`` (case-insensitive), ``content`` (bytes) and ``json()``; a
+    streamed one (``stream=True``) is read with ``iter_content`` and must be closed."""
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse, stream: bool = False):
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = raw.headers
+        self._stream = stream
+        self._content: bytes | None = None if stream else raw.data
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            self._content = self.raw.read()
+            self.close()
+        return self._content
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        yield from self.raw.stream(chunk_size)
+
+    def close(self) -> None:
+        """Give the connection back to the pool; one whose body was not read to the end is closed instead (its
+        unread bytes would otherwise be the next call's answer)."""
+        if self._stream and self._content is None and not self.raw.isclosed():
+            self.raw.close()
+        self.raw.release_conn()
+
+
 class ServiceClient:
-    """A thin JSON client for one internal service. One ``requests.Session`` per thread (pooled connections)."""
+    """A thin JSON client for one internal service: one urllib3 connection pool (keep-alive) per process."""
 
     service = "service"
+    #: Connections kept open per service and process: gunicorn's request threads plus the compose pool's.
+    POOL_SIZE = 32
 
     def __init__(self, base_url: str, token: str, timeout: tuple[float, float] = TIMEOUT):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self._local = threading.local()
+        self._prefix = urlsplit(self.base_url).path
+        self._urllib3_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self._pools: tuple[int, urllib3.HTTPConnectionPool] | None = None
+        self._lock = threading.Lock()
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            # Internal calls never go through a proxy nor use ~/.netrc: without this, requests reads the proxy
-            # variables and looks for a netrc file on every call.
-            session.trust_env = False
-        return session
+    def _pool(self) -> urllib3.HTTPConnectionPool:
+        # One per process: a pool made before gunicorn's fork would share its sockets with the other workers.
+        pid = os.getpid()
+        pools = self._pools
+        if pools is None or pools[0] != pid:
+            with self._lock:
+                pools = self._pools
+                if pools is None or pools[0] != pid:
+                    pool = urllib3.connection_from_url(self.base_url, maxsize=self.POOL_SIZE, block=False,
+                                                       retries=False, timeout=self._urllib3_timeout)
+                    pools = self._pools = (pid, pool)
+        return pools[1]
 
     def _headers(self) -> dict[str, str]:
         headers = {"X-Service-Token": self.token, "Accept": "application/json"}
@@ -192,22 +245,37 @@ class ServiceClient:
             headers["X-Client-IP"] = request.remote_addr
         return headers
 
+    def _url(self, path: str, params: dict | None) -> str:
+        url = self._prefix + path
+        if params:
+            # As requests did: a None value is left out, a list repeats the parameter.
+            query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
+            if query:
+                url += "?" + query
+        return url
+
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-                stream: bool = False) -> requests.Response:
+                stream: bool = False) -> Response:
         """Send one request; return the response when 2xx, raise the mapped :class:`RemoteError` otherwise."""
-        url = self.base_url + path
+        headers = self._headers()
+        body = None
+        if json is not None:
+            body = jsonlib.dumps(json, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._session().request(method, url, json=json, params=params, headers=self._headers(),
-                                               timeout=self.timeout, stream=stream)
-        except requests.RequestException as exc:
+            raw = self._pool().urlopen(method, self._url(path, params), body=body, headers=headers, retries=False,
+                                       redirect=False, assert_same_host=False, preload_content=not stream,
+                                       release_conn=not stream)
+        except urllib3.exceptions.HTTPError as exc:
             # Log the service and the kind of failure only: paths may hold tokens (activation links).
             log.warning("service_unreachable", service=self.service, method=method, error=type(exc).__name__)
             raise ServiceUnavailable(self.service, 0, {"error": "unreachable"}) from exc
+        response = Response(raw, stream=stream)
         if response.ok:
             return response
         try:
-            body = response.json() if response.content else {}
-        except ValueError:
+            body = jsonlib.loads(response.content) if response.content else {}
+        except (ValueError, urllib3.exceptions.HTTPError):
             body = {}
         finally:
             response.close()
@@ -221,7 +289,10 @@ class ServiceClient:
 
     def ping(self) -> None:
         """Readiness info only: the service answers its own ``/healthz``."""
-        self._session().get(self.base_url + "/healthz", timeout=(1.0, 2.0)).raise_for_status()
+        raw = self._pool().urlopen("GET", self._prefix + "/healthz", retries=False, redirect=False,
+                                   assert_same_host=False, timeout=urllib3.Timeout(connect=1.0, read=2.0))
+        if raw.status >= 400:
+            raise ServiceUnavailable(self.service, raw.status, {"error": "not_ready"})
 
     def get_json(self, path: str, params: dict | None = None) -> dict:
         return self.request("GET", path, params=params).json()

@@ -79,7 +79,9 @@ class IdentityClient(ServiceClient):
         return self.post_json("/internal/sessions", {"username": username, "password": password})
 
     def get_session(self, session_id: str) -> dict:
-        """Validates the session and slides its idle timer; SessionExpired when it is gone."""
+        """Validates the session and slides its idle timer; SessionExpired when it is gone. -> ``{session_id,
+        account_id, customer_id, username, must_change_password, idle_timeout_s, declaration_active}``
+        (``declaration_active``: the customer has an active declaration — ``/home`` needs no call of its own)."""
         return self.get_json(f"/internal/sessions/{_seg(session_id)}")
 
     def logout(self, session_id: str) -> None:

@@ -83,6 +83,22 @@ def sms():
     return render_template("dev/sms.html", messages=[_sms(p) for p in _newest(_dir("sms"), "*.json")])
 
 
+def _crm(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        data = {"event": "(unreadable)"}
+    payload = data.get("payload")
+    return {"file": path.name, "event": data.get("event", ""), "received_at": data.get("received_at", ""),
+            "payload": json.dumps(payload, ensure_ascii=False, indent=2) if not isinstance(payload, str) else payload}
+
+
+@bp.get("/crm")
+def crm():
+    """What the insurer's contact centre received on crm.events (the devstack's demo CRM keeps it in var/crm)."""
+    return render_template("dev/crm.html", messages=[_crm(p) for p in _newest(_dir("crm"), "*.json")])
+
+
 @bp.get("/deliveries")
 def deliveries():
     try:

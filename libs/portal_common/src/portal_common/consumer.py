@@ -24,6 +24,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from kombu import Consumer
@@ -34,7 +35,7 @@ from structlog.contextvars import clear_contextvars
 
 from . import logs, metrics, retry
 from .bus import OutgoingMessage, Publisher, PublishError, Topology, connect, declare_topology, service_queues
-from .compat import FileBusRetryPump, is_amqp, park_headers
+from .compat import FileBusRetryPump, ack_batch, is_amqp, park_headers, read_ahead
 from .db import plumbing_tables, utcnow
 from .delivery import Identity, Limits, decode, identify
 from .errors import (DuplicateMessage, Kind, PermanentError, PoisonMessage, TransientError, classify, describe,
@@ -116,26 +117,30 @@ class Worker:
             # Quorum queues reject a global QoS: prefetch applies per consumer.
             consumer.qos(prefetch_count=self.batch_size * 2, apply_global=False)
             pump = None if self._amqp else FileBusRetryPump(conn, self.topology, self.service)
+            if self._amqp:
+                read_ahead(conn)
             with consumer:
                 self.connected = True
                 self.connections += 1
                 log.info("consumer_started", queue=queue.name)
                 first_at = None
+                next_heartbeat = 0.0
                 while not self._stop.is_set():
                     try:
                         conn.drain_events(timeout=self.max_wait)
                     except (socket.timeout, TimeoutError):
                         pass
+                    now = time.monotonic()
                     if self._buffer and first_at is None:
-                        first_at = time.monotonic()
-                    if self._buffer and (len(self._buffer) >= self.batch_size
-                                         or time.monotonic() - first_at >= self.max_wait):
+                        first_at = now
+                    if self._buffer and (len(self._buffer) >= self.batch_size or now - first_at >= self.max_wait):
                         self._flush(conn)
                         first_at = None
                     if pump is not None:
                         pump.pump()
-                    if self._amqp:
+                    if self._amqp and now >= next_heartbeat:  # a heartbeat is due every 15 s (heartbeat=30)
                         conn.heartbeat_check()
+                        next_heartbeat = now + 1.0
                 if self._buffer:
                     self._flush(conn)
 
@@ -155,11 +160,16 @@ class Worker:
                 committed.absorb(d.after)
         committed.run()
         self._settle_failures(batch)
+        ack_batch([d.raw for d in batch], self._amqp)
+        # Counters, not a line per message: one increment per (event, outcome) of the batch.
+        for (event, outcome), n in Counter((self._event_label(d), d.outcome) for d in batch).items():
+            metrics.MESSAGES_CONSUMED.labels(self.service, event, outcome).inc(n)
         for d in batch:
-            d.raw.ack()
-            metrics.MESSAGES_CONSUMED.labels(self.service, self._event_label(d), d.outcome).inc()
             if d.outcome == "duplicate":  # rare (a redelivery, a publisher's retry): worth a line
                 self._log(d, "info", "message_duplicate")
+        if logs.debug_enabled(log):  # a sample: one line per batch, its first message
+            self._log(batch[0], "debug", "consumer_batch", size=len(batch), outcomes=dict(Counter(
+                d.outcome for d in batch)))
 
     def _decode(self, d: _Delivery) -> None:
         try:

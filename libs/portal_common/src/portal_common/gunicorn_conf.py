@@ -5,12 +5,26 @@ fork, never shared between processes (benoitc/gunicorn#1953).
 """
 import os
 
+from gunicorn.glogging import Logger as _GunicornLogger
+
 bind = f"{os.environ.get('PORTAL_API_HOST', '0.0.0.0')}:{os.environ.get('PORTAL_API_PORT', '8000')}"
 workers = int(os.environ.get("PORTAL_API_WORKERS", "2"))
 threads = int(os.environ.get("PORTAL_API_THREADS", "4"))
 worker_class = "gthread"
 preload_app = False
 accesslog = None  # the app logs each request as JSON, with its correlation id
+
+
+class NoAccessLogLogger(_GunicornLogger):
+    """gunicorn's logger without its access log. ``accesslog = None`` alone does not turn it off once a
+    ``logconfig_dict`` is set: gunicorn then wrote a second JSON line per request (``gunicorn.access``, no
+    correlation id) next to the app's own, a few per cent of a busy process's CPU."""
+
+    def access(self, resp, req, environ, request_time):
+        return
+
+
+logger_class = NoAccessLogLogger
 # gunicorn 27's control socket defaults to one path per user: five APIs on one machine would fight over it, and the
 # image's home is read-only. Operators manage the processes through signals and the orchestrator instead.
 control_socket_disable = True

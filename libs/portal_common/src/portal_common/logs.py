@@ -85,3 +85,10 @@ def bind_correlation_id(correlation_id: str | None) -> str:
 
 def current_correlation_id() -> str | None:
     return get_contextvars().get("correlation_id")
+
+
+def debug_enabled(logger) -> bool:
+    """Whether ``logger`` writes debug lines: check before building a sampled debug line on a hot path (structlog
+    runs its processors before the standard library's level filter drops the line)."""
+    check = getattr(logger, "isEnabledFor", None) or getattr(logger, "is_enabled_for", None)
+    return bool(check and check(logging.DEBUG))

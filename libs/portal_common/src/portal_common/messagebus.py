@@ -25,8 +25,10 @@ work that was rolled back. See docs/architecture.md ("one event through the code
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 from marshmallow import Schema
@@ -49,9 +51,14 @@ class Route:
     def versions(self) -> tuple[int, ...]:
         return self.version if isinstance(self.version, tuple) else (self.version,)
 
+    @cached_property
+    def _schema(self) -> Schema:
+        # One instance per route, made once: building a marshmallow schema costs more than loading a small message
+        # (make bench-bus). ``load`` keeps no state on the instance, so the consumer threads of a worker share it.
+        return self.schema() if isinstance(self.schema, type) else self.schema
+
     def load(self, body: dict) -> dict:
-        schema = self.schema() if isinstance(self.schema, type) else self.schema
-        return schema.load(body)
+        return self._schema.load(body)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,13 @@ class PerCall:
         self.fn = fn
 
 
+@functools.lru_cache(maxsize=1024)
+def _parameters(handler: Callable) -> tuple[tuple[str, inspect.Parameter], ...]:
+    """A handler's parameters, read once per handler (``inspect.signature`` costs tens of microseconds, and every
+    API request goes through :meth:`MessageBus.handle`)."""
+    return tuple(inspect.signature(handler).parameters.items())
+
+
 class MessageBus:
     """Routes events to handlers (one table) and injects each handler's dependencies by parameter name.
 
@@ -96,7 +110,7 @@ class MessageBus:
         dependency always gets the dependency: give dependencies names no handler uses for its own arguments."""
         available = {**self.dependencies, **given}
         injected, rest = {}, []
-        for name, param in inspect.signature(handler).parameters.items():
+        for name, param in _parameters(handler):
             if name in available:
                 value = available[name]
                 injected[name] = value.fn() if isinstance(value, PerCall) else value

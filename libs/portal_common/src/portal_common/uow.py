@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import logs
+from .db import read
 from .errors import TransientError
 from .outbox import add_event
 
@@ -87,6 +88,12 @@ class _SessionUnitOfWork:
     def _add_event(self, name: str, payload: dict, secret_fields=(), version: int = 1) -> None:
         add_event(self.session, name, payload, secret_fields=secret_fields, version=version)
 
+    def read(self, statement, params: dict | None = None) -> list:
+        """The rows of one read-only Core statement, in this unit of work's transaction (the joined one in the
+        worker). :class:`OwnedSession` answers a read made before anything else from a pooled connection of its
+        own instead (see there)."""
+        return self.session.execute(statement, params).all()
+
     def after_commit(self, fn: Callable[[], Any]) -> None:
         self._after.add(fn)
 
@@ -123,6 +130,17 @@ class OwnedSession(_SessionUnitOfWork):
         # close() discards whatever was not committed but, unlike rollback(), leaves loaded objects readable.
         self._after.clear()
         self.session.close()
+
+    def read(self, statement, params: dict | None = None) -> list:
+        """A read before the transaction has begun goes to :func:`portal_common.db.read` (an autocommit
+        connection, one round trip, asked again once if PostgreSQL had closed the connection), not through the ORM
+        Session: a page view's lookups (the session check, a customer's lists) are one Core statement each, and the
+        Session's bookkeeping plus the pool's ping, BEGIN and ROLLBACK cost more than the statement. It is a
+        transaction of its own: use it for reads that need no lock and no consistency with writes of this unit of
+        work made before it."""
+        if self.session.in_transaction():
+            return super().read(statement, params)
+        return read(self.session.get_bind(), statement, params)
 
     def _commit(self) -> None:
         self.session.commit()

@@ -73,12 +73,21 @@ def _install_request_hooks(app: Flask, service: str) -> None:
             return jsonify(error="forbidden", message=f"{g.caller} may not call this route"), 403
         return None
 
+    # The metric children per (method, route, status): ``labels()`` takes a lock and builds its key on every call,
+    # and a route has only a handful of combinations.
+    children: dict[tuple, tuple] = {}
+
     @app.after_request
     def _finish(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, response.status_code).inc()
-        metrics.HTTP_LATENCY.labels(service, endpoint).observe(elapsed)
+        key = (request.method, endpoint, response.status_code)
+        child = children.get(key)
+        if child is None:
+            child = children[key] = (metrics.HTTP_REQUESTS.labels(service, *key),
+                                     metrics.HTTP_LATENCY.labels(service, endpoint))
+        child[0].inc()
+        child[1].observe(elapsed)
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
         # Internal calls are counted and timed above; a log line (~0.1 ms each, several per page) only for what an
         # operator looks for: errors and slow answers — or every request with the root logger at DEBUG. The

@@ -6,14 +6,14 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from identity.adapters.clock import FakeClock
 from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
 from identity.domain import commands
 from identity.entrypoints.api import create_app
-from portal_common.testing import apply_event, caller_headers, unsealed
+from portal_common.testing import apply_event, caller_headers, require_postgres, unsealed
 
 pytestmark = pytest.mark.database
 TOKEN = caller_headers()
@@ -246,6 +246,36 @@ def test_a_page_view_writes_the_idle_timer_at_most_once_a_minute(portal):
     assert stored().last_seen_at > at_login.last_seen_at
     portal.clock.advance(minutes=15)
     assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 404
+
+
+def test_the_session_check_says_whether_the_customer_has_an_active_declaration(portal):
+    account_id, username, password = portal.active_user()  # registered with the declaration accepted
+    customer_id = portal.call("GET", f"/internal/accounts/{account_id}").get_json()["customer_id"]
+    sid = portal.login(username, password).get_json()["session_id"]
+    live = portal.call("GET", f"/internal/sessions/{sid}").get_json()
+    assert live == {"session_id": sid, "account_id": account_id, "customer_id": customer_id, "username": username,
+                    "must_change_password": True, "idle_timeout_s": 900, "declaration_active": True}
+    assert portal.call("POST", f"/internal/declarations/{customer_id}/withdraw").status_code == 200
+    assert portal.call("GET", f"/internal/sessions/{sid}").get_json()["declaration_active"] is False
+
+
+def test_after_postgresql_dropped_every_connection_the_next_page_view_is_answered(portal):
+    """A PostgreSQL restart (here: every backend of the database terminated) must not cost a customer an error.
+    The session check is a read (``portal_common.db.read``: no ping before it, asked again once on a fresh
+    connection when the old one is found dead); writes go through the pool that pings a connection before lending
+    it."""
+    account_id, username, password = portal.active_user()
+    sid = portal.login(username, password).get_json()["session_id"]
+    assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200  # the pool holds a live connection
+    name = portal.wiring.engine.url.database
+    admin = create_engine(require_postgres(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name}).scalar()
+    admin.dispose()
+    assert ended >= 1
+    for _ in range(3):
+        assert portal.call("GET", f"/internal/sessions/{sid}").status_code == 200
 
 
 def test_password_change(portal):

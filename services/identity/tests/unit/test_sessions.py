@@ -147,3 +147,14 @@ def test_logout_and_password_change_end_sessions_that_were_just_used(world):
     touch(world, here)
     with pytest.raises(errors.SessionExpired):
         touch(world, elsewhere)
+
+
+def test_the_session_check_answers_whether_the_customer_has_an_active_declaration(world):
+    account = world.active_account()  # registered with the declaration accepted
+    session_id = login(world)
+    live = touch(world, session_id)
+    assert live.declaration_active is True and live.customer_id == account.customer_id
+    world.handle(handlers.withdraw_declaration, commands.WithdrawDeclaration(account.customer_id))
+    assert touch(world, session_id).declaration_active is False
+    world.handle(handlers.declare, commands.Declare(world.anna, "anna@example.com", "hu", "10.0.0.1"))
+    assert touch(world, session_id).declaration_active is True

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import abc
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from ..domain import model
+from . import orm
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,13 @@ class DocumentFilter:
     doc_type: str | None = None
     sort: str = "date"  # model.SORTS
     descending: bool = True  # newest first (for "type"/"policy": Z-A); ties always newest first
+
+
+class Listing(NamedTuple):
+    closed: bool  # the customer's registration is closed: nothing of theirs is served
+    documents: list  # model.Document, or model.DocumentRow from a read-only query (same attributes)
+    total: int
+    unread: int
 
 
 class AbstractRepository(abc.ABC):
@@ -47,6 +57,15 @@ class AbstractRepository(abc.ABC):
     @abc.abstractmethod
     def list(self, where: DocumentFilter, limit: int, offset: int = 0) -> list[model.Document]:
         """Newest first (by ``uploaded_at``, then ``document_id``: a stable order to page through)."""
+
+    def listing(self, where: DocumentFilter, limit: int, offset: int, now: datetime) -> Listing:
+        """One page with both counts and whether the customer's registration is closed: what the list endpoint
+        needs, which an adapter may read in one query (the default asks :meth:`list` and :meth:`counts`)."""
+        customer = self.get_customer(where.customer_id)
+        if customer is not None and customer.closed:
+            return Listing(True, [], 0, 0)
+        total, unread = self.counts(where, now)
+        return Listing(False, self.list(where, limit, offset), total, unread)
 
     @abc.abstractmethod
     def counts(self, where: DocumentFilter, now: datetime) -> tuple[int, int]:
@@ -79,9 +98,11 @@ class AbstractRepository(abc.ABC):
 
 
 class SqlAlchemyRepository(AbstractRepository):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, read=None):
         super().__init__()
         self.session = session
+        #: runs one read-only Core statement -> rows (the unit of work's ``read``: outside the ORM Session)
+        self.read = read or (lambda statement, params=None: session.execute(statement, params).all())
 
     def _get(self, document_id):
         return self.session.get(model.Document, document_id)
@@ -109,6 +130,19 @@ class SqlAlchemyRepository(AbstractRepository):
         query = (self._filtered(select(D), where).order_by(*first, newest, D.document_id)
                  .limit(limit).offset(offset))
         return list(self.session.scalars(query))
+
+    def listing(self, where, limit, offset, now):
+        # One round trip for the whole page: the rows (Core, no ORM objects: nothing here is changed), both counts
+        # as window aggregates over every matching row (computed before LIMIT), and the closed-registration check
+        # folded into the WHERE. An empty page cannot tell "closed" from "nothing (left)": then ask the long way.
+        query = _listing_statement(where.sort, where.descending, bool(where.policy_number), bool(where.doc_type))
+        rows = self.read(query, {"customer_id": where.customer_id, "policy_number": where.policy_number,
+                                 "doc_type": where.doc_type, "now": now, "limit": limit, "offset": offset})
+        if not rows:
+            return super().listing(where, limit, offset, now)
+        width = len(model.DocumentRow._fields)
+        return Listing(False, [model.DocumentRow(*row[:width]) for row in rows], rows[0][width],
+                       int(rows[0][width + 1]))
 
     def counts(self, where, now):
         D = model.Document
@@ -143,6 +177,27 @@ class SqlAlchemyRepository(AbstractRepository):
 
     def add_customer(self, customer):
         self.session.add(customer)
+
+
+@functools.lru_cache(maxsize=32)
+def _listing_statement(sort: str, descending: bool, by_policy: bool, by_type: bool):
+    """The list query for one shape of filters, built once (building a statement costs more than running it);
+    the values are bound parameters."""
+    t = orm.documents
+    key = {"type": t.c.doc_type, "policy": t.c.policy_number}.get(sort)
+    first = [] if key is None else [key.desc() if descending else key.asc()]
+    newest = t.c.uploaded_at.asc() if (key is None and not descending) else t.c.uploaded_at.desc()
+    unread = case((and_(t.c.read_at.is_(None), t.c.available_until > bindparam("now")), 1), else_=0)
+    closed = exists().where(orm.customers.c.customer_id == bindparam("customer_id"),
+                            orm.customers.c.status == model.CLOSED)
+    query = (select(*[t.c[name] for name in model.DocumentRow._fields], func.count().over(), func.sum(unread).over())
+             .where(t.c.customer_id == bindparam("customer_id"), ~closed)
+             .order_by(*first, newest, t.c.document_id).limit(bindparam("limit")).offset(bindparam("offset")))
+    if by_policy:
+        query = query.where(t.c.policy_number == bindparam("policy_number"))
+    if by_type:
+        query = query.where(t.c.doc_type == bindparam("doc_type"))
+    return query
 
 
 class FakeRepository(AbstractRepository):

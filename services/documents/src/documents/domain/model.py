@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from .events import DocumentAvailable, DocumentExpiring
 
@@ -38,6 +39,37 @@ def add_months(moment: datetime, months: int) -> datetime:
 def document_key(customer_id: str, document_id: str) -> str:
     """Where a stored document lives in the documents bucket (one prefix per customer)."""
     return f"customers/{customer_id}/{document_id}.pdf"
+
+
+class DocumentRow(NamedTuple):
+    """A document as the customer's list shows it, read without loading the entity (nothing on a list page changes
+    it): the same attributes and answers as :class:`Document` for what the list needs."""
+
+    document_id: str
+    customer_id: str
+    policy_number: str
+    doc_type: str
+    title: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+    available_until: datetime
+    stored_at: datetime
+    read_at: datetime | None
+    announced_at: datetime | None
+    first_opened_at: datetime | None
+    first_downloaded_at: datetime | None
+    last_downloaded_at: datetime | None
+    download_count: int
+    reminder_sent_at: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.available_until
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None
 
 
 @dataclass(eq=False)  # an entity: identity is the document id

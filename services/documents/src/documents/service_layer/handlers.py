@@ -246,9 +246,10 @@ def list_documents(uow: AbstractUnitOfWork, where: DocumentFilter, limit: int, n
     """One page of the customer's documents, newest first, with the unread count and the total; both counts ignore
     ``limit`` and ``offset`` (the home page shows 3 of n; the documents page pages through all n)."""
     with uow:
-        _reachable(uow, where.customer_id)
-        total, unread = uow.documents.counts(where, now)
-        return DocumentPage(uow.documents.list(where, limit, offset), unread, total)
+        found = uow.documents.listing(where, limit, offset, now)
+        if found.closed:
+            raise NotFound(where.customer_id)
+        return DocumentPage(found.documents, found.unread, found.total)
 
 
 def get_document(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model.Document:

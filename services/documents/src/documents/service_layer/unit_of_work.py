@@ -56,14 +56,14 @@ class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
     """Owns its transaction (the HTTP API, the retention sweep)."""
 
     def bind(self, session):
-        self.documents = repository.SqlAlchemyRepository(session)
+        self.documents = repository.SqlAlchemyRepository(session, read=self.read)
 
 
 class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):
     """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
 
     def bind(self, session):
-        self.documents = repository.SqlAlchemyRepository(session)
+        self.documents = repository.SqlAlchemyRepository(session, read=self.read)
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):

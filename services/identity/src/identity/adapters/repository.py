@@ -5,7 +5,7 @@ import abc
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -62,6 +62,14 @@ class AbstractRepository(abc.ABC):
 
     @abc.abstractmethod
     def get_session(self, session_hash: str) -> model.LoginSession | None: ...
+
+    @abc.abstractmethod
+    def check_session(self, session_hash: str) -> model.SessionCheck | None:
+        """The session with its account and whether the customer has an active declaration (one read, no lock)."""
+
+    @abc.abstractmethod
+    def slide_session(self, session_hash: str, now: datetime) -> None:
+        """Set the session's ``last_seen_at`` to ``now``."""
 
     @abc.abstractmethod
     def sessions_of(self, account_id: str) -> list[model.LoginSession]: ...
@@ -122,9 +130,11 @@ class AbstractRepository(abc.ABC):
 
 
 class SqlAlchemyRepository(AbstractRepository):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, read=None):
         self.session = session
         self._dialect = session.get_bind().dialect.name
+        #: runs one read-only Core statement -> rows (the unit of work's ``read``: outside the ORM Session)
+        self.read = read or (lambda statement, params=None: session.execute(statement, params).all())
 
     def _write_lock(self) -> None:
         """SQLite has no row locks and ignores FOR UPDATE; its one writer at a time is the lock. A write that changes
@@ -188,6 +198,17 @@ class SqlAlchemyRepository(AbstractRepository):
 
     def get_session(self, session_hash):
         return self.session.get(model.LoginSession, session_hash)
+
+    def check_session(self, session_hash):
+        # Core, not ORM objects: every page view asks this, and it only reads (a row tuple costs a fraction of an
+        # identity-mapped Account). The statement is built once; SQLAlchemy caches its compiled form.
+        rows = self.read(_CHECK_SESSION, {"session_hash": session_hash})
+        return model.SessionCheck(*rows[0]) if rows else None
+
+    def slide_session(self, session_hash, now):
+        t = orm.login_sessions
+        self.session.execute(update(t).where(t.c.session_hash == session_hash).values(last_seen_at=now)
+                             .execution_options(synchronize_session=False))
 
     def sessions_of(self, account_id):
         return list(self.session.scalars(select(model.LoginSession).where(
@@ -267,6 +288,18 @@ class SqlAlchemyRepository(AbstractRepository):
         return list(self.session.scalars(query.with_for_update() if for_update else query))
 
 
+def _check_session_statement():
+    s, a, d = orm.login_sessions, orm.accounts, orm.declarations
+    declared = exists().where(d.c.customer_id == a.c.customer_id, d.c.withdrawn_at.is_(None))
+    return (select(s.c.session_hash, s.c.last_seen_at, a.c.account_id, a.c.customer_id, a.c.username,
+                   func.coalesce(a.c.must_change_password, False), a.c.status, declared)
+            .select_from(s.outerjoin(a, a.c.account_id == s.c.account_id))
+            .where(s.c.session_hash == bindparam("session_hash")))
+
+
+_CHECK_SESSION = _check_session_statement()
+
+
 class FakeRepository(AbstractRepository):
     """In memory. Shared between fake units of work (like one database), so state survives a commit."""
 
@@ -318,6 +351,21 @@ class FakeRepository(AbstractRepository):
 
     def get_session(self, session_hash):
         return self.sessions.get(session_hash)
+
+    def check_session(self, session_hash):
+        session = self.sessions.get(session_hash)
+        if session is None:
+            return None
+        account = self.accounts.get(session.account_id)
+        declared = account is not None and any(d.customer_id == account.customer_id and d.active
+                                               for d in self.declarations)
+        return model.SessionCheck(
+            session.session_hash, session.last_seen_at, account and account.account_id,
+            account and account.customer_id, account and account.username,
+            bool(account and account.must_change_password), account and account.status, declared)
+
+    def slide_session(self, session_hash, now):
+        self.sessions[session_hash].last_seen_at = now
 
     def sessions_of(self, account_id):
         return [s for s in self.sessions.values() if s.account_id == account_id]

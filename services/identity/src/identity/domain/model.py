@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 PENDING, ACTIVE, CLOSED, EXPIRED = "pending_activation", "active", "closed", "expired"
 #: Statuses of an account that no longer blocks a new registration of the same customer.
@@ -179,6 +180,28 @@ class LoginSession:
 
     def expired(self, now: datetime, idle: timedelta) -> bool:
         return self.last_seen_at + idle <= now
+
+
+class SessionCheck(NamedTuple):
+    """What a page view needs to know about its session, read in one query: the session's idle timer, its account
+    (None when the account row is gone) and whether the customer has an active declaration (``/home`` shows a hint
+    when not: identity owns declarations, so the answer rides on the session check the gateway makes anyway)."""
+
+    session_hash: str
+    last_seen_at: datetime
+    account_id: str | None
+    customer_id: str | None
+    username: str | None
+    must_change_password: bool
+    status: str | None
+    declaration_active: bool
+
+    def expired(self, now: datetime, idle: timedelta) -> bool:
+        return self.last_seen_at + idle <= now
+
+    def usable(self, now: datetime, idle: timedelta) -> bool:
+        """An active account's session that has not been idle for ``idle``."""
+        return self.account_id is not None and self.status == ACTIVE and not self.expired(now, idle)
 
 
 @dataclass(eq=False)

@@ -326,6 +326,9 @@ class SessionOutSchema(Schema):
     username = fields.String()
     must_change_password = fields.Boolean()
     idle_timeout_s = fields.Integer()
+    declaration_active = fields.Boolean(metadata={
+        "description": "only in the answer of GET /internal/sessions/{session_id}: the customer has an active "
+                       "declaration on electronic communication"})
 
 
 # --------------------------------------------------------------------------------------------- consumed events

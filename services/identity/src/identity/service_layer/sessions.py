@@ -15,29 +15,30 @@ log = logs.get_logger(__name__)
 
 
 def touch_session(cmd: commands.TouchSession, *, uow: AbstractUnitOfWork, clock: Clock,
-                  settings: Settings) -> model.Account:
-    """A live session slides its idle timer; an idle or orphaned one is deleted.
+                  settings: Settings) -> model.SessionCheck:
+    """A live session slides its idle timer; an idle or orphaned one is deleted. Returns the session with its
+    account and whether the customer has an active declaration (what a page needs, in one answer).
 
-    Every page view asks this, so it must be cheap: it reads the session and its account by primary key and writes
-    the new ``last_seen_at`` only when the stored one is ``session_touch`` (60 s) old or older. The stored time is
-    then at most 60 s behind the last real use, so a session ends between 14 and 15 minutes of idleness — never later
-    than the rule's 15. Logout, a password change, recovery and closing delete the row, so the next page view after
-    them (the gateway asks on every one) already finds no session.
+    Every page view asks this, so it must be cheap: one read (the session joined with its account and the
+    declaration's existence, all by key) and a write of the new ``last_seen_at`` only when the stored one is
+    ``session_touch`` (60 s) old or older. The stored time is then at most 60 s behind the last real use, so a
+    session ends between 14 and 15 minutes of idleness — never later than the rule's 15. Logout, a password change,
+    recovery and closing delete the row, so the next page view after them (the gateway asks on every one) already
+    finds no session.
     """
     now = clock.now()
     with uow:
-        session = uow.repo.get_session(sha256(cmd.session_id))
-        if session is None:
+        found = uow.repo.check_session(sha256(cmd.session_id))
+        if found is None:
             raise errors.SessionExpired()
-        account = uow.repo.get_account(session.account_id)
-        if account is None or account.status != model.ACTIVE or session.expired(now, settings.session_idle):
-            uow.repo.delete_session(session.session_hash)
+        if not found.usable(now, settings.session_idle):
+            uow.repo.delete_session(found.session_hash)
             uow.commit()
             raise errors.SessionExpired()
-        if now - session.last_seen_at >= settings.session_touch:
-            session.last_seen_at = now
+        if now - found.last_seen_at >= settings.session_touch:
+            uow.repo.slide_session(found.session_hash, now)
             uow.commit()
-        return account
+        return found
 
 
 def logout(cmd: commands.Logout, *, uow: AbstractUnitOfWork) -> None:

@@ -48,7 +48,7 @@ class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
     """Owns its transaction (used by the HTTP API)."""
 
     def bind(self, session):
-        self.repo = repository.SqlAlchemyRepository(session)
+        self.repo = repository.SqlAlchemyRepository(session, read=self.read)
 
     def commit(self):
         try:
@@ -62,7 +62,7 @@ class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):
     """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
 
     def bind(self, session):
-        self.repo = repository.SqlAlchemyRepository(session)
+        self.repo = repository.SqlAlchemyRepository(session, read=self.read)
 
     def commit(self):
         self._commit()

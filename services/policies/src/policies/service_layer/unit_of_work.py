@@ -41,14 +41,14 @@ class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
     """Owns its transaction (used by the HTTP API)."""
 
     def bind(self, session):
-        self.policies = repository.SqlAlchemyRepository(session)
+        self.policies = repository.SqlAlchemyRepository(session, read=self.read)
 
 
 class SessionUnitOfWork(JoinedSession, AbstractUnitOfWork):
     """Joins a transaction the caller owns (the worker commits a whole batch, then acks)."""
 
     def bind(self, session):
-        self.policies = repository.SqlAlchemyRepository(session)
+        self.policies = repository.SqlAlchemyRepository(session, read=self.read)
 
 
 class FakeUnitOfWork(AbstractUnitOfWork):
