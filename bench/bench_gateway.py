@@ -92,7 +92,8 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
 class Stack:
     """The whole portal (``python -m portal_devstack``) on shifted ports, plus the baseline app."""
 
-    def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack):
+    def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack,
+                 gateway_workers: str | None = None, gateway_threads: str | None = None):
         self.config = config
         self.var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-gw-{config}-")))
         offset = 10000 + random.randrange(0, 100) * 100
@@ -102,7 +103,10 @@ class Stack:
                          {"identity": 8101, "policies": 8102, "documents": 8103}.items()}
         self.env = {**os.environ, "PORTAL_VAR_DIR": str(self.var), "PORTAL_DEVSTACK_PORT_OFFSET": str(offset),
                     "PORTAL_HTTP_PORT": str(8000 + offset), "PORTAL_API_WORKERS": workers,
-                    "PORTAL_API_THREADS": threads, "PORTAL_S3_ENDPOINT_URL": f"http://127.0.0.1:{9000 + offset}"}
+                    "PORTAL_API_THREADS": threads, "PORTAL_S3_ENDPOINT_URL": f"http://127.0.0.1:{9000 + offset}",
+                    # gateway/gunicorn.conf.py: the gateway's and the baseline's shape (the same for both)
+                    "PORTAL_GATEWAY_WORKERS": gateway_workers or workers,
+                    "PORTAL_GATEWAY_THREADS": gateway_threads or threads}
         for key in [k for k in self.env if k.endswith("_DATABASE_URL") or k in ("PORTAL_AMQP_URL", "PORTAL_BUS_NAMESPACE")]:
             del self.env[key]
         self.bus = "file bus"
@@ -177,6 +181,10 @@ class Stack:
 # --------------------------------------------------------------------------------------------------- seeding
 def seed(stack: Stack) -> dict:
     """One customer with 3 policies and 20 documents, registered, activated, logged in. Returns the cookies."""
+    # This process publishes as the stack's core system: exactly the stack's PORTAL_* settings (after the postgres
+    # configuration, its RabbitMQ URL and namespace must not stay behind for the embedded one's file bus).
+    for key in [k for k in os.environ if k.startswith("PORTAL_") and k not in stack.env]:
+        del os.environ[key]
     for key, value in stack.env.items():
         if key.startswith("PORTAL_"):
             os.environ[key] = value
@@ -312,6 +320,8 @@ def measure(stack: Stack, cookies: dict, args, script: Path) -> dict[str, list[d
         "portal / (anonymous)": (stack.url + "/", None),
         "portal /documents (logged in, first page)": (stack.url + "/documents", cookies["portal"]),
     }
+    if args.home_only:
+        targets = dict(list(targets.items())[:2])
     for url, cookie in targets.values():  # warm up every process (imports, template compilation, pools)
         wrk(url, cookie, 2, script)
     results: dict[str, list[dict]] = {name: [] for name in targets}
@@ -328,7 +338,9 @@ def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> boo
     base = statistics.median(r["rps"] for r in next(iter(results.values())))
     print(f"\n{stack.config}: {stack.bus}, databases: "
           f"{'PostgreSQL' if stack.config == 'postgres' else 'SQLite'}; gunicorn gthread "
-          f"{args.workers} worker(s) x {args.threads} threads for every API, the gateway and the baseline; "
+          f"{args.workers} worker(s) x {args.threads} threads for every API, "
+          f"{args.gateway_workers or args.workers} x {args.gateway_threads or args.threads} for the gateway and the "
+          f"baseline; "
           f"wrk {CONNECTIONS} connections, {args.duration} s x {args.rounds} rounds (medians); {load}")
     print(f"{'page':<48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'not 200':>8}")
     ok = True
@@ -455,6 +467,11 @@ def main() -> int:
                         help="gunicorn workers of every API, the gateway and the baseline (2)")
     parser.add_argument("--threads", default=os.environ.get("PORTAL_API_THREADS", "4"),
                         help="gunicorn threads per worker (4)")
+    parser.add_argument("--gateway-workers", help="gunicorn workers of the gateway and the baseline only "
+                                                  "(PORTAL_GATEWAY_WORKERS; default: --workers)")
+    parser.add_argument("--gateway-threads", help="gunicorn threads of the gateway and the baseline only "
+                                                  "(PORTAL_GATEWAY_THREADS; default: --threads)")
+    parser.add_argument("--home-only", action="store_true", help="measure the baseline and /home only (a quick look)")
     parser.add_argument("--profile", metavar="DIR", help="instead of measuring: py-spy every gunicorn worker "
                                                          "while /home is loaded; raw collapsed stacks into DIR")
     parser.add_argument("--internal", action="store_true", help="instead of measuring the pages: each internal read "
@@ -470,7 +487,8 @@ def main() -> int:
         for config in configs:
             with contextlib.ExitStack() as stack_cleanup:
                 log(f"starting the portal ({config}) …")
-                stack = Stack(config, args.workers, args.threads, stack_cleanup)
+                stack = Stack(config, args.workers, args.threads, stack_cleanup, args.gateway_workers,
+                              args.gateway_threads)
                 try:
                     cookies = seed(stack)
                 except SystemExit:

@@ -9,6 +9,10 @@ import os
 from portal_common import config as portal_config  # not `config`: gunicorn reads that name as a setting
 from portal_common.gunicorn_conf import *  # noqa: F401,F403
 
+# The gateway's own shape when set (it composes pages: its requests wait on the services, not on a database).
+workers = portal_config.env_int("PORTAL_GATEWAY_WORKERS", workers)  # noqa: F405
+threads = portal_config.env_int("PORTAL_GATEWAY_THREADS", threads)  # noqa: F405
+
 # /metrics is served by the master, so the workers must write their samples where it can read them. Set before
 # prometheus_client is imported anywhere (it picks its storage at import).
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 import time
 
-from flask import Flask, g, request, session, url_for
+from flask import Flask, current_app, g, request, session, url_for
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_common import logs, metrics
 
-from . import SERVICE, formatting, i18n, labels, settings
+from . import SERVICE, formatting, i18n, labels, settings, urls
 from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
@@ -68,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     formatting.register(app)
     app.jinja_env.globals["field_attrs"] = field_attrs
+    app.jinja_env.globals["url_for"] = urls.cached_url_for(app)
+    app.jinja_env.globals["navlink"] = _navlink
 
     _register_blueprints(app)
     _install_hooks(app)
@@ -176,6 +179,15 @@ def _store_language(lang: str) -> None:
         app_clients().identity.set_language(user["account_id"], lang)
     except RemoteError:  # the page still switches; the e-mails follow at the next switch or login
         log.warning("language_not_stored", account_id=user["account_id"])
+
+
+def _navlink(endpoint: str, text: str) -> Markup:
+    """A link of the header's navigation, ``aria-current="page"`` on the page itself (and, for an area's ``.index``,
+    on every page of that area). A function rather than a Jinja macro: the header has five or six of them."""
+    here = request.endpoint or ""
+    current = here == endpoint or (here.startswith(endpoint.rsplit(".", 1)[0] + ".") and endpoint.endswith(".index"))
+    return Markup('<a href="{}"{}>{}</a>').format(current_app.jinja_env.globals["url_for"](endpoint),
+                                                  Markup(' aria-current="page"') if current else "", text)
 
 
 def _lang_url(code: str) -> str:

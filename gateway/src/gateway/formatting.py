@@ -1,10 +1,36 @@
 """Template filters: dates in Europe/Budapest and the current language, masked phone numbers, sizes."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
-from flask_babel import format_date, format_datetime
+from babel import dates as babel_dates
+from flask import g
+from flask_babel import get_locale, get_timezone
 from markupsafe import Markup, escape
+
+
+def _locale_and_zone():
+    """The request's locale and time zone, asked of Flask-Babel once per page (a page formats up to ~60 dates)."""
+    found = g.get("_locale_and_zone")
+    if found is None:
+        found = g._locale_and_zone = (get_locale(), get_timezone())
+    return found
+
+
+# Flask-Babel's format_datetime / format_date without the per-call look-ups; the same Babel calls (the app
+# configures no Babel(date_formats=…), so "medium" and "full" stay the locale's own).
+def format_datetime(value: datetime, fmt: str) -> str:
+    locale, zone = _locale_and_zone()
+    return babel_dates.format_datetime(value, fmt, tzinfo=zone, locale=locale)
+
+
+def format_date(value: date, fmt: str) -> str:
+    locale, zone = _locale_and_zone()
+    if isinstance(value, datetime):  # Flask-Babel's rebase: the day in the user's time zone
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = zone.normalize(value.astimezone(zone))
+    return babel_dates.format_date(value, fmt, locale=locale)
 
 
 def _parse(value):

@@ -22,6 +22,9 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import g, request, session
+from flask_babel import get_translations
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 LANGUAGES = ("hu", "en")
 DEFAULT = "hu"
@@ -47,26 +50,94 @@ def compile_catalogues(source: Path = SOURCE_DIR, target: Path | None = None) ->
     return target
 
 
-def install_template_gettext(app) -> None:
-    """``_()`` in templates with the request's catalogue looked up once, not on every call.
+#: Texts cached per catalogue: templates translate literals only, but a bound keeps a mistake from growing it.
+_CACHED_TEXTS_MAX = 4000
 
-    A page calls ``_()`` dozens of times; Flask-Babel's own template functions look up the context, the domain, the
-    locale and the catalogue on each call — about half of the time the gateway spends rendering the anonymous home
-    page. The texts are the same: the catalogue is the one Flask-Babel picks for the request (``select_locale``).
-    Call after ``babel.init_app`` (which installs its own).
+
+def _format(text: str, autoescape: bool, variables: dict) -> str:
+    # What Jinja's newstyle gettext returns: escaped Markup when autoescaping, always %-formatted.
+    if autoescape:
+        text = Markup(text)
+    return text % variables
+
+
+def template_functions(catalogue) -> dict:
+    """``_``, ``gettext`` and ``ngettext`` bound to one catalogue (the request's; see :func:`install_template_gettext`).
+
+    A text without arguments is translated, escaped and formatted once per process and catalogue.
     """
-    from flask_babel import get_translations
+    texts = getattr(catalogue, "_portal_texts", None)
+    if texts is None:
+        texts = catalogue._portal_texts = {True: {}, False: {}}
 
-    def translations():
-        found = g.get("_translations")
+    @pass_eval_context
+    def gettext(eval_ctx, string: str, **variables):
+        if variables:
+            return _format(catalogue.ugettext(string), eval_ctx.autoescape, variables)
+        cache = texts[bool(eval_ctx.autoescape)]
+        found = cache.get(string)
         if found is None:
-            found = g._translations = get_translations()
+            found = _format(catalogue.ugettext(string), eval_ctx.autoescape, variables)
+            if len(cache) < _CACHED_TEXTS_MAX:
+                cache[string] = found
         return found
 
-    app.jinja_env.install_gettext_callables(
-        lambda string: translations().ugettext(string),
-        lambda singular, plural, num: translations().ungettext(singular, plural, num),
-        newstyle=True)
+    @pass_eval_context
+    def ngettext(eval_ctx, singular: str, plural: str, num: int, **variables):
+        variables.setdefault("num", num)
+        return _format(catalogue.ungettext(singular, plural, num), eval_ctx.autoescape, variables)
+
+    plain = texts.setdefault("translate", {})
+
+    def translate(string: str) -> str:
+        # As Flask-Babel's gettext without arguments: the translation as it is, not %-formatted.
+        found = plain.get(string)
+        if found is None:
+            found = catalogue.ugettext(string)
+            if len(plain) < _CACHED_TEXTS_MAX:
+                plain[string] = found
+        return found
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "translate": translate}
+
+
+def _request_functions() -> dict:
+    """The template functions bound to this request's catalogue, made once per request."""
+    functions = g.get("_template_functions")
+    if functions is None:
+        functions = g._template_functions = template_functions(get_translations())
+    return functions
+
+
+def translate(text: str) -> str:
+    """``text`` in the request's language (plain, not escaped): the same catalogue and cache as the templates'."""
+    return _request_functions()["translate"](text)
+
+
+def install_template_gettext(app) -> None:
+    """``_()``, ``gettext`` and ``ngettext`` in templates: the request's catalogue looked up once per page, each text
+    translated once per process, and no Jinja context made per call.
+
+    A page calls ``_()`` dozens of times (``/documents``: 20 rows x a dozen texts, over 300). Flask-Babel's template
+    functions look up the context, the domain, the locale and the catalogue on each call; Jinja's own
+    (``install_gettext_callables``) are ``pass_context`` functions, and a ``pass_context`` call inside a
+    ``{% for %}`` copies the whole template context to show it the loop's variables. Here every rendered template
+    gets the functions bound to the request's catalogue (the one Flask-Babel picks, ``select_locale``) from a
+    context processor; they take Jinja's evaluation context only (autoescaping). Macros imported without the
+    context reach the same texts through the globals, which look the catalogue up on each call. The texts are the
+    same as Jinja's newstyle gettext makes them. Call after ``babel.init_app`` (which installs its own).
+    """
+
+    @pass_eval_context
+    def gettext(eval_ctx, string: str, **variables):
+        return _request_functions()["_"](eval_ctx, string, **variables)
+
+    @pass_eval_context
+    def ngettext(eval_ctx, singular: str, plural: str, num: int, **variables):
+        return _request_functions()["ngettext"](eval_ctx, singular, plural, num, **variables)
+
+    app.jinja_env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
+    app.context_processor(_request_functions)
 
 
 def chosen_language() -> str | None:

@@ -1,5 +1,14 @@
-"""Words for the codes the services use (products, payment methods, document types), in the current language."""
-from flask_babel import lazy_gettext as _l
+"""Words for the codes the services use (products, payment methods, document types), in the current language.
+
+The tables hold the Hungarian texts (``_l`` only marks them for ``pybabel extract``); :func:`label` gives a code's
+word in the request's language, from the catalogue the page's templates use (``i18n.translate``) — a lazy string
+per word looked the context, the locale and the catalogue up again on every use.
+"""
+
+
+def _l(text: str) -> str:
+    return text
+
 
 PRODUCTS = {
     "kgfb": _l("Kötelező gépjármű-felelősségbiztosítás"),
@@ -34,4 +43,8 @@ DOC_TYPES = {
 
 
 def label(table: dict, code: str | None) -> str:
-    return str(table.get(code, code or ""))
+    """The code's word in the request's language; an unknown code as it is."""
+    from .i18n import translate
+
+    text = table.get(code)
+    return translate(text) if text is not None else str(code or "")

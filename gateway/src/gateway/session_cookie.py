@@ -47,4 +47,8 @@ class EncryptedCookieSessionInterface(SecureCookieSessionInterface):
     def get_signing_serializer(self, app):
         if not app.secret_key:
             return None
-        return _Sealer(app.secret_key)
+        # Flask asks twice per request (open, save); deriving the key (HKDF) each time cost more than the decryption.
+        cached = getattr(self, "_sealer", None)
+        if cached is None or cached[0] != app.secret_key:
+            cached = self._sealer = (app.secret_key, _Sealer(app.secret_key))
+        return cached[1]
