@@ -49,3 +49,43 @@ def test_kombu_virtual_channel_still_offers_basic_get_for_the_retry_pump():
     assert list(inspect.signature(virtual.Channel.basic_get).parameters)[:3] == ["self", "queue", "no_ack"]
     # The file bus has no headers exchange (nor TTLs, nor dead-lettering): which is why the retry pump exists.
     assert set(virtual.Channel.exchange_types) == {"direct", "topic", "fanout"}
+
+
+def test_py_amqp_still_reads_frames_through_transport_read_frame():
+    """compat.read_ahead replaces a TCPTransport's ``read_frame`` on the instance and takes over ``_read_buffer``."""
+    from amqp import connection
+
+    assert "self.transport.read_frame()" in inspect.getsource(connection.Connection.blocking_read)
+    assert "self._read_buffer = EMPTY_BUFFER" in inspect.getsource(amqp.transport.TCPTransport._setup_transport)
+    assert amqp.transport.EMPTY_BUFFER == b"" and isinstance(amqp.transport._UNAVAIL, set)
+
+
+def test_read_ahead_cuts_whole_frames_across_reads_and_keeps_a_partial_frame_through_a_timeout():
+    import socket
+    import struct
+    from types import SimpleNamespace
+
+    def frame(kind, channel, payload):
+        return struct.pack(">BHI", kind, channel, len(payload)) + payload + b"\xce"
+
+    ours, broker = socket.socketpair()
+    transport = amqp.transport.TCPTransport.__new__(amqp.transport.TCPTransport)
+    transport.sock, transport._read_buffer, transport.connected = ours, b"", True
+    assert compat.read_ahead(SimpleNamespace(connection=SimpleNamespace(transport=transport)))
+    frames = [frame(1, 1, b"method"), frame(2, 1, b"h" * 300), frame(3, 1, b"x" * 70000)]
+    broker.sendall(b"".join(frames))
+    assert transport.read_frame() == (1, 1, b"method")
+    assert transport.read_frame() == (2, 1, b"h" * 300)
+    assert transport.read_frame() == (3, 1, b"x" * 70000)
+    half = frame(1, 2, b"later")
+    broker.sendall(half[:5])
+    ours.settimeout(0.05)
+    with pytest.raises(socket.timeout):
+        transport.read_frame()
+    broker.sendall(half[5:])
+    assert transport.read_frame() == (1, 2, b"later")  # nothing of the partial frame was lost
+    broker.sendall(frame(1, 1, b"bad")[:-1] + b"\x00")
+    with pytest.raises(amqp.exceptions.UnexpectedFrame):
+        transport.read_frame()
+    ours.close()
+    broker.close()
