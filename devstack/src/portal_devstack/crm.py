@@ -12,6 +12,7 @@ unacknowledged message is delivered again: its file is named after its message i
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -42,8 +43,12 @@ def record(directory: Path, routing_key: str, message_id: str | None, body: byte
         payload = body.decode("utf-8", "replace")
     ident = _UNSAFE.sub("_", message_id or f"{now.timestamp():.6f}")[:80]
     path = directory / f"{ident}.json"
-    path.write_text(json.dumps({"event": routing_key, "message_id": message_id, "received_at": now.isoformat(),
-                                "payload": payload}, ensure_ascii=False, indent=2), "utf-8")
+    # Written aside, then renamed: a reader (the /dev/crm page, a test) never sees half a file, also when a
+    # redelivered message replaces its earlier copy.
+    partial = path.with_suffix(".json.part")
+    partial.write_text(json.dumps({"event": routing_key, "message_id": message_id, "received_at": now.isoformat(),
+                                   "payload": payload}, ensure_ascii=False, indent=2), "utf-8")
+    os.replace(partial, path)
     return path
 
 
