@@ -20,6 +20,7 @@ from kombu import Consumer
 from kombu.transport import filesystem
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.exc import OperationalError
 
 from marshmallow import EXCLUDE, Schema, fields
 
@@ -58,6 +59,7 @@ class Bus:
         self.calls: Counter = Counter()
         self.after_commit: list[int] = []
         self.attempts_applied: dict[str, int] = {}
+        self.database_down = False
         bus = plumbing_bus(self._apply, [EVENT], schema=Payload)
         self.worker = Worker("policies", bus, self.session_factory, self.topology, url=None, max_wait=0.02,
                              retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s), unknown_attempts=3),
@@ -67,6 +69,8 @@ class Bus:
 
     def _apply(self, data, *, uow, message):
         self.calls[message.message_id] += 1
+        if self.database_down:
+            raise OperationalError("INSERT INTO applied", {}, ConnectionError("server closed the connection"))
         action = data["action"]
         uow.after_commit(lambda: self.after_commit.append(data["n"]))
         if action == "half":  # an effect, then the failure: the effect must not survive
@@ -348,3 +352,22 @@ def test_no_message_is_lost_while_a_consumer_polls_during_publishing(tmp_path, m
         thread.join(timeout=10)
         publisher.close()
     assert errors == [] and len(got) == total
+
+
+def test_asked_to_stop_while_the_database_is_down_the_worker_stops_and_the_message_waits(tmp_path, monkeypatch):
+    """A pod told to stop during a database outage must not wait for the database (Kubernetes would kill it at the
+    end of its grace period): it gives the batch back unsettled, and the next worker applies it."""
+    first = start_bus(tmp_path, monkeypatch)
+    first.database_down = True
+    [message_id] = first.send({"n": 7})
+    wait_until(lambda: first.calls[message_id] >= 2, 30, message="the worker holding the message, retrying")
+    first.stop()
+    assert not first.thread.is_alive(), "the worker kept waiting for the database after it was asked to stop"
+    assert first.applied() == []
+
+    second = start_bus(tmp_path, monkeypatch)  # the database is back
+    try:
+        wait_until(lambda: second.applied(message_id), 30, message="the message applied by the next worker")
+        assert second.applied() == [7]
+    finally:
+        second.stop()

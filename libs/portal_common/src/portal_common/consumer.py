@@ -57,6 +57,10 @@ def _on_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+class _Stopping(Exception):
+    """The worker was asked to stop while it held a batch the database could not take."""
+
+
 @dataclass
 class _Delivery:
     raw: object
@@ -105,6 +109,9 @@ class Worker:
             try:
                 self._consume()
                 delay = 0.5
+            except _Stopping as exc:
+                self._buffer.clear()  # unacked: the broker redelivers them
+                log.info("consumer_stopped_while_the_database_is_down", detail=str(exc))
             except Exception as exc:  # noqa: BLE001 - reconnect on any broker trouble
                 self.connected = False
                 self._buffer.clear()  # unacked: the broker redelivers them
@@ -193,6 +200,8 @@ class Worker:
         return event if event in self.bus.events else "unknown"
 
     def _apply_until_the_database_answers(self, batch: list[_Delivery], conn) -> None:
+        """Hold the batch while the database is down; when asked to stop meanwhile, give it back unsettled (the
+        broker delivers it again to whichever consumer comes next) instead of waiting for the database."""
         delay = 0.5
         while True:
             try:
@@ -201,9 +210,11 @@ class Worker:
             except Exception as exc:
                 if not is_database_unavailable(exc):
                     raise
+                self._reset(batch)
+                if self._stop.is_set():
+                    raise _Stopping(f"stopping with {len(batch)} unsettled message(s): {describe(exc)}") from exc
                 log.warning("consumer_database_unavailable", error=describe(exc), retry_in_s=delay,
                             messages=len(batch))
-                self._reset(batch)
                 self._sleep_with_heartbeats(conn, delay)
                 delay = min(delay * 2, 30.0)
 
