@@ -544,7 +544,9 @@ class Run:
         for letters in seen["dead"].values():
             for d in letters:
                 reasons[d.reason.split(":", 1)[0][:60]] += 1
-        unexpected = {s: sorted(set(ids) - expected_dead.get(s, set())) for s, ids in dead_ids.items()}
+        unexpected = {s: sorted(f"{d.message_id} ({d.event}, {d.reason}, attempts {d.attempts})" for d in letters
+                                if d.message_id not in expected_dead.get(s, set()))
+                      for s, letters in seen["dead"].items()}
         missing_dead = {s: sorted(ids - set(dead_ids.get(s, []))) for s, ids in expected_dead.items()}
         lost_docs = sorted(plan.documents - seen["stored"])
         lost_mails = sorted(plan.documents - set(seen["per_document"]))

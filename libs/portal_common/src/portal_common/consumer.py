@@ -115,6 +115,10 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - reconnect on any broker trouble
                 self.connected = False
                 self._buffer.clear()  # unacked: the broker redelivers them
+                # The publisher (retries, dead letters) used the same broker: after a cut its connection is dead
+                # too. Left open, the first publish of the next batch fails on it and hands that batch back once
+                # more — and each hand-back counts towards the quorum queue's delivery limit.
+                self.publisher.close()
                 log.warning("consumer_disconnected", error=describe(exc), retry_in_s=delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 15.0)

@@ -20,7 +20,7 @@ class Settings:
     s3_secret_access_key: str | None = "portal-secret"
     s3_region: str = "us-east-1"
     consumer_batch_size: int = 100
-    consumers: int = 8  # PORTAL_DOCUMENTS_CONSUMERS: see entrypoints/worker.py and docs/benchmarks.md
+    consumers: int = 4  # PORTAL_DOCUMENTS_CONSUMERS: see entrypoints/worker.py and docs/benchmarks.md
 
     @classmethod
     def from_env(cls) -> "Settings":

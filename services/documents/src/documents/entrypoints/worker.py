@@ -3,10 +3,13 @@
 
 Ingesting a document is mostly waiting for S3 (a server-side COPY, then a 5-byte ranged GET of the copy for the PDF
 check) and the database. The shared consumer applies one batch's messages one after the other, so the worker runs
-``PORTAL_DOCUMENTS_CONSUMERS`` (8) competing consumers on the same queue (each with its own connection, transaction
+``PORTAL_DOCUMENTS_CONSUMERS`` (4) competing consumers on the same queue (each with its own connection, transaction
 and batch) — the same thing as running more worker replicas, in one process, but cheaper: two processes of 2 or four
 of 1 ingested slower than one process of 4 in ``make bench-documents`` (each process brings its own relay,
-housekeeper and database pings), and 8 consumers ingested faster than 4 (docs/benchmarks.md). Each message is still applied exactly as the shared consumer promises (idempotent, dead-lettered on a
+housekeeper and database pings). 8 consumers ingested a little faster than 4 (docs/benchmarks.md), but the
+1,000-event chaos run then twice saw a delivery reach the quorum queue's delivery limit after a broker cut: 4 stays
+the default until that is understood. Each message is still
+applied exactly as the shared consumer promises (idempotent, dead-lettered on a
 permanent error); concurrent uploads of one document_id meet at the primary key before either touches the documents
 bucket (the row is written before the copy), and the loser, applied again, finds the document stored: a no-op, or a
 "conflicting duplicate" dead letter when its bytes differ. A document whose policy is not known yet (its
