@@ -30,6 +30,8 @@ from pathlib import Path
 import pika
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, text
 
+from procstat import cpu_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 AMQP = os.environ.get("PORTAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 PAYLOAD = {"policy_number": "KGFB-BENCH", "customer_id": "C-BENCH", "payment_method": "bank_transfer",
@@ -116,12 +118,6 @@ def role_consumer(db_url: str, go_file: str, profile: str | None, batch_size: in
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(os.path.join(profile, f"consumer-{os.getpid()}.pstats"))
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def broker_pid() -> int | None:
@@ -246,18 +242,18 @@ class Stage:
             time.sleep(0.05)
         beam = broker_pid()
         with self.consumer.connect() as conn:
-            cpu0 = [process_cpu(p.pid) for p in procs], machine_cpu(), process_cpu(beam) if beam else 0.0
+            cpu0 = [cpu_seconds(p.pid) for p in procs], machine_cpu(), cpu_seconds(beam) if beam else 0.0
             started = time.perf_counter()
             Path(self.go).touch()
             while conn.execute(text("SELECT count(*) FROM applied")).scalar() < self.count:
                 time.sleep(0.05)
                 conn.commit()
             elapsed = time.perf_counter() - started
-            cpu1 = [process_cpu(p.pid) for p in procs], machine_cpu(), process_cpu(beam) if beam else 0.0
+            cpu1 = [cpu_seconds(p.pid) for p in procs], machine_cpu(), cpu_seconds(beam) if beam else 0.0
             # The consumers' PostgreSQL backends (they connected after the go signal: all their CPU is this run's).
             backends = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                                          "AND pid <> pg_backend_pid()")).scalars().all()
-            pg = sum(process_cpu(pid) for pid in backends if Path(f"/proc/{pid}").exists())
+            pg = sum(cpu_seconds(pid) for pid in backends if Path(f"/proc/{pid}").exists())
         relay_rate, relay_cpu = self._relay_rate(relay)
         per = 1e6 / self.count
         cpu = {"consumers": (sum(cpu1[0]) - sum(cpu0[0])) * per, "machine": (cpu1[1] - cpu0[1]) * per,

@@ -40,6 +40,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
+from procstat import cpu_seconds, pids_named, stop
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -137,11 +139,7 @@ class SmtpSink:
         wait_until(lambda: reachable(f"smtp://127.0.0.1:{self.port}"), 30, "the SMTP server")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop(self.proc)
 
 
 class S3Server:
@@ -164,25 +162,7 @@ class S3Server:
         wait_until(lambda: reachable(self.endpoint), 60, "moto's S3 server")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU seconds of a process so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pids_named(name: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in out]
+        stop(self.proc)
 
 
 class CpuMeter:

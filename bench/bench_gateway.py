@@ -47,6 +47,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+from procstat import cpu_seconds, pids_named  # noqa: E402 - the folder just put on the path
 CONNECTIONS = 32
 TARGET_RATIO, TARGET_P99_MS = 0.15, 200.0
 PASSWORD = "Bench-Jelszo-Hosszu-2026"
@@ -360,17 +361,8 @@ def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> boo
     return ok
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _postgres_cpu() -> float:
-    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
-    return sum(_cpu_seconds(int(pid)) for pid in out)
+    return sum(cpu_seconds(pid) for pid in pids_named("postgres"))
 
 
 def _load_home(stack: Stack, cookie: str, seconds: int) -> int:
@@ -384,7 +376,7 @@ def _cpu_by_role(workers: dict[int, str], before: dict[int, float], postgres_bef
     by_role: dict[str, float] = {}
     for pid, role in workers.items():
         if role != "baseline":
-            by_role[role] = by_role.get(role, 0.0) + _cpu_seconds(pid) - before[pid]
+            by_role[role] = by_role.get(role, 0.0) + cpu_seconds(pid) - before[pid]
     by_role["postgres (all backends)"] = _postgres_cpu() - postgres_before
     return by_role
 
@@ -398,14 +390,14 @@ def profile(stack: Stack, cookie: str, seconds: int) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     workers = stack.workers()
     _load_home(stack, cookie, 2)  # warm up
-    before = {pid: _cpu_seconds(pid) for pid in workers}
+    before = {pid: cpu_seconds(pid) for pid in workers}
     postgres_before = _postgres_cpu()
     pages = _load_home(stack, cookie, seconds)
     by_role = _cpu_by_role(workers, before, postgres_before)
     log(f"CPU during {pages} pages of /home in {seconds} s ({pages / seconds:.0f} req/s), ms per page: "
         + ", ".join(f"{k} {1000 * v / max(pages, 1):.2f}" for k, v in by_role.items())
         + f"; all of them {1000 * sum(by_role.values()) / max(pages, 1):.2f}")
-    before = {pid: _cpu_seconds(pid) for pid in workers}
+    before = {pid: cpu_seconds(pid) for pid in workers}
     postgres_before = _postgres_cpu()
     spies = [subprocess.Popen([spy, "record", "--gil", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw",
                                "-o", str(outdir / f"{stack.config}-{role}-{pid}.txt")],
@@ -447,10 +439,10 @@ def internal(stack: Stack, seconds: int, script: Path) -> None:
         pids = [pid for pid, role in workers.items() if role == service]
         cmd = ["wrk", "-t2", "-c8", "-d2s", "-H", f"X-Service-Token: {token}", "-s", str(script), url]
         subprocess.run(cmd, capture_output=True, timeout=60)  # warm-up
-        cpu, pg = sum(_cpu_seconds(pid) for pid in pids), _postgres_cpu()
+        cpu, pg = sum(cpu_seconds(pid) for pid in pids), _postgres_cpu()
         cmd[3] = f"-d{seconds}s"
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
-        cpu, pg = sum(_cpu_seconds(pid) for pid in pids) - cpu, _postgres_cpu() - pg
+        cpu, pg = sum(cpu_seconds(pid) for pid in pids) - cpu, _postgres_cpu() - pg
         result = json.loads(re.search(r"WRK_JSON (\{.*\})", out).group(1))
         n = max(result["requests"], 1)
         print(f"{name:<58} {n / (result['duration_us'] / 1e6):>7.0f} {result['p50_us'] / 1000:>7.1f} "
