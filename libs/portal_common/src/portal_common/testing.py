@@ -101,6 +101,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def wsgi_servers():
+    """Serve WSGI apps (a stub of another service, or a real service's Flask app) over real HTTP on free local
+    ports, each in a thread of its own. Yields ``start(app) -> base URL``; every server started is shut down at the
+    end::
+
+        @pytest.fixture
+        def serve():
+            with wsgi_servers() as start:
+                yield start
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+
+
 def bus_namespace() -> str:
     return "t" + uuid.uuid4().hex[:8]
 
