@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -167,8 +168,15 @@ class Stage:
         self.go = f"/tmp/bench-bus-{self.namespace}"
         self.logdir = tempfile.mkdtemp(prefix="bench-bus-")
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Drop the databases and the topology; the consumers' logs are removed unless the run failed."""
         from portal_common.bus import connect, delete_topology
+        for leftover in Path("/tmp").glob(Path(self.go).name + "*"):
+            leftover.unlink(missing_ok=True)
+        if failed:
+            print(f"consumer logs kept in {self.logdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.logdir, ignore_errors=True)
         self.producer.dispose()
         self.consumer.dispose()
         for cm in reversed(self._dbs):
@@ -299,6 +307,7 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     stage = Stage(args.count, args.profile, args.batch_size)
     results = []  # per run: {"baseline":, "noconfirm":, "relay":, n: (e2e, relay_during, lines)}
+    failed = True
     try:
         for run in range(1, args.runs + 1):
             r = {"baseline": raw_publish(min(args.count, 10000), confirms=True),
@@ -312,8 +321,9 @@ def main() -> None:
                             for n in counts)
             print(f"run {run}: baseline {r['baseline']:.0f}  no-confirm {r['noconfirm']:.0f}  relay alone "
                   f"{r['relay']:.0f}  end to end: {e2e}  load {os.getloadavg()[0]:.2f}", flush=True)
+        failed = False
     finally:
-        stage.close()
+        stage.close(failed)
 
     med = statistics.median
     print()

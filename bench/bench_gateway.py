@@ -179,6 +179,38 @@ class Stack:
         return {int(pid): masters[int(ppid)] for pid, ppid, _cmd in rows if int(ppid) in masters}
 
 
+    def pids(self) -> list[int]:
+        """Every process of this stack: its two children (devstack, the baseline's gunicorn) and all their
+        descendants (devstack starts each child in a session of its own, so not by session or group)."""
+        rows = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
+        children: dict[int, list[int]] = {}
+        for pid, ppid in (map(int, row.split()) for row in rows if row.strip()):
+            children.setdefault(ppid, []).append(pid)
+        found, todo = [], [proc.pid for proc in self.procs]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
+    def settle(self, timeout: float = 60.0, window: float = 1.0, busy: float = 0.25) -> None:
+        """Wait until the seeding's background work (documents stored and e-mailed, outbox rows relayed) is over:
+        the stack's processes together use under ``busy`` of a core for one ``window`` (an idle stack's relays,
+        housekeepers and heartbeats use ~10 % of a core together on the 2-core VM)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            before = sum(cpu_seconds(pid) for pid in pids)
+            time.sleep(window)
+            used = (sum(cpu_seconds(pid) for pid in pids) - before) / window
+            if used < busy:
+                log(f"the stack is quiet: its {len(pids)} processes used {used:.0%} of a core for {window:.0f} s")
+                return
+            if time.monotonic() > deadline:
+                log(f"the stack still used {used:.0%} of a core {timeout:.0f} s after seeding; measuring anyway")
+                return
+
+
 # --------------------------------------------------------------------------------------------------- seeding
 def seed(stack: Stack) -> dict:
     """One customer with 3 policies and 20 documents, registered, activated, logged in. Returns the cookies."""
@@ -488,6 +520,7 @@ def main() -> int:
                     print("\n".join(line for line in lines if '"error"' in line or '"warning"' in line
                                      or "Traceback" in line)[-6000:], file=sys.stderr)
                     raise
+                stack.settle()
                 if args.internal:
                     internal(stack, args.duration, script)
                     continue

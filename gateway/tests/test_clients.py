@@ -9,14 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import make_server
 
 from gateway.app import create_app
 from gateway.clients import Clients, build_clients, documents, fakes, identity, notify, policies
 from gateway.clients.http import (ERROR_TABLE, ActivationPending, AlreadyDeclared, Gone, IdentificationFailed,
                                   InvalidCredentials, InvalidFields, Locked, NoDeclaration, NotFound, RemoteError,
                                   ServiceUnavailable, SessionExpired, Throttled, error_for)
-from portal_common.testing import free_port
+from portal_common.testing import free_port, wsgi_servers
 
 SEEN: list[dict] = []
 BIG = bytes(range(256)) * 4096  # 1 MiB
@@ -93,12 +92,8 @@ def _service() -> Flask:
 
 @pytest.fixture(scope="module")
 def base_url():
-    port = free_port()
-    server = make_server("127.0.0.1", port, _service(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    with wsgi_servers() as start:
+        yield start(_service())
 
 
 def test_headers_and_login_mapping(base_url):

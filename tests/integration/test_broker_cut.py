@@ -21,9 +21,7 @@ import pytest
 
 from portal_common.bus import OutgoingMessage, Publisher, connect
 from portal_common.consumer import Worker
-from portal_common.db import make_engine, make_session_factory, plumbing_tables
-from portal_common.testing import plumbing_bus, wait_until
-from sqlalchemy import MetaData
+from portal_common.testing import AppliedLog, plumbing_bus, wait_until
 
 pytestmark = [pytest.mark.broker]
 EVENT = "policy.upserted"
@@ -53,16 +51,14 @@ def test_one_broker_cut_returns_each_held_message_once_with_8_batches_in_hand(am
     broker_port = int(re.search(r"@[^:/]+:(\d+)", amqp_url).group(1))
     proxy = _proxy_class()("127.0.0.1", broker_port)
     url = _via(amqp_url, proxy.start())
-    engine = make_engine(f"sqlite:///{tmp_path / 'worker.db'}")
-    plumbing_tables(metadata := MetaData())
-    metadata.create_all(engine)
+    log = AppliedLog(tmp_path / "worker.db")
     release, calls = threading.Event(), Counter()
 
     def apply(data, *, uow, message):  # every applier holds its batch until the cut is over
         calls[message.message_id] += 1
         release.wait(120)
 
-    worker = Worker("policies", plumbing_bus(apply, [EVENT]), make_session_factory(engine), topology, url=url,
+    worker = Worker("policies", plumbing_bus(apply, [EVENT]), log.session_factory, topology, url=url,
                     batch_size=10, max_wait=0.05, consumers=CONSUMERS)
     thread = threading.Thread(target=worker.run_forever, daemon=True)
     thread.start()
@@ -97,4 +93,4 @@ def test_one_broker_cut_returns_each_held_message_once_with_8_batches_in_hand(am
         worker.stop()
         thread.join(timeout=30)
         proxy.stop()
-        engine.dispose()
+        log.engine.dispose()

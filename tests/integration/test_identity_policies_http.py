@@ -3,17 +3,15 @@ cross-service test lives here and neither service's own tests import the other."
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from identity.adapters.policy_directory import HttpPolicyDirectory
 from identity.domain import commands
-from portal_common.testing import apply_event, migrate, temp_postgres_database
+from portal_common.testing import apply_event, migrate, temp_postgres_database, wsgi_servers
 
 pytestmark = pytest.mark.database
 REPO = Path(__file__).resolve().parents[2]
@@ -25,17 +23,8 @@ ANNA = commands.Identification(policy_number=EXAMPLE["policy_number"], name="  M
 
 @pytest.fixture
 def serve():
-    servers = []
-
-    def start(app) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
+    with wsgi_servers() as start:
+        yield start
 
 
 @pytest.fixture(scope="module")

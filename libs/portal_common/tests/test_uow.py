@@ -107,3 +107,36 @@ def test_a_first_read_needs_no_session_transaction_and_a_read_after_a_write_sees
         with Joined(session) as uow:
             session.execute(things.insert().values(id=9))
             assert [row.id for row in uow.read(every)] == [7, 9]
+
+
+def test_an_aggregate_unit_of_work_writes_the_raised_events_in_order_before_it_commits():
+    from types import SimpleNamespace
+
+    from portal_common.uow import AggregateUnitOfWork
+
+    class Recording(AggregateUnitOfWork):
+        def __init__(self, aggregates):
+            self.aggregates, self.log = aggregates, []
+
+        def _seen(self):
+            return self.aggregates
+
+        def _add_event(self, name, payload, secret_fields=(), version=1):
+            self.log.append((name, payload))
+
+        def _commit(self):
+            self.log.append("commit")
+
+        def rollback(self):
+            self.log.append("rollback")
+
+    def event(name, n):
+        return SimpleNamespace(name=name, payload=lambda: {"n": n})
+
+    first = SimpleNamespace(events=[event("thing.made", 1), event("thing.changed", 2)])
+    second = SimpleNamespace(events=[event("thing.made", 3)])
+    with Recording([first, second]) as uow:
+        uow.commit()
+    assert uow.log == [("thing.made", {"n": 1}), ("thing.changed", {"n": 2}), ("thing.made", {"n": 3}), "commit",
+                       "rollback"]
+    assert first.events == [] and second.events == []

@@ -19,32 +19,17 @@ import pytest
 from kombu import Consumer
 from kombu.transport import filesystem
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.exc import OperationalError
-
-from marshmallow import EXCLUDE, Schema, fields
 
 from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topology, load_topology, service_queues
 from portal_common.consumer import PermanentError, TransientError, Worker
 from portal_common.delivery import Limits
-from portal_common.db import make_engine, make_session_factory, plumbing_tables
 from portal_common.retry import RetryPolicy
-from portal_common.testing import plumbing_bus, take_dead_letters, wait_until
+from portal_common.testing import (OCCURRED_AT, AppliedLog, numbered_payload, plumbing_bus, raw_message,
+                                   take_dead_letters, wait_until)
 
-NOW = "2026-11-21T10:00:00+00:00"
+NOW = OCCURRED_AT
 EVENT = "policy.upserted"  # bound to policies.events in contracts/topology.json
-
-metadata = MetaData()
-applied = Table("applied", metadata, Column("message_id", String(200)), Column("n", Integer))
-plumbing_tables(metadata)
-
-
-class Payload(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    n = fields.Integer(required=True)
-    action = fields.String(load_default="ok")
 
 
 class Bus:
@@ -52,16 +37,14 @@ class Bus:
     Retry tiers of 0.05 s and 0.1 s; an error of unknown kind is given up after 3 deliveries."""
 
     def __init__(self, tmp_path, horizon_s: float = 3600):
-        self.engine = make_engine(f"sqlite:///{tmp_path / 'worker.db'}")
-        metadata.create_all(self.engine)
-        self.session_factory = make_session_factory(self.engine)
+        self.log = AppliedLog(tmp_path / "worker.db")
         self.topology = load_topology(namespace="", retry_delays=(0.05, 0.1))
         self.calls: Counter = Counter()
         self.after_commit: list[int] = []
         self.attempts_applied: dict[str, int] = {}
         self.database_down = False
-        bus = plumbing_bus(self._apply, [EVENT], schema=Payload)
-        self.worker = Worker("policies", bus, self.session_factory, self.topology, url=None, max_wait=0.02,
+        bus = plumbing_bus(self._apply, [EVENT], schema=numbered_payload())
+        self.worker = Worker("policies", bus, self.log.session_factory, self.topology, url=None, max_wait=0.02,
                              retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s), unknown_attempts=3),
                              limits=Limits(max_bytes=64 * 1024))
         self.publisher = Publisher(self.topology, url=None)
@@ -74,7 +57,7 @@ class Bus:
         action = data["action"]
         uow.after_commit(lambda: self.after_commit.append(data["n"]))
         if action == "half":  # an effect, then the failure: the effect must not survive
-            uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
+            self.log.record(uow.session, message.message_id, data["n"])
             raise PermanentError(f"policy {data['n']} cannot be applied")
         if action == "permanent":
             raise PermanentError(f"unknown policy KGFB-{data['n']}")
@@ -84,7 +67,7 @@ class Bus:
             raise TransientError("the policy is not known yet")
         if action == "waiting":
             raise TransientError("the policy is not known yet")
-        uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
+        self.log.record(uow.session, message.message_id, data["n"])
         self.attempts_applied[message.message_id] = message.attempts
 
     # -- publishing
@@ -94,25 +77,17 @@ class Bus:
         assert set(self.publisher.publish_batch(messages).values()) == {None}
         return [m.message_id for m in messages]
 
-    def send_raw(self, body: bytes, *, routing_key: str = EVENT, content_type: str | None = None, **headers) -> str:
-        message_id = str(uuid.uuid4())
-        headers = {"event": routing_key, "version": 1, "occurred_at": NOW, "correlation_id": message_id, **headers}
-        message = OutgoingMessage(message_id, routing_key, body, headers, content_type=content_type)
-        assert self.publisher.publish_batch([message]) == {message_id: None}
-        return message_id
+    def send_raw(self, body: bytes, *, content_type: str | None = None, **headers) -> str:
+        message = raw_message(EVENT, body, content_type=content_type, **headers)
+        assert self.publisher.publish_batch([message]) == {message.message_id: None}
+        return message.message_id
 
     # -- observing
     def applied(self, message_id=None) -> list[int]:
-        query = select(applied.c.n).order_by(applied.c.n)
-        if message_id is not None:
-            query = query.where(applied.c.message_id == message_id)
-        with self.engine.connect() as conn:
-            return [row[0] for row in conn.execute(query)]
+        return self.log.applied(message_id)
 
     def processed(self) -> int:
-        processed = metadata.tables["processed_messages"]
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(processed)).scalar_one()
+        return self.log.processed()
 
     def dead_letters(self, expected: int, timeout: float = 10.0) -> list:
         """Read ``expected`` messages from the dead-letter queue (acked: taken off the queue), raw: no decoding."""
@@ -122,7 +97,7 @@ class Bus:
         self.worker.stop()
         self.thread.join(timeout=10)
         self.publisher.close()
-        self.engine.dispose()
+        self.log.dispose()
 
 
 def start_bus(tmp_path, monkeypatch, **options) -> Bus:

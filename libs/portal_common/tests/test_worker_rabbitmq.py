@@ -14,44 +14,28 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from marshmallow import EXCLUDE, Schema, fields
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
 from portal_common.bus import OutgoingMessage, Publisher, connect, delete_topology, load_topology, retry_queues
 from portal_common.consumer import PermanentError, TransientError, Worker
-from portal_common.db import make_engine, make_session_factory, plumbing_tables
 from portal_common.retry import RetryPolicy
-from portal_common.testing import (AMQP_URL, bus_namespace, plumbing_bus, require_rabbitmq, take_dead_letters,
-                                   wait_until)
+from portal_common.testing import (AMQP_URL, OCCURRED_AT, AppliedLog, bus_namespace, numbered_payload, plumbing_bus,
+                                   raw_message, require_rabbitmq, take_dead_letters, wait_until)
 
 pytestmark = pytest.mark.broker
-NOW = "2026-11-21T10:00:00+00:00"
+NOW = OCCURRED_AT
 EVENT = "policy.upserted"
-
-metadata = MetaData()
-applied = Table("applied", metadata, Column("message_id", String(200)), Column("n", Integer))
-plumbing_tables(metadata)
-
-
-class Payload(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    n = fields.Integer(required=True)
-    action = fields.String(load_default="ok")
 
 
 class Stack:
     def __init__(self, tmp_path, horizon_s: float, consumers: int = 1):
         self.topology = load_topology(namespace=bus_namespace(), retry_delays=(0.2, 0.5))
-        self.engine = make_engine(f"sqlite:///{tmp_path / 'worker.db'}")
-        metadata.create_all(self.engine)
+        self.log = AppliedLog(tmp_path / "worker.db")
         self.calls: Counter = Counter()
         self.attempts_seen: dict[str, list[int]] = {}
         self.dependency_up = threading.Event()
-        bus = plumbing_bus(self._apply, [EVENT], schema=Payload)
-        self.worker = Worker("policies", bus, make_session_factory(self.engine), self.topology, url=AMQP_URL,
+        bus = plumbing_bus(self._apply, [EVENT], schema=numbered_payload())
+        self.worker = Worker("policies", bus, self.log.session_factory, self.topology, url=AMQP_URL,
                              max_wait=0.1, retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s)),
                              consumers=consumers)
         self.publisher = Publisher(self.topology, url=AMQP_URL, confirm_timeout=5.0)
@@ -64,7 +48,7 @@ class Stack:
             raise TransientError("the policy is not known yet")
         if data["action"] == "permanent":
             raise PermanentError(f"unknown policy KGFB-{data['n']}")
-        uow.session.execute(applied.insert().values(message_id=message.message_id, n=data["n"]))
+        self.log.record(uow.session, message.message_id, data["n"])
 
     def publish(self, messages: list[OutgoingMessage]) -> list[str]:
         assert set(self.publisher.publish_batch(messages).values()) == {None}
@@ -74,13 +58,10 @@ class Stack:
         return OutgoingMessage.for_event(str(uuid.uuid4()), EVENT, payload, occurred_at=NOW, correlation_id=None)
 
     def raw(self, body: bytes, content_type: str | None = None, **headers) -> OutgoingMessage:
-        message_id = str(uuid.uuid4())
-        headers = {"event": EVENT, "version": 1, "occurred_at": NOW, "correlation_id": message_id, **headers}
-        return OutgoingMessage(message_id, EVENT, body, headers, content_type=content_type)
+        return raw_message(EVENT, body, content_type=content_type, **headers)
 
     def applied(self) -> list[int]:
-        with self.engine.connect() as conn:
-            return sorted(row[0] for row in conn.execute(select(applied.c.n)))
+        return self.log.applied()
 
     def dead_letters(self, expected: int, timeout: float = 30.0) -> list:
         return take_dead_letters(self.topology, "policies", expected, timeout, url=AMQP_URL)
@@ -89,7 +70,7 @@ class Stack:
         self.worker.stop()
         self.thread.join(timeout=15)
         self.publisher.close()
-        self.engine.dispose()
+        self.log.dispose()
         with connect(AMQP_URL) as conn:
             delete_topology(conn, self.topology)
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import registry, sessionmaker
 
 from .config import ConfigError
 
@@ -186,6 +186,18 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         extend_existing=True,
     )
     return outbox, processed
+
+
+def map_aggregate(mapper_registry: registry, cls: type, table: Table, **options) -> None:
+    """Map an aggregate imperatively (the domain stays free of SQLAlchemy). Its ``events`` — what it raised, for the
+    unit of work to write to the outbox — is no column; an instance loaded from the database skips ``__init__``, so
+    it is given an empty list on load."""
+    mapper_registry.map_imperatively(cls, table, exclude_properties={"events"}, **options)
+    event.listen(cls, "load", _no_events_yet)
+
+
+def _no_events_yet(target, _context) -> None:
+    target.events = []
 
 
 def create_plumbing_tables(op) -> None:

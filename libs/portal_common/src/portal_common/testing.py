@@ -101,6 +101,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def wsgi_servers():
+    """Serve WSGI apps (a stub of another service, or a real service's Flask app) over real HTTP on free local
+    ports, each in a thread of its own. Yields ``start(app) -> base URL``; every server started is shut down at the
+    end::
+
+        @pytest.fixture
+        def serve():
+            with wsgi_servers() as start:
+                yield start
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.shutdown()
+
+
 def bus_namespace() -> str:
     return "t" + uuid.uuid4().hex[:8]
 
@@ -233,3 +263,74 @@ def plumbing_bus(handler, events, uow_bind=None, schema=None):
 
     return MessageBus({name: Route(schema or AnyFields, dict, handler) for name in events}, uow=lambda: None,
                       joined_uow=SessionOnly)
+
+
+#: the ``occurred_at`` header of the consumer tests' messages (a fixed moment: nothing in them depends on the clock)
+OCCURRED_AT = "2026-11-21T10:00:00+00:00"
+
+
+def numbered_payload():
+    """The marshmallow schema of the consumer tests' messages, ``{"n": 1, "action": "ok"}``: ``n`` is what the
+    handler records, ``action`` (default ``ok``) picks how the test's handler behaves; other fields are ignored, as
+    every consumer does."""
+    from marshmallow import EXCLUDE, Schema, fields
+
+    class NumberedPayload(Schema):
+        class Meta:
+            unknown = EXCLUDE
+
+        n = fields.Integer(required=True)
+        action = fields.String(load_default="ok")
+
+    return NumberedPayload
+
+
+def raw_message(event: str, body: bytes, /, *, content_type: str | None = None, **headers):
+    """A message as a foreign publisher might send it — any body, any headers over the usual ones (even an
+    ``event`` header that is not the routing key) — routed by ``event``."""
+    from .bus import OutgoingMessage
+
+    message_id = str(uuid.uuid4())
+    headers = {"event": event, "version": 1, "occurred_at": OCCURRED_AT, "correlation_id": message_id, **headers}
+    return OutgoingMessage(message_id, event, body, headers, content_type=content_type)
+
+
+class AppliedLog:
+    """Where a consumer test's handler records its effect: a SQLite file with the plumbing tables (outbox, processed
+    messages) and ``applied(message_id, n)``. ``record(session, message_id, n)`` writes in the consumer's session,
+    so the effect commits or rolls back with the message; ``applied()`` and ``processed()`` read what committed."""
+
+    def __init__(self, path: Path):
+        from sqlalchemy import Column, Integer, MetaData, String, Table
+
+        from .db import make_engine, make_session_factory, plumbing_tables
+
+        metadata = MetaData()
+        self.table = Table("applied", metadata, Column("message_id", String(200)), Column("n", Integer))
+        _outbox, self.processed_messages = plumbing_tables(metadata)
+        self.engine = make_engine(f"sqlite:///{path}")
+        metadata.create_all(self.engine)
+        self.session_factory = make_session_factory(self.engine)
+
+    def record(self, session, message_id: str, n: int) -> None:
+        session.execute(self.table.insert().values(message_id=message_id, n=n))
+
+    def applied(self, message_id: str | None = None) -> list[int]:
+        """Every ``n`` recorded (of one message, with ``message_id``), smallest first."""
+        from sqlalchemy import select
+
+        query = select(self.table.c.n).order_by(self.table.c.n)
+        if message_id is not None:
+            query = query.where(self.table.c.message_id == message_id)
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def processed(self) -> int:
+        """How many message ids the consumer has marked as applied."""
+        from sqlalchemy import func, select
+
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(self.processed_messages)).scalar_one()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

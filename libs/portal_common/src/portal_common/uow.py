@@ -1,8 +1,10 @@
 """Who owns the transaction of a unit of work — the two SQLAlchemy variants every service needs — and the work
 that waits for the commit.
 
-A service keeps its own ``AbstractUnitOfWork`` (its repositories, how its aggregates' events are staged) and mixes
-in one of these for the session handling (cosmicpython's unit of work, split by who commits):
+A service keeps its own ``AbstractUnitOfWork`` (its repositories, how its aggregates' events are staged) on
+:class:`AbstractUnitOfWork` here — or :class:`AggregateUnitOfWork`, whose ``commit()`` stages the events its
+aggregates raised — and mixes in one of these for the session handling (cosmicpython's unit of work, split by who
+commits):
 
     class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):      # HTTP API, sweeps, CLIs
         def bind(self, session):
@@ -19,7 +21,8 @@ rolled back. Nothing domain-specific lives here.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import abc
+from typing import Any, Callable, Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,6 +78,47 @@ def _safely(fn: Callable[[], Any]) -> None:
         fn()
     except Exception as exc:  # noqa: BLE001 - committed already: log, never undo
         log.warning("after_commit_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+class AbstractUnitOfWork(abc.ABC):
+    """The port: ``with uow: … uow.commit()``; leaving the block without a commit rolls back."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.rollback()
+
+    @abc.abstractmethod
+    def _add_event(self, name: str, payload: dict, secret_fields=(), version: int = 1) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class AggregateUnitOfWork(AbstractUnitOfWork):
+    """``commit()`` writes the events the aggregates seen in this unit of work raised (``aggregate.events``, in
+    order) to the outbox, then commits (cosmicpython's ``collect_new_events``)."""
+
+    def commit(self) -> None:
+        self._stage_events()
+        self._commit()
+
+    def _stage_events(self) -> None:
+        for aggregate in self._seen():
+            while aggregate.events:
+                event = aggregate.events.pop(0)
+                self._add_event(event.name, event.payload())
+
+    @abc.abstractmethod
+    def _seen(self) -> Iterable:
+        """The aggregates loaded or added in this unit of work (the repository's ``seen``)."""
+
+    @abc.abstractmethod
+    def _commit(self) -> None: ...
 
 
 class _SessionUnitOfWork:

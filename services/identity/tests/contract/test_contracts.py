@@ -135,5 +135,5 @@ def test_notification_failed_example_is_recognised_as_an_initial_password_failur
 
 
 def test_the_committed_openapi_document_is_current():
-    committed = (CONTRACTS / openapi.OUTPUT).read_text(encoding="utf-8")
-    assert committed == openapi.render(), "run: .venv/bin/python -m identity.entrypoints.openapi"
+    committed = (CONTRACTS / openapi.SPEC.output).read_text(encoding="utf-8")
+    assert committed == openapi.SPEC.render(), "run: .venv/bin/python -m identity.entrypoints.openapi"

@@ -3,18 +3,17 @@ Identification against the real policies API is a cross-service test: tests/inte
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
 
 from identity.adapters.policy_directory import HttpPolicyDirectory
 from identity.domain import commands, errors
 from portal_common import logs
+from portal_common.testing import free_port, wsgi_servers
 
 pytestmark = pytest.mark.database
 REPO = Path(__file__).resolve().parents[4]
@@ -26,17 +25,8 @@ ANNA = commands.Identification(policy_number=EXAMPLE["policy_number"], name="  M
 
 @pytest.fixture
 def serve():
-    servers = []
-
-    def start(app) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
+    with wsgi_servers() as start:
+        yield start
 
 
 def test_the_service_token_and_correlation_id_are_sent(serve):
@@ -80,7 +70,5 @@ def test_a_slow_policies_service_times_out(serve):
 
 
 def test_nobody_listening_is_unavailable():
-    from portal_common.testing import free_port
-
     with pytest.raises(errors.DirectoryUnavailable):
         HttpPolicyDirectory(f"http://127.0.0.1:{free_port()}").match(ANNA)

@@ -167,8 +167,8 @@ def test_the_worker_handler_ignores_an_older_message(sqlite_wiring):
 
 # -------------------------------------------------------------------------------------------------------- HTTP
 def test_the_committed_openapi_document_is_current():
-    committed = (CONTRACTS / openapi.OUTPUT).read_text(encoding="utf-8")
-    assert committed == openapi.render(), "run: .venv/bin/python -m policies.entrypoints.openapi"
+    committed = (CONTRACTS / openapi.SPEC.output).read_text(encoding="utf-8")
+    assert committed == openapi.SPEC.render(), "run: .venv/bin/python -m policies.entrypoints.openapi"
 
 
 def test_the_openapi_document_covers_every_route_of_the_api():

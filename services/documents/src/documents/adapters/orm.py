@@ -1,10 +1,12 @@
 """Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, event
+import functools
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table
 from sqlalchemy.orm import registry
 
-from portal_common.db import UTCDateTime, plumbing_tables
+from portal_common.db import UTCDateTime, map_aggregate, plumbing_tables
 
 from ..domain import model
 
@@ -54,18 +56,8 @@ customers = Table(
 
 outbox, processed_messages = plumbing_tables(metadata)
 
-_mapped = False
-
-
+@functools.cache  # once per process, however many apps and workers a process bootstraps
 def start_mappers() -> None:
-    global _mapped
-    if _mapped:
-        return
-    _mapped = True
-    mapper_registry.map_imperatively(model.Document, documents, exclude_properties={"events"})
+    map_aggregate(mapper_registry, model.Document, documents)
     mapper_registry.map_imperatively(model.PolicyOwner, policy_owners)
     mapper_registry.map_imperatively(model.Customer, customers)
-
-    @event.listens_for(model.Document, "load")
-    def _fresh_events(target, _context):  # loaded instances skip __init__, so give them their event list
-        target.events = []

@@ -5,29 +5,16 @@ from __future__ import annotations
 import abc
 from typing import Callable
 
-from portal_common.uow import AfterCommit, JoinedSession, OwnedSession
+from portal_common.uow import AfterCommit, AggregateUnitOfWork, JoinedSession, OwnedSession
 
 from ..adapters import repository
 
 
-class AbstractUnitOfWork(abc.ABC):
+class AbstractUnitOfWork(AggregateUnitOfWork):
     documents: repository.AbstractRepository
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        self.rollback()
-
-    def commit(self) -> None:
-        self._stage_events()
-        self._commit()
-
-    def _stage_events(self) -> None:
-        for doc in self.documents.seen:
-            while doc.events:
-                event = doc.events.pop(0)
-                self._add_event(event.name, event.payload())
+    def _seen(self):
+        return self.documents.seen
 
     @abc.abstractmethod
     def after_commit(self, fn: Callable[[], None]) -> None:
@@ -41,15 +28,6 @@ class AbstractUnitOfWork(abc.ABC):
 
     def flush(self) -> None:
         """Send the pending writes now (e.g. to claim a primary key before slow work); no commit."""
-
-    @abc.abstractmethod
-    def _add_event(self, name: str, payload: dict) -> None: ...
-
-    @abc.abstractmethod
-    def _commit(self) -> None: ...
-
-    @abc.abstractmethod
-    def rollback(self) -> None: ...
 
 
 class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):

@@ -1,6 +1,8 @@
 """Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
@@ -152,14 +154,9 @@ def unique_rule_of(exc: IntegrityError) -> str | None:
         name = str(exc.orig).rpartition(": ")[2].strip()
     return UNIQUE_RULES.get(name)
 
-_mapped = False
 
-
+@functools.cache  # once per process, however many apps and workers a process bootstraps
 def start_mappers() -> None:
-    global _mapped
-    if _mapped:
-        return
-    _mapped = True
     mapper_registry.map_imperatively(model.Account, accounts)
     mapper_registry.map_imperatively(model.ActivationToken, activation_tokens)
     mapper_registry.map_imperatively(model.LoginSession, login_sessions)

@@ -2,34 +2,10 @@
 ``contracts/http/identity.openapi.json``; a test checks the committed file equals :func:`build`."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-
-from portal_common import config
+from portal_common import openapi
+from portal_common.openapi import error as _err, json_body as _body, json_response as _json, path_param as _path_param
 
 from . import schemas
-
-OUTPUT = "http/identity.openapi.json"
-
-
-def _json(schema: str, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _err(description: str) -> dict:
-    return _json("Error", description)
-
-
-def _body(schema: str) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-def _path_param(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
 
 CLIENT_IP = {"name": "X-Client-IP", "in": "header", "required": False, "schema": {"type": "string"},
              "description": "The end user's IP address (identification attempts, recovery and resend requests and "
@@ -39,14 +15,9 @@ EMPTY = {"description": "Accepted (the same answer whatever matched)",
 
 
 def build() -> dict:
-    spec = APISpec(
-        title="identity (internal API)", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
-        info={"description": "Declarations, registration, activation, login with lockout, sessions, recovery. "
-                             "Every call needs the X-Service-Token header."},
-        components={"securitySchemes": {"serviceToken": {"type": "apiKey", "in": "header",
-                                                         "name": "X-Service-Token"}}},
-        security=[{"serviceToken": []}],
-    )
+    spec = openapi.service_spec("identity (internal API)",
+                                "Declarations, registration, activation, login with lockout, sessions, recovery. "
+                                "Every call needs the X-Service-Token header.", every_route=True)
     for name in ("DeclarationRequest", "IdentifiedWithdrawalRequest", "RegistrationRequest", "ResendRequest",
                  "LoginRequest", "PasswordChangeRequest", "RecoveryRequest", "CloseRequest", "FieldError", "Error",
                  "DeclarationCreated", "DeclarationOut", "WithdrawalOut", "RegistrationCreated", "ActivationOut",
@@ -154,16 +125,7 @@ def build() -> dict:
     return spec.to_dict()
 
 
-def render() -> str:
-    return json.dumps(build(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-def main() -> None:
-    path = Path(config.contracts_dir()) / OUTPUT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(), encoding="utf-8")
-    print(path)
-
+SPEC = openapi.ServiceDocument("identity", build)
 
 if __name__ == "__main__":
-    main()
+    SPEC.main()

@@ -1,11 +1,10 @@
 """Unit of work: one transaction, its repository and the events staged in it (written to the outbox)."""
 from __future__ import annotations
 
-import abc
-
 from sqlalchemy.exc import IntegrityError
 
 from portal_common.events import IntegrationEvent
+from portal_common.uow import AbstractUnitOfWork as UnitOfWorkPort
 from portal_common.uow import JoinedSession, OwnedSession
 
 from ..adapters import orm, repository
@@ -20,28 +19,13 @@ class Conflict(Exception):
         self.rule = rule
 
 
-class AbstractUnitOfWork(abc.ABC):
+class AbstractUnitOfWork(UnitOfWorkPort):
     repo: repository.AbstractRepository
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        self.rollback()
 
     def publish(self, event: IntegrationEvent) -> None:
         """Stage an event (``domain/events.py``): it is written to the outbox in this transaction, as
         ``(event.name, event.payload())`` at ``event.version``, and published after the commit."""
         self._add_event(event.name, event.payload(), event.secret_fields, version=event.version)
-
-    @abc.abstractmethod
-    def _add_event(self, name: str, payload: dict, secret_fields: tuple[str, ...], version: int = 1) -> None: ...
-
-    @abc.abstractmethod
-    def commit(self) -> None: ...
-
-    @abc.abstractmethod
-    def rollback(self) -> None: ...
 
 
 class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):

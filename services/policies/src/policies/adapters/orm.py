@@ -1,10 +1,12 @@
 """Tables and the imperative mapping of the domain classes (the domain stays free of SQLAlchemy)."""
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, MetaData, String, Table
 from sqlalchemy.orm import registry, relationship
 
-from portal_common.db import UTCDateTime, plumbing_tables
+from portal_common.db import UTCDateTime, map_aggregate, plumbing_tables
 
 from ..domain import model
 
@@ -40,15 +42,9 @@ policies = Table(
 
 outbox, processed_messages = plumbing_tables(metadata)
 
-_mapped = False
-
-
+@functools.cache  # once per process, however many apps and workers a process bootstraps
 def start_mappers() -> None:
-    global _mapped
-    if _mapped:
-        return
-    _mapped = True
     mapper_registry.map_imperatively(model.Policyholder, policyholders)
     # The relationship is there for the unit of work's insert order (holder before policy), not for navigation.
-    mapper_registry.map_imperatively(model.Policy, policies, exclude_properties={"events"}, properties={
+    map_aggregate(mapper_registry, model.Policy, policies, properties={
         "_holder": relationship(model.Policyholder, lazy="raise")})

@@ -44,10 +44,7 @@ class SqlAlchemyRepository(AbstractRepository):
         self.read = read or (lambda statement, params=None: session.execute(statement, params).all())
 
     def _get_policy(self, policy_number):
-        policy = self.session.get(model.Policy, policy_number)
-        if policy is not None and not hasattr(policy, "events"):
-            policy.events = []  # not mapped: loaded instances start without it
-        return policy
+        return self.session.get(model.Policy, policy_number)
 
     def add_policy(self, policy):
         self.session.add(policy)

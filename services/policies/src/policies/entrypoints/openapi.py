@@ -2,34 +2,10 @@
 ``contracts/http/policies.openapi.json``; a test checks the committed file equals :func:`build`."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-
-from portal_common import config
+from portal_common import openapi
+from portal_common.openapi import error as _err, json_body as _body, json_response as _json, path_param as _path_param
 
 from . import schemas
-
-OUTPUT = "http/policies.openapi.json"
-
-
-def _json(schema: str, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _err(description: str) -> dict:
-    return _json("Error", description)
-
-
-def _body(schema: str) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-def _path_param(name: str, description: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
-
 
 SCHEMAS = {
     "Policyholder": schemas.PolicyholderOutSchema, "Policy": schemas.PolicyOutSchema,
@@ -43,15 +19,10 @@ UNAUTHORIZED = _err("unauthorized: missing or wrong X-Service-Token")
 
 
 def build() -> dict:
-    spec = APISpec(
-        title="policies (internal API)", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
-        info={"description": "Policy and policyholder master data (from the core system's policy.upserted), "
-                             "identification of policyholders, ePosta enrolment. Every call needs the "
-                             "X-Service-Token header."},
-        components={"securitySchemes": {"serviceToken": {"type": "apiKey", "in": "header",
-                                                         "name": "X-Service-Token"}}},
-        security=[{"serviceToken": []}],
-    )
+    spec = openapi.service_spec("policies (internal API)",
+                                "Policy and policyholder master data (from the core system's policy.upserted), "
+                                "identification of policyholders, ePosta enrolment. Every call needs the "
+                                "X-Service-Token header.", every_route=True)
     # Nested schemas (MatchResponse.policies, PolicyDetail.policyholder) resolve to these names.
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)
@@ -84,16 +55,7 @@ def build() -> dict:
     return spec.to_dict()
 
 
-def render() -> str:
-    return json.dumps(build(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-def main() -> None:
-    path = Path(config.contracts_dir()) / OUTPUT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(), encoding="utf-8")
-    print(path)
-
+SPEC = openapi.ServiceDocument("policies", build)
 
 if __name__ == "__main__":
-    main()
+    SPEC.main()

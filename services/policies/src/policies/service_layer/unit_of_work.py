@@ -1,40 +1,16 @@
 """Unit of work: one transaction, its repository, and the events its aggregates raised (written to the outbox)."""
 from __future__ import annotations
 
-import abc
-
-from portal_common.uow import JoinedSession, OwnedSession
+from portal_common.uow import AggregateUnitOfWork, JoinedSession, OwnedSession
 
 from ..adapters import repository
 
 
-class AbstractUnitOfWork(abc.ABC):
+class AbstractUnitOfWork(AggregateUnitOfWork):
     policies: repository.AbstractRepository
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *args):
-        self.rollback()
-
-    def commit(self) -> None:
-        self._stage_events()
-        self._commit()
-
-    def _stage_events(self) -> None:
-        for policy in self.policies.seen:
-            while policy.events:
-                event = policy.events.pop(0)
-                self._add_event(event.name, event.payload())
-
-    @abc.abstractmethod
-    def _add_event(self, name: str, payload: dict) -> None: ...
-
-    @abc.abstractmethod
-    def _commit(self) -> None: ...
-
-    @abc.abstractmethod
-    def rollback(self) -> None: ...
+    def _seen(self):
+        return self.policies.seen
 
 
 class SqlAlchemyUnitOfWork(OwnedSession, AbstractUnitOfWork):
