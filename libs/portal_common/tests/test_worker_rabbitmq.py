@@ -28,7 +28,7 @@ EVENT = "policy.upserted"
 
 
 class Stack:
-    def __init__(self, tmp_path, horizon_s: float):
+    def __init__(self, tmp_path, horizon_s: float, consumers: int = 1):
         self.topology = load_topology(namespace=bus_namespace(), retry_delays=(0.2, 0.5))
         self.log = AppliedLog(tmp_path / "worker.db")
         self.calls: Counter = Counter()
@@ -36,7 +36,8 @@ class Stack:
         self.dependency_up = threading.Event()
         bus = plumbing_bus(self._apply, [EVENT], schema=numbered_payload())
         self.worker = Worker("policies", bus, self.log.session_factory, self.topology, url=AMQP_URL,
-                             max_wait=0.1, retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s)))
+                             max_wait=0.1, retry_policy=RetryPolicy(horizon=timedelta(seconds=horizon_s)),
+                             consumers=consumers)
         self.publisher = Publisher(self.topology, url=AMQP_URL, confirm_timeout=5.0)
         self.thread = threading.Thread(target=self.worker.run_forever, daemon=True)
 
@@ -74,11 +75,12 @@ class Stack:
             delete_topology(conn, self.topology)
 
 
-@pytest.fixture
+# Every test runs with one batch at a time and with 4 at once (appliers sharing the worker's one channel).
+@pytest.fixture(params=[1, 4], ids=["one-batch-at-a-time", "4-batches-at-once"])
 def stack(tmp_path, request):
     require_rabbitmq()
     marker = request.node.get_closest_marker("horizon")
-    s = Stack(tmp_path, horizon_s=marker.args[0] if marker else 3600)
+    s = Stack(tmp_path, horizon_s=marker.args[0] if marker else 3600, consumers=request.param)
     s.thread.start()
     wait_until(lambda: s.worker.connected, timeout=30, interval=0.05, message="the worker to consume")
     yield s

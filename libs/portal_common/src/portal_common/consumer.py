@@ -18,9 +18,21 @@ The database unreachable -> the batch is held (not acked, not requeued) and appl
 back, so an outage does not burn the queue's delivery limit. The broker connection lost -> reconnect with back-off;
 unacked messages come back and are deduplicated.
 See https://microservices.io/patterns/communication-style/idempotent-consumer.html
+
+Several batches at once (``consumers`` > 1, RabbitMQ only): still **one** connection, one channel and one
+``basic.consume`` per worker process, and ``consumers`` applier threads that each apply a whole batch in a
+transaction of their own; the consuming thread hands out batches and acknowledges them as they finish, in any order
+(:class:`_Acks`). Not one channel per applier, because of how RabbitMQ 3.10 counts a quorum queue's delivery
+limit: every unacknowledged delivery that a dying channel hands back counts as a failed delivery, and when several
+channels die together (a broker cut, a restart) the broker notices them one after the other and meanwhile gives
+what the first one handed back to the next, still-"open" one, which hands it back again. One cut then counted up to
+one return per channel: with 8 channels in the documents worker a message reached the limit of 5 and was
+dead-lettered without ever failing (docs/benchmarks.md, "a broker cut and the delivery limit"). With one channel
+per process a cut costs a held message at most one return per worker process.
 """
 from __future__ import annotations
 
+import queue as queues
 import socket
 import threading
 import time
@@ -35,7 +47,7 @@ from structlog.contextvars import clear_contextvars
 
 from . import logs, metrics, retry
 from .bus import OutgoingMessage, Publisher, PublishError, Topology, connect, declare_topology, service_queues
-from .compat import FileBusRetryPump, ack_batch, is_amqp, park_headers, read_ahead
+from .compat import FileBusRetryPump, ack_batch, coalesced_writes, is_amqp, park_headers, read_ahead
 from .db import plumbing_tables, utcnow
 from .delivery import Identity, Limits, decode, identify
 from .errors import (DuplicateMessage, Kind, PermanentError, PoisonMessage, TransientError, classify, describe,
@@ -82,7 +94,7 @@ class Worker:
     def __init__(self, service: str, bus: MessageBus, session_factory: sessionmaker, topology: Topology, *,
                  url: str | None = None, batch_size: int = 100, max_wait: float = 0.05,
                  retry_policy: retry.RetryPolicy | None = None, limits: Limits | None = None,
-                 publisher: Publisher | None = None):
+                 publisher: Publisher | None = None, consumers: int = 1):
         self.service = service
         self.bus = bus
         self.session_factory = session_factory
@@ -93,21 +105,28 @@ class Worker:
         self.retry_policy = retry_policy or retry.RetryPolicy.from_env(service)
         self.limits = limits or Limits.from_env()
         self.publisher = publisher or Publisher(topology, url=url)
+        # Batches applied at once. On RabbitMQ only (the file bus is for one consumer); see the module docstring.
+        self.consumers = max(1, consumers) if url else 1
         self.connected = False
         self.connections = 0  # how often the consumer (re)connected: a poison delivery must never add one
         self._amqp = bool(url)
         self._stop = threading.Event()
         self._buffer: list[_Delivery] = []
+        self._accepting = True  # False while a worker with appliers stops: nothing new is taken any more
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     def stop(self) -> None:
         self._stop.set()
 
     def run_forever(self) -> None:
+        appliers = _Appliers(self) if self.consumers > 1 else None
         delay = 0.5
         while not self._stop.is_set():
             try:
-                self._consume()
+                if appliers is None:
+                    self._consume()
+                else:
+                    self._consume_with(appliers)
                 delay = 0.5
             except _Stopping as exc:
                 self._buffer.clear()  # unacked: the broker redelivers them
@@ -123,6 +142,8 @@ class Worker:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 15.0)
         self.publisher.close()
+        if appliers is not None:
+            appliers.stop()
 
     def _consume(self) -> None:
         with connect(self.url) as conn:
@@ -164,11 +185,87 @@ class Worker:
                     self._flush(conn)
 
     def _buffer_delivery(self, raw) -> None:
-        self._buffer.append(_Delivery(raw))
+        if self._accepting:
+            self._buffer.append(_Delivery(raw))
+
+    # ------------------------------------------------------------------------------- several batches at once
+    def _consume_with(self, appliers: "_Appliers") -> None:
+        """One connection, one channel, one consumer; the batches go to ``appliers`` (see the module docstring).
+
+        This thread only reads deliveries, hands out batches, acknowledges finished ones and keeps the heartbeats
+        (also while the appliers wait for the database). An applier's failure (a retry copy not confirmed, say)
+        drops the connection, as it does with one consumer: the broker gives the unacknowledged deliveries again."""
+        with connect(self.url) as conn:
+            conn.connect()
+            declare_topology(conn, self.topology)
+            self._amqp = is_amqp(conn)
+            queue, _dead = service_queues(self.topology, self.service, self._amqp)
+            channel = conn.channel()
+            consumer = Consumer(channel, queues=[queue], on_message=self._buffer_delivery, no_ack=False,
+                                auto_declare=False)
+            # The credit of ``consumers`` separate consumers: a batch in hand and one arriving, per applier.
+            consumer.qos(prefetch_count=self.batch_size * 2 * self.consumers, apply_global=False)
+            read_ahead(conn)
+            generation = appliers.next_generation()
+            acks = _Acks(channel)
+            try:
+                self._consume_batches(conn, consumer, queue, appliers, generation, acks)
+            finally:
+                self._accepting = True
+
+    def _consume_batches(self, conn, consumer, queue, appliers: "_Appliers", generation: int, acks: "_Acks") -> None:
+        with consumer:
+            self.connected = True
+            self.connections += 1
+            log.info("consumer_started", queue=queue.name, appliers=self.consumers)
+            first_at = None
+            next_heartbeat = 0.0
+            stopping = False
+            while True:
+                stopping = stopping or self._stop.is_set()
+                try:
+                    conn.drain_events(timeout=self.max_wait)
+                except (socket.timeout, TimeoutError):
+                    pass
+                now = time.monotonic()
+                if self._buffer and first_at is None:
+                    first_at = now
+                while self._buffer and appliers.idle() and (
+                        stopping or len(self._buffer) >= self.batch_size or now - first_at >= self.max_wait):
+                    batch, self._buffer = self._buffer[:self.batch_size], self._buffer[self.batch_size:]
+                    appliers.submit(generation, batch)
+                    first_at = now if self._buffer else None
+                self._settle_finished(conn, acks, appliers.finished(generation))
+                if now >= next_heartbeat:  # a heartbeat is due every 15 s (heartbeat=30)
+                    conn.heartbeat_check()
+                    next_heartbeat = now + 1.0
+                if stopping:
+                    # What was buffered is handed out and finished; what arrives now stays unacknowledged
+                    # (the broker gives it to the next consumer), as with one consumer.
+                    self._accepting = False
+                    if not self._buffer and not appliers.busy:
+                        break
+
+    def _settle_finished(self, conn, acks: "_Acks", finished: list) -> None:
+        for batch, error in finished:
+            if isinstance(error, _Stopping):
+                log.info("consumer_stopped_while_the_database_is_down", detail=str(error))
+                continue
+            if error is not None:
+                raise error
+            with coalesced_writes(conn.connection.transport):
+                acks.settle(d.raw.delivery_tag for d in batch)
+            self._account(batch)
 
     # -------------------------------------------------------------------------------------------------- batches
     def _flush(self, conn) -> None:
         batch, self._buffer = self._buffer, []
+        self._process(batch, self.publisher, conn)
+        ack_batch([d.raw for d in batch], self._amqp)
+        self._account(batch)
+
+    def _process(self, batch: list[_Delivery], publisher: Publisher, conn) -> None:
+        """Everything but the ack: decode, apply, after-commit work, retry/dead-letter copies published."""
         clear_contextvars()  # nothing of the previous batch may leak into this one's log lines
         for d in batch:
             self._decode(d)
@@ -178,8 +275,9 @@ class Worker:
             if d.outcome == "applied":
                 committed.absorb(d.after)
         committed.run()
-        self._settle_failures(batch)
-        ack_batch([d.raw for d in batch], self._amqp)
+        self._settle_failures(batch, publisher)
+
+    def _account(self, batch: list[_Delivery]) -> None:
         # Counters, not a line per message: one increment per (event, outcome) of the batch.
         for (event, outcome), n in Counter((self._event_label(d), d.outcome) for d in batch).items():
             metrics.MESSAGES_CONSUMED.labels(self.service, event, outcome).inc(n)
@@ -331,6 +429,9 @@ class Worker:
             for d in deliveries])
 
     def _sleep_with_heartbeats(self, conn, seconds: float) -> None:
+        if conn is None:  # an applier thread: the consuming thread keeps the connection's heartbeats
+            self._stop.wait(seconds)
+            return
         end = time.monotonic() + seconds
         while time.monotonic() < end and not self._stop.is_set():
             if self._amqp:
@@ -338,7 +439,7 @@ class Worker:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
 
     # --------------------------------------------------------------------------------------------------- failures
-    def _settle_failures(self, batch: list[_Delivery]) -> None:
+    def _settle_failures(self, batch: list[_Delivery], publisher: Publisher) -> None:
         """Publish every failed delivery's new copy (retry tier or dead letter) with confirms, in one go."""
         out: list[tuple[_Delivery, OutgoingMessage, str]] = []
         now = utcnow()
@@ -361,7 +462,7 @@ class Worker:
                     retry.ATTEMPTS], retry_in_s=sq.retry_delays[decision.tier])
         if not out:
             return
-        results = self.publisher.publish_batch([m for _d, m, _label in out])  # PublishError -> not acked
+        results = publisher.publish_batch([m for _d, m, _label in out])  # PublishError -> not acked
         failed = {mid: err for mid, err in results.items() if err is not None}
         if failed:
             raise PublishError(f"retry/dead-letter publish failed: {failed}")
@@ -406,3 +507,105 @@ class Worker:
         getattr(log, level)(what, event_type=d.ident.routing_key if d.ident else "", message_id=d.ident.message_id
                             if d.ident else "", correlation_id=d.message.correlation_id if d.message else None,
                             **fields)
+
+
+class _Appliers:
+    """``worker.consumers`` threads that apply whole batches for :meth:`Worker._consume_with`.
+
+    A batch is tagged with the generation of the connection it came on; one that was not started before its
+    connection was lost is not applied (the broker gives its deliveries again). Each thread has its own publisher for
+    the retry and dead-letter copies (a connection belongs to its thread) and opens it again after a cut (the old one
+    died with the consumer's)."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.generation = 0
+        self.busy = 0  # batches handed out and not finished (any generation): read and written by the consumer only
+        self._work: queues.Queue = queues.Queue()
+        self._done: queues.Queue = queues.Queue()
+        self._threads = [threading.Thread(target=self._run, name=f"{worker.service}-applier-{i}", daemon=True)
+                         for i in range(worker.consumers)]
+        for t in self._threads:
+            t.start()
+
+    def next_generation(self) -> int:
+        self.generation += 1
+        return self.generation
+
+    def idle(self) -> bool:
+        return self.busy < len(self._threads)
+
+    def submit(self, generation: int, batch: list[_Delivery]) -> None:
+        self.busy += 1
+        self._work.put((generation, batch))
+
+    def finished(self, generation: int) -> list[tuple[list[_Delivery], BaseException | None]]:
+        """The batches of ``generation`` finished since the last call, with the error each raised (if any)."""
+        out = []
+        while True:
+            try:
+                gen, batch, error = self._done.get_nowait()
+            except queues.Empty:
+                return out
+            self.busy -= 1
+            if gen == generation and batch is not None:
+                out.append((batch, error))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for _ in self._threads:
+            self._work.put(None)
+        deadline = time.monotonic() + timeout  # one bound for all (a batch may still wait for S3 or the database)
+        for t in self._threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _run(self) -> None:
+        publisher, opened_in = None, None
+        while (item := self._work.get()) is not None:
+            generation, batch = item
+            if generation != self.generation:  # its connection is gone: the broker gives these deliveries again
+                self._done.put((generation, None, None))
+                continue
+            if publisher is None or opened_in != generation:
+                if publisher is not None:
+                    publisher.close()
+                publisher, opened_in = Publisher(self.worker.topology, url=self.worker.url), generation
+            try:
+                self.worker._process(batch, publisher, None)
+                self._done.put((generation, batch, None))
+            except Exception as exc:  # noqa: BLE001 - the consuming thread decides (reconnect, or stop)
+                self._done.put((generation, batch, exc))
+        if publisher is not None:
+            publisher.close()
+
+
+class _Acks:
+    """Acknowledges one channel's deliveries as their batches finish, in any order.
+
+    Delivery tags count 1, 2, 3 … per channel. The finished run without a gap from the start is acknowledged with
+    one ``basic.ack multiple`` (its last tag must not have been acknowledged alone before: RabbitMQ refuses an
+    unknown tag and closes the channel); a finished delivery beyond a gap (an earlier batch still being applied) is
+    acknowledged alone at once, so a slow batch does not hold back the others' prefetch credit."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.upto = 0                   # every tag <= upto is acknowledged
+        self.finished: set[int] = set()  # finished tags above upto
+        self.alone: set[int] = set()     # of those, the ones already acknowledged alone
+
+    def settle(self, tags) -> None:
+        tags = list(tags)
+        self.finished.update(tags)
+        last_multiple = None
+        while self.upto + 1 in self.finished:
+            self.upto += 1
+            self.finished.discard(self.upto)
+            if self.upto in self.alone:
+                self.alone.discard(self.upto)
+            else:
+                last_multiple = self.upto
+        if last_multiple is not None:
+            self.channel.basic_ack(last_multiple, multiple=True)
+        for tag in sorted(tags):
+            if tag > self.upto:
+                self.channel.basic_ack(tag, multiple=False)
+                self.alone.add(tag)

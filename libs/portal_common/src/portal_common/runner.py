@@ -21,10 +21,12 @@ log = logs.get_logger(__name__)
 
 
 def build_worker(service: str, bus: MessageBus, engine: Engine, session_factory: sessionmaker, *,
-                 topology: Topology | None = None, url: str | None = None, batch_size: int = 100):
+                 topology: Topology | None = None, url: str | None = None, batch_size: int = 100,
+                 consumers: int = 1):
+    """``consumers``: batches applied at once, all from one channel (RabbitMQ only; see portal_common.consumer)."""
     topology = topology or load_topology()
     url = url if url is not None else config.amqp_url()
-    worker = Worker(service, bus, session_factory, topology, url=url, batch_size=batch_size)
+    worker = Worker(service, bus, session_factory, topology, url=url, batch_size=batch_size, consumers=consumers)
     relay = OutboxRelay(service, session_factory, Publisher(topology, url=url))
     checks = {
         "database": lambda: ping(engine),
