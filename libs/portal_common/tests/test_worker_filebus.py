@@ -27,8 +27,8 @@ from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topol
 from portal_common.consumer import PermanentError, TransientError, Worker
 from portal_common.delivery import Limits
 from portal_common.retry import RetryPolicy
-from portal_common.testing import (OCCURRED_AT, AppliedLog, fresh_file_bus_memory, numbered_payload, plumbing_bus,
-                                   raw_message, take_dead_letters, wait_until)
+from portal_common.testing import (OCCURRED_AT, AppliedLog, deadline_for, fresh_file_bus_memory, numbered_payload,
+                                   plumbing_bus, raw_message, take_dead_letters, wait_until)
 
 NOW = OCCURRED_AT
 EVENT = "policy.upserted"  # bound to policies.events in contracts/topology.json
@@ -97,7 +97,7 @@ class Bus:
 
     def stop(self):
         self.worker.stop()
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=deadline_for(10))  # callers assert it stopped: generous on a loaded machine
         self.publisher.close()
         self.log.dispose()
 
