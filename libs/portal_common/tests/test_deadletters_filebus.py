@@ -10,19 +10,17 @@ import pytest
 
 from portal_common import deadletters
 from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topology, load_topology
+from portal_common.testing import fresh_file_bus_memory
 
 NOW = "2026-11-21T10:00:00+00:00"
 
 
-@pytest.fixture(scope="module")
-def var(tmp_path_factory):
-    # One folder for the module: kombu's file transport caches declared bindings in the process, so a second
-    # folder would silently lack them.
-    return tmp_path_factory.mktemp("var")
-
-
 @pytest.fixture
-def bus(var, monkeypatch):
+def bus(tmp_path, monkeypatch):
+    # A folder of its own per test, and a kombu binding memory of its own: with the memory another file-bus test in
+    # this process left behind, the topology was never written to this folder and both letters went nowhere.
+    var = tmp_path / "var"
+    fresh_file_bus_memory(monkeypatch)
     monkeypatch.setenv("PORTAL_VAR_DIR", str(var))
     monkeypatch.delenv("PORTAL_AMQP_URL", raising=False)
     topology = load_topology(namespace="")

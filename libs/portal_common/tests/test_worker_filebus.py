@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from kombu import Consumer
-from kombu.transport import filesystem
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
@@ -25,8 +24,8 @@ from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topol
 from portal_common.consumer import PermanentError, TransientError, Worker
 from portal_common.delivery import Limits
 from portal_common.retry import RetryPolicy
-from portal_common.testing import (OCCURRED_AT, AppliedLog, numbered_payload, plumbing_bus, raw_message,
-                                   take_dead_letters, wait_until)
+from portal_common.testing import (OCCURRED_AT, AppliedLog, fresh_file_bus_memory, numbered_payload, plumbing_bus,
+                                   raw_message, take_dead_letters, wait_until)
 
 NOW = OCCURRED_AT
 EVENT = "policy.upserted"  # bound to policies.events in contracts/topology.json
@@ -104,9 +103,7 @@ def start_bus(tmp_path, monkeypatch, **options) -> Bus:
     monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
     for name in ("PORTAL_AMQP_URL", "PORTAL_ENV", "PORTAL_BUS_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
-    # kombu remembers declared bindings per process (a class attribute) and then skips writing them to the control
-    # folder: a fresh folder per test needs a fresh memory, or only the first test's bus routes anything.
-    filesystem.Transport.global_state.clear()
+    fresh_file_bus_memory(monkeypatch)
     bus = Bus(tmp_path, **options)
     bus.thread.start()
     wait_until(lambda: bus.worker.connected, timeout=10, interval=0.02, message="the worker to consume")
@@ -294,7 +291,7 @@ def test_no_message_is_lost_while_a_consumer_polls_during_publishing(tmp_path, m
     at that moment took an empty file and the message was lost (~1 in 3,000). bus.connect writes aside and renames."""
     monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("PORTAL_AMQP_URL", raising=False)
-    filesystem.Transport.global_state.clear()
+    fresh_file_bus_memory(monkeypatch)
     topology = load_topology(namespace="")
     total, got, errors, stop = 3000, [], [], threading.Event()
     queue, _dead = service_queues(topology, "notify", False)

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from kombu.transport import filesystem
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
@@ -30,7 +29,7 @@ from portal_common.bus import OutgoingMessage, Publisher, load_topology
 from portal_common.consumer import Worker
 from portal_common.messagebus import Route
 from portal_common.retry import RetryPolicy
-from portal_common.testing import take_dead_letters, wait_until
+from portal_common.testing import fresh_file_bus_memory, take_dead_letters, wait_until
 
 from .conftest import NOW, PDF, upload
 
@@ -112,7 +111,7 @@ def stack(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
     for name in ("PORTAL_AMQP_URL", "PORTAL_ENV", "PORTAL_BUS_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
-    filesystem.Transport.global_state.clear()  # kombu remembers bindings per process; a fresh folder needs a reset
+    fresh_file_bus_memory(monkeypatch)
     s = Stack(tmp_path)
     s.thread.start()
     wait_until(lambda: s.worker.connected, timeout=10, interval=0.02, message="the worker to consume")
