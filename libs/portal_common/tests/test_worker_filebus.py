@@ -11,15 +11,18 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from kombu import Consumer
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
+from portal_common import compat
 from portal_common.bus import OutgoingMessage, Publisher, connect, declare_topology, load_topology, service_queues
 from portal_common.consumer import PermanentError, TransientError, Worker
 from portal_common.delivery import Limits
@@ -324,6 +327,47 @@ def test_no_message_is_lost_while_a_consumer_polls_during_publishing(tmp_path, m
         thread.join(timeout=10)
         publisher.close()
     assert errors == [] and len(got) == total
+
+
+def test_the_file_bus_hands_messages_out_in_the_order_they_were_put(tmp_path, monkeypatch):
+    """FIFO, as a RabbitMQ queue is: a batch put within a millisecond or two, and messages put as the monotonic
+    clock's millisecond count gains a digit (here at 10**9 ms, 11.6 days after boot; first at 10**7 ms, 2 h 47 min
+    after it), are taken in the order they were put. Consumers take the files in name order."""
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("PORTAL_AMQP_URL", raising=False)
+    fresh_file_bus_memory(monkeypatch)
+    monkeypatch.setattr(compat, "_last_stamp", compat._last_stamp)  # the fake clock below does not outlive the test
+    topology = load_topology(namespace="")
+    publisher = Publisher(topology, url=None)
+
+    def put(numbers):
+        messages = [OutgoingMessage.for_event(str(uuid.uuid4()), EVENT, {"n": n}, occurred_at=NOW, correlation_id=None)
+                    for n in numbers]
+        assert set(publisher.publish_batch(messages).values()) == {None}
+
+    def taken() -> list[int]:
+        queue, _dead = service_queues(topology, "policies", False)
+        out = []
+        with connect(None) as conn:
+            bound = queue(conn.channel())
+            while (message := bound.get(no_ack=True)) is not None:
+                out.append(json.loads(message.body)["n"])
+        return out
+
+    try:
+        put(range(100))
+        assert taken() == list(range(100))
+        seconds = iter([999_999.998, 999_999.999, 1_000_000.0, 1_000_000.001])
+        clock = next(seconds)
+        fake = SimpleNamespace(monotonic=lambda: clock, monotonic_ns=lambda: int(clock * 1e9), time=time.time)
+        monkeypatch.setattr(compat, "time", fake)
+        for n in range(4):
+            put([n])
+            clock = next(seconds, clock)
+        monkeypatch.setattr(compat, "time", time)
+        assert taken() == [0, 1, 2, 3]
+    finally:
+        publisher.close()
 
 
 def test_asked_to_stop_while_the_database_is_down_the_worker_stops_and_the_message_waits(tmp_path, monkeypatch):

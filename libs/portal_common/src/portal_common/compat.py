@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from struct import unpack_from
@@ -136,15 +137,31 @@ def ack_batch(messages: list, amqp_broker: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------- kombu file bus
+_last_stamp = 0
+_stamp_lock = threading.Lock()
+
+
+def _fifo_stamp() -> str:
+    """The start of a message file's name: consumers take the files in name order, so names must sort in the order
+    the messages were put. kombu's own names (the monotonic clock in milliseconds, then a random uuid) do not: two
+    messages of one millisecond come out in random order, and once the millisecond count gains a digit (10,000,000
+    ms: 2 h 47 min after boot, then 27 h 47 min) every new name sorts before every older one. Nanoseconds, never
+    the same twice in this process, zero-padded to one width."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(time.monotonic_ns(), _last_stamp + 1)
+        return f"{_last_stamp:020d}"
+
+
 class _FileBusChannel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
-        """Write the message aside, then rename it into place (atomic on POSIX).
+        """Write the message aside, then rename it into place (atomic on POSIX), under a name that keeps FIFO order.
 
         kombu creates the message file, then locks and writes it; a consumer polling in between takes the still
         empty file, fails to decode it and the message is lost (about 1 in 3,000 under load). The temporary name
         does not end in ``.<queue>.msg``, so no consumer picks it up half written.
         """
-        name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        name = f"{_fifo_stamp()}_{uuid.uuid4()}.{queue}.msg"
         tmp = os.path.join(self.data_folder_out, f"{uuid.uuid4().hex}.partial")
         try:
             with open(tmp, "wb") as f:
