@@ -32,6 +32,10 @@ def db_error(cls, text: str):
     (db_error(sa_exc.OperationalError, "FATAL:  sorry, too many clients already"), Kind.DATABASE),
     (db_error(sa_exc.OperationalError, "server closed the connection unexpectedly"), Kind.DATABASE),
     (sa_exc.TimeoutError("QueuePool limit reached"), Kind.DATABASE),
+    # a deadlock or a serialization failure: the database answered, two transactions met (retried, not "down")
+    (sa_exc.OperationalError("INSERT", {}, psycopg2.errors.DeadlockDetected("deadlock detected")), Kind.TRANSIENT),
+    (sa_exc.OperationalError("UPDATE", {}, psycopg2.errors.SerializationFailure("could not serialize access")),
+     Kind.TRANSIENT),
     (sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")), Kind.UNKNOWN),
     (KeyError("policyholder"), Kind.UNKNOWN),
 ])

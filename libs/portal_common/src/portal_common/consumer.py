@@ -29,9 +29,20 @@ what the first one handed back to the next, still-"open" one, which hands it bac
 one return per channel: with 8 channels in the documents worker a message reached the limit of 5 and was
 dead-lettered without ever failing (docs/benchmarks.md, "a broker cut and the delivery limit"). With one channel
 per process a cut costs a held message at most one return per worker process.
+
+Concurrent batches and locks: batches applied at once (appliers, replicas) may write the same rows — a redelivered
+or re-sent document in two batches, in different orders — and two transactions that insert or update the same keys
+in opposite orders deadlock in PostgreSQL. So on PostgreSQL each batch's transaction first takes a
+transaction-scoped advisory lock on every row name its messages' routes declare (``Route.locks``), all of them in one
+statement, sorted: two batches that share names meet at the first shared one and the second waits for the first
+to commit; no cycle can form. The ``processed_messages`` rows are inserted sorted by message id for the same
+reason. A deadlock or serialization failure that still happens (rows no route names; the API or the retention
+sweep in the same rows) is a *conflict* (:func:`~portal_common.errors.is_conflict`): the batch is rolled back and
+applied again at once, logged as ``consumer_transaction_conflict_retried`` — not as "database unavailable".
 """
 from __future__ import annotations
 
+import hashlib
 import queue as queues
 import socket
 import threading
@@ -51,7 +62,7 @@ from .compat import FileBusRetryPump, ack_batch, coalesced_writes, is_amqp, park
 from .db import plumbing_tables, utcnow
 from .delivery import Identity, Limits, decode, identify
 from .errors import (DuplicateMessage, Kind, PermanentError, PoisonMessage, TransientError, classify, describe,
-                     is_database_unavailable, reason_label)
+                     is_conflict, is_database_unavailable, reason_label)
 from .messagebus import Message, MessageBus
 from .uow import AfterCommit
 
@@ -63,6 +74,20 @@ _processed: Table = plumbing_tables(MetaData())[1]
 _SEEN_PG = text("SELECT message_id FROM processed_messages WHERE message_id = ANY(CAST(:ids AS varchar[]))")
 _MARK_PG = text("INSERT INTO processed_messages (message_id, event, processed_at) "
                 "SELECT unnest(CAST(:ids AS varchar[])), unnest(CAST(:events AS varchar[])), :now")
+# One transaction-scoped advisory lock per row name, taken in the order of the (sorted) array: a function scan
+# returns the array's elements in order and the select list is evaluated row by row.
+_LOCK_PG = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+def lock_key(name: str) -> int:
+    """A row name as PostgreSQL's bigint advisory-lock key (stable across processes, unlike ``hash()``). Two names
+    with the same key only wait for each other needlessly."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _must_raise(exc: BaseException) -> bool:
+    """Errors that are about the whole transaction, not one message: the batch is applied again as a whole."""
+    return is_database_unavailable(exc) or is_conflict(exc)
 
 
 def _on_postgres(session: Session) -> bool:
@@ -80,6 +105,7 @@ class _Delivery:
     message: Message | None = None
     fields: dict | None = None
     failure: BaseException | None = None
+    locks: tuple[str, ...] = ()  # the names of the rows its handler writes (Route.locks)
     outcome: str = "pending"  # applied | duplicate | retried | dead_lettered
     after: AfterCommit = field(default_factory=AfterCommit)
 
@@ -292,6 +318,7 @@ class Worker:
         try:
             d.ident = identify(d.raw)
             d.message, d.fields = decode(d.raw, d.ident, self.bus.events, self.limits)
+            d.locks = self.bus.lock_keys(d.message, d.fields)
         except Exception as exc:  # noqa: BLE001 - whatever is wrong with a delivery stays with it
             d.failure = exc if isinstance(exc, PermanentError) else PoisonMessage(
                 f"undecodable delivery: {describe(exc)}", "poison")
@@ -303,16 +330,25 @@ class Worker:
 
     def _apply_until_the_database_answers(self, batch: list[_Delivery], conn) -> None:
         """Hold the batch while the database is down; when asked to stop meanwhile, give it back unsettled (the
-        broker delivers it again to whichever consumer comes next) instead of waiting for the database."""
+        broker delivers it again to whichever consumer comes next) instead of waiting for the database. A conflict
+        with another transaction (deadlock, serialization failure) is applied again at once."""
         delay = 0.5
+        conflicts = 0
         while True:
             try:
                 self._apply(batch)
                 return
             except Exception as exc:
-                if not is_database_unavailable(exc):
+                if not _must_raise(exc):
                     raise
                 self._reset(batch)
+                if is_conflict(exc) and not self._stop.is_set():
+                    conflicts += 1
+                    log.warning("consumer_transaction_conflict_retried", error=describe(exc), attempt=conflicts,
+                                messages=len(batch))
+                    if conflicts > 3:  # the same two batches again and again: let the other one finish first
+                        self._stop.wait(min(0.05 * conflicts, 1.0))
+                    continue
                 if self._stop.is_set():
                     raise _Stopping(f"stopping with {len(batch)} unsettled message(s): {describe(exc)}") from exc
                 log.warning("consumer_database_unavailable", error=describe(exc), retry_in_s=delay,
@@ -335,7 +371,7 @@ class Worker:
         try:
             self._apply_in_one_transaction(todo)
         except Exception as exc:
-            if is_database_unavailable(exc):
+            if _must_raise(exc):
                 raise
             # The commit itself failed (a constraint checked at commit time, say): one transaction per message,
             # so the others are not held hostage by one.
@@ -345,7 +381,7 @@ class Worker:
                 try:
                     self._apply_in_one_transaction([d])
                 except Exception as one:
-                    if is_database_unavailable(one):
+                    if _must_raise(one):
                         raise
                     d.failure, d.outcome = one, "pending"
                     d.after.clear()
@@ -354,6 +390,7 @@ class Worker:
         """Fast path: one dedup query, one savepoint for all. If any handler fails, roll that back and apply each
         message in a savepoint of its own."""
         with self.session_factory() as session, session.begin():
+            self._lock_rows(session, todo)
             seen = self._already_processed(session, todo)
             fresh = []
             for d in todo:
@@ -372,7 +409,7 @@ class Worker:
                     session.flush()
                     self._mark_processed(session, fresh)
             except Exception as exc:  # noqa: BLE001 - fall back to a savepoint per message
-                if is_database_unavailable(exc):
+                if _must_raise(exc):
                     raise
                 log.debug("consumer_batch_fallback", error=describe(exc), size=len(fresh))
                 for d in fresh:
@@ -397,7 +434,7 @@ class Worker:
             d.outcome = "duplicate"  # a concurrent consumer committed it first
             d.after.clear()
         except Exception as exc:  # noqa: BLE001 - the failure stays with its message
-            if is_database_unavailable(exc):
+            if _must_raise(exc):
                 raise
             d.failure = exc
             d.after.clear()
@@ -405,6 +442,14 @@ class Worker:
     def _handle(self, session: Session, d: _Delivery) -> None:
         logs.bind_correlation_id(d.message.correlation_id)
         self.bus.handle_event(d.message, d.fields, session, d.after)
+
+    @staticmethod
+    def _lock_rows(session: Session, deliveries: list[_Delivery]) -> None:
+        """Lock the names of every row the batch will write, sorted (see the module docstring). PostgreSQL only:
+        SQLite serializes writers anyway."""
+        keys = sorted({lock_key(name) for d in deliveries for name in d.locks})
+        if keys and _on_postgres(session):
+            session.execute(_LOCK_PG, {"keys": keys})
 
     @staticmethod
     def _already_processed(session: Session, deliveries: list[_Delivery]) -> set[str]:
@@ -419,6 +464,8 @@ class Worker:
     def _mark_processed(session: Session, deliveries: list[_Delivery]) -> None:
         if not deliveries:
             return
+        # In key order: two batches holding the same ids (a redelivery) insert them in the same order
+        deliveries = sorted(deliveries, key=lambda d: d.message.message_id)
         now = utcnow()
         if _on_postgres(session):  # one INSERT … SELECT unnest(arrays): no per-row parameter work in Python
             session.execute(_MARK_PG, {"ids": [d.message.message_id for d in deliveries],

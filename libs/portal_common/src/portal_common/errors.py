@@ -10,6 +10,11 @@ does with the delivery:
 - :class:`DatabaseUnavailable` (SQLAlchemy ``OperationalError``, a lost connection, PostgreSQL "the database
   system is starting up" / "too many clients", a pool timeout): the whole batch is held and applied again when the
   database answers; nothing is acked, nothing is redelivered, the delivery limit is not touched.
+- :func:`is_conflict` (PostgreSQL ``deadlock detected``, SQLSTATE 40P01, and ``could not serialize access``,
+  40001): not the message and not an outage — two transactions met; the consumer rolls the batch back and applies
+  it again at once (``consumer_transaction_conflict_retried``). The database is up, so this is never "database
+  unavailable", although psycopg2 makes both errors ``OperationalError`` subclasses. A message that
+  meets one outside the consumer's batch loop is retried like a :class:`TransientError`.
 - anything else (a bug, an unexpected library error): retried through the tiers a few times
   (``PORTAL_RETRY_UNKNOWN_ATTEMPTS``, default 3), then dead-lettered: a bug does not wait 24 hours.
 
@@ -78,8 +83,32 @@ def _transient_library_errors() -> tuple[type[BaseException], ...]:
 _TRANSIENT = _transient_library_errors()
 
 
+#: PostgreSQL's SQLSTATEs for "this transaction lost a race, run it again": deadlock_detected, serialization_failure
+#: (https://www.postgresql.org/docs/current/errcodes-appendix.html, class 40 — Transaction Rollback)
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _conflict_classes() -> tuple[type[BaseException], ...]:
+    try:
+        from psycopg2 import errors as pg
+    except ImportError:  # pragma: no cover - every image has psycopg2 today
+        return ()
+    return (pg.DeadlockDetected, pg.SerializationFailure)
+
+
+_CONFLICTS = _conflict_classes()
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A deadlock or a serialization failure: this transaction lost a race with another one; run it again."""
+    orig = getattr(exc, "orig", None) or exc
+    return getattr(orig, "pgcode", None) in CONFLICT_SQLSTATES or isinstance(orig, _CONFLICTS)
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """The database (not the message) is the problem: hold the batch until it answers again."""
+    if is_conflict(exc):
+        return False  # psycopg2's TransactionRollbackError is an OperationalError, but the database answered
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.DisconnectionError, sa_exc.TimeoutError)):
         return True  # PEP 249 OperationalError: connection lost/refused, server starting up, too many clients …
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
@@ -90,7 +119,7 @@ def classify(exc: BaseException) -> Kind:
         return Kind.PERMANENT
     if is_database_unavailable(exc):
         return Kind.DATABASE
-    if isinstance(exc, (TransientError, *_TRANSIENT)):
+    if is_conflict(exc) or isinstance(exc, (TransientError, *_TRANSIENT)):
         return Kind.TRANSIENT
     return Kind.UNKNOWN
 

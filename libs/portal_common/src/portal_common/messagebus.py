@@ -11,7 +11,11 @@ A service declares, in ONE table, what each event it consumes means::
 - ``schema`` (marshmallow, ``unknown = EXCLUDE``) checks the message body and loads the fields the service reads;
 - ``command(**fields)`` turns them into the service's command (a dataclass, or its ``from_event`` classmethod);
 - ``handler(command, **dependencies)`` is a plain function of the service layer; it asks for its dependencies by
-  parameter name (``uow``, ``store``, ``clock``, ``message`` …).
+  parameter name (``uow``, ``store``, ``clock``, ``message`` …);
+- ``locks(command)`` (optional) names the rows the handler writes, e.g. ``lambda c: [f"document:{c.document_id}"]``:
+  a worker that applies several batches at once locks every batch's names first, in one order (PostgreSQL
+  advisory locks, see :mod:`portal_common.consumer`), so two batches that write the same rows in different
+  orders wait for each other instead of deadlocking.
 
 ``bootstrap()`` builds one :class:`MessageBus` with the unit of work and the dependencies, and every entry point
 uses it the same way::
@@ -29,7 +33,7 @@ import functools
 import inspect
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from marshmallow import Schema
 
@@ -46,6 +50,8 @@ class Route:
     #: the contract version(s) this service reads (contracts/events/<name>.v<N>.json, header ``version``): one
     #: number, or a tuple when the fields it reads are the same in several versions.
     version: int | tuple[int, ...] = 1
+    #: the names of the rows ``handler`` writes for a command (see the module docstring); None: nothing to lock
+    locks: Callable[[Any], Iterable[str]] | None = None
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -121,6 +127,13 @@ class MessageBus:
         if len(args) > len(rest):
             raise TypeError(f"{handler.__name__}() takes {len(rest)} arguments besides its dependencies")
         return handler(**injected, **dict(zip(rest, args)))
+
+    def lock_keys(self, message: Message, fields: dict) -> tuple[str, ...]:
+        """The names of the rows the event's handler will write (its route's ``locks``), or none."""
+        route = self.events[message.event]
+        if route.locks is None:
+            return ()
+        return tuple(route.locks(route.command(**fields)))
 
     def handle_event(self, message: Message, fields: dict, session, after_commit: AfterCommit):
         """The consumer's entry: ``fields`` were loaded by the route's schema."""

@@ -24,16 +24,33 @@ from .settings import Settings
 
 log = logs.get_logger(__name__)
 
+def _document(cmd) -> list[str]:
+    return [f"document:{cmd.document_id}"]
+
+
+def _policy(cmd) -> list[str]:
+    return [f"policy:{cmd.policy_number}"]
+
+
+def _customer(cmd) -> list[str]:
+    return [f"customer:{cmd.customer_id}"]
+
+
 #: The events this service consumes: event -> (schema, command, handler). The topology's bindings must match.
+#: ``locks`` names the row each handler writes: the worker applies several batches at once, and a batch locks its
+#: rows' names first, sorted, so two batches holding the same document (a redelivery, a re-sent upload) in
+#: different orders wait for each other instead of deadlocking (portal_common.consumer, "Concurrent batches").
 EVENTS = {
     "document.uploaded": Route(schemas.DocumentUploadedSchema, commands.IngestDocument.from_event,
-                               handlers.ingest_document),
+                               handlers.ingest_document, locks=_document),
     "policy.upserted": Route(schemas.PolicyUpsertedSchema, commands.RecordPolicyOwner.from_event,
-                             handlers.record_policy_owner),
+                             handlers.record_policy_owner, locks=_policy),
     "account.activated": Route(schemas.AccountActivatedSchema, commands.RegisterCustomer, handlers.register_customer,
-                               version=(1, 2)),  # reads customer_id only: the same in both
-    "account.closed": Route(schemas.AccountClosedSchema, commands.CloseCustomer, handlers.close_customer),
-    "document.announced": Route(schemas.DocumentAnnouncedSchema, commands.RecordAnnounced, handlers.record_announced),
+                               version=(1, 2), locks=_customer),  # reads customer_id only: the same in both
+    "account.closed": Route(schemas.AccountClosedSchema, commands.CloseCustomer, handlers.close_customer,
+                            locks=_customer),
+    "document.announced": Route(schemas.DocumentAnnouncedSchema, commands.RecordAnnounced, handlers.record_announced,
+                                locks=_document),
 }
 
 

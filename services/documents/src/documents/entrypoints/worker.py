@@ -9,10 +9,13 @@ its own relay, housekeeper and database pings). They share one connection and on
 (:mod:`portal_common.consumer`): with a channel each, one broker cut handed a held message back once per channel, and
 with 8 the quorum queue's delivery limit of 5 dead-lettered messages that never failed (docs/benchmarks.md). Each
 message is still applied exactly as the shared consumer promises (idempotent, dead-lettered on a
-permanent error); concurrent uploads of one document_id meet at the primary key before either touches the documents
-bucket (the row is written before the copy), and the loser, applied again, finds the document stored: a no-op, or a
-"conflicting duplicate" dead letter when its bytes differ. A document whose policy is not known yet (its
-policy.upserted may sit in another batch not yet committed) is retried through the broker's retry tiers.
+permanent error). Every batch first locks the names of the rows its events write (``locks`` in bootstrap's EVENTS:
+the document, the policy, the customer), sorted, so batches holding the same documents in different orders (a
+redelivery after a broker cut, a re-sent upload) wait for each other instead of deadlocking in PostgreSQL; the later
+one then finds the document stored: a no-op, or a "conflicting duplicate" dead letter when its bytes differ. The row
+is still written before the copy (the claim against a writer without that lock, e.g. on SQLite). A document whose
+policy is not known yet (its policy.upserted may sit in another batch not yet committed) is retried through the
+broker's retry tiers.
 """
 from portal_common import config, logs, runner
 
