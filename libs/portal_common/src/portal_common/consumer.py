@@ -173,15 +173,7 @@ class Worker:
 
     def _consume(self) -> None:
         with connect(self.url) as conn:
-            conn.connect()
-            declare_topology(conn, self.topology)
-            self._amqp = is_amqp(conn)
-            queue, _dead = service_queues(self.topology, self.service, self._amqp)
-            channel = conn.channel()
-            consumer = Consumer(channel, queues=[queue], on_message=self._buffer_delivery, no_ack=False,
-                                auto_declare=False)
-            # Quorum queues reject a global QoS: prefetch applies per consumer.
-            consumer.qos(prefetch_count=self.batch_size * 2, apply_global=False)
+            queue, _channel, consumer = self._subscribe(conn, prefetch=self.batch_size * 2)
             pump = None if self._amqp else FileBusRetryPump(conn, self.topology, self.service)
             if self._amqp:
                 read_ahead(conn)
@@ -210,6 +202,20 @@ class Worker:
                 if self._buffer:
                     self._flush(conn)
 
+    def _subscribe(self, conn, prefetch: int):
+        """Connect, declare the topology, and make one consumer of the service's queue on a new channel with
+        ``prefetch`` unacknowledged deliveries (quorum queues reject a global QoS: prefetch applies per consumer).
+        Returns ``(queue, channel, consumer)``; the consumer is not started yet."""
+        conn.connect()
+        declare_topology(conn, self.topology)
+        self._amqp = is_amqp(conn)
+        queue, _dead = service_queues(self.topology, self.service, self._amqp)
+        channel = conn.channel()
+        consumer = Consumer(channel, queues=[queue], on_message=self._buffer_delivery, no_ack=False,
+                            auto_declare=False)
+        consumer.qos(prefetch_count=prefetch, apply_global=False)
+        return queue, channel, consumer
+
     def _buffer_delivery(self, raw) -> None:
         if self._accepting:
             self._buffer.append(_Delivery(raw))
@@ -222,15 +228,8 @@ class Worker:
         (also while the appliers wait for the database). An applier's failure (a retry copy not confirmed, say)
         drops the connection, as it does with one consumer: the broker gives the unacknowledged deliveries again."""
         with connect(self.url) as conn:
-            conn.connect()
-            declare_topology(conn, self.topology)
-            self._amqp = is_amqp(conn)
-            queue, _dead = service_queues(self.topology, self.service, self._amqp)
-            channel = conn.channel()
-            consumer = Consumer(channel, queues=[queue], on_message=self._buffer_delivery, no_ack=False,
-                                auto_declare=False)
             # The credit of ``consumers`` separate consumers: a batch in hand and one arriving, per applier.
-            consumer.qos(prefetch_count=self.batch_size * 2 * self.consumers, apply_global=False)
+            queue, channel, consumer = self._subscribe(conn, prefetch=self.batch_size * 2 * self.consumers)
             read_ahead(conn)
             generation = appliers.next_generation()
             acks = _Acks(channel)
