@@ -184,11 +184,7 @@ class Worker:
                 first_at = None
                 next_heartbeat = 0.0
                 while not self._stop.is_set():
-                    try:
-                        conn.drain_events(timeout=self.max_wait)
-                    except (socket.timeout, TimeoutError):
-                        pass
-                    now = time.monotonic()
+                    now = self._drain(conn)
                     if self._buffer and first_at is None:
                         first_at = now
                     if self._buffer and (len(self._buffer) >= self.batch_size or now - first_at >= self.max_wait):
@@ -215,6 +211,14 @@ class Worker:
                             auto_declare=False)
         consumer.qos(prefetch_count=prefetch, apply_global=False)
         return queue, channel, consumer
+
+    def _drain(self, conn) -> float:
+        """Wait up to ``max_wait`` for deliveries (they land in the buffer); returns the monotonic time after."""
+        try:
+            conn.drain_events(timeout=self.max_wait)
+        except (socket.timeout, TimeoutError):
+            pass
+        return time.monotonic()
 
     def _buffer_delivery(self, raw) -> None:
         if self._accepting:
@@ -248,11 +252,7 @@ class Worker:
             stopping = False
             while True:
                 stopping = stopping or self._stop.is_set()
-                try:
-                    conn.drain_events(timeout=self.max_wait)
-                except (socket.timeout, TimeoutError):
-                    pass
-                now = time.monotonic()
+                now = self._drain(conn)
                 if self._buffer and first_at is None:
                     first_at = now
                 while self._buffer and appliers.idle() and (
