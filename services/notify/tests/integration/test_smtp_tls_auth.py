@@ -33,10 +33,13 @@ def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal test SMTP")])
-    now = dt.datetime.now(dt.timezone.utc)
+    # Valid whatever the date: OpenSSL checks the validity against the machine's real clock, which need not be the
+    # one Python reads (a test run at a chosen instant, make test-timetravel). RFC 5280 4.1.2.5: 9999-12-31 23:59:59
+    # is "no well-defined expiration date".
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+            .not_valid_after(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                                         x509.DNSName("localhost")]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
