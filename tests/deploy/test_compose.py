@@ -276,7 +276,11 @@ def test_minio_init_creates_buckets_and_expiry():
     script = (REPO / "deploy" / "minio" / "init.sh").read_text()
     assert "mc mb --ignore-existing" in script
     assert "mc ilm rule add --expire-days" in script
-    assert "PORTAL_DOCUMENT_LIFECYCLE_DAYS:-397" in script
+    # the same default as the service's own rule (documents.domain.model: the longest 13 months fit)
+    from documents.domain.model import LIFECYCLE_DAYS
+    assert f"PORTAL_DOCUMENT_LIFECYCLE_DAYS:-{LIFECYCLE_DAYS}" in script
+    compose = (REPO / "docker-compose.yml").read_text()
+    assert f"PORTAL_DOCUMENT_LIFECYCLE_DAYS: ${{PORTAL_DOCUMENT_LIFECYCLE_DAYS:-{LIFECYCLE_DAYS}}}" in compose
 
 
 # --------------------------------------------------------------------------------------------- (e) entrypoints

@@ -18,6 +18,7 @@ from . import SERVICE
 from .adapters import orm
 from .adapters.object_store import AbstractObjectStore, S3ObjectStore
 from .domain import commands
+from .domain.model import LIFECYCLE_DAYS
 from .entrypoints import schemas
 from .service_layer import handlers, unit_of_work
 from .settings import Settings
@@ -80,7 +81,7 @@ class Wiring:
         return handlers.Locations(self.settings.documents_bucket, self.settings.inbox_bucket)
 
     def ensure_storage(self) -> bool:
-        """Buckets + the 397-day lifecycle rule. A store that is down does not stop the process (readiness says
+        """Buckets + the lifecycle rule (398 days). A store that is down does not stop the process (readiness says
         so, and the worker's sweep thread tries again)."""
         s = self.settings
         try:
@@ -96,9 +97,10 @@ def bootstrap(database_url: str | None = None, *, store: AbstractObjectStore | N
               settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Wiring:
     orm.start_mappers()
     settings = settings or Settings.from_env()
-    if settings.lifecycle_days < 397:
+    if settings.lifecycle_days < LIFECYCLE_DAYS:
         log.warning("lifecycle_shorter_than_window", lifecycle_days=settings.lifecycle_days,
-                    hint="13 calendar months can take 397 days; S3 may delete documents still shown")
+                    hint=f"13 calendar months can take 397 days and 1 hour; under {LIFECYCLE_DAYS} days S3 may "
+                         "delete documents still shown")
     engine = make_engine(database_url or config.database_url(SERVICE))
     session_factory = make_session_factory(engine)
     store = store or S3ObjectStore.from_settings(settings)

@@ -99,7 +99,7 @@ def announced(stack):
 
 def test_lifecycle_rule_on_the_documents_bucket(stack):
     rules = stack.s3.get_bucket_lifecycle_configuration(Bucket="portal-documents")["Rules"]
-    assert [(r["Status"], r["Expiration"]["Days"]) for r in rules] == [("Enabled", 397)]
+    assert [(r["Status"], r["Expiration"]["Days"]) for r in rules] == [("Enabled", 398)]
 
 
 @pytest.mark.parametrize("checksum", [True, False], ids=["stored-checksum", "no-stored-checksum"])

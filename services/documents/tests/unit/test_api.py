@@ -51,7 +51,7 @@ def ingest(app, **overrides):
 
 
 def test_puts_the_lifecycle_rule_on_the_documents_bucket_at_start(app):
-    assert app.store.buckets == {"portal-documents": 397, "portal-inbox": None}
+    assert app.store.buckets == {"portal-documents": 398, "portal-inbox": None}
 
 
 def test_needs_the_service_token(app):

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -20,11 +20,56 @@ def test_available_for_thirteen_calendar_months(start, expected):
     assert model.add_months(start, model.RETENTION_MONTHS) == expected
 
 
-def test_thirteen_months_always_fit_into_the_lifecycle_rule():
-    start = datetime(2020, 1, 1, tzinfo=UTC)
-    longest = max((model.add_months(start + timedelta(days=d), 13) - (start + timedelta(days=d))).days
-                  for d in range(0, 366 * 4))
-    assert longest <= model.LIFECYCLE_DAYS == 397
+def _uploads_every_half_hour(years: int = 4):
+    """Upload instants every 30 minutes over a whole leap-year cycle (every month end, DST switch and leap day)."""
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    return (start + timedelta(minutes=30 * i) for i in range(years * 366 * 48))
+
+
+@pytest.mark.parametrize("uploaded_at, shown_until", [
+    ("2026-04-30T22:30:00+00:00", date(2027, 6, 1)),  # 1 May 00:30 in Budapest: 13 months are 1 June, not 31 May
+    ("2026-05-01T00:30:00+02:00", date(2027, 6, 1)),  # the same instant in the Budapest offset: the same window
+    ("2026-11-30T23:59:00+00:00", date(2028, 1, 1)),  # 1 December in Budapest
+    ("2027-01-30T23:30:00+00:00", date(2028, 2, 29)),  # 31 January in Budapest -> clamped to the leap day
+    ("2027-03-28T00:30:00+00:00", date(2028, 4, 28)),  # the night summer time starts
+    ("2027-10-30T22:30:00+00:00", date(2028, 11, 30)),  # 31 October 00:30 CEST, the day summer time ends
+])
+def test_the_thirteen_months_run_from_the_day_the_customer_sees_as_the_upload(uploaded_at, shown_until):
+    uploaded = datetime.fromisoformat(uploaded_at)
+    until = model.window_end(uploaded)
+    assert until.astimezone(model.BUDAPEST).date() == shown_until
+    assert until.astimezone(model.BUDAPEST).time() == uploaded.astimezone(model.BUDAPEST).time()
+
+
+def test_the_window_is_thirteen_budapest_calendar_months_for_every_upload_instant():
+    for uploaded in _uploads_every_half_hour():
+        day = uploaded.astimezone(model.BUDAPEST).date()
+        expected = model.add_months(datetime(day.year, day.month, day.day), 13).date()
+        assert model.window_end(uploaded).astimezone(model.BUDAPEST).date() == expected, uploaded
+
+
+def _s3_expiry(created: datetime, days: int) -> datetime:
+    """When S3 may delete an object under an ``Expiration: {Days: days}`` rule: creation + days, rounded UP to the
+    next midnight UTC (AWS S3 user guide, "Lifecycle configuration elements", Days)."""
+    moment = created.astimezone(UTC) + timedelta(days=days)
+    midnight = datetime.combine(moment.date(), time(0), UTC)
+    return midnight if moment == midnight else midnight + timedelta(days=1)
+
+
+def _end_of_shown_day(available_until: datetime) -> datetime:
+    """The end of the day the portal shows as "Elérhető eddig" (the date in Budapest)."""
+    day = available_until.astimezone(model.BUDAPEST).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), model.BUDAPEST)
+
+
+def test_the_lifecycle_rule_never_deletes_a_document_before_the_end_of_the_day_the_portal_shows():
+    # The stored copy is created no earlier than the upload; the earliest case is the one that matters.
+    early = [(u, model.window_end(u)) for u in _uploads_every_half_hour()
+             if _s3_expiry(u, model.LIFECYCLE_DAYS) < _end_of_shown_day(model.window_end(u))]
+    assert early == []
+    longest = max(model.window_end(u) - u for u in _uploads_every_half_hour())
+    assert longest == timedelta(days=397, hours=1)  # 2027-10-01 01:30 CEST -> 2028-11-01 01:30 CET
+    assert model.LIFECYCLE_DAYS == 398
 
 
 def _doc(uploaded_at):

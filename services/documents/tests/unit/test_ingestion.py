@@ -234,18 +234,20 @@ def test_anything_but_a_pdf_is_rejected_and_leaves_nothing_behind(uow, store, da
 
 
 def test_a_document_already_past_its_13_months_is_rejected_before_anything_is_stored(uow, store):
-    from datetime import timedelta
+    from datetime import timedelta, timezone
 
-    from documents.domain.model import add_months
-    cmd = upload(store, uploaded_at=add_months(NOW, -13))  # its window ends exactly now
+    from documents.domain.model import BUDAPEST, add_months
+    # 13 Budapest calendar months before now (21 Nov 13:00 CET): 21 Oct 13:00 CEST, 11:00 UTC
+    uploaded_at = add_months(NOW.astimezone(BUDAPEST), -13).astimezone(timezone.utc)
+    cmd = upload(store, uploaded_at=uploaded_at)  # its window ends exactly now
     with pytest.raises(handlers.Rejected) as exc:
         ingest(cmd, uow, store)
     assert exc.value.reason == "expired_on_arrival"
-    assert str(exc.value) == (f"expired on arrival: document {cmd.document_id} was uploaded at 2025-10-21T12:00:00+00:00; "
+    assert str(exc.value) == (f"expired on arrival: document {cmd.document_id} was uploaded at 2025-10-21T11:00:00+00:00; "
                               "its 13 months ended at 2026-11-21T12:00:00+00:00, before it arrived")
     assert uow.documents.get(cmd.document_id) is None and uow.published == []
     assert store.data("portal-inbox", cmd.key) == PDF  # kept for the operator
     assert [k for (b, k) in store.objects if b == "portal-documents"] == []
     # one second younger: still inside its window, stored
-    ok = upload(store, uploaded_at=add_months(NOW, -13) + timedelta(seconds=1))
+    ok = upload(store, uploaded_at=uploaded_at + timedelta(seconds=1))
     assert ingest(ok, uow, store) is not None

@@ -10,13 +10,18 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from .events import DocumentAvailable, DocumentExpiring
 
 RETENTION_MONTHS = 13
-#: S3 lifecycle expiry (whole days, asynchronous). 13 calendar months are at most 397 days (e.g. 2027-07-31 ->
-#: 2028-08-31 spans a leap day), so the bucket rule never deletes a document the service still shows.
-LIFECYCLE_DAYS = 397
+#: The customers' calendar: the 13 months are counted here, where the portal shows its dates.
+BUDAPEST = ZoneInfo("Europe/Budapest")
+#: S3 lifecycle expiry (whole days after the object's creation, rounded up to midnight UTC, asynchronous). 13
+#: calendar months in Budapest are at most 397 days and 1 hour (2027-10-01 01:30 CEST -> 2028-11-01 01:30 CET spans a
+#: leap day and the end of summer time), so 397 days could delete a document before its window ends; with 398 the
+#: bucket never deletes one before the end of the day the portal shows as "available until" (test_domain).
+LIFECYCLE_DAYS = 398
 PDF = "application/pdf"  # the only media type a document may have (issue 8: no active content on our origin)
 DOC_TYPES = ("policy_schedule", "premium_notice", "payment_reminder", "claim_letter", "other")
 VIEW, DOWNLOAD = "view", "download"
@@ -34,6 +39,18 @@ def add_months(moment: datetime, months: int) -> datetime:
     year, month = moment.year + index // 12, index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
+
+
+def window_end(uploaded_at: datetime) -> datetime:
+    """The end of a document's 13 calendar months, counted on the Budapest calendar whatever offset the core system
+    wrote: the same instant always gets the same window, and the day the portal shows as "available until" is 13
+    months after the day it shows as the upload (clamped to the month's end). Returned in ``uploaded_at``'s offset.
+
+    >>> window_end(datetime.fromisoformat("2026-04-30T22:30:00+00:00")).isoformat()  # 1 May 00:30 in Budapest
+    '2027-05-31T22:30:00+00:00'
+    """
+    local = add_months(uploaded_at.astimezone(BUDAPEST), RETENTION_MONTHS)
+    return local.astimezone(uploaded_at.tzinfo)
 
 
 def document_key(customer_id: str, document_id: str) -> str:
@@ -106,7 +123,7 @@ class Document:
         already past its window (nobody should be e-mailed about a document they cannot open)."""
         doc = cls(document_id=document_id, customer_id=customer_id, policy_number=policy_number, doc_type=doc_type,
                   title=title, content_type=content_type, size=size, sha256=sha256, bucket=bucket, key=key,
-                  uploaded_at=uploaded_at, available_until=add_months(uploaded_at, RETENTION_MONTHS), stored_at=now)
+                  uploaded_at=uploaded_at, available_until=window_end(uploaded_at), stored_at=now)
         if not doc.expired(now):
             doc.events.append(doc.available())
         return doc

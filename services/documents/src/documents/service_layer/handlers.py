@@ -135,7 +135,7 @@ def _check_within_window(cmd: commands.IngestDocument, now: datetime) -> None:
     """A document may be opened for 13 months after its upload, so one that arrives already past them is never
     stored (it could not be shown, and nobody is told about it): dead-lettered with the reason, before anything is
     copied. The inbox object stays for the operator, as with every rejection."""
-    available_until = model.add_months(cmd.uploaded_at, model.RETENTION_MONTHS)
+    available_until = model.window_end(cmd.uploaded_at)
     if now >= available_until:
         raise Rejected("expired_on_arrival",
                        f"expired on arrival: document {cmd.document_id} was uploaded at {cmd.uploaded_at.isoformat()}; "
