@@ -50,6 +50,22 @@ def test_format_errors_and_kept_values(client, fakes):
     assert not [c for c in fakes.identity.calls if c[0] == "register"]
 
 
+def test_a_birth_date_may_be_today_in_budapest_whatever_the_servers_time_zone(client, fakes):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    # the server's clock in Los Angeles: 5 December 23:30 there is 6 December 08:30 in Budapest
+    with time_machine.travel(datetime(2026, 12, 5, 23, 30, tzinfo=ZoneInfo("America/Los_Angeles")), tick=False):
+        html = text(client.post("/register", data={**REGISTRATION, "birth_date": "2026-12-06"}))
+    assert field_error(html, "birth_date") is None
+    # ... and at Kiritimati: 6 December 05:00 there is still 5 December 16:00 in Budapest, so the 6th is tomorrow
+    with time_machine.travel(datetime(2026, 12, 6, 5, 0, tzinfo=ZoneInfo("Pacific/Kiritimati")), tick=False):
+        html = text(client.post("/register", data={**REGISTRATION, "birth_date": "2026-12-06"}))
+    assert field_error(html, "birth_date") == "Kérjük, valós születési dátumot adjon meg."
+
+
 # identity's field rules, as identity words them (services/identity/.../domain/messages.py): the gateway checks
 # presence only and shows these under the fields
 IDENTITY_FIELD_ERRORS = {

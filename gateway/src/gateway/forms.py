@@ -3,7 +3,8 @@ current language. Field names equal the internal API's field names, so the API's
 matching field (:func:`apply_remote_errors`)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from flask_babel import get_locale, lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,7 +21,8 @@ def collapse_spaces(value):
 
 
 def past_date(form, field):
-    if field.data and not (date(1900, 1, 1) <= field.data <= date.today()):
+    # "today" is the customer's (Budapest), not the server's time zone
+    if field.data and not (date(1900, 1, 1) <= field.data <= datetime.now(ZoneInfo("Europe/Budapest")).date()):
         raise ValidationError(_l("Kérjük, valós születési dátumot adjon meg."))
 
 
