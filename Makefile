@@ -10,12 +10,13 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Distribution names of the packages above (and setuptools, which builds them): the runtime part of requirements.lock.
 RUNTIME_DISTS := portal-common portal-identity portal-policies portal-documents portal-notify portal-gateway portal-devstack setuptools
 
-.PHONY: help install run test test-fast chaos bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk deploy-tools lock monitoring clean manual-screenshots
+.PHONY: help install run test test-fast test-timetravel chaos bench-bus bench-documents bench-gateway bench-login definitions contracts browser wrk deploy-tools lock monitoring clean manual-screenshots
 
 help:
 	@echo "make run              start the whole portal on embedded defaults at http://127.0.0.1:8000"
 	@echo "make test             every test (unit, integration on RabbitMQ/PostgreSQL, contract, browser)"
 	@echo "make test-fast        unit tests only (no servers, no browser)"
+	@echo "make test-timetravel  the unit tests at risky instants (month/year ends, DST, far time zones), ~8 min"
 	@echo "make chaos            10,000 events through the real workers while broker, workers, DB, S3 and SMTP fail"
 	@echo "make bench-bus        outbox -> relay -> RabbitMQ -> consumer throughput vs raw pika"
 	@echo "make bench-documents  document ingestion throughput vs raw boto3 CopyObject"
@@ -76,6 +77,11 @@ test: $(DEV_STAMP) browser deploy-tools
 
 test-fast: $(DEV_STAMP)
 	$(BIN)/pytest -q -m "not broker and not database and not browser"
+
+# The unit tests as if the wall clock stood at each risky instant (tests/timetravel/run.py; ~1 min per instant, so
+# not part of `make test`). ARGS="--only feb29 -- services/documents/tests" narrows it.
+test-timetravel: $(DEV_STAMP)
+	$(PY) tests/timetravel/run.py $(ARGS)
 
 chaos: $(DEV_STAMP)
 	mkdir -p var && $(PY) tests/chaos/harness.py --events 10000 --json var/chaos.json
