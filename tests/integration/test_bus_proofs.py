@@ -79,21 +79,28 @@ def policies_worker(processes, policies_worker_env, topology):
             return False
 
     wait_until(ready, 30, message="policies worker /readyz")
-    wait_until(lambda: _queue_exists(topology.for_service("policies").queue), 10, message="queue declared")
+    wait_until(lambda: _queue_consumed(topology.for_service("policies").queue), 10, message="the worker consuming")
     return proc
 
 
-def _queue_exists(name: str) -> bool:
+def _queue_exists(name: str, consumed: bool = False) -> bool:
     url = testing.AMQP_URL
     conn = pika.BlockingConnection(pika.URLParameters(url[:-1] + "%2F" if url.endswith("//") else url))
     try:
-        conn.channel().queue_declare(name, passive=True)
-        return True
+        declared = conn.channel().queue_declare(name, passive=True)
+        return declared.method.consumer_count > 0 if consumed else True
     except pika.exceptions.ChannelClosedByBroker:
         return False
     finally:
         if conn.is_open:
             conn.close()
+
+
+def _queue_consumed(name: str) -> bool:
+    """The worker has declared the whole topology (its queue AND the queue's bindings) and consumes: a message
+    published now is routed. The queue alone exists a moment before its bindings, and a mandatory publish in that
+    moment comes back unroutable (seen on a loaded machine)."""
+    return _queue_exists(name, consumed=True)
 
 
 # 1 ------------------------------------------------------------------------------------------------------------------
@@ -160,7 +167,7 @@ def test_worker_killed_mid_stream_applies_all_1000_exactly_once(channel, topolog
                                                                  counter_db):
     env = counter_worker_env("policies", "policy.upserted", counter_batch=50, counter_delay=0.002)
     first = processes.start(["tests/integration/_counter_worker.py"], env, "counter-worker")
-    wait_until(lambda: _queue_exists(topology.for_service("policies").queue), 20, message="queue declared")
+    wait_until(lambda: _queue_consumed(topology.for_service("policies").queue), 20, message="the worker consuming")
     ids = [publish(channel, topology.exchange, "policy.upserted", policy_message(f"P-{i}")) for i in range(1000)]
 
     wait_until(lambda: _applied(counter_db) >= 250, 60, message="a quarter applied")
