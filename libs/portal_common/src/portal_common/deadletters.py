@@ -40,6 +40,7 @@ import amqp
 from . import config, logs
 from .metrics import DEAD_LETTER_QUEUE
 from .bus import Topology, connect, is_amqp, load_topology
+from .compat import virtual_route
 
 log = logs.get_logger(__name__)
 
@@ -270,13 +271,7 @@ class FileBusDeadLetters:
             self._conn = connect(None)
             self._publisher = Producer(self._conn.channel())
         # The file bus drops a message nothing is bound for, without a word: check first, keep the letter if so.
-        try:
-            routed = self._publisher.channel.typeof(self.requeue_exchange()).lookup(
-                self._publisher.channel.get_table(self.requeue_exchange()), self.requeue_exchange(), letter.event,
-                None)
-        except KeyError:
-            routed = []
-        if not [q for q in routed if q]:
+        if not virtual_route(self._publisher.channel, self.requeue_exchange(), letter.event):
             raise RuntimeError(f"unroutable: nothing bound to {self.requeue_exchange()!r} takes {letter.event!r}")
         self._publisher.publish(
             letter.body, exchange=self.requeue_exchange(), routing_key=letter.event,

@@ -137,7 +137,7 @@ def fresh_file_bus_memory(monkeypatch) -> None:
     kombu's virtual transports remember every binding declared in the process in one ``BrokerState``, a class
     attribute (``filesystem.Transport.global_state``), and a binding it remembers is not written again, so a fresh
     control folder declared after another file-bus test stays empty and every publish into it goes nowhere (the
-    file bus reports it delivered). The memory is swapped for an empty one, not cleared: the test's own bindings
+    publisher reports it unroutable). The memory is swapped for an empty one, not cleared: the test's own bindings
     are forgotten when it ends (``monkeypatch`` puts the previous memory back), so no test sees another's.
     """
     from kombu.transport import filesystem, virtual
