@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
@@ -95,10 +96,26 @@ def migrate(alembic_ini: Path, database_url: str) -> None:
         raise RuntimeError(f"alembic upgrade failed for {alembic_ini}:\n{done.stderr}")
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel gave it to a socket bound to port 0) and that
+    this process has not handed out before.
+
+    The kernel may pick the port it picked for the previous call again once that socket is closed, so a test that
+    takes several ports at once (a public, an operations and a dead port) could get one port twice; nothing stops
+    another process from taking the port before the caller binds it, though."""
+    with _handed_out_lock:
+        for _ in range(100):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError(f"no free port that this process has not handed out yet (it has {len(_handed_out)})")
 
 
 @contextlib.contextmanager
@@ -112,8 +129,6 @@ def wsgi_servers():
             with wsgi_servers() as start:
                 yield start
     """
-    import threading
-
     from werkzeug.serving import make_server
 
     servers = []
