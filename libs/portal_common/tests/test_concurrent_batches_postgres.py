@@ -116,7 +116,7 @@ def delivery(bus, thing: str) -> _Delivery:
     message_id = str(uuid.uuid4())
     message = Message(message_id, EVENT, 1, message_id, OCCURRED_AT, {})
     fields = {"thing": thing}
-    return _Delivery(raw=None, message=message, fields=fields, locks=bus.lock_keys(message, fields))
+    return _Delivery(raw=None, message=message, fields=fields, locked=bus.locked(message, fields))
 
 
 def stored(engine) -> tuple[list[str], int]:

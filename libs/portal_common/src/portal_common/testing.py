@@ -272,10 +272,11 @@ def apply_event(bus, session_factory, event: str, body: dict, *, message_id: str
     return result
 
 
-def plumbing_bus(handler, events, uow_bind=None, schema=None, locks=None):
+def plumbing_bus(handler, events, uow_bind=None, schema=None, locks=None, command=dict):
     """A :class:`~portal_common.messagebus.MessageBus` for plumbing tests and benchmarks: every event in ``events``
-    loads a JSON object (any, or what ``schema`` reads) as a ``dict`` and goes to ``handler(fields, *, uow,
-    message)``; ``uow.session`` is the consumer's session; ``locks(fields)`` names the rows it writes (Route.locks)."""
+    loads a JSON object (any, or what ``schema`` reads) as a ``dict`` (or ``command(**fields)``) and goes to
+    ``handler(fields, *, uow, message)``; ``uow.session`` is the consumer's session; ``locks(fields)`` names the rows
+    it writes (Route.locks)."""
     from marshmallow import INCLUDE, Schema
 
     from .messagebus import MessageBus, Route
@@ -290,8 +291,8 @@ def plumbing_bus(handler, events, uow_bind=None, schema=None, locks=None):
             if uow_bind is not None:
                 uow_bind(self, session)
 
-    return MessageBus({name: Route(schema or AnyFields, dict, handler, locks=locks) for name in events}, uow=lambda: None,
-                      joined_uow=SessionOnly)
+    return MessageBus({name: Route(schema or AnyFields, command, handler, locks=locks) for name in events},
+                      uow=lambda: None, joined_uow=SessionOnly)
 
 
 #: the ``occurred_at`` header of the consumer tests' messages (a fixed moment: nothing in them depends on the clock)

@@ -84,7 +84,7 @@ def delivery(bus, cmd: commands.IngestDocument) -> _Delivery:
     message_id = str(uuid.uuid4())
     message = Message(message_id, "document.uploaded", 1, message_id, NOW, {})
     fields = route.load({**cmd.__dict__, "uploaded_at": cmd.uploaded_at.isoformat()})
-    return _Delivery(raw=None, message=message, fields=fields, locks=bus.lock_keys(message, fields))
+    return _Delivery(raw=None, message=message, fields=fields, locked=bus.locked(message, fields))
 
 
 def test_two_batches_with_the_same_documents_in_opposite_orders_do_not_deadlock(wiring, monkeypatch):
