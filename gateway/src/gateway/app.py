@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_common import logs, metrics
 
-from . import SERVICE, formatting, i18n, labels, settings, urls
+from . import SERVICE, formatting, i18n, labels, settings, templating, urls
 from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
@@ -55,6 +55,7 @@ HSTS = "max-age=31536000; includeSubDomains"  # a year (ASVS 3.4.1); served only
 def create_app(config: dict | None = None) -> Flask:
     logs.configure_logging(SERVICE)
     app = Flask(__name__)
+    app.jinja_environment = templating.PortalEnvironment  # before anything makes app.jinja_env
     app.session_interface = EncryptedCookieSessionInterface()  # no personal data readable in the cookie
     app.config.update(settings.from_env())
     app.config.update(config or {})
