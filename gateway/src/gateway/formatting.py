@@ -26,10 +26,10 @@ def _locale_and_zone():
 # compiled once per process into its %-format and, per field, a table of the field's texts *made by Babel itself*
 # for every value the field can take (months, days, hours, minutes, seconds, weekdays, am/pm). Only the year is
 # formatted here, as Babel does ('%0*d'); any other field (time zones, weeks, eras…) is asked of Babel per value.
-# The texts are Babel's for every value (tests/test_formatting.py compares them over two years of instants).
+# The texts are Babel's for every value (gateway/tests/test_formatting.py compares them over two years of instants).
 
 _PREDEFINED = ("full", "long", "medium", "short")
-#: field letter -> (what decides its text, the values that can take, a sample date or time with that value)
+#: field letter -> (what decides its text, the values it can take, a sample date or time with each value)
 _TABLE_FIELDS: dict[str, tuple[Callable, range, Callable]] = {
     "M": (lambda v: v.month, range(1, 13), lambda n: date(2001, n, 1)),
     "L": (lambda v: v.month, range(1, 13), lambda n: date(2001, n, 1)),
