@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
+from portal_common.testing import free_port
 from procstat import cpu_seconds, pids_named, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,12 +58,6 @@ def reachable(url: str) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def s3_client(endpoint: str):

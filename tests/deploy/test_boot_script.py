@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from portal_common.testing import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 BOOT = REPO / "deploy" / "boot.sh"
@@ -36,11 +38,7 @@ def listening_port():
 
 @pytest.fixture()
 def closed_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+    return free_port()  # nothing listens there
 
 
 @pytest.mark.parametrize("script", sorted((REPO / "deploy").rglob("*.sh")), ids=lambda p: p.name)

@@ -51,6 +51,37 @@ def test_kombu_virtual_channel_still_offers_basic_get_for_the_retry_pump():
     assert set(virtual.Channel.exchange_types) == {"direct", "topic", "fanout"}
 
 
+def test_kombu_virtual_channel_still_routes_as_virtual_route_asks():
+    """compat.virtual_route asks what kombu's own delivery asks (``_lookup``; fanout reads the same table)."""
+    from kombu.transport.virtual import exchange
+
+    assert "self.typeof(exchange).lookup(" in inspect.getsource(virtual.Channel._lookup)
+    assert "self.get_table(exchange)" in inspect.getsource(virtual.Channel._lookup)
+    assert "self.get_table(exchange)" in inspect.getsource(filesystem.Channel._put_fanout)
+    assert list(inspect.signature(exchange.ExchangeType.lookup).parameters) == [
+        "self", "table", "exchange", "routing_key", "default"]
+    assert virtual.Channel.deadletter_queue is None  # no default queue that would swallow an unroutable message
+
+
+def test_virtual_route_names_the_queues_kombu_would_deliver_to(monkeypatch):
+    from kombu import Connection, Exchange, Queue
+    from kombu.transport import memory
+
+    monkeypatch.setattr(memory.Transport, "global_state", virtual.BrokerState())  # no other test's bindings
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+        topic, fanout = Exchange("t", "topic"), Exchange("f", "fanout")
+        Queue("accounts", exchange=topic, routing_key="account.*")(channel).declare()
+        Queue("everything", exchange=topic, routing_key="#")(channel).declare()
+        Queue("copies", exchange=fanout)(channel).declare()
+        assert compat.virtual_route(channel, "t", "account.closed") == {"accounts", "everything"}
+        assert compat.virtual_route(channel, "t", "policy.upserted") == {"everything"}
+        assert compat.virtual_route(channel, "f", "any") == {"copies"}
+        assert compat.virtual_route(channel, "nobody.declared.this", "account.closed") == set()
+        Exchange("empty", "topic")(channel).declare()
+        assert compat.virtual_route(channel, "empty", "account.closed") == set()
+
+
 def test_py_amqp_still_reads_frames_through_transport_read_frame():
     """compat.read_ahead replaces a TCPTransport's ``read_frame`` on the instance and takes over ``_read_buffer``."""
     from amqp import connection

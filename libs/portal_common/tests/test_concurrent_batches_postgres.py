@@ -4,18 +4,15 @@ neither deadlocks; with rows no route names, PostgreSQL's deadlock is a conflict
 "database unavailable"."""
 from __future__ import annotations
 
-import threading
-import uuid
-
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, select, text
 
 from portal_common import consumer
-from portal_common.consumer import Worker, _Delivery
+from portal_common.consumer import Worker
 from portal_common.db import make_engine, make_session_factory, plumbing_tables
 from portal_common.errors import Kind, classify, is_conflict, is_database_unavailable
-from portal_common.messagebus import Message
-from portal_common.testing import FakePublisher, OCCURRED_AT, plumbing_bus, temp_postgres_database, wait_until
+from portal_common.testing import (Crossing, FakePublisher, OperatorLog, apply_batches_at_once, decoded_delivery,
+                                   plumbing_bus, temp_postgres_database)
 
 pytestmark = pytest.mark.database
 EVENT = "thing.seen"
@@ -23,43 +20,6 @@ EVENT = "thing.seen"
 metadata = MetaData()
 things = Table("things", metadata, Column("thing", String(50), primary_key=True), Column("message_id", String(200)))
 _outbox, processed = plumbing_tables(metadata)
-
-
-class Log:
-    """Stands in for the consumer's structlog logger: what an operator would read, as (level, event, fields)."""
-
-    def __init__(self):
-        self.lines: list[tuple[str, str, dict]] = []
-
-    def __getattr__(self, level):
-        return lambda event, **fields: self.lines.append((level, event, fields))
-
-    def events(self, level: str) -> list[str]:
-        return [event for lvl, event, _fields in self.lines if lvl == level]
-
-
-class Crossing:
-    """Makes the two batches cross: each batch's handler, after writing its first row, waits until the other batch
-    has written its first row too — or is already waiting for a lock (then there is nothing to cross)."""
-
-    def __init__(self, engine, batches: list[list[str]]):
-        self.engine = engine
-        self.first = {ids[0] for ids in batches}
-        self.written: set[str] = set()
-        self.lock = threading.Lock()
-
-    def after(self, message_id: str) -> None:
-        if message_id not in self.first:
-            return
-        with self.lock:
-            self.written.add(message_id)
-        wait_until(lambda: self.written >= self.first or self._someone_waits_for_a_lock(), timeout=60,
-                   message="the other batch to write its first row or to wait for a lock")
-
-    def _someone_waits_for_a_lock(self) -> bool:
-        with self.engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                                     "WHERE NOT l.granted AND d.datname = current_database()")).scalar_one() > 0
 
 
 @pytest.fixture
@@ -73,50 +33,32 @@ def engine():
 
 @pytest.fixture
 def oplog(monkeypatch):
-    log = Log()
+    log = OperatorLog()
     monkeypatch.setattr(consumer, "log", log)
     return log
 
 
 def apply_two_crossing_batches(engine, *, declare_locks: bool):
     """Batch A sees things X then Y, batch B (re-sent copies: other message ids) Y then X; both at once."""
-    crossing = None
+    crossing = Crossing(engine)
 
     def handler(data, *, uow, message):
         session = uow.session
         if session.execute(select(things.c.thing).where(things.c.thing == data["thing"])).first() is None:
             session.execute(things.insert().values(thing=data["thing"], message_id=message.message_id))
             session.flush()
-        crossing.after(message.message_id)
+        crossing.arrive()
 
     bus = plumbing_bus(handler, [EVENT], locks=(lambda fields: [f"thing:{fields['thing']}"]) if declare_locks
                        else None)
     worker = Worker("things", bus, make_session_factory(engine), topology=None, publisher=FakePublisher())
     batches = [[delivery(bus, "X"), delivery(bus, "Y")], [delivery(bus, "Y"), delivery(bus, "X")]]
-    crossing = Crossing(engine, [[d.message.message_id for d in batch] for batch in batches])
-    errors = []
-
-    def apply(batch):
-        try:
-            worker._apply_until_the_database_answers(batch, None)
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=apply, args=(batch,)) for batch in batches]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    worker.stop()  # ends a worker still waiting for "the database" (the old classification) after the join timeout
-    assert not errors and not any(t.is_alive() for t in threads)
+    apply_batches_at_once(worker, batches)
     return batches
 
 
-def delivery(bus, thing: str) -> _Delivery:
-    message_id = str(uuid.uuid4())
-    message = Message(message_id, EVENT, 1, message_id, OCCURRED_AT, {})
-    fields = {"thing": thing}
-    return _Delivery(raw=None, message=message, fields=fields, locks=bus.lock_keys(message, fields))
+def delivery(bus, thing: str):
+    return decoded_delivery(bus, EVENT, {"thing": thing})
 
 
 def stored(engine) -> tuple[list[str], int]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -78,3 +81,19 @@ def test_a_replay_goes_back_into_the_work_queue_with_its_message_id(bus):
     raw = json.loads(new.read_text())
     assert raw["properties"]["message_id"] == ids[0] and raw["headers"]["x-replays"] == 1
     assert "x-dead-reason" not in raw["headers"] and ids[0] not in cli(topology, "list", "policies")[1]
+
+
+def test_portal_deadletters_replays_from_a_process_of_its_own(bus):
+    """The operator's command runs in a fresh process that has declared nothing: the replay must still find the
+    route (it found none, and kept every letter as "unroutable", when the process had not declared the topology)."""
+    topology, ids, var = bus
+    data = var / "bus" / "data"
+    before = set(data.glob("*.policies.events.msg"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PORTAL_AMQP_URL", "PORTAL_BUS_NAMESPACE")}
+    done = subprocess.run([sys.executable, "-m", "portal_common.deadletters", "replay", "policies", ids[0]],
+                          env={**env, "PORTAL_VAR_DIR": str(var)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "policies: 1 dead letter(s) replayed to policies.requeue" in done.stdout
+    [new] = set(data.glob("*.policies.events.msg")) - before
+    assert json.loads(new.read_text())["properties"]["message_id"] == ids[0]
+    assert ids[0] not in cli(topology, "list", "policies")[1] and ids[1] in cli(topology, "list", "policies")[1]

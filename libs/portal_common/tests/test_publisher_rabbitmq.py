@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from portal_common.bus import OutgoingMessage, Publisher, PublishError, connect, delete_topology, load_topology
-from portal_common.testing import AMQP_URL, bus_namespace, require_rabbitmq
+from portal_common.testing import AMQP_URL, bus_namespace, free_port, require_rabbitmq
 
 pytestmark = pytest.mark.broker
 NOW = "2026-11-21T10:00:00+00:00"
@@ -91,14 +91,8 @@ def test_a_lost_connection_raises_publish_error_and_the_next_batch_reconnects(pu
 
 
 def test_an_unreachable_broker_raises_publish_error_within_the_timeouts(topology):
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     publisher = Publisher(topology, url=f"amqp://guest:guest@127.0.0.1:{port}//", confirm_timeout=2.0)
     with pytest.raises(PublishError):
         publisher.publish_batch([message()])
     publisher.close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

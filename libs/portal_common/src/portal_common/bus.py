@@ -6,7 +6,8 @@ published by another (kombu's SQLAlchemy transport keeps them in process memory 
 
 Why not ``kombu.Producer(confirm_publish=True)``: it waits for each confirm in turn (~15x slower on a 2-core
 machine) and ignores ``mandatory`` returns, so an unroutable message would count as delivered.
-See https://www.rabbitmq.com/docs/confirms.
+See https://www.rabbitmq.com/docs/confirms. The file bus has neither confirms nor returns and drops a message no
+queue is bound for: the publisher looks its route up first and reports it unroutable, as on RabbitMQ.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import amqp
 from kombu import Connection, Exchange, Queue, binding
 
 from . import config
-from .compat import FileBusTransport, coalesced_writes, is_amqp
+from .compat import FileBusTransport, coalesced_writes, is_amqp, virtual_route
 
 
 class PublishError(RuntimeError):
@@ -316,7 +317,8 @@ class Publisher:
     """Publishes batches with publisher confirms, pipelined: send the whole batch, then wait for the confirms.
 
     ``publish_batch`` returns ``{message_id: None | error}``; a message is delivered only when the broker confirmed
-    it *and* did not return it as unroutable. Waiting is bounded by ``confirm_timeout``.
+    it *and* did not return it as unroutable. Waiting is bounded by ``confirm_timeout``. On the file bus a message
+    no queue is bound for is not published and comes back as the same ``unroutable`` failure.
     """
 
     def __init__(self, topology: Topology, url: str | None = None, confirm_timeout: float = 10.0):
@@ -372,8 +374,7 @@ class Publisher:
 
     def _on_return(self, exc, exchange, routing_key, message):
         message_id = message.properties.get("message_id")
-        self._returned[message_id] = PublishFailure(
-            f"unroutable: no queue bound to {exchange!r} with key {routing_key!r}", "unroutable")
+        self._returned[message_id] = _unroutable(exchange, routing_key)
 
     # -- publishing
     def publish_batch(self, messages: Iterable[OutgoingMessage]) -> dict[str, str | None]:
@@ -421,14 +422,31 @@ class Publisher:
         return dict(self._results)
 
     def _publish_virtual(self, messages):
+        """kombu's virtual transports neither confirm nor return: a message no binding takes would vanish and count
+        as delivered. So each route is looked up first (once per batch), and an unroutable message is not published
+        but reported as RabbitMQ reports it to a ``mandatory`` publish."""
         from kombu import Producer
 
         producer = Producer(self._channel)
+        routable: dict[tuple[str, str], bool] = {}
+        results: dict[str, str | None] = {}
         for m in messages:
+            exchange = m.exchange if m.exchange is not None else self.topology.exchange
+            route = (exchange, m.routing_key)
+            if route not in routable:
+                routable[route] = bool(virtual_route(self._channel, exchange, m.routing_key))
+            if not routable[route]:
+                results[m.message_id] = _unroutable(exchange, m.routing_key)
+                continue
             producer.publish(
-                m.body, exchange=m.exchange if m.exchange is not None else self.topology.exchange,
+                m.body, exchange=exchange,
                 routing_key=m.routing_key, content_type=m.content_type or "application/json", content_encoding="utf-8",
                 delivery_mode=2, message_id=m.message_id, type=m.type or m.routing_key, headers=m.headers,
                 serializer=None, retry=False,
             )
-        return {m.message_id: None for m in messages}
+            results[m.message_id] = None
+        return results
+
+
+def _unroutable(exchange: str, routing_key: str) -> PublishFailure:
+    return PublishFailure(f"unroutable: no queue bound to {exchange!r} with key {routing_key!r}", "unroutable")

@@ -10,6 +10,8 @@ fails loudly when an internal used here changes shape, so an upgrade is noticed 
 - :func:`ack_batch`: one ``basic.ack`` with ``multiple`` for a whole batch on RabbitMQ; the file bus acks each.
 - :class:`FileBusTransport` overrides kombu's filesystem ``Channel._put`` (write aside, then rename: kombu's own
   writer lets a polling consumer take a half-written file and lose the message).
+- :func:`virtual_route`: the queues kombu's virtual transports would put a message into (their binding table, matched
+  by the exchange's type), so the file bus can report an unroutable message as RabbitMQ does instead of dropping it.
 - :func:`is_amqp`, and the file bus's stand-in for RabbitMQ's delayed retries: no message TTL and no dead-letter
   exchange there, so a retry tier is a plain queue and :class:`FileBusRetryPump` (run by the worker's own loop)
   moves a parked message back into the work queue when its delay has passed.
@@ -173,6 +175,24 @@ class _FileBusChannel(filesystem.Channel):
 
 class FileBusTransport(filesystem.Transport):
     Channel = _FileBusChannel
+
+
+def virtual_route(channel, exchange: str, routing_key: str) -> set[str]:
+    """The queues a kombu virtual channel (the file bus, ``memory://``) would put a message into; empty: none.
+
+    kombu's own delivery looks the route up the same way — the exchange's binding table (on the file bus the shared
+    control folder's, so a binding another process declared counts) matched by the exchange's type, which this
+    process must have declared — and puts a message that matches nothing nowhere, without a word (or into its
+    ``deadletter_queue`` transport option, with a warning). RabbitMQ returns such a message to a ``mandatory``
+    publisher as unroutable: asking first lets the file bus do the same.
+    """
+    if not exchange:  # the default exchange: kombu puts the message into the queue the routing key names
+        return {routing_key} if routing_key else set()
+    try:
+        queues = channel.typeof(exchange).lookup(channel.get_table(exchange), exchange, routing_key, None)
+    except KeyError:  # an exchange nobody declared (memory://; the file bus's table is then empty)
+        return set()
+    return {q for q in queues if q and q != channel.deadletter_queue}
 
 
 # ---------------------------------------------------------------------------------------------- retry routing

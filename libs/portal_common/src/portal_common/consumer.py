@@ -63,7 +63,7 @@ from .db import plumbing_tables, utcnow
 from .delivery import Identity, Limits, decode, identify
 from .errors import (DuplicateMessage, Kind, PermanentError, PoisonMessage, TransientError, classify, describe,
                      is_conflict, is_database_unavailable, reason_label)
-from .messagebus import Message, MessageBus
+from .messagebus import Locked, Message, MessageBus
 from .uow import AfterCommit
 
 __all__ = ["Worker", "PermanentError", "TransientError", "PoisonMessage"]
@@ -105,7 +105,7 @@ class _Delivery:
     message: Message | None = None
     fields: dict | None = None
     failure: BaseException | None = None
-    locks: tuple[str, ...] = ()  # the names of the rows its handler writes (Route.locks)
+    locked: Locked | None = None  # its command and the names of the rows its handler writes (Route.locks)
     outcome: str = "pending"  # applied | duplicate | retried | dead_lettered
     after: AfterCommit = field(default_factory=AfterCommit)
 
@@ -317,7 +317,7 @@ class Worker:
         try:
             d.ident = identify(d.raw)
             d.message, d.fields = decode(d.raw, d.ident, self.bus.events, self.limits)
-            d.locks = self.bus.lock_keys(d.message, d.fields)
+            d.locked = self.bus.locked(d.message, d.fields)
         except Exception as exc:  # noqa: BLE001 - whatever is wrong with a delivery stays with it
             d.failure = exc if isinstance(exc, PermanentError) else PoisonMessage(
                 f"undecodable delivery: {describe(exc)}", "poison")
@@ -440,13 +440,13 @@ class Worker:
 
     def _handle(self, session: Session, d: _Delivery) -> None:
         logs.bind_correlation_id(d.message.correlation_id)
-        self.bus.handle_event(d.message, d.fields, session, d.after)
+        self.bus.handle_event(d.message, d.fields, session, d.after, d.locked)
 
     @staticmethod
     def _lock_rows(session: Session, deliveries: list[_Delivery]) -> None:
         """Lock the names of every row the batch will write, sorted (see the module docstring). PostgreSQL only:
         SQLite serializes writers anyway."""
-        keys = sorted({lock_key(name) for d in deliveries for name in d.locks})
+        keys = sorted({lock_key(name) for d in deliveries if d.locked is not None for name in d.locked.names})
         if keys and _on_postgres(session):
             session.execute(_LOCK_PG, {"keys": keys})
 

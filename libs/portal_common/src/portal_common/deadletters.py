@@ -39,7 +39,8 @@ import amqp
 
 from . import config, logs
 from .metrics import DEAD_LETTER_QUEUE
-from .bus import Topology, connect, is_amqp, load_topology
+from .bus import Topology, connect, declare_topology, is_amqp, load_topology
+from .compat import virtual_route
 
 log = logs.get_logger(__name__)
 
@@ -268,15 +269,13 @@ class FileBusDeadLetters:
 
         if self._publisher is None:
             self._conn = connect(None)
+            # kombu learns an exchange's type only from a declaration in this process (the control folder keeps
+            # just the bindings): undeclared, the topic exchange <service>.requeue routes like a direct one and
+            # nothing takes the letter. Every process declares the whole topology (bus.declare_topology).
+            declare_topology(self._conn, self.topology)
             self._publisher = Producer(self._conn.channel())
         # The file bus drops a message nothing is bound for, without a word: check first, keep the letter if so.
-        try:
-            routed = self._publisher.channel.typeof(self.requeue_exchange()).lookup(
-                self._publisher.channel.get_table(self.requeue_exchange()), self.requeue_exchange(), letter.event,
-                None)
-        except KeyError:
-            routed = []
-        if not [q for q in routed if q]:
+        if not virtual_route(self._publisher.channel, self.requeue_exchange(), letter.event):
             raise RuntimeError(f"unroutable: nothing bound to {self.requeue_exchange()!r} takes {letter.event!r}")
         self._publisher.publish(
             letter.body, exchange=self.requeue_exchange(), routing_key=letter.event,

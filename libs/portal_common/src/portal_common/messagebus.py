@@ -15,7 +15,8 @@ A service declares, in ONE table, what each event it consumes means::
 - ``locks(command)`` (optional) names the rows the handler writes, e.g. ``lambda c: [f"document:{c.document_id}"]``:
   a worker that applies several batches at once locks every batch's names first, in one order (PostgreSQL
   advisory locks, see :mod:`portal_common.consumer`), so two batches that write the same rows in different
-  orders wait for each other instead of deadlocking.
+  orders wait for each other instead of deadlocking. The command is built once for both: :meth:`MessageBus.locked`
+  builds it before the batch, and :meth:`MessageBus.handle_event` hands that same command to the handler.
 
 ``bootstrap()`` builds one :class:`MessageBus` with the unit of work and the dependencies, and every entry point
 uses it the same way::
@@ -65,6 +66,15 @@ class Route:
 
     def load(self, body: dict) -> dict:
         return self._schema.load(body)
+
+
+@dataclass(frozen=True)
+class Locked:
+    """A message whose route names the rows its handler writes: its command (built once, for the names and then for
+    the handler) and those names."""
+
+    command: Any
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -128,17 +138,22 @@ class MessageBus:
             raise TypeError(f"{handler.__name__}() takes {len(rest)} arguments besides its dependencies")
         return handler(**injected, **dict(zip(rest, args)))
 
-    def lock_keys(self, message: Message, fields: dict) -> tuple[str, ...]:
-        """The names of the rows the event's handler will write (its route's ``locks``), or none."""
+    def locked(self, message: Message, fields: dict) -> Locked | None:
+        """For a route with ``locks``: the message's command and the names of the rows its handler will write, known
+        before the batch runs (the consumer locks them first). None for a route without ``locks``: its command is
+        built when its handler runs."""
         route = self.events[message.event]
         if route.locks is None:
-            return ()
-        return tuple(route.locks(route.command(**fields)))
-
-    def handle_event(self, message: Message, fields: dict, session, after_commit: AfterCommit):
-        """The consumer's entry: ``fields`` were loaded by the route's schema."""
-        route = self.events[message.event]
+            return None
         command = route.command(**fields)
+        return Locked(command, tuple(route.locks(command)))
+
+    def handle_event(self, message: Message, fields: dict, session, after_commit: AfterCommit,
+                     locked: Locked | None = None):
+        """The consumer's entry: ``fields`` were loaded by the route's schema; ``locked`` is what :meth:`locked`
+        returned for them, whose command the handler gets instead of one built again."""
+        route = self.events[message.event]
+        command = locked.command if locked is not None else route.command(**fields)
         return self.handle(route.handler, command, uow=self.joined_uow(session, after_commit), message=message)
 
 

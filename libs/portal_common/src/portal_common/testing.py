@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
@@ -95,10 +96,26 @@ def migrate(alembic_ini: Path, database_url: str) -> None:
         raise RuntimeError(f"alembic upgrade failed for {alembic_ini}:\n{done.stderr}")
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel gave it to a socket bound to port 0) and that
+    this process has not handed out before.
+
+    The kernel may pick the port it picked for the previous call again once that socket is closed, so a test that
+    takes several ports at once (a public, an operations and a dead port) could get one port twice; nothing stops
+    another process from taking the port before the caller binds it, though."""
+    with _handed_out_lock:
+        for _ in range(100):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError(f"no free port that this process has not handed out yet (it has {len(_handed_out)})")
 
 
 @contextlib.contextmanager
@@ -112,8 +129,6 @@ def wsgi_servers():
             with wsgi_servers() as start:
                 yield start
     """
-    import threading
-
     from werkzeug.serving import make_server
 
     servers = []
@@ -137,7 +152,7 @@ def fresh_file_bus_memory(monkeypatch) -> None:
     kombu's virtual transports remember every binding declared in the process in one ``BrokerState``, a class
     attribute (``filesystem.Transport.global_state``), and a binding it remembers is not written again, so a fresh
     control folder declared after another file-bus test stays empty and every publish into it goes nowhere (the
-    file bus reports it delivered). The memory is swapped for an empty one, not cleared: the test's own bindings
+    publisher reports it unroutable). The memory is swapped for an empty one, not cleared: the test's own bindings
     are forgotten when it ends (``monkeypatch`` puts the previous memory back), so no test sees another's.
     """
     from kombu.transport import filesystem, virtual
@@ -257,10 +272,11 @@ def apply_event(bus, session_factory, event: str, body: dict, *, message_id: str
     return result
 
 
-def plumbing_bus(handler, events, uow_bind=None, schema=None, locks=None):
+def plumbing_bus(handler, events, uow_bind=None, schema=None, locks=None, command=dict):
     """A :class:`~portal_common.messagebus.MessageBus` for plumbing tests and benchmarks: every event in ``events``
-    loads a JSON object (any, or what ``schema`` reads) as a ``dict`` and goes to ``handler(fields, *, uow,
-    message)``; ``uow.session`` is the consumer's session; ``locks(fields)`` names the rows it writes (Route.locks)."""
+    loads a JSON object (any, or what ``schema`` reads) as a ``dict`` (or ``command(**fields)``) and goes to
+    ``handler(fields, *, uow, message)``; ``uow.session`` is the consumer's session; ``locks(fields)`` names the rows
+    it writes (Route.locks)."""
     from marshmallow import INCLUDE, Schema
 
     from .messagebus import MessageBus, Route
@@ -275,8 +291,8 @@ def plumbing_bus(handler, events, uow_bind=None, schema=None, locks=None):
             if uow_bind is not None:
                 uow_bind(self, session)
 
-    return MessageBus({name: Route(schema or AnyFields, dict, handler, locks=locks) for name in events}, uow=lambda: None,
-                      joined_uow=SessionOnly)
+    return MessageBus({name: Route(schema or AnyFields, command, handler, locks=locks) for name in events},
+                      uow=lambda: None, joined_uow=SessionOnly)
 
 
 #: the ``occurred_at`` header of the consumer tests' messages (a fixed moment: nothing in them depends on the clock)
@@ -348,3 +364,87 @@ class AppliedLog:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# ------------------------------------------------------------------------------- concurrent batches on PostgreSQL
+class OperatorLog:
+    """Stands in for a module's structlog logger (``monkeypatch.setattr(consumer, "log", OperatorLog())``): the
+    lines an operator would read, as ``(level, event, fields)``."""
+
+    def __init__(self):
+        self.lines: list[tuple[str, str, dict]] = []
+
+    def __getattr__(self, level):
+        return lambda event, **fields: self.lines.append((level, event, fields))
+
+    def events(self, level: str) -> list[str]:
+        return [event for lvl, event, _fields in self.lines if lvl == level]
+
+
+def decoded_delivery(bus, event: str, fields: dict, *, occurred_at=OCCURRED_AT):
+    """A delivery as the consumer holds it once decoded — its message (a new message id), the fields its route's
+    schema loaded, its command and the rows it locks (``Route.locks``) — for a test that hands batches to a
+    :class:`~portal_common.consumer.Worker` itself (:func:`apply_batches_at_once`)."""
+    from .consumer import _Delivery
+    from .messagebus import Message
+
+    message_id = str(uuid.uuid4())
+    message = Message(message_id, event, bus.events[event].versions[-1], message_id, occurred_at, {})
+    return _Delivery(raw=None, message=message, fields=fields, locked=bus.locked(message, fields))
+
+
+def waiting_for_a_lock(engine) -> bool:
+    """Whether a transaction in ``engine``'s PostgreSQL database waits for a lock (a row's, an advisory one) now."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                                 "WHERE NOT l.granted AND d.datname = current_database()")).scalar_one() > 0
+
+
+class Crossing:
+    """Makes the batches of :func:`apply_batches_at_once` cross: each batch's thread, the first time it calls
+    :meth:`arrive` (right after its batch's first write), waits until every batch has arrived too — or until some
+    transaction waits for a lock, when they can no longer cross (one already waits for the other). Two batches that
+    write the same rows in opposite orders then deadlock unless the consumer orders them."""
+
+    def __init__(self, engine, batches: int = 2):
+        self.engine = engine
+        self.batches = batches
+        self.arrived: set[str] = set()
+        self._guard = threading.Lock()
+
+    def arrive(self) -> None:
+        me = threading.current_thread().name
+        with self._guard:
+            if me in self.arrived:
+                return
+            self.arrived.add(me)
+        wait_until(lambda: len(self.arrived) >= self.batches or waiting_for_a_lock(self.engine), timeout=60,
+                   message="the other batches to write their first row or to wait for a lock")
+
+
+def apply_batches_at_once(worker, batches: list[list], timeout: float = 120.0) -> None:
+    """Apply ``batches`` (of :func:`decoded_delivery`) at once, each in a thread of its own, as a worker's
+    appliers or two replicas do, through ``worker``'s batch loop (deadlocks and outages handled as in production);
+    fails when one raised or has not finished within ``timeout`` seconds (then the worker is stopped, which ends a
+    batch waiting for "the database")."""
+    import time
+
+    errors = []
+
+    def apply(batch):
+        try:
+            worker._apply_until_the_database_answers(batch, None)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=apply, args=(batch,), name=f"applier-{i}") for i, batch in enumerate(batches)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    worker.stop()
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), f"a batch was still being applied after {timeout}s"
