@@ -397,10 +397,12 @@ def _postgres_cpu() -> float:
     return sum(cpu_seconds(pid) for pid in pids_named("postgres"))
 
 
-def _load_home(stack: Stack, cookie: str, seconds: int) -> int:
-    """wrk on /home for ``seconds``; the number of pages served."""
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H", f"Cookie: {cookie}",
-                          stack.url + "/home"], capture_output=True, text=True, timeout=seconds + 60).stdout
+def _load_page(stack: Stack, page: str, cookie: str | None, seconds: int) -> int:
+    """wrk on ``page`` for ``seconds`` (with the logged-in cookie unless it is None); the number of pages served."""
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", stack.url + page]
+    if cookie:
+        cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     return int(re.search(r"(\d+) requests in", out).group(1))
 
 
@@ -413,35 +415,39 @@ def _cpu_by_role(workers: dict[int, str], before: dict[int, float], postgres_bef
     return by_role
 
 
-def profile(stack: Stack, cookie: str, seconds: int) -> None:
-    """CPU per /home of every role, then py-spy every gunicorn process while wrk loads /home (``--profile DIR``:
-    raw collapsed stacks per process). The CPU figures come from a load without py-spy (which pauses each process
-    to sample it); the second load is the profiled one."""
+def profile(stack: Stack, cookie: str, seconds: int, pages: str = "/home") -> None:
+    """For each page of ``pages`` (``--profile-page``, comma-separated; /home by default, ``/`` is loaded anonymous as
+    in the measurement, any other path logged in): the CPU per page of every role, then py-spy every gunicorn
+    process while wrk loads the page (``--profile DIR``: raw collapsed stacks per process and page). The CPU figures
+    come from a load without py-spy (which pauses each process to sample it); the second load is the profiled one."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     outdir = Path(stack.args_profile)
     outdir.mkdir(parents=True, exist_ok=True)
     workers = stack.workers()
-    _load_home(stack, cookie, 2)  # warm up
-    before = {pid: cpu_seconds(pid) for pid in workers}
-    postgres_before = _postgres_cpu()
-    pages = _load_home(stack, cookie, seconds)
-    by_role = _cpu_by_role(workers, before, postgres_before)
-    log(f"CPU during {pages} pages of /home in {seconds} s ({pages / seconds:.0f} req/s), ms per page: "
-        + ", ".join(f"{k} {1000 * v / max(pages, 1):.2f}" for k, v in by_role.items())
-        + f"; all of them {1000 * sum(by_role.values()) / max(pages, 1):.2f}")
-    before = {pid: cpu_seconds(pid) for pid in workers}
-    postgres_before = _postgres_cpu()
-    spies = [subprocess.Popen([spy, "record", "--gil", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f", "raw",
-                               "-o", str(outdir / f"{stack.config}-{role}-{pid}.txt")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for pid, role in workers.items()]
-    time.sleep(1)
-    pages = _load_home(stack, cookie, seconds)
-    for spy_proc in spies:
-        spy_proc.wait(seconds + 60)
-    by_role = _cpu_by_role(workers, before, postgres_before)
-    log(f"CPU seconds during the profiled load ({pages} pages of /home, under py-spy): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
+    for page in pages.split(","):
+        page_cookie = None if page == "/" else cookie
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", page).strip("_") or "index"
+        _load_page(stack, page, page_cookie, 2)  # warm up
+        before = {pid: cpu_seconds(pid) for pid in workers}
+        postgres_before = _postgres_cpu()
+        served = _load_page(stack, page, page_cookie, seconds)
+        by_role = _cpu_by_role(workers, before, postgres_before)
+        log(f"CPU during {served} pages of {page} in {seconds} s ({served / seconds:.0f} req/s), ms per page: "
+            + ", ".join(f"{k} {1000 * v / max(served, 1):.2f}" for k, v in by_role.items())
+            + f"; all of them {1000 * sum(by_role.values()) / max(served, 1):.2f}")
+        before = {pid: cpu_seconds(pid) for pid in workers}
+        postgres_before = _postgres_cpu()
+        spies = [subprocess.Popen([spy, "record", "--gil", "-p", str(pid), "-d", str(seconds), "-r", "200", "-f",
+                                   "raw", "-o", str(outdir / f"{stack.config}-{slug}-{role}-{pid}.txt")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for pid, role in workers.items()]
+        time.sleep(1)
+        served = _load_page(stack, page, page_cookie, seconds)
+        for spy_proc in spies:
+            spy_proc.wait(seconds + 60)
+        by_role = _cpu_by_role(workers, before, postgres_before)
+        log(f"CPU seconds during the profiled load ({served} pages of {page}, under py-spy): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in by_role.items()))
     log(f"profiles in {outdir}")
 
 
@@ -458,6 +464,8 @@ def internal(stack: Stack, seconds: int, script: Path) -> None:
         "policies  GET /internal/customers/<id>/policies": ("policies", f"/internal/customers/{customer}/policies"),
         "documents GET /internal/customers/<id>/documents?limit=5":
             ("documents", f"/internal/customers/{customer}/documents?limit=5"),
+        "documents GET /internal/customers/<id>/documents?limit=21":  # what /documents asks
+            ("documents", f"/internal/customers/{customer}/documents?limit=21"),
         "identity  GET /internal/declarations/<id>": ("identity", f"/internal/declarations/{customer}"),
         "identity  GET /healthz": ("identity", "/healthz"),
     }
@@ -498,6 +506,9 @@ def main() -> int:
     parser.add_argument("--home-only", action="store_true", help="measure the baseline and /home only (a quick look)")
     parser.add_argument("--profile", metavar="DIR", help="instead of measuring: py-spy every gunicorn worker "
                                                          "while /home is loaded; raw collapsed stacks into DIR")
+    parser.add_argument("--profile-page", default="/home", metavar="PATH",
+                        help="the pages --profile loads, comma-separated: /home (default), / (anonymous, as "
+                        "measured), /documents …")
     parser.add_argument("--internal", action="store_true", help="instead of measuring the pages: each internal read "
                         "of /home alone (8 connections), with its CPU per request in the service and in PostgreSQL")
     args = parser.parse_args()
@@ -526,7 +537,7 @@ def main() -> int:
                     continue
                 if args.profile:
                     stack.args_profile = args.profile
-                    profile(stack, cookies["portal"], args.duration)
+                    profile(stack, cookies["portal"], args.duration, args.profile_page)
                     continue
                 load_before = os.getloadavg()[0]
                 results = measure(stack, cookies, args, script)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 import time
 
-from flask import Flask, current_app, g, request, session, url_for
+from flask import Flask, current_app, g, request, session
 from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_common import logs, metrics
 
-from . import SERVICE, formatting, i18n, labels, settings, urls
+from . import SERVICE, formatting, fragments, i18n, labels, settings, templating, urls
 from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
@@ -55,6 +55,7 @@ HSTS = "max-age=31536000; includeSubDomains"  # a year (ASVS 3.4.1); served only
 def create_app(config: dict | None = None) -> Flask:
     logs.configure_logging(SERVICE)
     app = Flask(__name__)
+    app.jinja_environment = templating.PortalEnvironment  # before anything makes app.jinja_env
     app.session_interface = EncryptedCookieSessionInterface()  # no personal data readable in the cookie
     app.config.update(settings.from_env())
     app.config.update(config or {})
@@ -71,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals["field_attrs"] = field_attrs
     app.jinja_env.globals["url_for"] = urls.cached_url_for(app)
     app.jinja_env.globals["navlink"] = _navlink
+    app.jinja_env.globals["fragment"] = fragments.fragment
 
     _register_blueprints(app)
     _install_hooks(app)
@@ -181,18 +183,24 @@ def _store_language(lang: str) -> None:
         log.warning("language_not_stored", account_id=user["account_id"])
 
 
+_NAVLINK = Markup('<a href="%s"%s>%s</a>')
+_CURRENT_PAGE = Markup(' aria-current="page"')
+
+
 def _navlink(endpoint: str, text: str) -> Markup:
     """A link of the header's navigation, ``aria-current="page"`` on the page itself (and, for an area's ``.index``,
-    on every page of that area). A function rather than a Jinja macro: the header has five or six of them."""
+    on every page of that area). A function rather than a Jinja macro: the header has five or six of them. Markup's
+    ``%`` escapes the link and the text as its ``format`` did, without ``string.Formatter``'s parsing per call."""
     here = request.endpoint or ""
     current = here == endpoint or (here.startswith(endpoint.rsplit(".", 1)[0] + ".") and endpoint.endswith(".index"))
-    return Markup('<a href="{}"{}>{}</a>').format(current_app.jinja_env.globals["url_for"](endpoint),
-                                                  Markup(' aria-current="page"') if current else "", text)
+    return _NAVLINK % (current_app.jinja_env.globals["url_for"](endpoint), _CURRENT_PAGE if current else "", text)
 
 
 def _lang_url(code: str) -> str:
-    """The current page in another language (``?lang=`` keeps the other query parameters)."""
+    """The current page in another language (``?lang=`` keeps the other query parameters); the templates' link
+    cache (urls.py) builds it as Flask's ``url_for`` does."""
+    build = current_app.jinja_env.globals["url_for"]
     if request.url_rule is None or request.method != "GET":
-        return url_for("main.index", lang=code)
+        return build("main.index", lang=code)
     args = {**request.args.to_dict(), **(request.view_args or {}), "lang": code}
-    return url_for(request.endpoint, **args)
+    return build(request.endpoint, **args)

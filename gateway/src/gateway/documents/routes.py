@@ -7,9 +7,10 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import Response, g, render_template, request, stream_with_context, url_for
-from flask_babel import lazy_gettext as _l
 
 from .. import labels
+from ..i18n import translate
+from ..labels import _l
 from ..auth import login_required
 from ..clients import clients
 from ..clients.http import Gone, InvalidFields, NotFound, ServiceUnavailable
@@ -113,7 +114,7 @@ def index():
     first = (page - 1) * PAGE_SIZE + 1
     return render_template("documents/index.html", documents=listing["documents"], unread=listing["unread"],
                            policy_numbers=policy_numbers, selected_policy=policy_number, selected_type=doc_type,
-                           sort=sort, sorts=SORT_LABELS,
+                           sort=sort, sorts={code: translate(text) for code, text in SORT_LABELS.items()},
                            page=page, total=listing["total"], first=first,
                            last=first + len(listing["documents"]) - 1,
                            newer_url=page_url(page - 1) if page > 1 else None,
@@ -124,6 +125,8 @@ PDF = "application/pdf"
 DOCUMENT_CSP = "sandbox; default-src 'none'; frame-ancestors 'self'"
 
 
+#: The sort choices' words (Hungarian; ``_l`` marks them for ``pybabel extract``), in the page's language from the
+#: request's catalogue (``i18n.translate``) — lazy strings looked the request's catalogue up again on every use.
 SORT_LABELS = {"newest": _l("Legújabb elöl"), "oldest": _l("Legrégebbi elöl"), "type": _l("Típus szerint"),
                "policy": _l("Szerződés szerint")}
 
