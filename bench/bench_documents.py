@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,9 +37,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlparse
 
-from portal_common.testing import free_port
+from portal_common.testing import free_port, reachable
 from procstat import cpu_seconds, pids_named, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,15 +47,6 @@ DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 INBOX, DOCUMENTS, RAW_DST = "portal-inbox", "portal-documents", "bench-raw-copies"
 POLICIES = 50
 TARGET = 0.8  # issue 9 (the documents issue asked 0.7)
-
-
-def reachable(url: str) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def s3_client(endpoint: str):

@@ -114,7 +114,7 @@ class Stack:
         if config == "postgres":
             from portal_common import testing
 
-            if not (testing._reachable(testing.AMQP_URL) and testing._reachable(testing.POSTGRES_URL)):
+            if not (testing.reachable(testing.AMQP_URL) and testing.reachable(testing.POSTGRES_URL)):
                 raise SystemExit("bench-gateway: the postgres configuration needs RabbitMQ and PostgreSQL "
                                  f"({testing.AMQP_URL}, {testing.POSTGRES_URL})")
             namespace = "bench" + uuid.uuid4().hex[:8]

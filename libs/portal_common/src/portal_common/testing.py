@@ -37,7 +37,8 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _reachable(url: str) -> bool:
+def reachable(url: str) -> bool:
+    """Whether something accepts TCP connections at the URL's host and port (within 2 s)."""
     parsed = urlparse(url)
     try:
         with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
@@ -49,7 +50,7 @@ def _reachable(url: str) -> bool:
 def require(url: str, what: str) -> str:
     import pytest
 
-    if _reachable(url):
+    if reachable(url):
         return url
     message = f"{what} is not reachable at {urlparse(url).hostname}:{urlparse(url).port}"
     if in_ci():
