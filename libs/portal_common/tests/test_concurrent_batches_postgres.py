@@ -9,10 +9,10 @@ from sqlalchemy import Column, MetaData, String, Table, select, text
 
 from portal_common import consumer
 from portal_common.consumer import Worker
-from portal_common.db import make_engine, make_session_factory, plumbing_tables
+from portal_common.db import make_session_factory, plumbing_tables
 from portal_common.errors import Kind, classify, is_conflict, is_database_unavailable
 from portal_common.testing import (Crossing, FakePublisher, OperatorLog, apply_batches_at_once, decoded_delivery,
-                                   plumbing_bus, temp_postgres_database)
+                                   plumbing_bus, temp_postgres_tables)
 
 pytestmark = pytest.mark.database
 EVENT = "thing.seen"
@@ -24,11 +24,8 @@ _outbox, processed = plumbing_tables(metadata)
 
 @pytest.fixture
 def engine():
-    with temp_postgres_database("batches") as url:
-        engine = make_engine(url)
-        metadata.create_all(engine)
+    with temp_postgres_tables("batches", metadata) as engine:
         yield engine
-        engine.dispose()
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import MetaData, select
 
-from portal_common.db import make_engine, make_session_factory, plumbing_tables
+from portal_common.db import make_session_factory, plumbing_tables
 from portal_common.housekeeping import Housekeeper, plumbing_rules
-from portal_common.testing import temp_postgres_database
+from portal_common.testing import temp_postgres_tables
 
 pytestmark = pytest.mark.database
 
@@ -20,11 +20,8 @@ outbox, processed = plumbing_tables(metadata)
 
 @pytest.fixture
 def factory():
-    with temp_postgres_database("housekeeping") as url:
-        engine = make_engine(url)
-        metadata.create_all(engine)
+    with temp_postgres_tables("housekeeping", metadata) as engine:
         yield make_session_factory(engine)
-        engine.dispose()
 
 
 def outbox_row(event_id, occurred, published):

@@ -87,6 +87,20 @@ def temp_postgres_database(prefix: str):
         admin.dispose()
 
 
+@contextlib.contextmanager
+def temp_postgres_tables(prefix: str, metadata):
+    """A throwaway database with ``metadata``'s tables; yields its engine (disposed, the database dropped, after)."""
+    from .db import make_engine
+
+    with temp_postgres_database(prefix) as url:
+        engine = make_engine(url)
+        try:
+            metadata.create_all(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
 def migrate(alembic_ini: Path, database_url: str) -> None:
     """Run a service's Alembic migrations against ``database_url`` (in a subprocess, like production)."""
     alembic_ini = Path(alembic_ini).resolve()
