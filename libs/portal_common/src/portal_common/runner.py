@@ -1,7 +1,6 @@
 """Runs a service's worker process: health side port, outbox relay thread, consumer loop, clean shutdown."""
 from __future__ import annotations
 
-import signal
 import threading
 
 from sqlalchemy.engine import Engine
@@ -15,6 +14,7 @@ from .db import ping
 from .deadletters import DeadLetterGauge
 from .health import broker_check, serve_health
 from .housekeeping import Housekeeper, Rule, plumbing_rules
+from .shutdown import on_stop_signals
 from .outbox import OutboxRelay
 
 log = logs.get_logger(__name__)
@@ -50,16 +50,16 @@ def run(service: str, bus: MessageBus, engine: Engine, session_factory: sessionm
     for t in threads:
         t.start()
 
-    def _stop(signum, _frame):
+    def _stop(signum):
         log.info("worker_stopping", signal=signum)
         worker.stop()
         for loop in loops:
             loop.stop()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    on_stop_signals(_stop)
     log.info("worker_started", health_port=port, transport="amqp" if worker.url else "filesystem")
     worker.run_forever()
     for t in threads:
         t.join(timeout=10)
     server.shutdown()
+
