@@ -45,6 +45,8 @@ from pathlib import Path
 
 import requests
 
+from portal_devstack import procs
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from procstat import cpu_seconds, pids_named  # noqa: E402 - the folder just put on the path
@@ -160,32 +162,19 @@ class Stack:
         self.procs.clear()
         self._stop_leftovers()
 
-    def _leftovers(self) -> list[int]:
-        """Processes still running with this stack's own var folder in their environment: a child the devstack
-        (re)started in a session of its own that outlived it would otherwise keep its port for the next run."""
-        marker = f"PORTAL_VAR_DIR={self.var}".encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                with contextlib.suppress(OSError):
-                    if marker in (entry / "environ").read_bytes().split(b"\0"):
-                        pids.append(int(entry.name))
-        return pids
-
     def _stop_leftovers(self) -> None:
-        pids = self._leftovers()
+        """Processes still running with this stack's own var folder in their environment: a child of the devstack
+        that outlived it would otherwise keep its port for the next run (portal_devstack.procs, as `make run`'s own
+        start-up check)."""
+        def find() -> list[int]:
+            return procs.with_env("PORTAL_VAR_DIR", str(self.var))
+
+        pids = find()
         if not pids:
             return
-        log(f"{len(pids)} process(es) of this stack outlived it: SIGTERM, then SIGKILL after 10 s ({pids})")
-        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + wait_s
-            while (pids := self._leftovers()) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if not pids:
-                return
+        log(f"{len(pids)} process(es) of this stack outlived it: SIGTERM, then SIGKILL after 10 s "
+            f"({', '.join(procs.describe(pid) for pid in pids)})")
+        procs.stop(find, grace_s=10.0)
 
     @staticmethod
     def _delete_topology(url: str, namespace: str) -> None:

@@ -6,18 +6,25 @@ filesystem transport under ``var/bus``. Data stays in ``var/`` between runs.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from portal_common import config
+
+from . import procs
+from .reaper import RUN_VARIABLE
 
 ROOT = config.REPO_ROOT
 #: Shifts every internal port, so a second stack (the browser tests) can run beside a developer's `make run`.
@@ -77,15 +84,82 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
     return procs
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when the supervisor dies, however that happens (the
-    children have sessions of their own, so a terminal's Ctrl-C reaches only the supervisor)."""
-    try:
-        import ctypes
+def ports(env: dict) -> dict[str, int]:
+    """Every TCP port the stack listens on, by the process that needs it."""
+    taken = {"s3": S3_PORT, "smtp": SMTP_PORT, "sms": SMS_PORT}
+    for name in available_services():
+        taken[f"{name}-api"] = SERVICES[name]
+        taken[f"{name}-worker (health)"] = HEALTH_PORTS[name]
+    if (ROOT / "gateway" / "pyproject.toml").exists():
+        taken["gateway"] = int(env["PORTAL_HTTP_PORT"])
+        taken["gateway (operations)"] = HEALTH_PORTS["gateway"]
+    return taken
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+
+def clear_the_way(var_dir: str, needed: dict[str, int], say, grace_s: float = 10.0) -> bool:
+    """Before starting: stop what an earlier run of the same var dir left running (its reaper killed too, say),
+    then check that every port is free. Returns False, having said why, when the stack cannot start: another
+    supervisor still runs on this var dir, or a port is taken by something else.
+
+    A leftover is a process a supervisor started (it carries ``PORTAL_DEVSTACK_RUN``) with this ``PORTAL_VAR_DIR``
+    in its environment: a developer's shell that merely exports the same folder is never touched."""
+    mine = procs.ancestors()  # never this process nor `make` above it
+
+    def leftovers() -> list[int]:
+        return procs.with_env("PORTAL_VAR_DIR", var_dir, exclude=mine, having=RUN_VARIABLE)
+
+    found = leftovers()
+    live = sorted({supervisor for pid in found if (supervisor := supervisor_of(pid)) is not None})
+    if live:
+        say(f"!! another `make run` is using {var_dir}: supervisor {procs.describe(live[0])}. Stop it first "
+            f"(Ctrl-C in its terminal, or kill {live[0]}), or give this run another PORTAL_VAR_DIR.")
+        return False
+    if found:
+        say(f"!! stopping {len(found)} process(es) an earlier run of {var_dir} left running (SIGTERM, SIGKILL after "
+            f"{grace_s:g} s): {', '.join(procs.describe(pid) for pid in found)}")
+        still = procs.stop(leftovers, grace_s)
+        if still:
+            say(f"!! could not stop: {', '.join(procs.describe(pid) for pid in still)}")
+            return False
+    busy = {role: port for role, port in needed.items() if not procs.port_free(port)}
+    for role, port in busy.items():
+        holders = procs.listeners(port)
+        who = ", ".join(procs.describe(pid) for pid in holders) if holders else \
+            "a process this user cannot see (another user's, or a container's)"
+        say(f"!! port {port} ({role}) is taken by {who}")
+    if busy:
+        say("!! not starting: stop those, or move this stack's ports with PORTAL_DEVSTACK_PORT_OFFSET and "
+            "PORTAL_HTTP_PORT")
+        return False
+    return True
+
+
+def supervisor_of(pid: int) -> int | None:
+    """The pid of the running supervisor that started ``pid``, None when it is gone (the run's token begins with the
+    supervisor's pid; it is still the child's parent only while that supervisor lives)."""
+    token = procs.env_value(pid, RUN_VARIABLE) or ""
+    supervisor = int(token.split("-")[0]) if token.split("-")[0].isdigit() else None
+    return supervisor if supervisor is not None and procs.parent(pid) == supervisor else None
+
+
+try:  # looked up here, once: the child between fork and exec should run as little Python as possible
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: no parent-death signal, the reaper still stops the children
+    _prctl = None
+
+
+def _die_with_parent(supervisor_pid: int) -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the supervisor dies, however that happens (the
+    children have sessions of their own, so a terminal's Ctrl-C reaches only the supervisor). If the supervisor died
+    between the fork and this call, no signal would ever come (the child already has another parent): leave at once.
+
+    Linux sends this signal when the *thread* that forked the child ends, and again at each re-parenting while the
+    supervisor's threads exit — a child may get several SIGTERMs in a row (portal_common.runner copes). So children
+    are started from one thread that lives as long as the supervisor (``make run``: the main thread)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != supervisor_pid:
+        os._exit(1)
 
 
 @dataclass
@@ -103,15 +177,34 @@ class Child:
 class Supervisor:
     """Starts the children and keeps them running: a child that dies is started again after a growing pause
     (1 s, 2 s, 4 s … 30 s; back to 1 s once it stayed up a minute), with a line saying so, while the others keep
-    serving. Only Ctrl-C (or SIGTERM) stops the portal."""
+    serving. Only Ctrl-C (or SIGTERM, SIGHUP) stops the portal: SIGTERM to every child, SIGKILL after
+    ``stop_grace_s``.
+
+    Should the supervisor itself die without that stop (SIGKILL), no child outlives it for long: each gets SIGTERM
+    from Linux (``PR_SET_PDEATHSIG``), and the reaper process (portal_devstack.reaper) SIGKILLs whatever of the run
+    is still there ``stop_grace_s`` later. Every child carries the run's token (``PORTAL_DEVSTACK_RUN``) in its
+    environment, which is how the reaper finds them, grandchildren included."""
 
     def __init__(self, backoff_base_s: float = 1.0, backoff_max_s: float = 30.0, stable_s: float = 60.0,
-                 out=None):
+                 out=None, stop_grace_s: float = 15.0):
         self.children: list[Child] = []
         self.stopping = threading.Event()
         self.backoff_base_s, self.backoff_max_s, self.stable_s = backoff_base_s, backoff_max_s, stable_s
+        self.stop_grace_s = stop_grace_s
         self.out = out or sys.stdout
+        self.run_token = f"{os.getpid()}-{uuid.uuid4().hex}"  # see supervisor_of()
+        self.reaper: subprocess.Popen | None = None
+        self._reaper_pipe: int | None = None
         self._lock = threading.Lock()
+
+    def _start_reaper(self) -> None:
+        read_end, self._reaper_pipe = os.pipe()  # both ends close-on-exec: no child holds the write end
+        try:
+            self.reaper = subprocess.Popen(
+                [sys.executable, "-m", "portal_devstack.reaper", "--fd", str(read_end), "--run", self.run_token,
+                 "--grace-s", str(self.stop_grace_s)], cwd=ROOT, pass_fds=(read_end,), start_new_session=True)
+        finally:
+            os.close(read_end)
 
     def start(self, name: str, cmd: list[str], env: dict, colour: str) -> Child:
         child = Child(name, cmd, env, colour)
@@ -123,9 +216,11 @@ class Supervisor:
         with self._lock:
             if self.stopping.is_set():
                 return
-            child.proc = subprocess.Popen(child.cmd, env=child.env, cwd=ROOT, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                          preexec_fn=_die_with_parent)
+            if self.reaper is None:
+                self._start_reaper()
+            child.proc = subprocess.Popen(child.cmd, env={**child.env, RUN_VARIABLE: self.run_token}, cwd=ROOT,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=functools.partial(_die_with_parent, os.getpid()))
             child.started_at, child.restart_at = time.monotonic(), None
         threading.Thread(target=self._pump, args=(child.name, child.proc, child.colour), daemon=True).start()
 
@@ -136,8 +231,11 @@ class Supervisor:
     def _pump(self, name: str, proc: subprocess.Popen, colour: str) -> None:
         prefix = f"\033[{colour}m{name:>16} |\033[0m " if self.out.isatty() else f"{name:>16} | "
         for line in iter(proc.stdout.readline, b""):
-            self.out.write(prefix + line.decode("utf-8", "replace"))
-            self.out.flush()
+            # Keep reading even when the output is gone (a closed terminal): a child writing to a full pipe would
+            # block, and a blocked child does not stop on SIGTERM.
+            with contextlib.suppress(OSError, ValueError):
+                self.out.write(prefix + line.decode("utf-8", "replace"))
+                self.out.flush()
 
     def watch(self) -> None:
         while not self.stopping.wait(0.2):
@@ -163,11 +261,12 @@ class Supervisor:
                       "the other processes keep running")
 
     def stop(self) -> None:
-        """SIGTERM every process group, wait up to 15 s, then SIGKILL; a second Ctrl-C skips the wait."""
+        """SIGTERM every process group, wait up to ``stop_grace_s``, then SIGKILL; a second Ctrl-C skips the wait.
+        Then the reaper is told that nothing is left to do."""
         self.stopping.set()
-        self._signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + 15
         try:
+            self._signal_all(signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_grace_s
             for child in self.children:
                 if child.proc is None:
                     continue
@@ -178,6 +277,22 @@ class Supervisor:
         except KeyboardInterrupt:
             self._say("stopping at once")
         self._signal_all(signal.SIGKILL)
+        for child in self.children:
+            if child.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(timeout=5)
+        self._dismiss_reaper()
+
+    def _dismiss_reaper(self) -> None:
+        with self._lock:
+            pipe, self._reaper_pipe = self._reaper_pipe, None
+        if pipe is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(pipe, b"done\n")
+        os.close(pipe)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.reaper.wait(timeout=10)
 
     def _signal_all(self, sig: int) -> None:
         with self._lock:  # no restart slips in between: _spawn checks ``stopping`` under the same lock
@@ -222,10 +337,20 @@ def seed_demo(env: dict) -> None:
     marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
+def stop_on_signals() -> None:
+    """SIGTERM (a harness) and SIGHUP (the terminal closed) stop the portal as Ctrl-C does: KeyboardInterrupt in the
+    main thread. Raising is all a handler may safely do: it runs between two bytecodes, maybe inside a lock the main
+    thread holds (the old handler's ``Event.set`` could deadlock on a second signal)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
+
+
 def main() -> int:
     env = base_env()
+    if not clear_the_way(env["PORTAL_VAR_DIR"], ports(env), lambda text: print(text, flush=True)):
+        return 1
     supervisor = Supervisor()
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
+    stop_on_signals()
     try:
         migrate(env)
         for index, (name, cmd, extra) in enumerate(plan(env)):
@@ -243,7 +368,8 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nstopping the portal …", flush=True)
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print("\nstopping the portal …", flush=True)
         supervisor.stop()
     return 0
 
