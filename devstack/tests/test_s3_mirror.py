@@ -61,3 +61,19 @@ def test_a_failing_pass_is_reported_and_does_not_end_the_process(tmp_path, capsy
             raise ConnectionError("S3 went away")
     assert devs3.mirror_safely(Broken(), tmp_path, {}) is False
     assert "s3 mirror pass failed, retrying in the next one: ConnectionError: S3 went away" in capsys.readouterr().out
+
+
+def test_what_a_kill_mid_write_left_does_not_stop_the_next_start(s3, tmp_path, capsys):
+    # Before the mirror wrote atomically, a kill during a pass left an empty lifecycle file (and could leave a cut
+    # object): the restore at the next start failed on it, and the S3 process crash-looped.
+    bucket = f"mirror-kill-{uuid.uuid4().hex[:8]}"  # its own: the other tests left objects in bucket
+    root = tmp_path / "s3"
+    (root / bucket).mkdir(parents=True)
+    (root / f"{bucket}.lifecycle.json").write_text("")
+    (root / bucket / "a.pdf").write_bytes(b"whole")
+    (root / bucket / "b.pdf.partial").write_bytes(b"cu")
+    assert devs3.restore(s3, root) == 1
+    assert f"s3: ignoring the unreadable {root / f'{bucket}.lifecycle.json'}" in capsys.readouterr().out
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a.pdf"]
+    devs3.mirror(s3, root, {})
+    assert sorted(p.name for p in (root / bucket).iterdir()) == ["a.pdf", "a.pdf.meta.json"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from portal_common import config
+from portal_common.shutdown import on_stop_signals
 
 ACCESS_KEY, SECRET_KEY = "portal", "portal-secret"
 
@@ -34,10 +35,14 @@ def restore(s3, root: Path) -> int:
         s3.create_bucket(Bucket=bucket_dir.name)
         lifecycle = bucket_dir.with_suffix(".lifecycle.json")
         if lifecycle.exists():
-            s3.put_bucket_lifecycle_configuration(Bucket=bucket_dir.name,
-                                                  LifecycleConfiguration=json.loads(lifecycle.read_text()))
+            try:
+                rules = json.loads(lifecycle.read_text())
+            except ValueError:  # cut short by a kill before writes were atomic: the documents service sets it again
+                print(f"s3: ignoring the unreadable {lifecycle}", flush=True)
+            else:
+                s3.put_bucket_lifecycle_configuration(Bucket=bucket_dir.name, LifecycleConfiguration=rules)
         for path in bucket_dir.rglob("*"):
-            if path.is_file() and not path.name.endswith(".meta.json"):
+            if path.is_file() and not path.name.endswith((".meta.json", PARTIAL)):
                 meta_file = path.with_name(path.name + ".meta.json")
                 meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
                 s3.put_object(Bucket=bucket_dir.name, Key=str(path.relative_to(bucket_dir)), Body=path.read_bytes(),
@@ -45,6 +50,18 @@ def restore(s3, root: Path) -> int:
                               **({"ChecksumSHA256": meta["ChecksumSHA256"]} if meta.get("ChecksumSHA256") else {}))
                 count += 1
     return count
+
+
+PARTIAL = ".partial"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """The whole file or the previous one, never a truncated one: this process may be killed in any write (SIGTERM
+    before its handler is set, SIGKILL), and the next start restores from these files. A ``.partial`` left behind
+    is skipped by ``restore`` and removed by the next mirror pass."""
+    partial = path.with_name(path.name + PARTIAL)
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def mirror(s3, root: Path, seen: dict) -> None:
@@ -66,7 +83,7 @@ def _mirror_bucket(s3, root: Path, name: str, seen: dict) -> None:
     bucket_dir.mkdir(exist_ok=True)
     try:
         rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
-        (root / f"{name}.lifecycle.json").write_text(json.dumps({"Rules": rules}, default=str))
+        write_atomically(root / f"{name}.lifecycle.json", json.dumps({"Rules": rules}, default=str).encode())
     except ClientError as exc:
         if _code(exc) not in _NO_LIFECYCLE:
             raise
@@ -87,9 +104,9 @@ def _mirror_bucket(s3, root: Path, name: str, seen: dict) -> None:
             present.add(key)
             path = bucket_dir / key
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
-            path.with_name(path.name + ".meta.json").write_text(json.dumps(
-                {"ContentType": got.get("ContentType"), "ChecksumSHA256": got.get("ChecksumSHA256")}))
+            write_atomically(path, body)
+            write_atomically(path.with_name(path.name + ".meta.json"), json.dumps(
+                {"ContentType": got.get("ContentType"), "ChecksumSHA256": got.get("ChecksumSHA256")}).encode())
             seen[(name, key)] = etag
     for path in list(bucket_dir.rglob("*")):
         if path.is_file() and not path.name.endswith(".meta.json"):
@@ -135,8 +152,7 @@ def main() -> None:
     mirror(s3, root, seen)
     print(f"s3 on {endpoint} (restored {restored} objects from {root})", flush=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(lambda _signum: stop.set())  # not stop.set() in the handler itself: see on_stop_signals
     while not stop.wait(args.mirror_seconds):
         mirror_safely(s3, root, seen)
     mirror_safely(s3, root, seen)
