@@ -542,6 +542,8 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench-gateway needs wrk: sudo apt-get install wrk (make bench-gateway does, as root)")
+    if args.profile and not (shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists()):
+        raise SystemExit("--profile needs py-spy, which is not a project dependency: .venv/bin/pip install py-spy")
     configs = ["postgres", "embedded"] if args.config == "both" else [args.config]
     all_ok = True
     with tempfile.TemporaryDirectory() as tmp:
