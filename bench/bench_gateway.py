@@ -96,12 +96,13 @@ class Stack:
     """The whole portal (``python -m portal_devstack``) on shifted ports, plus the baseline app."""
 
     def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack,
-                 gateway_workers: str | None = None, gateway_threads: str | None = None):
+                 gateway_workers: str | None = None, gateway_threads: str | None = None, floor: bool = False):
         self.config = config
         self.var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-gw-{config}-")))
         offset = 10000 + random.randrange(0, 100) * 100
         self.url = f"http://127.0.0.1:{8000 + offset}"
         self.baseline_url = f"http://127.0.0.1:{8090 + offset}"
+        self.floor_url = f"http://127.0.0.1:{8091 + offset}" if floor else None
         self.internal = {name: f"http://127.0.0.1:{port + offset}" for name, port in
                          {"identity": 8101, "policies": 8102, "documents": 8103}.items()}
         self.env = {**os.environ, "PORTAL_VAR_DIR": str(self.var), "PORTAL_DEVSTACK_PORT_OFFSET": str(offset),
@@ -135,8 +136,15 @@ class Stack:
         self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
                      "baseline_app:app"],
                     {**self.env, "PORTAL_API_PORT": str(8090 + offset), "PORTAL_API_HOST": "127.0.0.1"})
+        if floor:  # the gateway alone, with in-process fakes (bench/floor_app.py)
+            self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
+                         "floor_app:create()"],
+                        {**self.env, "PORTAL_API_PORT": str(8091 + offset), "PORTAL_API_HOST": "127.0.0.1",
+                         "PORTAL_HEALTH_PORT": str(8092 + offset), "PORTAL_HEALTH_HOST": "127.0.0.1",
+                         "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-floor")})
         wait_until(lambda: (self.var / "demo-seeded").exists() and self._ok(self.url + "/healthz")
-                   and self._ok(self.baseline_url + "/login"), 240, f"the portal to start (log: {self.var})", 1)
+                   and self._ok(self.baseline_url + "/login") and (not floor or self._ok(self.floor_url + "/login")),
+                   240, f"the portal to start (log: {self.var})", 1)
         for proc in self.procs:
             if proc.poll() is not None:
                 raise SystemExit(f"bench-gateway: a process exited early (log: {self.var / 'devstack.log'})")
@@ -316,7 +324,33 @@ def seed(stack: Stack) -> dict:
     baseline = requests.Session()
     baseline.get(stack.baseline_url + "/login", timeout=30).raise_for_status()
     stack.seeded = {"customer_id": customer_id, "username": username, "headers": headers}
-    return {"portal": _cookie_header(browser), "baseline": _cookie_header(baseline)}
+    cookies = {"portal": _cookie_header(browser), "baseline": _cookie_header(baseline)}
+    if stack.floor_url:
+        cookies["floor"] = _floor_login(stack.floor_url)
+    return cookies
+
+
+def _floor_login(url: str) -> str:
+    """Logs in to the gateway-alone app (bench/floor_app.py) through its form, as above; checks its /home shows
+    the same shape of page: 3 policies, 5 of the 20 documents."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import floor_app as floor
+
+    browser = requests.Session()
+    form = browser.get(url + "/login", timeout=30).text
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    done = browser.post(url + "/login", data={"csrf_token": csrf, "username": floor.USERNAME,
+                                               "password": floor.PASSWORD}, timeout=30)
+    if not done.url.endswith("/home") or done.status_code != 200:
+        raise SystemExit(f"bench-gateway: login to the gateway alone ended at {done.url} ({done.status_code})")
+    browser.get(url + "/home", timeout=30).raise_for_status()
+    for _ in range(4):  # every gunicorn worker knows the fixed session
+        home = browser.get(url + "/home", timeout=30)
+        if home.status_code != 200 or not home.url.endswith("/home") or home.cookies:
+            raise SystemExit(f"bench-gateway: the gateway alone's /home answered {home.status_code} at {home.url}")
+    if sum(number in home.text for number, _, _ in floor.POLICIES) != 3 or home.text.count("doc-list__item") != 5:
+        raise SystemExit("bench-gateway: the gateway alone's /home does not show 3 policies and 5 documents")
+    return _cookie_header(browser)
 
 
 def _publish(publisher, messages) -> None:
@@ -367,11 +401,13 @@ def measure(stack: Stack, cookies: dict, args, script: Path) -> dict[str, list[d
     targets = {
         "baseline (bare Flask page, signed-cookie session)": (stack.baseline_url + "/", cookies["baseline"]),
         "portal /home (logged in)": (stack.url + "/home", cookies["portal"]),
+        **({"gateway alone /home (fakes: no internal hop)": (stack.floor_url + "/home", cookies["floor"])}
+           if "floor" in cookies else {}),
         "portal / (anonymous)": (stack.url + "/", None),
         "portal /documents (logged in, first page)": (stack.url + "/documents", cookies["portal"]),
     }
     if args.home_only:
-        targets = dict(list(targets.items())[:2])
+        targets = {name: target for name, target in targets.items() if "/home" in name or name.startswith("baseline")}
     for url, cookie in targets.values():  # warm up every process (imports, template compilation, pools)
         wrk(url, cookie, 2, script)
     results: dict[str, list[dict]] = {name: [] for name in targets}
@@ -401,7 +437,7 @@ def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> boo
         bad = sum(r["not_200"] + r["socket_errors"] for r in runs)
         print(f"{name:<48} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f} {rps / base:>7.3f} {bad:>8}")
         ok = ok and bad == 0
-        if name.startswith("portal /home"):
+        if name.startswith("portal /home"):  # the target is the real page's
             home = (rps / base, p99)
     verdict = home[0] >= TARGET_RATIO and home[1] <= TARGET_P99_MS
     print(f"target for /home: ratio >= {TARGET_RATIO} and p99 <= {TARGET_P99_MS:.0f} ms -> ratio {home[0]:.3f}, "
@@ -526,11 +562,16 @@ def main() -> int:
     parser.add_argument("--profile-page", default="/home", metavar="PATH",
                         help="the pages --profile loads, comma-separated: /home (default), / (anonymous, as "
                         "measured), /documents …")
+    parser.add_argument("--floor", action="store_true", help="also measure the gateway alone: /home rendered by the "
+                        "real gateway app with in-process fakes for identity, policies and documents (bench/floor_app.py):"
+                        " the ceiling of any design that renders the page in the gateway")
     parser.add_argument("--internal", action="store_true", help="instead of measuring the pages: each internal read "
                         "of /home alone (8 connections), with its CPU per request in the service and in PostgreSQL")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench-gateway needs wrk: sudo apt-get install wrk (make bench-gateway does, as root)")
+    if args.profile and not (shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists()):
+        raise SystemExit("--profile needs py-spy, which is not a project dependency: .venv/bin/pip install py-spy")
     configs = ["postgres", "embedded"] if args.config == "both" else [args.config]
     all_ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -540,7 +581,7 @@ def main() -> int:
             with contextlib.ExitStack() as stack_cleanup:
                 log(f"starting the portal ({config}) …")
                 stack = Stack(config, args.workers, args.threads, stack_cleanup, args.gateway_workers,
-                              args.gateway_threads)
+                              args.gateway_threads, floor=args.floor)
                 try:
                     cookies = seed(stack)
                 except SystemExit:

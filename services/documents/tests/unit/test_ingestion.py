@@ -251,3 +251,23 @@ def test_a_document_already_past_its_13_months_is_rejected_before_anything_is_st
     # one second younger: still inside its window, stored
     ok = upload(store, uploaded_at=uploaded_at + timedelta(seconds=1))
     assert ingest(ok, uow, store) is not None
+
+
+def test_a_document_uploaded_later_than_it_arrived_is_rejected_beyond_five_minutes_of_clock_difference(uow, store):
+    from datetime import timedelta
+
+    late = upload(store, uploaded_at=NOW + timedelta(minutes=5, seconds=1))
+    with pytest.raises(handlers.Rejected) as exc:
+        ingest(late, uow, store)
+    assert exc.value.reason == "uploaded_in_future"
+    assert str(exc.value) == (f"uploaded in the future: document {late.document_id} says it was uploaded at "
+                              f"{(NOW + timedelta(minutes=5, seconds=1)).isoformat()}, after it arrived at "
+                              f"{NOW.isoformat()} (more than 5 minutes of clock difference)")
+    assert uow.documents.get(late.document_id) is None and uow.published == []
+    assert store.data("portal-inbox", late.key) == PDF  # kept for the operator
+    # within the clocks' difference: stored, its window counted from the time it gives
+    skewed = upload(store, uploaded_at=NOW + timedelta(minutes=5))
+    doc = ingest(skewed, uow, store)
+    assert doc is not None and doc.uploaded_at == NOW + timedelta(minutes=5)
+    # the dead letter replayed after that instant is stored
+    assert handlers.ingest_document(late, uow, store, WHERE, NOW + timedelta(minutes=6)) is not None

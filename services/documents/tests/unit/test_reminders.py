@@ -34,7 +34,7 @@ def test_an_unread_document_is_reminded_once_30_days_before_its_end(uow, store):
 def test_no_reminder_after_the_end_or_for_a_closed_registration(uow, store):
     late = ingest(uow, store, uploaded_at=NOW)
     assert handlers.send_expiry_reminders(lambda: uow, late.available_until, 30) == []
-    closed = ingest(uow, store, uploaded_at=NOW + timedelta(days=1))
+    closed = ingest(uow, store, uploaded_at=NOW - timedelta(days=1))
     handlers.close_customer(commands.CloseCustomer("C-1"), uow, NOW)
     assert handlers.send_expiry_reminders(lambda: uow, closed.available_until - timedelta(days=10), 30) == []
     assert reminders(uow) == []

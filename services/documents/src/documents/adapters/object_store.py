@@ -17,6 +17,8 @@ from typing import Iterator
 
 from portal_common import logs
 
+from documents.domain.model import LIFECYCLE_DAYS
+
 log = logs.get_logger(__name__)
 CHUNK = 64 * 1024
 
@@ -160,6 +162,11 @@ class S3ObjectStore(AbstractObjectStore):
         self._ensure_lifecycle(documents_bucket, lifecycle_days)
 
     def _ensure_lifecycle(self, bucket: str, days: int) -> None:
+        """Put our rule (:data:`LIFECYCLE_RULE_ID`) on ``bucket``, keeping every other rule but the whole-bucket
+        expiry rules that ``deploy/minio/init.sh`` of earlier releases added under a random ID (397 days before the
+        rule became 398, or the configured days): the shortest rule wins in S3, so a left-over 397-day rule would
+        delete documents on their last shown day. Another whole-bucket rule shorter than the window is an
+        operator's: kept, and logged as an error on every start."""
         from botocore.exceptions import ClientError
 
         rule = {"ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}
@@ -169,12 +176,24 @@ class S3ObjectStore(AbstractObjectStore):
             if self._code(exc) != "NoSuchLifecycleConfiguration":
                 raise
             rules = []
+        legacy = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID and _expires_whole_bucket(r) is not None
+                  and _expires_whole_bucket(r) in (*LEGACY_INIT_RULE_DAYS, days)]
+        others = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID and r not in legacy]
+        for other in others:
+            other_days = _expires_whole_bucket(other)
+            if other_days is not None and other_days < LIFECYCLE_DAYS:
+                log.error("bucket_lifecycle_rule_expires_documents_early", bucket=bucket, rule_id=other.get("ID"),
+                          expiration_days=other_days, min_safe_days=LIFECYCLE_DAYS,
+                          hint="this rule deletes documents the portal still shows; remove it unless meant")
         ours = [r for r in rules if r.get("ID") == LIFECYCLE_RULE_ID]
-        if ours and ours[0].get("Expiration", {}).get("Days") == days and ours[0].get("Status") == "Enabled":
+        if not legacy and ours and ours[0].get("Expiration", {}).get("Days") == days \
+                and ours[0].get("Status") == "Enabled":
             return
-        others = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID]
         self.client.put_bucket_lifecycle_configuration(Bucket=bucket,
                                                        LifecycleConfiguration={"Rules": [*others, rule]})
+        for old in legacy:
+            log.warning("bucket_lifecycle_legacy_rule_removed", bucket=bucket, rule_id=old.get("ID"),
+                        expiration_days=_expires_whole_bucket(old))
         log.info("bucket_lifecycle_set", bucket=bucket, expiration_days=days)
 
     def ping(self):
@@ -289,6 +308,23 @@ class S3ObjectStore(AbstractObjectStore):
 
 
 LIFECYCLE_RULE_ID = "portal-document-retention"
+#: The expiry days of the rule that ``deploy/minio/init.sh`` added (with a random ID) before the service became the
+#: rule's only writer: 397 until the window was counted on the Budapest calendar.
+LEGACY_INIT_RULE_DAYS = (397,)
+
+
+def _expires_whole_bucket(rule: dict) -> int | None:
+    """The days after which an enabled ``rule`` deletes the current version of *every* object, else ``None``
+    (a rule limited by a prefix, tags or sizes, a disabled one, a date, or one without an expiration)."""
+    if rule.get("Status") != "Enabled":
+        return None
+    flt = rule.get("Filter")
+    if flt is None:
+        whole = not rule.get("Prefix")
+    else:
+        whole = set(flt) <= {"Prefix"} and not flt.get("Prefix")
+    days = rule.get("Expiration", {}).get("Days")
+    return int(days) if whole and days else None
 
 
 @dataclass

@@ -22,6 +22,9 @@ BUDAPEST = ZoneInfo("Europe/Budapest")
 #: leap day and the end of summer time), so 397 days could delete a document before its window ends; with 398 the
 #: bucket never deletes one before the end of the day the portal shows as "available until" (test_domain).
 LIFECYCLE_DAYS = 398
+#: How much later than its arrival a document's ``uploaded_at`` may be: the clocks of the core system and the portal
+#: may differ by this much; anything later is dead-lettered (``uploaded_in_future``).
+UPLOAD_CLOCK_SKEW = timedelta(minutes=5)
 PDF = "application/pdf"  # the only media type a document may have (issue 8: no active content on our origin)
 DOC_TYPES = ("policy_schedule", "premium_notice", "payment_reminder", "claim_letter", "other")
 VIEW, DOWNLOAD = "view", "download"

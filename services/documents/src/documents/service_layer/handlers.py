@@ -134,7 +134,16 @@ PDF_MAGIC = b"%PDF-"
 def _check_within_window(cmd: commands.IngestDocument, now: datetime) -> None:
     """A document may be opened for 13 months after its upload, so one that arrives already past them is never
     stored (it could not be shown, and nobody is told about it): dead-lettered with the reason, before anything is
-    copied. The inbox object stays for the operator, as with every rejection."""
+    copied. The inbox object stays for the operator, as with every rejection.
+
+    Nor is one that says it was uploaded later than it arrived, beyond :data:`model.UPLOAD_CLOCK_SKEW` of clock
+    difference between the core system and the portal: its window would outlast 13 months from its arrival, and it
+    would stay at the top of the list as the newest. A replay of the dead letter after that instant stores it."""
+    if cmd.uploaded_at > now + model.UPLOAD_CLOCK_SKEW:
+        raise Rejected("uploaded_in_future",
+                       f"uploaded in the future: document {cmd.document_id} says it was uploaded at "
+                       f"{cmd.uploaded_at.isoformat()}, after it arrived at {now.isoformat()} (more than "
+                       f"{int(model.UPLOAD_CLOCK_SKEW.total_seconds() // 60)} minutes of clock difference)")
     available_until = model.window_end(cmd.uploaded_at)
     if now >= available_until:
         raise Rejected("expired_on_arrival",
