@@ -65,7 +65,7 @@ def available_services() -> list[str]:
 def plan(env: dict) -> list[tuple[str, list[str], dict]]:
     py = sys.executable
     gunicorn = str(Path(py).with_name("gunicorn"))
-    procs = [
+    planned = [
         ("s3", [py, "-m", "portal_devstack.s3", "--port", str(S3_PORT)], {}),
         ("smtp", [py, "-m", "portal_devstack.smtp", "--port", str(SMTP_PORT)], {}),
         ("sms", [py, "-m", "portal_devstack.sms", "--port", str(SMS_PORT)], {}),
@@ -73,15 +73,15 @@ def plan(env: dict) -> list[tuple[str, list[str], dict]]:
     ]
     for name in available_services():
         conf = str(ROOT / "services" / name / "gunicorn.conf.py")
-        procs.append((f"{name}-api", [gunicorn, "-c", conf, f"{name}.entrypoints.api:create_app()"],
+        planned.append((f"{name}-api", [gunicorn, "-c", conf, f"{name}.entrypoints.api:create_app()"],
                       {"PORTAL_API_PORT": str(SERVICES[name]), "PORTAL_API_HOST": "127.0.0.1"}))
-        procs.append((f"{name}-worker", [py, "-m", f"{name}.entrypoints.worker"],
+        planned.append((f"{name}-worker", [py, "-m", f"{name}.entrypoints.worker"],
                       {"PORTAL_HEALTH_PORT": str(HEALTH_PORTS[name])}))
     if (ROOT / "gateway" / "pyproject.toml").exists():
-        procs.append(("gateway", [gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:create_app()"],
+        planned.append(("gateway", [gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:create_app()"],
                       {"PORTAL_API_PORT": env["PORTAL_HTTP_PORT"], "PORTAL_API_HOST": "127.0.0.1",
                        "PORTAL_HEALTH_PORT": str(HEALTH_PORTS["gateway"]), "PORTAL_HEALTH_HOST": "127.0.0.1"}))
-    return procs
+    return planned
 
 
 def ports(env: dict) -> dict[str, int]:
@@ -154,7 +154,7 @@ def _die_with_parent(supervisor_pid: int) -> None:
     between the fork and this call, no signal would ever come (the child already has another parent): leave at once.
 
     Linux sends this signal when the *thread* that forked the child ends, and again at each re-parenting while the
-    supervisor's threads exit — a child may get several SIGTERMs in a row (portal_common.runner copes). So children
+    supervisor's threads exit — a child may get several SIGTERMs in a row (portal_common.shutdown copes). So children
     are started from one thread that lives as long as the supervisor (``make run``: the main thread)."""
     if _prctl is not None:
         _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
