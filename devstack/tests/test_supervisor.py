@@ -72,10 +72,12 @@ def test_stop_ends_every_child_and_restarts_nothing_after(supervisor, tmp_path):
 # A child whose graceful stop never ends: it ignores SIGTERM (as a worker stuck in its shutdown did).
 STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
             "time.sleep(600)")
-# make run's main() in small: the supervisor with its signal handling, the children the stubborn ones above.
+# make run's main() in small: the supervisor with its signal handling, the children the stubborn ones above. It
+# starts with SIGINT ignored, as a shell starts a background job (`make run &` in a script).
 SUPERVISOR = """
 import signal, sys
 from portal_devstack.__main__ import Supervisor, stop_on_signals
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 supervisor = Supervisor(stop_grace_s=1.0)
 stop_on_signals()
 try:

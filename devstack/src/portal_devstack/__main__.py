@@ -340,8 +340,9 @@ def seed_demo(env: dict) -> None:
 def stop_on_signals() -> None:
     """SIGTERM (a harness) and SIGHUP (the terminal closed) stop the portal as Ctrl-C does: KeyboardInterrupt in the
     main thread. Raising is all a handler may safely do: it runs between two bytecodes, maybe inside a lock the main
-    thread holds (the old handler's ``Event.set`` could deadlock on a second signal)."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    thread holds (the old handler's ``Event.set`` could deadlock on a second signal). SIGINT too, explicitly: a
+    shell starts a background job (``make run &`` in a script) with SIGINT ignored, and Python keeps that."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.default_int_handler)
 
 
