@@ -91,6 +91,25 @@ def test_production_refuses_a_demo_or_short_secret(clean_env, value):
         config.env("PORTAL_SECRET_KEY", secret=True)
 
 
+@pytest.mark.parametrize("value", [
+    "Zr8kQdemoxV3pL0aT9yWc2NfH6uJbE1sM4gK7rYpA5w",  # 43 characters of token_urlsafe(32) with "demo" inside a word
+    "mK2exampleQ9vT4wZr8kP1cX6nB3yL0aT9yWc2NfH6u",
+    "aB3PLACEHOLDERz9vT4wZr8kP1cX6nB3yL0aT9yWc2N",
+])
+def test_production_takes_a_random_secret_that_happens_to_hold_a_placeholder_word(clean_env, value):
+    clean_env.setenv("PORTAL_ENV", "production")
+    clean_env.setenv("PORTAL_SECRET_KEY", value)
+    assert config.env("PORTAL_SECRET_KEY", secret=True) == value
+    clean_env.setenv("PORTAL_AMQP_URL", f"amqp://portal-notify:{value}@rabbit:5672/%2F")
+    assert config.amqp_url() == f"amqp://portal-notify:{value}@rabbit:5672/%2F"
+
+
+@pytest.mark.parametrize("value", ["demo", "my-demo-password-0123456789abcdefghij", "CHANGE_ME", "demo123",
+                                   "https://sms.example.com/send", "<placeholder>", "dev-only-key"])
+def test_a_placeholder_word_is_still_a_demo_value(value):
+    assert config.looks_like_demo(value)
+
+
 def test_demo_values_are_fine_outside_production(clean_env):
     clean_env.setenv("PORTAL_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     assert config.amqp_url() == "amqp://guest:guest@127.0.0.1:5672/"

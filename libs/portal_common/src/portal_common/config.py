@@ -7,6 +7,7 @@ names the variable (fail fast rather than run against a demo default).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -30,6 +31,10 @@ DEMO_VALUES = frozenset({
     "portal-secret", "minioadmin", "minio123", "rabbitmq", "notify", "identity", "documents", "policies",
 })
 DEMO_MARKERS = ("demo", "change-me", "changeme", "change_me", "placeholder", "dev-only", "dev-service", "example")
+# A marker counts as a word of its own (no letter right before or after it: "demo-token", "CHANGE_ME", "demo123"):
+# inside a random secret the letters "demo" turn up by chance (about one 43-character token_urlsafe in 26,000), and
+# such a secret must not be refused; as a word they turn up about once in 600,000.
+_DEMO_MARKER_WORD = re.compile("(?<![a-z])(?:" + "|".join(map(re.escape, DEMO_MARKERS)) + ")(?![a-z])")
 MIN_SECRET_LENGTH = 32
 # Names reserved for documentation (RFC 2606, RFC 6761): a URL or an e-mail address there is a template value that
 # never reaches a real system, like the prod overlay's https://portal.example.com (issue 11).
@@ -56,11 +61,11 @@ def placeholder_host(value: str) -> str | None:
 def looks_like_demo(value: str) -> bool:
     """True for a published demo value or an obvious placeholder.
 
-    >>> looks_like_demo("demo-service-token-change-me-in-production"), looks_like_demo("h7Q…random")
+    >>> looks_like_demo("demo-service-token-change-me-in-production"), looks_like_demo("h7QxDeMoTz…random")
     (True, False)
     """
     lowered = value.strip().lower()
-    return lowered in DEMO_VALUES or any(marker in lowered for marker in DEMO_MARKERS)
+    return lowered in DEMO_VALUES or _DEMO_MARKER_WORD.search(lowered) is not None
 
 
 def env(name: str, default: str | None = None, *, production_required: bool = False, secret: bool = False,
