@@ -17,7 +17,7 @@ import pytest
 
 from portal_common.testing import wait_until
 from portal_devstack import procs
-from portal_devstack.__main__ import Supervisor, clear_the_way
+from portal_devstack.__main__ import Supervisor, clear_the_way, wait_ready
 
 
 class Out(io.StringIO):
@@ -56,6 +56,25 @@ def test_a_dying_child_is_restarted_with_growing_pauses_while_the_others_keep_ru
     assert pauses()[:4] == ["0.1", "0.2", "0.4", "0.4"]  # growing, capped
     assert "!! restarting crasher (restart 1 in a row)" in text
     assert steady.proc.pid == steady_pid and steady.proc.poll() is None and not supervisor.stopping.is_set()
+
+
+def test_a_child_that_crashes_during_the_start_up_is_restarted_while_the_others_are_awaited(tmp_path):
+    """make run waits up to 90 s for every process to answer; a crash meanwhile is restarted then, not after."""
+    sup = Supervisor(backoff_base_s=0.1, backoff_max_s=0.4, stable_s=3600, out=Out())  # nobody runs watch() yet
+    try:
+        runs = tmp_path / "runs"
+        sup.start("crasher", [sys.executable, "-c", f"open({str(runs)!r}, 'a').write('x'); raise SystemExit(3)"],
+                  {}, "31")
+        with socket.socket() as unused:  # a port nothing listens on: the start-up never completes
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        wait_ready([f"http://127.0.0.1:{port}/readyz"], timeout=5, tick=sup.check)
+        text = sup.out.getvalue()
+        assert "!! crasher exited with code 3; restarting it in 0.1 s" in text
+        assert "!! restarting crasher (restart 1 in a row)" in text
+        assert len(runs.read_text()) >= 2  # it really ran again
+    finally:
+        sup.stop()
 
 
 def test_stop_ends_every_child_and_restarts_nothing_after(supervisor, tmp_path):

@@ -312,7 +312,10 @@ def migrate(env: dict) -> None:
                         "upgrade", "head"], env=env, cwd=ROOT, check=True)
 
 
-def wait_ready(urls: list[str], timeout: float = 90) -> list[str]:
+def wait_ready(urls: list[str], timeout: float = 90, tick=lambda: None) -> list[str]:
+    """The URLs still not answering 200 after ``timeout`` seconds. ``tick`` runs after every round of checks: the
+    supervisor's ``check``, so a child that crashes while the others start is restarted (and said so) at once, not
+    only once the start-up is over."""
     deadline, pending = time.monotonic() + timeout, list(urls)
     while pending and time.monotonic() < deadline:
         for url in list(pending):
@@ -321,7 +324,9 @@ def wait_ready(urls: list[str], timeout: float = 90) -> list[str]:
                     pending.remove(url)
             except requests.RequestException:
                 pass
-        time.sleep(0.5)
+        tick()
+        if pending:
+            time.sleep(0.5)
     return pending
 
 
@@ -360,7 +365,7 @@ def main() -> int:
         checks += [f"http://127.0.0.1:{HEALTH_PORTS[name]}/readyz" for name in available_services()]
         checks.append(f"http://127.0.0.1:{env['PORTAL_HTTP_PORT']}/healthz")
         checks.append(f"http://127.0.0.1:{HEALTH_PORTS['gateway']}/readyz")
-        not_ready = wait_ready(checks)
+        not_ready = wait_ready(checks, tick=supervisor.check)
         if not_ready:
             print(f"!! not ready after 90 s: {', '.join(not_ready)}", flush=True)
         seed_demo(env)
