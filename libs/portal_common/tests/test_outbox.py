@@ -219,3 +219,15 @@ def test_oldest_unpublished_age_follows_the_oldest_waiting_row(db, broker, relay
     relay.relay_once()
     with session_factory() as session:
         assert oldest_unpublished_age(session, utcnow()) == 0.0
+
+
+def test_an_event_from_a_writer_whose_clock_runs_ahead_is_published_at_once(db, broker, relay):
+    """An API pod ten minutes ahead of the relay's pod stamps its row ten minutes in the relay's future."""
+    event_id = stage(db)
+    session_factory, outbox = db
+    with session_factory() as session, session.begin():
+        session.execute(update(outbox).values(occurred_at=utcnow() + timedelta(minutes=10),
+                                              next_attempt_at=utcnow() + timedelta(minutes=10)))
+    assert relay.relay_once() == 1
+    assert [m.message_id for m in broker.sent] == [event_id]
+    assert rows(db)[0]["published_at"] is not None

@@ -152,8 +152,12 @@ class OutboxRelay:
         t = outbox_table()
         now = utcnow()
         with self.session_factory() as session, session.begin():
-            query = select(t).where(t.c.published_at.is_(None), t.c.next_attempt_at <= now)
-            query = query.where(t.c.attempts == 0) if fresh else query.where(t.c.attempts > 0)
+            query = select(t).where(t.c.published_at.is_(None))
+            # A fresh row is due at once: its next_attempt_at is its writer's clock, and an API pod whose clock runs
+            # ahead of this relay's would otherwise hold its events back by that much. Only a retry's back-off,
+            # written by this relay's own clock, is waited out.
+            query = query.where(t.c.attempts == 0) if fresh else query.where(t.c.attempts > 0,
+                                                                             t.c.next_attempt_at <= now)
             query = query.order_by(t.c.seq).limit(self.batch_size).with_for_update(skip_locked=True)
             rows = session.execute(query).mappings().all()
             if not rows:
