@@ -98,7 +98,7 @@ wrk:
 	  else echo "bench-gateway needs Debian's wrk: sudo apt-get install wrk"; exit 1; fi; }
 
 bench-gateway: $(DEV_STAMP) wrk
-	$(PY) bench/bench_gateway.py
+	$(PY) bench/bench_gateway.py --floor
 
 bench-login: $(DEV_STAMP)
 	$(PY) bench/bench_login.py
