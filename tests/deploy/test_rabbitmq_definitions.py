@@ -26,7 +26,8 @@ def expected_bindings(topology: dict) -> set[tuple[str, str, str]]:
     result = set()
     for svc, spec in topology["services"].items():
         result |= {(topology["exchange"], spec["queue"], key) for key in spec["bindings"]}
-        result.add((topology["dead_letter_exchange"], spec["dead_letter_queue"], svc))
+        result.add((topology["dead_letter_exchange"], spec["dead_letter_queue"], svc))  # the broker's (delivery limit)
+        result.add((spec["dead_letter_queue"], spec["dead_letter_queue"], ""))  # the consumer's own, named like it
         result.add((spec["requeue_exchange"], spec["queue"], "#"))
         result |= {(name, name, "") for name in retry_queues(topology, spec)}
     return result
@@ -36,11 +37,12 @@ def test_exchanges(definitions, topology):
     exchanges = {e["name"]: e for e in definitions["exchanges"]}
     requeue = {spec["requeue_exchange"] for spec in topology["services"].values()}
     tiers = {name for spec in topology["services"].values() for name in retry_queues(topology, spec)}
-    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], *requeue, *tiers}
+    dead = {spec["dead_letter_queue"] for spec in topology["services"].values()}  # each consumer's dead letters
+    assert set(exchanges) == {topology["exchange"], topology["dead_letter_exchange"], *requeue, *tiers, *dead}
     main, dlx = exchanges[topology["exchange"]], exchanges[topology["dead_letter_exchange"]]
     assert (main["type"], main["durable"]) == ("topic", True)
     assert (dlx["type"], dlx["durable"]) == ("direct", True)
-    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("fanout", True) for name in tiers)
+    assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("fanout", True) for name in tiers | dead)
     assert all((exchanges[name]["type"], exchanges[name]["durable"]) == ("topic", True) for name in requeue)
 
 
@@ -172,6 +174,21 @@ def test_permissions_json_is_what_make_definitions_writes(bus):
     topology = bus.load_topology(REPO / "contracts" / "topology.json", namespace="")
     committed = json.loads((REPO / "deploy" / "rabbitmq" / "permissions.json").read_text())
     assert committed == export_permissions(topology), "run: make definitions"
+
+
+def test_each_user_may_write_dead_letters_only_into_its_own_queue(topology):
+    """``portal.dlx`` is direct (no topic permissions): write there would let one service drop a forged event into
+    another's dead letters. The broker dead-letters there without any user's permission; each consumer writes to
+    its own ``<svc>.dead`` exchange, and no other user's pattern matches that name."""
+    import re
+
+    permissions = json.loads((REPO / "deploy" / "rabbitmq" / "permissions.json").read_text())
+    dead = {svc: spec["dead_letter_queue"] for svc, spec in topology["services"].items()}
+    for entry in permissions["permissions"]:
+        who = entry["user"].removeprefix("portal-")
+        assert not re.fullmatch(entry["write"], topology["dead_letter_exchange"]), entry["user"]
+        assert {svc for svc, name in dead.items() if re.fullmatch(entry["write"], name)} == (
+            {who} if who in dead else set()), entry["user"]
 
 
 def test_entrypoint_requires_a_password(tmp_path):

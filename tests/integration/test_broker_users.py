@@ -185,6 +185,11 @@ def test_the_portal_code_starts_with_a_restricted_user_and_names_what_is_missing
     try:
         with Connection(urls["notify"]) as conn, pytest.raises(ConfigError, match="crm.dead"):
             declare_topology(conn, topology)
+        with Connection(urls["admin"]) as conn:
+            declare_topology(conn, topology)
+        admin.ch.exchange_delete("identity.dead")  # an upgrade that skipped the new definitions (deploy/rabbitmq)
+        with Connection(urls["notify"]) as conn, pytest.raises(ConfigError, match="identity.dead"):
+            declare_topology(conn, topology)
     finally:
         with Connection(urls["admin"]) as conn:
             declare_topology(conn, topology)  # the administrator restores it
@@ -245,3 +250,66 @@ def test_a_forged_event_header_is_not_believed_the_delivery_is_dead_lettered(bro
         worker.stop()
         thread.join(timeout=10)
         engine.dispose()
+
+
+def test_a_service_may_dead_letter_only_into_its_own_dead_letter_queue(login):
+    """``portal.dlx`` is a direct exchange, where topic permissions do not apply: with write on it, documents'
+    credential could drop a forged ``account.closed`` into identity's dead letters, and an operator's replay would
+    have identity apply an event the broker never let documents publish. Each consumer dead-letters through its own
+    ``<svc>.dead`` exchange; ``portal.dlx`` is the broker's alone (a work queue's delivery limit)."""
+    purge(login, "identity.dead", "notify.dead", "documents.dead")
+    documents = login("documents")
+    forged = {"x-dead-reason": "looks real", "x-dead-service": "identity", "x-dead-routing-key": "account.closed"}
+    for exchange, key in (("identity.dead", "identity"), ("notify.dead", "notify"), ("portal.dlx", "identity"),
+                          ("portal.dlx", "documents")):
+        assert documents.refused(lambda s: s.publish(key, exchange=exchange, headers=forged)), exchange
+    assert depth(login, "identity.dead") == 0 and depth(login, "notify.dead") == 0
+    documents.publish("documents", exchange="documents.dead")  # its own: confirmed
+    assert depth(login, "documents.dead") == 1
+
+
+def test_a_service_consumer_still_dead_letters_a_poison_message_with_its_reason(broker, login, tmp_path,
+                                                                                  monkeypatch):
+    """Identity's worker, logged in as identity, takes a policy.upserted whose body is not JSON: the operator finds
+    it in identity's dead letters with the reason, through ``portal-deadletters`` (as the administrator)."""
+    import io
+    import threading
+
+    from sqlalchemy import MetaData
+
+    from portal_common import deadletters
+    from portal_common.consumer import Worker
+    from portal_common.db import make_engine, make_session_factory, plumbing_tables
+    from portal_common.testing import plumbing_bus, wait_until
+
+    urls, topology = broker
+    engine = make_engine(f"sqlite:///{tmp_path / 'identity.db'}")
+    metadata = MetaData()
+    plumbing_tables(metadata)
+    metadata.create_all(engine)
+    purge(login, "identity.events", "identity.dead")
+    worker = Worker("identity", plumbing_bus(lambda data, *, uow, message: None, ["policy.upserted"]),
+                    make_session_factory(engine), topology, url=urls["identity"], max_wait=0.02)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.connected, timeout=30, message="the worker to consume")
+        poison = str(uuid.uuid4())
+        login("core").ch.basic_publish("portal", "policy.upserted", b"{not json",
+                                       pika.BasicProperties(delivery_mode=2, message_id=poison,
+                                                            content_type="application/json",
+                                                            headers={"event": "policy.upserted", "version": 1}),
+                                       mandatory=True)
+        wait_until(lambda: depth(login, "identity.dead") == 1, timeout=30, message="the poison message dead")
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        engine.dispose()
+    monkeypatch.setenv("PORTAL_AMQP_URL", urls["admin"])
+    out = io.StringIO()
+    assert deadletters.main(["show", "identity", poison], out=out, topology=topology) == 0
+    text = out.getvalue()
+    assert "service:        identity" in text and "event:          policy.upserted" in text
+    reason = next(line for line in text.splitlines() if line.startswith("reason:"))
+    assert "JSON" in reason, text
+    assert depth(login, "identity.dead") == 1  # shown, not taken

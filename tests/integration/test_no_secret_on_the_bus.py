@@ -2,10 +2,10 @@
 
 Identity's worker (outbox relay) and notify's worker (consumer, delivery loop, relay) run against their own
 migrated databases. A spy queue of our own is bound to EVERY routing key of the portal exchange and to every
-service's key on the dead-letter exchange. A customer registers, activates and later asks for new credentials; the
-activation link, the initial password and the one-time password reach the customer (notify's e-mail and SMS
-fakes) — and nowhere else in clear: not in any message body, header or property on the broker, not in identity's
-or notify's outbox, not in notify's stored deliveries.
+dead-letter exchange (the broker's ``portal.dlx`` and each consumer's ``<svc>.dead``). A customer registers,
+activates and later asks for new credentials; the activation link, the initial password and the one-time password
+reach the customer (notify's e-mail and SMS fakes) — and nowhere else in clear: not in any message body, header or
+property on the broker, not in identity's or notify's outbox, not in notify's stored deliveries.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def databases():
 
 
 class Spy:
-    """Our own queue on every routing key, and on the dead-letter exchange for every service."""
+    """Our own queue on every routing key, and on every dead-letter exchange (``portal.dlx``, each ``<svc>.dead``)."""
 
     def __init__(self, amqp_url: str, topology):
         params = pika.URLParameters(amqp_url[:-1] + "%2F" if amqp_url.endswith("//") else amqp_url)
@@ -60,8 +60,9 @@ class Spy:
         self.ch = self.conn.channel()
         self.queue = self.ch.queue_declare("", exclusive=True).method.queue
         self.ch.queue_bind(self.queue, topology.exchange, routing_key="#")
-        for service in topology.services:
+        for service, sq in topology.services.items():  # the broker's dead letters and the consumers' own
             self.ch.queue_bind(self.queue, topology.dead_letter_exchange, routing_key=service)
+            self.ch.queue_bind(self.queue, sq.dead_letter_exchange)
         self.seen: list[tuple[str, bytes, str]] = []  # (routing key, body, properties incl. headers as text)
 
     def drain(self) -> None:

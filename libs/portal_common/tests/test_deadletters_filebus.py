@@ -31,12 +31,12 @@ def bus(tmp_path, monkeypatch):
         declare_topology(conn, topology)
     publisher = Publisher(topology, url=None)
     ids = []
-    for n in (1, 2):  # as the consumer dead-letters: to portal.dlx, key = the service, with the reason
+    for n in (1, 2):  # as the consumer dead-letters: to its own <service>.dead, key = the service, with the reason
         m = OutgoingMessage.for_event(str(uuid.uuid4()), "policy.upserted", {"n": n}, occurred_at=NOW,
                                       correlation_id=None)
         m.headers.update({"x-dead-reason": f"unknown product line {n}", "x-dead-routing-key": "policy.upserted",
                           "x-dead-at": NOW, "x-attempts": 1})
-        m.exchange, m.routing_key = topology.dead_letter_exchange, "policies"
+        m.exchange, m.routing_key = topology.for_service("policies").dead_letter_exchange, "policies"
         assert publisher.publish_batch([m]) == {m.message_id: None}
         ids.append(m.message_id)
     publisher.close()

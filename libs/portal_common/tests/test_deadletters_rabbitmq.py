@@ -168,13 +168,13 @@ def test_replay_applies_each_letter_once_even_when_it_is_replayed_twice(portal):
     # it again must not apply it twice. Put a copy of the first letter back into the dead-letter queue.
     with connect(portal.url) as conn:
         ch = conn.channel()
-        dlx = Exchange(portal.topology.dead_letter_exchange, "direct", durable=True)
+        dead = portal.topology.for_service("policies").dead_letter_exchange  # as the consumer dead-letters
         m = OutgoingMessage.for_event(ids[0], EVENT, {"n": "KGFB-1"}, occurred_at=NOW, correlation_id=None)
         m.headers.update({"x-dead-reason": "unknown product line for policy KGFB-1", "x-dead-routing-key": EVENT,
                           "x-dead-at": datetime.now(timezone.utc).isoformat(), "x-attempts": 1})
         ch.basic_publish(ch.prepare_message(m.body, content_type="application/json", headers=m.headers,
                                             properties={"message_id": ids[0], "delivery_mode": 2}),
-                         exchange=dlx.name, routing_key="policies")
+                         exchange=dead, routing_key="policies")
     wait_until(lambda: portal.depth() == 3, timeout=20)
     code, text = portal.cli("replay", "policies", "--all")
     assert code == 0 and "policies: 3 dead letter(s) replayed" in text

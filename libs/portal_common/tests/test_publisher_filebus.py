@@ -56,13 +56,15 @@ def test_an_unroutable_message_is_an_error_for_that_message_only_and_goes_nowher
 
 def test_a_key_no_binding_of_another_exchange_takes_is_unroutable_too(publisher, data):
     dead = message("policy.upserted", 1)
-    dead.exchange, dead.routing_key = "portal.dlx", "policies"  # as the consumer dead-letters
-    stray = message("policy.upserted", 2)
+    dead.exchange, dead.routing_key = "policies.dead", "policies"  # as the consumer dead-letters (fanout)
+    limit = message("policy.upserted", 2)
+    limit.exchange, limit.routing_key = "portal.dlx", "policies"  # as RabbitMQ dead-letters (delivery limit)
+    stray = message("policy.upserted", 3)
     stray.exchange, stray.routing_key = "portal.dlx", "nobody"
-    results = publisher.publish_batch([dead, stray])
-    assert results == {dead.message_id: None,
+    results = publisher.publish_batch([dead, limit, stray])
+    assert results == {dead.message_id: None, limit.message_id: None,
                        stray.message_id: "unroutable: no queue bound to 'portal.dlx' with key 'nobody'"}
-    assert queued(data, "policies.dead") == [{"n": 1}] and len(list(data.glob("*.msg"))) == 1
+    assert queued(data, "policies.dead") == [{"n": 1}, {"n": 2}] and len(list(data.glob("*.msg"))) == 2
 
 
 def test_the_relay_keeps_an_unroutable_row_for_a_later_attempt_as_on_rabbitmq(publisher, data, tmp_path):

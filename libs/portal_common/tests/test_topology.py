@@ -58,13 +58,15 @@ def test_the_export_binds_exactly_the_topology(topology):
     expected = set()
     for service, sq in topology.services.items():
         expected |= {("portal", sq.queue, key) for key in sq.bindings}
-        expected.add(("portal.dlx", sq.dead_letter_queue, service))
+        expected.add(("portal.dlx", sq.dead_letter_queue, service))  # the broker's dead letters (delivery limit)
+        expected.add((f"{service}.dead", sq.dead_letter_queue, ""))  # the consumer's own, with their reason
         expected.add((f"{service}.requeue", sq.queue, "#"))  # expired retries and replays go back to work
         expected |= {(f"{service}.retry.{n}", f"{service}.retry.{n}", "") for n in range(5)}
     assert bindings == expected
     assert {(e["name"], e["type"], e["durable"]) for e in definitions["exchanges"]} == {
         ("portal", "topic", True), ("portal.dlx", "direct", True),
         *((f"{service}.requeue", "topic", True) for service in topology.services),
+        *((f"{service}.dead", "fanout", True) for service in topology.services),
         *((f"{service}.retry.{n}", "fanout", True) for service in topology.services for n in range(5))}
 
 

@@ -13,10 +13,11 @@ exchanges, topic permissions on the routing key of a publish ("write") and on th
 - each service may configure only its own queues and exchanges (``<svc>.events``, ``<svc>.dead``,
   ``<svc>.retry.<n>``, ``<svc>.requeue``); the shared exchanges and the bindings come from the definitions;
 - nobody gets ``amq.default`` (publishing through the default exchange reaches any queue by name, past every topic
-  permission), nor read on ``portal.dlx`` (a direct exchange, where topic permissions do not apply: a service could
-  otherwise bind its queue to another service's dead letters). Writing to ``portal.dlx`` stays allowed, because the
-  consumer publishes dead letters with their reason headers; its routing key cannot be checked there (documented in
-  docs/security.md as a residual risk).
+  permission), nor read or write on ``portal.dlx`` (a direct exchange, where topic permissions do not apply: a
+  service could otherwise bind its queue to another service's dead letters, or drop a forged event into another
+  service's dead letters for an operator to replay). The broker dead-letters into ``portal.dlx`` itself (a work
+  queue's delivery limit), which needs no user's permission; a consumer publishes its dead letters (with their
+  reason headers) to its own ``<svc>.dead`` exchange, which only its own pattern matches.
 
 ``python -m portal_common.topology_export --permissions`` writes ``deploy/rabbitmq/permissions.json`` from this.
 Passwords are never here: deploy/rabbitmq/entrypoint.sh creates the users from secrets.
@@ -63,7 +64,7 @@ def _alternatives(patterns) -> str:
 
 def permissions_for(who: str, topology: Topology) -> dict:
     """``{"configure", "write", "read", "topic": {"write", "read"}}`` of one user (regular expressions)."""
-    exchange, dlx = re.escape(topology.exchange), re.escape(topology.dead_letter_exchange)
+    exchange = re.escape(topology.exchange)
     publishes = PUBLISHES.get(who, ())
     if who not in topology.services:  # the core system: publishes, owns no queue
         return {"configure": NOTHING, "write": _alternatives([exchange]) if publishes else NOTHING,
@@ -73,8 +74,9 @@ def permissions_for(who: str, topology: Topology) -> dict:
     own = prefix + r"(events|dead|retry\.[0-9]+|requeue)"
     return {
         "configure": _alternatives([own]),
-        # write on its own queues lets it bind them (queue.bind needs write on the queue); portal.dlx: dead letters
-        "write": _alternatives([own, dlx] + ([exchange] if publishes else [])),
+        # write on its own queues lets it bind them (queue.bind needs write on the queue), on its own exchanges lets
+        # it park retries and dead letters (<svc>.retry.<n>, <svc>.dead) and replay (<svc>.requeue); never portal.dlx
+        "write": _alternatives([own] + ([exchange] if publishes else [])),
         # read on portal lets it bind its queue there; the topic "read" pattern limits the binding keys
         "read": _alternatives([own, exchange]),
         "topic": {"write": _alternatives(map(_key_pattern, publishes)),

@@ -50,6 +50,11 @@ class ServiceQueues:
     retry_queues: tuple[str, ...] = ()
     retry_delays: tuple[float, ...] = ()  # seconds, one per retry queue (the queue's message TTL)
 
+    @property
+    def dead_letter_exchange(self) -> str:
+        """Where the service's consumer publishes its dead letters: a fanout exchange named like the queue."""
+        return self.dead_letter_queue
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -98,7 +103,17 @@ def main_exchange(topology: Topology) -> Exchange:
 
 
 def dead_letter_exchange(topology: Topology) -> Exchange:
+    """``portal.dlx``: the broker's own dead-lettering (a work queue's delivery limit), routing key = the service.
+    No service user may publish here (a direct exchange, where topic permissions do not apply: one service could
+    drop a forged event into another's dead letters for an operator to replay)."""
     return Exchange(topology.dead_letter_exchange, "direct", durable=True)
+
+
+def service_dead_letter_exchange(topology: Topology, service: str) -> Exchange:
+    """``<service>.dead``: where the service's consumer publishes its dead letters (with their reason headers), a
+    fanout exchange named like the dead-letter queue, as the retry tiers are. Its name matches the service's own
+    permission pattern and no other's, so a service can dead-letter into its own queue only."""
+    return Exchange(topology.for_service(service).dead_letter_exchange, "fanout", durable=True)
 
 
 def retry_exchange(topology: Topology, service: str, tier: int) -> Exchange:
@@ -137,7 +152,10 @@ def service_queues(topology: Topology, service: str, amqp_broker: bool) -> tuple
         durable=True,
         queue_arguments=arguments or None,
     )
-    dead = Queue(sq.dead_letter_queue, exchange=dlx, routing_key=service, durable=True,
+    # Two ways in: the consumer's own dead letters (<service>.dead) and the broker's (portal.dlx, key = service)
+    dead = Queue(sq.dead_letter_queue, durable=True,
+                 bindings=[binding(service_dead_letter_exchange(topology, service), routing_key=""),
+                           binding(dlx, routing_key=service)],
                  queue_arguments={"x-queue-type": "quorum"} if amqp_broker else None)
     return queue, dead
 
@@ -173,6 +191,8 @@ def declare_topology(conn: Connection, topology: Topology) -> None:
     amqp_broker = is_amqp(conn)
     entities = [main_exchange(topology), dead_letter_exchange(topology)]
     for service in topology.services:
+        # checked on its own: a queue's bindings are not, and a consumer must never dead-letter into nothing
+        entities.append(service_dead_letter_exchange(topology, service))
         entities.append(requeue_exchange(topology, service))
         entities.extend(service_queues(topology, service, amqp_broker))
         entities.extend(retry_queues(topology, service, amqp_broker))
@@ -224,6 +244,7 @@ def delete_topology(conn: Connection, topology: Topology) -> None:
                     pass
         names = [topology.exchange, topology.dead_letter_exchange,
                  *(sq.requeue_exchange for sq in topology.services.values()),
+                 *(sq.dead_letter_exchange for sq in topology.services.values()),
                  *(name for sq in topology.services.values() for name in sq.retry_queues)]
         for name in names:
             try:
@@ -262,6 +283,8 @@ def export_definitions(topology: Topology, vhost: str = "/") -> dict:
             bindings.append(bind(topology.exchange, sq.queue, key))
         bindings.append(bind(sq.requeue_exchange, sq.queue, "#"))
         bindings.append(bind(topology.dead_letter_exchange, sq.dead_letter_queue, service))
+        exchanges.append(exchange(sq.dead_letter_exchange, "fanout"))
+        bindings.append(bind(sq.dead_letter_exchange, sq.dead_letter_queue, ""))
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 

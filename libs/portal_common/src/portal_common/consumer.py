@@ -514,7 +514,7 @@ class Worker:
             raise PublishError(f"retry/dead-letter publish failed: {failed}")
         for d, m, label in out:
             event = self._event_label(d)
-            if m.exchange == self.topology.dead_letter_exchange:
+            if m.exchange == sq.dead_letter_exchange:
                 d.outcome = "dead_lettered"
                 metrics.MESSAGES_DEAD_LETTERED.labels(self.service, event, label).inc()
                 self._log(d, "error", "message_dead_lettered", reason=m.headers[retry.DEAD_REASON])
@@ -544,7 +544,7 @@ class Worker:
         headers.setdefault(retry.FIRST_AT, now.isoformat())
         props = ident.properties
         return OutgoingMessage(ident.message_id, self.service, ident.body, headers,
-                               exchange=self.topology.dead_letter_exchange,
+                               exchange=self.topology.for_service(self.service).dead_letter_exchange,
                                type=props.get("type") if isinstance(props.get("type"), str) else None,
                                content_type=ident.content_type)
 
