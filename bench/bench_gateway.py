@@ -135,7 +135,10 @@ class Stack:
         self._start([sys.executable, "-m", "portal_devstack"], self.env)
         self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
                      "baseline_app:app"],
-                    {**self.env, "PORTAL_API_PORT": str(8090 + offset), "PORTAL_API_HOST": "127.0.0.1"})
+                    {**self.env, "PORTAL_API_PORT": str(8090 + offset), "PORTAL_API_HOST": "127.0.0.1",
+                     # gateway/gunicorn.conf.py serves /healthz etc. there: a port of this run's, not the default 9100
+                     "PORTAL_HEALTH_PORT": str(8093 + offset), "PORTAL_HEALTH_HOST": "127.0.0.1",
+                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-baseline")})
         if floor:  # the gateway alone, with in-process fakes (bench/floor_app.py)
             self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
                          "floor_app:create()"],
