@@ -129,28 +129,28 @@ class Stack:
             self.bus = f"RabbitMQ namespace {namespace}"
         self.log_file = open(self.var / "devstack.log", "wb")
         stack.callback(self.log_file.close)
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.procs = []
         stack.callback(self.stop)
         self._start([sys.executable, "-m", "portal_devstack"], self.env)
-        self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
-                     "baseline_app:app"],
-                    {**self.env, "PORTAL_API_PORT": str(8090 + offset), "PORTAL_API_HOST": "127.0.0.1",
-                     # gateway/gunicorn.conf.py serves /healthz etc. there: a port of this run's, not the default 9100
-                     "PORTAL_HEALTH_PORT": str(8093 + offset), "PORTAL_HEALTH_HOST": "127.0.0.1",
-                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-baseline")})
+        self._start_gateway_shaped("baseline_app:app", 8090 + offset, 8093 + offset, "baseline")
         if floor:  # the gateway alone, with in-process fakes (bench/floor_app.py)
-            self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"),
-                         "floor_app:create()"],
-                        {**self.env, "PORTAL_API_PORT": str(8091 + offset), "PORTAL_API_HOST": "127.0.0.1",
-                         "PORTAL_HEALTH_PORT": str(8092 + offset), "PORTAL_HEALTH_HOST": "127.0.0.1",
-                         "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-floor")})
+            self._start_gateway_shaped("floor_app:create()", 8091 + offset, 8092 + offset, "floor")
         wait_until(lambda: (self.var / "demo-seeded").exists() and self._ok(self.url + "/healthz")
                    and self._ok(self.baseline_url + "/login") and (not floor or self._ok(self.floor_url + "/login")),
                    240, f"the portal to start (log: {self.var})", 1)
         for proc in self.procs:
             if proc.poll() is not None:
                 raise SystemExit(f"bench-gateway: a process exited early (log: {self.var / 'devstack.log'})")
+
+    def _start_gateway_shaped(self, app: str, port: int, ops_port: int, name: str) -> None:
+        """An app of bench/ under the gateway's own gunicorn configuration (its shape), on ``port``; its ops
+        endpoints (gateway/gunicorn.conf.py serves /healthz etc. from the master) and metrics files are this run's
+        own, not the default port 9100 and the gateway's metrics folder."""
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"), app],
+                    {**self.env, "PORTAL_API_PORT": str(port), "PORTAL_API_HOST": "127.0.0.1",
+                     "PORTAL_HEALTH_PORT": str(ops_port), "PORTAL_HEALTH_HOST": "127.0.0.1",
+                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / f"prometheus-{name}")})
 
     def _start(self, cmd: list[str], env: dict) -> None:
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
@@ -195,20 +195,17 @@ class Stack:
             delete_topology(conn, load_topology(namespace=namespace))
 
     def workers(self) -> dict[int, str]:
-        """gunicorn worker pids of this stack -> role (gateway, identity, ..., baseline), for py-spy."""
+        """gunicorn worker pids of this stack -> role (gateway, identity, ..., baseline, floor), for py-spy."""
         rows = [line.split(None, 2) for line in
                 subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()[1:]]
-        masters = {}
+        masters = {proc.pid: role for proc, role in zip(self.procs[1:], ("baseline", "floor"))}
         for pid, ppid, cmd in rows:
-            if int(pid) == self.procs[1].pid:
-                masters[int(pid)] = "baseline"
-            elif int(ppid) == self.procs[0].pid and "gunicorn" in cmd:
+            if int(ppid) == self.procs[0].pid and "gunicorn" in cmd:  # an API's or the gateway's master
                 masters[int(pid)] = cmd.split()[-1].split(".")[0]
         return {int(pid): masters[int(ppid)] for pid, ppid, _cmd in rows if int(ppid) in masters}
 
-
     def pids(self) -> list[int]:
-        """Every process of this stack: its two children (devstack, the baseline's gunicorn) and all their
+        """Every process of this stack: its children (devstack, the baseline's and the floor's gunicorn) and all their
         descendants (devstack starts each child in a session of its own, so not by session or group)."""
         rows = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
         children: dict[int, list[int]] = {}
@@ -308,13 +305,7 @@ def seed(stack: Stack) -> dict:
                                     params={"limit": 50}, headers=headers, timeout=5).json().get("total") == DOCUMENTS,
                180, f"the {DOCUMENTS} documents in the documents service")
 
-    browser = requests.Session()
-    form = browser.get(stack.url + "/login", timeout=30).text
-    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
-    done = browser.post(stack.url + "/login", data={"csrf_token": csrf, "username": username, "password": PASSWORD},
-                        timeout=30)
-    if not done.url.endswith("/home") or done.status_code != 200:
-        raise SystemExit(f"bench-gateway: login through the gateway ended at {done.url} ({done.status_code})")
+    browser = _form_login(stack.url, username, PASSWORD, "through the gateway")
     # The first page after login adds the CSRF token to the cookie; from then on the cookie stays the same.
     browser.get(stack.url + "/home", timeout=30).raise_for_status()
     home = browser.get(stack.url + "/home", timeout=30)
@@ -336,16 +327,9 @@ def seed(stack: Stack) -> dict:
 def _floor_login(url: str) -> str:
     """Logs in to the gateway-alone app (bench/floor_app.py) through its form, as above; checks its /home shows
     the same shape of page: 3 policies, 5 of the 20 documents."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import floor_app as floor
+    import floor_app as floor  # bench/ is on the path (top of this file)
 
-    browser = requests.Session()
-    form = browser.get(url + "/login", timeout=30).text
-    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
-    done = browser.post(url + "/login", data={"csrf_token": csrf, "username": floor.USERNAME,
-                                               "password": floor.PASSWORD}, timeout=30)
-    if not done.url.endswith("/home") or done.status_code != 200:
-        raise SystemExit(f"bench-gateway: login to the gateway alone ended at {done.url} ({done.status_code})")
+    browser = _form_login(url, floor.USERNAME, floor.PASSWORD, "to the gateway alone")
     browser.get(url + "/home", timeout=30).raise_for_status()
     for _ in range(4):  # every gunicorn worker knows the fixed session
         home = browser.get(url + "/home", timeout=30)
@@ -354,6 +338,19 @@ def _floor_login(url: str) -> str:
     if sum(number in home.text for number, _, _ in floor.POLICIES) != 3 or home.text.count("doc-list__item") != 5:
         raise SystemExit("bench-gateway: the gateway alone's /home does not show 3 policies and 5 documents")
     return _cookie_header(browser)
+
+
+def _form_login(url: str, username: str, password: str, what: str) -> requests.Session:
+    """Logs in through the login form at ``url`` (its CSRF token included), as a browser does; the session holds the
+    cookie. Fails unless the login lands on /home."""
+    browser = requests.Session()
+    form = browser.get(url + "/login", timeout=30).text
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    done = browser.post(url + "/login", data={"csrf_token": csrf, "username": username, "password": password},
+                        timeout=30)
+    if not done.url.endswith("/home") or done.status_code != 200:
+        raise SystemExit(f"bench-gateway: login {what} ended at {done.url} ({done.status_code})")
+    return browser
 
 
 def _publish(publisher, messages) -> None:
