@@ -58,14 +58,18 @@ def ancestors(pid: int | None = None) -> set[int]:
     return found
 
 
+def _environ(pid: int) -> list[bytes]:
+    """A process's environment as it was started, ``NAME=value`` entries (empty: gone or not readable)."""
+    try:
+        return (PROC / str(pid) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 def env_value(pid: int, name: str) -> str | None:
     """The value of ``name`` in a process's environment as it was started (None: unset or not readable)."""
     prefix = f"{name}=".encode()
-    try:
-        environ = (PROC / str(pid) / "environ").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    return next((v[len(prefix):].decode("utf-8", "replace") for v in environ if v.startswith(prefix)), None)
+    return next((v[len(prefix):].decode("utf-8", "replace") for v in _environ(pid) if v.startswith(prefix)), None)
 
 
 def with_env(name: str, value: str, exclude: Iterable[int] = (), having: str | None = None) -> list[int]:
@@ -77,11 +81,10 @@ def with_env(name: str, value: str, exclude: Iterable[int] = (), having: str | N
     for entry in PROC.iterdir():
         if not entry.name.isdigit() or int(entry.name) in skip:
             continue
-        with contextlib.suppress(OSError):
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if marker in environ and (prefix is None or any(v.startswith(prefix) for v in environ)) \
-                    and alive(int(entry.name)):
-                pids.append(int(entry.name))
+        environ = _environ(int(entry.name))
+        if marker in environ and (prefix is None or any(v.startswith(prefix) for v in environ)) \
+                and alive(int(entry.name)):
+            pids.append(int(entry.name))
     return sorted(pids)
 
 
