@@ -14,8 +14,8 @@ from .db import ping
 from .deadletters import DeadLetterGauge
 from .health import broker_check, serve_health
 from .housekeeping import Housekeeper, Rule, plumbing_rules
-from .shutdown import on_stop_signals
 from .outbox import OutboxRelay
+from .shutdown import on_stop_signals
 
 log = logs.get_logger(__name__)
 

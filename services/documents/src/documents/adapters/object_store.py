@@ -176,7 +176,7 @@ class S3ObjectStore(AbstractObjectStore):
             if self._code(exc) != "NoSuchLifecycleConfiguration":
                 raise
             rules = []
-        legacy = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID and _expires_whole_bucket(r) is not None
+        legacy = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID
                   and _expires_whole_bucket(r) in (*LEGACY_INIT_RULE_DAYS, days)]
         others = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID and r not in legacy]
         for other in others:
