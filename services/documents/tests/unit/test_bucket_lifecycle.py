@@ -2,13 +2,12 @@
 upgrades a bucket that an earlier release's ``minio-init`` gave a 397-day rule, and it keeps an operator's rules."""
 from __future__ import annotations
 
+import moto
 import pytest
 from structlog.testing import capture_logs
 
 from documents.adapters.object_store import LIFECYCLE_RULE_ID, S3ObjectStore
 from documents.domain.model import LIFECYCLE_DAYS
-
-moto = pytest.importorskip("moto")
 
 DOCS, INBOX = "portal-documents", "portal-inbox"
 #: What ``mc ilm rule add --expire-days 397`` stored: an xid as ID, an empty prefix filter, expiry only.
