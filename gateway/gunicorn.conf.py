@@ -26,3 +26,21 @@ def when_ready(server):
     ops_port = portal_config.env_int("PORTAL_HEALTH_PORT", 9100)
     serve_ops(ops_port, host, port, host=portal_config.env("PORTAL_HEALTH_HOST", "0.0.0.0"))
     server.log.info("operations endpoints (/healthz, /readyz, /metrics) on port %s", ops_port)
+    # Whether each worker will run the cache's invalidation feed, said once for the whole gateway (gateway/feed.py).
+    from gateway import feed
+
+    server.log.info(feed.summary())
+
+
+def post_worker_init(worker):
+    """Each worker process subscribes its own invalidation feed, after the fork (no connection crosses one)."""
+    from gateway import feed
+
+    feed.start()
+
+
+def worker_exit(server, worker):
+    """Close the worker's subscription: the broker deletes its exclusive queue at once."""
+    from gateway import feed
+
+    feed.stop()

@@ -153,6 +153,7 @@ def test_dev_pages_are_off_in_production(monkeypatch, fakes):
     monkeypatch.setenv("PORTAL_SECRET_KEY", "s" * 32)
     monkeypatch.setenv("PORTAL_GATEWAY_TOKEN", "g" * 40)
     monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.biztosito.hu")
+    monkeypatch.setenv("PORTAL_GATEWAY_CACHE", "off")  # else production needs PORTAL_AMQP_URL (the cache's feed)
     assert create_app({"CLIENTS": fakes}).test_client().get("/dev/mail").status_code == 404
     monkeypatch.setenv("PORTAL_ENV", "development")
     monkeypatch.setenv("PORTAL_DEV_PAGES", "0")

@@ -10,6 +10,8 @@ class Proxy:
         self.port = None
         self.conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._frozen = threading.Event()
+        self._thawed = threading.Event()
 
     def start(self, port: int | None = None) -> int:
         self.listener = socket.socket()
@@ -20,8 +22,14 @@ class Proxy:
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
         return self.port
 
+    def freeze(self) -> None:
+        """Go silent without closing anything, as a dead host or a partition does: bytes in either direction are
+        swallowed from now on, and a side that closes is not passed on. Only heartbeats can tell."""
+        self._frozen.set()
+
     def stop(self) -> None:
         """Refuse new connections and cut the open ones."""
+        self._thawed.set()
         if self.listener:
             try:
                 self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept(); close() alone won't
@@ -54,14 +62,18 @@ class Proxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src, dst):
+    def _pipe(self, src, dst):
         try:
             while data := src.recv(65536):
+                if self._frozen.is_set():
+                    self._thawed.wait()  # silent until stop(), which closes both ends
+                    return
                 dst.sendall(data)
         except OSError:
             pass
         finally:
+            if self._frozen.is_set() and not self._thawed.is_set():
+                return
             for s in (src, dst):
                 try:
                     s.close()

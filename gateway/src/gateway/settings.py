@@ -6,6 +6,21 @@ from portal_common import config
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 
 
+def cache_enabled() -> bool:
+    """``PORTAL_GATEWAY_CACHE``: ``on`` (default) or ``off``. Off: no invalidation feed, so no cache (every page asks
+    the services) and no broker connection (``PORTAL_AMQP_URL`` is then not needed)."""
+    value = (config.env("PORTAL_GATEWAY_CACHE", "on") or "on").lower()
+    if value not in ("on", "off"):
+        raise config.ConfigError(f"PORTAL_GATEWAY_CACHE must be 'on' or 'off', got {value!r}")
+    return value == "on"
+
+
+def feed_url() -> str | None:
+    """The broker URL of the cache's invalidation feed (``PORTAL_AMQP_URL``, the gateway's own broker user
+    ``portal-gateway``), or ``None`` when the cache is off. Required in production while the cache is on."""
+    return config.amqp_url() if cache_enabled() else None
+
+
 def from_env() -> dict:
     public_url = config.env("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000", production_required=True,
                             real_host=True).rstrip("/")
@@ -27,4 +42,6 @@ def from_env() -> dict:
         "BABEL_DEFAULT_LOCALE": "hu",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Budapest",
         "MAX_CONTENT_LENGTH": 64 * 1024,  # only small forms are ever posted here
+        # Read here so that a production gateway without its broker URL stops at start (gateway/feed.py uses it).
+        "GATEWAY_FEED": feed_url() is not None,
     }

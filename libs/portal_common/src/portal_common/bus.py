@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -62,6 +63,7 @@ class Topology:
     dead_letter_exchange: str
     delivery_limit: int
     services: dict[str, ServiceQueues] = field(default_factory=dict)
+    prefix: str = ""  # the namespace's prefix of every name ("<ns>." or nothing)
 
     def for_service(self, service: str) -> ServiceQueues:
         try:
@@ -95,7 +97,18 @@ def load_topology(path: Path | None = None, namespace: str | None = None,
             requeue_exchange=p + spec.get("requeue_exchange", f"{name}.requeue"),
             retry_queues=tuple(f"{p}{prefix}.{n}" for n in range(len(retry_delays))),
             retry_delays=tuple(retry_delays))
-    return Topology(p + raw["exchange"], p + raw["dead_letter_exchange"], int(raw["delivery_limit"]), services)
+    return Topology(p + raw["exchange"], p + raw["dead_letter_exchange"], int(raw["delivery_limit"]), services,
+                    prefix=p)
+
+
+#: A gateway process's own queue for the invalidation feed (gateway.feed): ``<ns>.gateway.feed.<32 hex digits>``,
+#: exclusive and auto-deleted, so it lives exactly as long as the process's connection. The broker user
+#: ``portal-gateway`` may configure only names of this shape (portal_common.broker_users).
+GATEWAY_FEED_QUEUE = "gateway.feed."
+
+
+def gateway_feed_queue_name(topology: Topology) -> str:
+    return f"{topology.prefix}{GATEWAY_FEED_QUEUE}{uuid.uuid4().hex}"
 
 
 def main_exchange(topology: Topology) -> Exchange:
