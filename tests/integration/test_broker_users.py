@@ -313,3 +313,65 @@ def test_a_service_consumer_still_dead_letters_a_poison_message_with_its_reason(
     reason = next(line for line in text.splitlines() if line.startswith("reason:"))
     assert "JSON" in reason, text
     assert depth(login, "identity.dead") == 1  # shown, not taken
+
+
+def test_the_gateway_feed_binds_its_own_queue_with_the_cache_keys_and_receives_them(broker, login):
+    """The gateway's invalidation feed (gateway/src/gateway/feed.py), logged in as portal-gateway: the portal code
+    declares, binds and consumes its exclusive queue with exactly these rights, and the cache hears each key."""
+    import threading
+
+    from gateway.feed import Feed
+    from portal_common.broker_users import GATEWAY_FEED_KEYS
+    from portal_common.testing import wait_until
+
+    urls, topology = broker
+    heard, lock = [], threading.Lock()
+
+    class Cache:
+        live = False
+
+        def set_live(self, live):
+            Cache.live = live
+
+        def handle_event(self, event, body):
+            with lock:
+                heard.append((event, body))
+
+    feed = Feed(urls["gateway"], topology, Cache()).start()
+    try:
+        wait_until(lambda: Cache.live, timeout=30, message="the gateway's feed live as portal-gateway")
+        admin = login("admin")
+        for key in GATEWAY_FEED_KEYS:
+            admin.publish(key)
+        wait_until(lambda: len(heard) == len(GATEWAY_FEED_KEYS), timeout=30, message="every key heard")
+        assert heard == [(key, {"probe": key}) for key in GATEWAY_FEED_KEYS]
+        assert feed.failures == 0
+    finally:
+        feed.stop()
+
+
+def test_the_gateway_may_not_widen_its_feed_publish_or_read_other_queues(login):
+    from portal_common.broker_users import GATEWAY_FEED_KEYS
+
+    gateway = login("gateway")
+    own = f"gateway.feed.{uuid.uuid4().hex}"
+    gateway.ch.queue_declare(own, durable=False, exclusive=True, auto_delete=True)
+    for key in GATEWAY_FEED_KEYS:
+        gateway.ch.queue_bind(own, "portal", routing_key=key)
+    # Wider or other keys: the initial passwords' and credential events, everything, a whole aggregate.
+    for key in ("#", "account.credentials_reset", "account.initial_password_issued", "account.*", "policy.upserted"):
+        assert gateway.refused(lambda s: s.ch.queue_bind(own, "portal", routing_key=key)), key
+    # Publishes nothing: not its keys, not others', not through the default exchange or a service's back doors.
+    for key in ("document.read", "account.closed", "policy.upserted"):
+        assert gateway.refused(lambda s: s.publish(key)), key
+    assert gateway.refused(lambda s: s.publish(own, exchange=""))
+    assert gateway.refused(lambda s: s.publish("document.uploaded", exchange="documents.requeue"))
+    # Reads no other queue, binds nothing elsewhere, declares nothing but its own feed queues.
+    for queue in ("notify.events", "identity.events", "documents.dead"):
+        assert gateway.refused(lambda s: s.ch.basic_get(queue, auto_ack=False)), queue
+    assert gateway.refused(lambda s: s.ch.queue_bind(own, "portal.dlx", routing_key="identity"))
+    assert gateway.refused(lambda s: s.ch.queue_bind("notify.events", "portal", routing_key="document.read"))
+    for name in ("gateway-spy", "gateway.feed.x", "notify.events.gateway.feed." + uuid.uuid4().hex):
+        assert gateway.refused(lambda s: s.ch.queue_declare(name, exclusive=True, auto_delete=True)), name
+    assert gateway.refused(lambda s: s.ch.queue_delete("notify.events"))
+    assert gateway.refused(lambda s: s.ch.exchange_delete("portal"))

@@ -12,6 +12,9 @@ exchanges, topic permissions on the routing key of a publish ("write") and on th
   bind its queue to ``#`` and read the initial passwords' events), and read only its own queues;
 - each service may configure only its own queues and exchanges (``<svc>.events``, ``<svc>.dead``,
   ``<svc>.retry.<n>``, ``<svc>.requeue``); the shared exchanges and the bindings come from the definitions;
+- the gateway (``portal-gateway``, its invalidation feed: gateway/src/gateway/feed.py) publishes nothing; it may
+  declare, bind and consume only its own feed queues (``<ns>.gateway.feed.<32 hex digits>``, exclusive: one per
+  process), read ``portal`` to bind them there, and only with the keys of :data:`GATEWAY_FEED_KEYS`;
 - nobody gets ``amq.default`` (publishing through the default exchange reaches any queue by name, past every topic
   permission), nor read or write on ``portal.dlx`` (a direct exchange, where topic permissions do not apply: a
   service could otherwise bind its queue to another service's dead letters, or drop a forged event into another
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-from .bus import Topology
+from .bus import GATEWAY_FEED_QUEUE, Topology
 
 CORE = "core"
 #: user suffix -> the routing keys it may publish on the portal exchange (``x.*``: any event of that aggregate).
@@ -38,6 +41,18 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "notify": ("notification.failed", "document.announced"),
 }
 USER_PREFIX = "portal-"
+GATEWAY = "gateway"
+#: The routing keys the gateway's invalidation feed binds (gateway.cache.ROUTING_KEYS: portal_common must not import
+#: the gateway, so the list is kept here too and gateway/tests/test_feed.py checks that the two are equal).
+GATEWAY_FEED_KEYS: tuple[str, ...] = (
+    "account.sessions_ended",
+    "customer.declared",
+    "customer.declaration_withdrawn",
+    "document.available",
+    "document.read",
+    "policy.enrolled",
+    "policy.changed",
+)
 NOTHING = "^$"
 
 
@@ -46,8 +61,8 @@ def user_name(who: str) -> str:
 
 
 def users(topology: Topology) -> list[str]:
-    """Every broker user the portal needs: one per service of the topology, and the core system."""
-    return [user_name(who) for who in dict.fromkeys([*topology.services, *PUBLISHES])]
+    """Every broker user the portal needs: one per service of the topology, the core system and the gateway."""
+    return [user_name(who) for who in dict.fromkeys([*topology.services, *PUBLISHES, GATEWAY])]
 
 
 def _key_pattern(key: str) -> str:
@@ -62,9 +77,22 @@ def _alternatives(patterns) -> str:
     return "^(" + "|".join(patterns) + ")$" if patterns else NOTHING
 
 
+def gateway_feed_queue_pattern(topology: Topology) -> str:
+    """The names of the gateway's feed queues (portal_common.bus.gateway_feed_queue_name), as a regular expression."""
+    return re.escape(topology.prefix + GATEWAY_FEED_QUEUE) + "[0-9a-f]{32}"
+
+
 def permissions_for(who: str, topology: Topology) -> dict:
     """``{"configure", "write", "read", "topic": {"write", "read"}}`` of one user (regular expressions)."""
     exchange = re.escape(topology.exchange)
+    if who == GATEWAY:
+        # configure: declare its exclusive feed queue; write on it: queue.bind; read on it: basic.consume; read on
+        # portal: queue.bind there, limited to the feed's keys by the topic "read" pattern. No write on any
+        # exchange: it publishes nothing.
+        feed = gateway_feed_queue_pattern(topology)
+        return {"configure": _alternatives([feed]), "write": _alternatives([feed]),
+                "read": _alternatives([feed, exchange]),
+                "topic": {"write": NOTHING, "read": _alternatives(re.escape(key) for key in GATEWAY_FEED_KEYS)}}
     publishes = PUBLISHES.get(who, ())
     if who not in topology.services:  # the core system: publishes, owns no queue
         return {"configure": NOTHING, "write": _alternatives([exchange]) if publishes else NOTHING,
