@@ -10,7 +10,7 @@ password="${PORTAL_RABBITMQ_PASSWORD:?PORTAL_RABBITMQ_PASSWORD is not set}"
 src="${PORTAL_RABBITMQ_DEFINITIONS:-/etc/rabbitmq/portal/definitions.json}"
 permissions="${PORTAL_RABBITMQ_PERMISSIONS:-$(dirname "$src")/permissions.json}"
 # The broker users besides the administrator (portal_common.broker_users.users; tests/deploy checks the list).
-PORTAL_SERVICE_USERS="policies identity documents notify crm core"
+PORTAL_SERVICE_USERS="policies identity documents notify crm core gateway"
 # Must match definitions.local.path in rabbitmq.conf (overridable only for tests/deploy).
 dir="${PORTAL_RABBITMQ_DEFINITIONS_DIR:-/etc/rabbitmq/definitions.d}"
 
@@ -22,7 +22,7 @@ json_escape() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
 
 mkdir -p "$dir"
 umask 077
-# One user per service and one for the core system (issue 8): each may publish only its own routing keys and read
+# One user per service, one for the core system (issue 8) and one for the gateway's cache invalidation feed: each may publish only its own routing keys and read
 # only its own queue; their permissions come from permissions.json (generated: make definitions). Every password
 # comes from the environment (a secret), never from git: PORTAL_RABBITMQ_<WHO>_PASSWORD.
 service_users=""

@@ -177,7 +177,7 @@ def rendered(tool):
 # Least secrets (issue 11): the only secret variables each container may receive - the same in kubernetes
 # (test_kustomize.py) and docker compose (test_compose.py); deploy/README.md, "Secrets per Deployment", says why.
 ALLOWED_SECRETS = {
-    "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN"},
+    "gateway": {"PORTAL_SECRET_KEY", "PORTAL_GATEWAY_TOKEN", "PORTAL_AMQP_URL"},  # the cache's invalidation feed
     "identity-api": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_GATEWAY_TOKEN_SHA256", "PORTAL_IDENTITY_TOKEN",
                      "PORTAL_SEALING_KEYS", "PORTAL_USERNAME_HASH_KEY"},
     "identity-worker": {"PORTAL_IDENTITY_DATABASE_URL", "PORTAL_AMQP_URL"},

@@ -122,6 +122,13 @@ def test_database_url_of_each_pod_is_its_own_key():
                         ref = env.get("valueFrom", {}).get("secretKeyRef")
                         if ref and ref["name"] in ("portal-database-urls", "portal-broker-urls"):
                             assert ref["key"] == svc, (path.name, env["name"])
+    # The gateway's broker URL (its cache's invalidation feed, user portal-gateway) is its own key too.
+    [gateway] = [doc for doc in yaml.safe_load_all((K8S / "base" / "gateway" / "gateway.yaml").read_text())
+                 if doc and doc["kind"] == "Deployment"]
+    refs = {env["name"]: env["valueFrom"]["secretKeyRef"] for env in pod_of(gateway)["containers"][0]["env"]
+            if "secretKeyRef" in env.get("valueFrom", {})}
+    assert refs["PORTAL_AMQP_URL"] == {"name": "portal-broker-urls", "key": "gateway"}
+    assert not any(ref["name"] == "portal-database-urls" for ref in refs.values())
 
 
 def test_secret_template_and_dev_secrets_have_every_referenced_key(rendered):
@@ -318,19 +325,21 @@ def test_network_policies_deny_by_default_and_open_only_the_portal_paths(rendere
     labels = {name: d["spec"]["template"]["metadata"]["labels"]
               for name, d in {**objects(docs, "Deployment"), **objects(docs, "Job")}.items()}
     gateway = labels["gateway"]
-    # ingress -> gateway only; the gateway reaches the APIs, no database, no broker
+    # ingress -> gateway only; the gateway reaches the APIs and the broker (its cache's invalidation feed), no database
     assert any(p.get("namespaceSelector") for r in _allowed(policies, gateway, "ingress") for p in r.get("from", []))
     for svc in SERVICES:
         api, worker = labels[f"{svc}-api"], labels[f"{svc}-worker"]
         assert _ingress_from(policies, api, gateway) == {8000}
-        assert _egress_ports(policies, gateway, api) == {8000}
+        # 8000; the broker's ports are open towards any peer (the feed's RabbitMQ may live outside the cluster)
+        assert _egress_ports(policies, gateway, api) - {5671, 5672} == {8000}
         assert _ingress_from(policies, worker, gateway) == set(), "nothing calls a worker"
         assert 5432 in _egress_ports(policies, api) and 5432 in _egress_ports(policies, worker)
         assert 5432 in _egress_ports(policies, labels[f"{svc}-migrate-1.0.0"])
         assert {5671, 5672} <= _egress_ports(policies, worker)
         assert not {5671, 5672} & _egress_ports(policies, api), f"{svc}-api must not need the broker"
         assert _ingress_from(policies, api, worker) == set()
-    assert _egress_ports(policies, gateway) & {5432, 5671, 5672, 443, 587} == set()
+    assert _egress_ports(policies, gateway) & {5432, 443, 587} == set()
+    assert {5671, 5672} <= _egress_ports(policies, gateway), "the gateway's feed reaches RabbitMQ"
     assert 443 in _egress_ports(policies, labels["documents-worker"])
     assert 443 in _egress_ports(policies, labels["documents-api"])
     assert {587, 443} <= _egress_ports(policies, labels["notify-worker"])

@@ -101,7 +101,7 @@ def test_process_starts_in_production_with_only_its_own_secrets(name, prod, tmp_
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("name", ["identity-api", "policies-api", "notify-worker"])
+@pytest.mark.parametrize("name", ["identity-api", "policies-api", "notify-worker", "gateway"])
 def test_process_refuses_to_start_without_one_of_them(name, prod, tmp_path):
     """The secrets a Deployment gets are really used: dropping any one stops the process, naming it."""
     config_data, deployments = prod

@@ -144,7 +144,7 @@ def test_entrypoint_renders_the_user_from_the_environment(tmp_path):
     assert (out_dir / "10-users.json").stat().st_mode & 0o077 == 0, "the rendered password file is private"
 
 
-SERVICE_USERS = ("policies", "identity", "documents", "notify", "crm", "core")
+SERVICE_USERS = ("policies", "identity", "documents", "notify", "crm", "core", "gateway")
 
 
 def test_entrypoint_creates_every_broker_user_the_permissions_name():

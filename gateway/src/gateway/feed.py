@@ -26,7 +26,8 @@ Not started (the cache stays not live, every page asks the services; logged once
 :func:`summary`): ``PORTAL_GATEWAY_CACHE=off``, or no RabbitMQ (``PORTAL_AMQP_URL`` unset or not ``amqp://`` /
 ``amqps://``: the embedded ``make run`` and its file bus, which would need polling to deliver anything).
 
-Metrics: ``portal_gateway_feed_live`` (1 while this process's feed is subscribed, one sample per living process)
+Metrics: ``portal_gateway_feed_live`` (1 while this process's feed is subscribed, 0 while it is not; one sample per
+living process that runs a feed, none where no feed runs)
 and ``portal_gateway_feed_events_total{event, outcome}`` (outcome ``applied``, ``undecodable`` or ``failed``).
 """
 from __future__ import annotations
@@ -257,9 +258,9 @@ def start() -> Feed | None:
         if _feed_pid == os.getpid():
             return _feed
         _feed_pid, _feed = os.getpid(), None
-        feed_live_gauge().set(0)
         url = broker_url()
-        if url is not None:
+        if url is not None:  # no feed, no gauge: portal_gateway_feed_live 0 means "subscribing", not "turned off"
+            feed_live_gauge().set(0)
             _feed = Feed(url).start()
         return _feed
 
