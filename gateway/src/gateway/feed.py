@@ -154,6 +154,7 @@ class Feed:
     def _subscribe_and_consume(self) -> None:
         conn = self._connection()
         self._conn = conn
+        clean = False
         try:
             conn.connect()
             channel = conn.channel()
@@ -177,11 +178,14 @@ class Feed:
                 if now >= next_heartbeat:
                     conn.heartbeat_check()  # raises once two heartbeats from the broker are missing
                     next_heartbeat = now + _TICK_S
+            clean = True
         finally:
             self.queue, self._conn = None, None
             self._set_live(False)
             try:
-                conn.release()  # the exclusive queue goes with the connection
+                # Stopping: a proper close (the broker deletes the exclusive queue at once). Lost: just drop the
+                # socket, a close handshake would wait for an answer from a broker that may never give one.
+                conn.release() if clean else conn.collect()
             except Exception:  # noqa: BLE001 - a connection that is already dead
                 pass
 
