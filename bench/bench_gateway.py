@@ -19,6 +19,12 @@ run it) and ``embedded`` (``make run``'s defaults: SQLite files and the file bus
 4. prints the medians of req/s, p50 and p99 for each and the ratio portal / baseline (target for ``/home`` on
    PostgreSQL: >= 0.15 and p99 <= 200 ms).
 
+On ``postgres`` the gateway's cache (gateway/cache.py) is live: the first row of ``/home`` shows it as a customer
+sees it who looks at the page again within the cache's bounds. Two more gateways on the same services show what
+the page costs without it (``--no-cache-rows`` leaves them out): one that asks identity on every page
+(``PORTAL_GATEWAY_SESSION_RECHECK_SECONDS=0``, the lists still kept — a customer clicking slower than every 10 s)
+and one with no cache at all (``PORTAL_GATEWAY_CACHE=off``: every page asks all three services, as before it).
+
 Every child process is stopped at the end, also on Ctrl-C or a failure.
 """
 from __future__ import annotations
@@ -51,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from procstat import cpu_seconds, pids_named  # noqa: E402 - the folder just put on the path
 CONNECTIONS = 32
+HOME = "portal /home (logged in)"
 TARGET_RATIO, TARGET_P99_MS = 0.15, 200.0
 PASSWORD = "Bench-Jelszo-Hosszu-2026"
 CUSTOMER = {"name": "Mérő Mária", "birth_name": "Mérő Mária", "birth_date": "1980-05-06", "birth_place": "Eger",
@@ -96,13 +103,19 @@ class Stack:
     """The whole portal (``python -m portal_devstack``) on shifted ports, plus the baseline app."""
 
     def __init__(self, config: str, workers: str, threads: str, stack: contextlib.ExitStack,
-                 gateway_workers: str | None = None, gateway_threads: str | None = None, floor: bool = False):
+                 gateway_workers: str | None = None, gateway_threads: str | None = None, floor: bool = False,
+                 cache_rows: bool = False):
         self.config = config
         self.var = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-gw-{config}-")))
         offset = 10000 + random.randrange(0, 100) * 100
         self.url = f"http://127.0.0.1:{8000 + offset}"
         self.baseline_url = f"http://127.0.0.1:{8090 + offset}"
         self.floor_url = f"http://127.0.0.1:{8091 + offset}" if floor else None
+        # The real gateway again, on the same services, without (part of) its cache (postgres only: the embedded
+        # run has no feed, so its gateway never keeps anything anyway)
+        self.variants = ({"session asked on every page": (8094 + offset, {"PORTAL_GATEWAY_SESSION_RECHECK_SECONDS": "0"}),
+                          "no cache": (8096 + offset, {"PORTAL_GATEWAY_CACHE": "off"})}
+                         if cache_rows and config == "postgres" else {})
         self.internal = {name: f"http://127.0.0.1:{port + offset}" for name, port in
                          {"identity": 8101, "policies": 8102, "documents": 8103}.items()}
         self.env = {**os.environ, "PORTAL_VAR_DIR": str(self.var), "PORTAL_DEVSTACK_PORT_OFFSET": str(offset),
@@ -135,14 +148,23 @@ class Stack:
         self._start_gateway_shaped("baseline_app:app", 8090 + offset, 8093 + offset, "baseline")
         if floor:  # the gateway alone, with in-process fakes (bench/floor_app.py)
             self._start_gateway_shaped("floor_app:create()", 8091 + offset, 8092 + offset, "floor")
+        for name, (port, settings) in self.variants.items():
+            self._start_gateway_shaped("gateway.app:create_app()", port, port + 1, name.replace(" ", "-"), {
+                **settings, "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                **{f"PORTAL_{service.upper()}_URL": url for service, url in self.internal.items()},
+                "PORTAL_NOTIFY_URL": f"http://127.0.0.1:{8104 + offset}"})
         wait_until(lambda: (self.var / "demo-seeded").exists() and self._ok(self.url + "/healthz")
-                   and self._ok(self.baseline_url + "/login") and (not floor or self._ok(self.floor_url + "/login")),
+                   and self._ok(self.baseline_url + "/login") and (not floor or self._ok(self.floor_url + "/login"))
+                   and all(self._ok(self.variant_url(name) + "/login") for name in self.variants),
                    240, f"the portal to start (log: {self.var})", 1)
         for proc in self.procs:
             if proc.poll() is not None:
                 raise SystemExit(f"bench-gateway: a process exited early (log: {self.var / 'devstack.log'})")
 
-    def _start_gateway_shaped(self, app: str, port: int, ops_port: int, name: str) -> None:
+    def variant_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.variants[name][0]}"
+
+    def _start_gateway_shaped(self, app: str, port: int, ops_port: int, name: str, extra: dict | None = None) -> None:
         """An app of bench/ under the gateway's own gunicorn configuration (its shape), on ``port``; its ops
         endpoints (gateway/gunicorn.conf.py serves /healthz etc. from the master) and metrics files are this run's
         own, not the default port 9100 and the gateway's metrics folder."""
@@ -150,7 +172,7 @@ class Stack:
         self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"), app],
                     {**self.env, "PORTAL_API_PORT": str(port), "PORTAL_API_HOST": "127.0.0.1",
                      "PORTAL_HEALTH_PORT": str(ops_port), "PORTAL_HEALTH_HOST": "127.0.0.1",
-                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / f"prometheus-{name}")})
+                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / f"prometheus-{name}"), **(extra or {})})
 
     def _start(self, cmd: list[str], env: dict) -> None:
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
@@ -400,7 +422,9 @@ def wrk(url: str, cookie: str | None, duration: int, script: Path) -> dict:
 def measure(stack: Stack, cookies: dict, args, script: Path) -> dict[str, list[dict]]:
     targets = {
         "baseline (bare Flask page, signed-cookie session)": (stack.baseline_url + "/", cookies["baseline"]),
-        "portal /home (logged in)": (stack.url + "/home", cookies["portal"]),
+        HOME: (stack.url + "/home", cookies["portal"]),
+        # the same session cookie opens on the other gateways (the same secret key, the same identity)
+        **{f"portal /home, {name}": (stack.variant_url(name) + "/home", cookies["portal"]) for name in stack.variants},
         **({"gateway alone /home (fakes: no internal hop)": (stack.floor_url + "/home", cookies["floor"])}
            if "floor" in cookies else {}),
         "portal / (anonymous)": (stack.url + "/", None),
@@ -437,7 +461,7 @@ def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> boo
         bad = sum(r["not_200"] + r["socket_errors"] for r in runs)
         print(f"{name:<48} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f} {rps / base:>7.3f} {bad:>8}")
         ok = ok and bad == 0
-        if name.startswith("portal /home"):  # the target is the real page's
+        if name == HOME:  # the target is the real page's, as the portal runs
             home = (rps / base, p99)
     verdict = home[0] >= TARGET_RATIO and home[1] <= TARGET_P99_MS
     print(f"target for /home: ratio >= {TARGET_RATIO} and p99 <= {TARGET_P99_MS:.0f} ms -> ratio {home[0]:.3f}, "
@@ -565,6 +589,8 @@ def main() -> int:
     parser.add_argument("--floor", action="store_true", help="also measure the gateway alone: /home rendered by the "
                         "real gateway app with in-process fakes for identity, policies and documents (bench/floor_app.py):"
                         " the ceiling of any design that renders the page in the gateway")
+    parser.add_argument("--no-cache-rows", action="store_true", help="leave out the two /home rows of gateways "
+                        "without (part of) their cache (postgres)")
     parser.add_argument("--internal", action="store_true", help="instead of measuring the pages: each internal read "
                         "of /home alone (8 connections), with its CPU per request in the service and in PostgreSQL")
     args = parser.parse_args()
@@ -581,7 +607,7 @@ def main() -> int:
             with contextlib.ExitStack() as stack_cleanup:
                 log(f"starting the portal ({config}) …")
                 stack = Stack(config, args.workers, args.threads, stack_cleanup, args.gateway_workers,
-                              args.gateway_threads, floor=args.floor)
+                              args.gateway_threads, floor=args.floor, cache_rows=not args.no_cache_rows)
                 try:
                     cookies = seed(stack)
                 except SystemExit:

@@ -64,6 +64,10 @@ def portal(tmp_path_factory):
         databases = {name: stack.enter_context(testing.temp_postgres_database(f"e2e_{name}")) for name in SERVICES}
         env = {**os.environ, "PORTAL_VAR_DIR": str(var), "PORTAL_DEVSTACK_PORT_OFFSET": str(offset),
                "PORTAL_HTTP_PORT": str(http_port), "PORTAL_AMQP_URL": amqp, "PORTAL_BUS_NAMESPACE": namespace,
+               # The gateway's cache keeps sessions and lists for 10 minutes here, not 10 s and 5 minutes: every
+               # journey then sees a change only through the services' events reaching every gateway process
+               # (test_gateway_cache.py), never because an entry happened to be old enough.
+               "PORTAL_GATEWAY_SESSION_RECHECK_SECONDS": "600", "PORTAL_GATEWAY_LIST_CACHE_SECONDS": "600",
                **{f"PORTAL_{name.upper()}_DATABASE_URL": url for name, url in databases.items()}}
         log = open(var / "devstack.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "portal_devstack"], env=env, cwd=ROOT, stdout=log,

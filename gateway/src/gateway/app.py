@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal_common import logs, metrics
 
-from . import SERVICE, formatting, fragments, i18n, labels, settings, templating, urls
+from . import SERVICE, cache as gateway_cache, formatting, fragments, i18n, labels, settings, templating, urls
 from .clients import build_clients, clients as app_clients
 from .extensions import babel, csrf
 from .forms import field_attrs
@@ -63,7 +63,12 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["PROXY_COUNT"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
 
-    app.extensions["clients"] = app.config.get("CLIENTS") or build_clients()
+    # The session check and the customer's lists go through the process's cache (cache.py: used only while the
+    # bus tells this process what changes).
+    kept = app.config.get("CACHE")
+    app.extensions["cache"] = kept if kept is not None else gateway_cache.cache()
+    app.extensions["clients"] = gateway_cache.with_cache(app.config.get("CLIENTS") or build_clients(),
+                                                         app.extensions["cache"])
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.compile_catalogues())
     babel.init_app(app, locale_selector=i18n.select_locale)
     i18n.install_template_gettext(app)
@@ -108,6 +113,11 @@ def _install_hooks(app: Flask) -> None:
 
     @app.after_request
     def _finish(response):
+        user = g.get("user")
+        if user and request.method not in ("GET", "HEAD", "OPTIONS"):
+            # Whatever the customer just sent may have changed their session's answer or their lists: this
+            # process asks again at once (the others learn it from the services' events).
+            app.extensions["cache"].forget(customer_id=user.get("customer_id"), account_id=user.get("account_id"))
         i18n.set_cookie(response)
         headers = response.headers
         headers["X-Correlation-ID"] = g.get("correlation_id", "")

@@ -1,8 +1,9 @@
 """Who is logged in: identity's session id in the encrypted session cookie (session_cookie.py), validated on every protected request.
 
 The cookie holds only the opaque session id (and the language); identity keeps the session and its idle timer
-(identity's ``PORTAL_SESSION_IDLE_MINUTES``, 15), which ``GET /internal/sessions/<id>`` slides on each page view. A new session
-id at login, and the cookie is cleared first so its value changes too (ASVS 7.2.4).
+(identity's ``PORTAL_SESSION_IDLE_MINUTES``, 15), which ``GET /internal/sessions/<id>`` slides. The gateway asks it
+on a page view unless this process asked it less than 10 s ago and the bus has not said the account's sessions ended
+since (cache.py). A new session id at login, and the cookie is cleared first so its value changes too (ASVS 7.2.4).
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def end_session() -> None:
 
 
 def current_user() -> dict | None:
-    """The validated identity session of this request (``g.user``), or None. Never cached across requests."""
+    """The validated identity session of this request (``g.user``), or None (identity's answer, or this process's
+    recent copy of it: cache.py)."""
     if "user" in g:
         return g.user
     g.user = None
