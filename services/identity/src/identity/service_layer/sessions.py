@@ -19,12 +19,13 @@ def touch_session(cmd: commands.TouchSession, *, uow: AbstractUnitOfWork, clock:
     """A live session slides its idle timer; an idle or orphaned one is deleted. Returns the session with its
     account and whether the customer has an active declaration (what a page needs, in one answer).
 
-    Every page view asks this, so it must be cheap: one read (the session joined with its account and the
-    declaration's existence, all by key) and a write of the new ``last_seen_at`` only when the stored one is
-    ``session_touch`` (60 s) old or older. The stored time is then at most 60 s behind the last real use, so a
-    session ends between 14 and 15 minutes of idleness — never later than the rule's 15. Logout, a password change,
-    recovery and closing delete the row, so the next page view after them (the gateway asks on every one) already
-    finds no session; they publish ``account.sessions_ended``. An idle session deleted here publishes nothing: it
+    Page views ask this (each gateway process at least every 10 s of a session's use: gateway/cache.py), so it
+    must be cheap: one read (the session joined with its account and the declaration's existence, all by key) and a
+    write of the new ``last_seen_at`` only when the stored one is ``session_touch`` (60 s) old or older. The stored
+    time is then at most 60 s (+ the gateway's 10 s) behind the last real use, so a session ends between 13 min 50 s
+    and 15 minutes of idleness — never later than the rule's 15. Logout, a password change, recovery and closing
+    delete the row, so the next check after them finds no session; they publish ``account.sessions_ended``, on which
+    every gateway process forgets its copy of the check. An idle session deleted here publishes nothing: it
     had ended already, and whoever remembers its check keeps the same idle rule.
     """
     now = clock.now()
