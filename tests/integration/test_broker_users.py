@@ -158,6 +158,24 @@ def test_each_service_publishes_only_its_own_routing_keys(login):
             assert session.refused(lambda s: s.publish(key)), f"{who} published {key}"
 
 
+def test_the_cache_invalidation_events_are_published_by_their_owners_only(login):
+    """Issue 9: ``document.read`` and ``policy.changed`` are bound by no queue of the topology (only the gateway's
+    per-process queues take them); here a queue of the administrator's stands in for one."""
+    admin = login("admin")
+    queue = admin.ch.queue_declare("", exclusive=True).method.queue
+    for key in ("document.read", "policy.changed", "account.sessions_ended"):
+        admin.ch.queue_bind(queue, "portal", routing_key=key)
+    login("documents").publish("document.read")
+    login("policies").publish("policy.changed")
+    login("identity").publish("account.sessions_ended")
+    assert admin.ch.queue_declare(queue, passive=True).method.message_count == 3
+    for who, key in (("documents", "policy.changed"), ("policies", "document.read"), ("core", "document.read"),
+                     ("core", "policy.changed"), ("core", "account.sessions_ended"), ("notify", "document.read")):
+        session = login(who)
+        assert session.refused(lambda s: s.publish(key)), f"{who} published {key}"
+    assert admin.ch.queue_declare(queue, passive=True).method.message_count == 3
+
+
 def test_a_service_reads_only_its_own_queue_and_cannot_widen_or_bypass_its_bindings(login):
     documents = login("documents")
     documents.ch.basic_get("documents.events", auto_ack=False)  # its own: allowed

@@ -231,3 +231,37 @@ def test_an_event_from_a_writer_whose_clock_runs_ahead_is_published_at_once(db, 
     assert relay.relay_once() == 1
     assert [m.message_id for m in broker.sent] == [event_id]
     assert rows(db)[0]["published_at"] is not None
+
+
+def test_an_event_only_live_subscribers_take_is_done_when_none_is_bound(db, broker):
+    """Issue 9: the gateway's per-process queues are the only ones bound for ``document.read``; while no gateway is
+    subscribed the broker returns it unroutable. That row is done (nobody to tell), not retried for ever behind a
+    PortalOutboxStuck alert; any other unroutable event still fails and waits for its back-off."""
+    from prometheus_client import REGISTRY
+
+    from portal_common.bus import PublishFailure
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, {"service": "documents", **labels}) or 0
+
+    relay = OutboxRelay("documents", db[0], broker, unrouted_ok=("document.read",))
+    before = (sample("portal_messages_unrouted_total", event="document.read"),
+              sample("portal_publish_failures_total", reason="unroutable"),
+              sample("portal_messages_published_total", event="document.read"))
+    live_only, other = stage(db, "document.read", {"document_id": "d-1"}), stage(db, "document.available")
+    for event_id, key in ((live_only, "document.read"), (other, "document.available")):
+        broker.errors[event_id] = PublishFailure(f"unroutable: no queue bound to 'portal' with key '{key}'",
+                                                 "unroutable")
+    relay.relay_once()
+    state = {r["event_id"]: (r["published_at"] is not None, r["attempts"]) for r in rows(db)}
+    assert state == {live_only: (True, 0), other: (False, 1)}
+    assert (sample("portal_messages_unrouted_total", event="document.read"),
+            sample("portal_publish_failures_total", reason="unroutable"),
+            sample("portal_messages_published_total", event="document.read")) == (before[0] + 1, before[1] + 1,
+                                                                                  before[2])
+    broker.errors.clear()
+    make_due(db)
+    assert relay.sweep_once() == 1 and [m.message_id for m in broker.sent] == [other]  # only the other one again
+    stage(db, "document.read", {"document_id": "d-2"})
+    relay.relay_once()  # routable (a gateway is subscribed): published like any other
+    assert broker.payloads()[-1] == {"document_id": "d-2"}

@@ -6,7 +6,8 @@ exchanges, topic permissions on the routing key of a publish ("write") and on th
 
 - each user may PUBLISH on ``portal`` only the routing keys it owns (the core system: ``policy.upserted`` and
   ``document.uploaded``; identity: ``account.*`` and ``customer.*``; documents: ``document.available``,
-  ``document.expiring``; policies: ``policy.enrolled``; notify: ``notification.failed``, ``document.announced``) — a forged ``account.closed`` from the core system's
+  ``document.expiring``, ``document.read``; policies: ``policy.enrolled``, ``policy.changed``; notify:
+  ``notification.failed``, ``document.announced``) — a forged ``account.closed`` from the core system's
   credential is refused by the broker;
 - each service may BIND its own queue on ``portal`` only with the keys of contracts/topology.json (documents cannot
   bind its queue to ``#`` and read the initial passwords' events), and read only its own queues;
@@ -36,8 +37,8 @@ CORE = "core"
 PUBLISHES: dict[str, tuple[str, ...]] = {
     CORE: ("policy.upserted", "document.uploaded"),
     "identity": ("account.*", "customer.*"),
-    "documents": ("document.available", "document.expiring"),
-    "policies": ("policy.enrolled",),
+    "documents": ("document.available", "document.expiring", "document.read"),
+    "policies": ("policy.enrolled", "policy.changed"),
     "notify": ("notification.failed", "document.announced"),
 }
 USER_PREFIX = "portal-"

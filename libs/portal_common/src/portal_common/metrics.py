@@ -22,6 +22,11 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram("portal_http_request_seconds", "HTTP request latency", ["service", "endpoint"])
 MESSAGES_PUBLISHED = Counter("portal_messages_published_total", "Events confirmed by the broker", ["service", "event"])
+MESSAGES_UNROUTED = Counter(
+    "portal_messages_unrouted_total",
+    "Events only live subscribers take (the gateway's per-process queues) that had none: dropped, as intended",
+    ["service", "event"],
+)
 PUBLISH_FAILURES = Counter("portal_publish_failures_total", "Outbox publish attempts that failed", ["service", "reason"])
 MESSAGES_CONSUMED = Counter(
     "portal_messages_consumed_total", "Messages consumed, by outcome", ["service", "event", "outcome"]

@@ -94,8 +94,13 @@ class OutboxRelay:
     """Publishes outbox rows in batches with pipelined confirms; run :meth:`run_forever` in a worker thread."""
 
     def __init__(self, service: str, session_factory: sessionmaker, publisher: Publisher, *, batch_size: int = 1000,
-                 idle_interval: float = 0.1, sweep_interval: float = 5.0, max_backoff: float = 30.0):
+                 idle_interval: float = 0.1, sweep_interval: float = 5.0, max_backoff: float = 30.0,
+                 unrouted_ok: Iterable[str] = ()):
         self.service = service
+        #: events only live subscribers take (the gateway's exclusive per-process queues; no queue of
+        #: topology.json is bound for them): while none is subscribed the broker returns them unroutable, which
+        #: is no failure — nobody is there to tell. Marked published and counted as unrouted, never retried.
+        self.unrouted_ok = frozenset(unrouted_ok)
         self.session_factory = session_factory
         self.publisher = publisher
         self.batch_size = batch_size
@@ -179,12 +184,20 @@ class OutboxRelay:
 
     def _record(self, session: Session, rows, results: dict, now: datetime) -> None:
         t = outbox_table()
+        unrouted = [r for r in rows if r["event"] in self.unrouted_ok
+                    and getattr(results.get(r["event_id"]), "kind", None) == "unroutable"]
+        for row in unrouted:
+            results[row["event_id"]] = None
+            metrics.MESSAGES_UNROUTED.labels(self.service, row["event"]).inc()
+            log.debug("outbox_event_unrouted", event_type=row["event"], event_id=row["event_id"],
+                      correlation_id=row["correlation_id"])
+        unrouted_ids = {r["event_id"] for r in unrouted}
         ok = [r for r in rows if results.get(r["event_id"], "missing") is None]
         if ok:
             session.execute(update(t).where(t.c.seq.in_([r["seq"] for r in ok])).values(published_at=now,
                                                                                          last_error=None))
             self._scrub_secrets(session, ok)
-            for event, n in Counter(r["event"] for r in ok).items():
+            for event, n in Counter(r["event"] for r in ok if r["event_id"] not in unrouted_ids).items():
                 metrics.MESSAGES_PUBLISHED.labels(self.service, event).inc(n)
         for row in rows:
             error = results.get(row["event_id"], "no confirm received")

@@ -22,12 +22,14 @@ log = logs.get_logger(__name__)
 
 def build_worker(service: str, bus: MessageBus, engine: Engine, session_factory: sessionmaker, *,
                  topology: Topology | None = None, url: str | None = None, batch_size: int = 100,
-                 consumers: int = 1):
-    """``consumers``: batches applied at once, all from one channel (RabbitMQ only; see portal_common.consumer)."""
+                 consumers: int = 1, unrouted_ok: tuple[str, ...] = ()):
+    """``consumers``: batches applied at once, all from one channel (RabbitMQ only; see portal_common.consumer).
+    ``unrouted_ok``: the service's events only live subscribers take (see
+    :class:`~portal_common.outbox.OutboxRelay`)."""
     topology = topology or load_topology()
     url = url if url is not None else config.amqp_url()
     worker = Worker(service, bus, session_factory, topology, url=url, batch_size=batch_size, consumers=consumers)
-    relay = OutboxRelay(service, session_factory, Publisher(topology, url=url))
+    relay = OutboxRelay(service, session_factory, Publisher(topology, url=url), unrouted_ok=unrouted_ok)
     checks = {
         "database": lambda: ping(engine),
         "broker": broker_check(url),

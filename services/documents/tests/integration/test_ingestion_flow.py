@@ -349,3 +349,29 @@ def test_the_delivery_record_and_the_expiry_reminder_on_postgresql(stack, custom
     finally:
         engine.dispose()
     assert rows == 1
+
+
+def test_a_first_read_with_no_gateway_subscribed_is_relayed_and_done(stack, customer):
+    """Issue 9: ``document.read`` is for the gateways' per-process queues only. With none subscribed (here: no
+    gateway at all) RabbitMQ returns it unroutable; the real worker's relay marks the row done instead of retrying it
+    for ever (which would raise PortalOutboxStuck)."""
+    customer_id, policy_number = customer
+    event = upload(stack, pdf("read"), customer_id, policy_number)
+    stack.publish("document.uploaded", event)
+    wait_for(lambda: listed(stack, customer_id, event["document_id"]), what="the document in the list")
+    url = f"/internal/customers/{customer_id}/documents/{event['document_id']}"
+    assert stack.api.get(url + "/content", headers=TOKEN).status_code == 200
+    assert stack.api.post(url + "/read", headers=TOKEN).status_code == 204  # read already: no second event
+
+    def rows():
+        engine = create_engine(stack.database_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT published_at, attempts FROM outbox WHERE event = 'document.read' "
+                                         "AND payload LIKE :p"), {"p": f'%"{event["document_id"]}"%'}).all()
+        finally:
+            engine.dispose()
+
+    assert wait_for(lambda: [r for r in rows() if r.published_at is not None], what="document.read relayed")
+    [row] = rows()
+    assert row.attempts == 0  # done at the first attempt: not a failure waiting for its back-off

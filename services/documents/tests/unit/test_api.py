@@ -236,3 +236,24 @@ def test_sort_by_date_type_and_policy(app):
     assert ids("?sort=policy") == [c.document_id, b.document_id, a.document_id]
     assert ids("?sort=policy&order=desc") == [a.document_id, c.document_id, b.document_id]
     assert client.get("/internal/customers/C-1/documents?sort=size", headers=TOKEN).status_code == 422
+
+
+def test_the_first_read_writes_one_document_read_outbox_row(app):
+    """Issue 9 (both databases): viewing, downloading and the read marker; only the first one writes the event."""
+    import json
+
+    from sqlalchemy import text
+
+    doc = ingest(app)
+    client = app.test_client()
+    url = f"/internal/customers/C-1/documents/{doc.document_id}"
+    app.clock["now"] = NOW + timedelta(minutes=7)
+    assert client.get(url + "/content?purpose=view", headers=TOKEN).status_code == 200
+    app.clock["now"] = NOW + timedelta(minutes=9)
+    assert client.get(url + "/content", headers=TOKEN).status_code == 200
+    assert client.post(url + "/read", headers=TOKEN).status_code == 204
+    with app.extensions["documents"].engine.connect() as conn:
+        rows = conn.execute(text("SELECT payload FROM outbox WHERE event = 'document.read'")).scalars().all()
+    assert [json.loads(r) for r in rows] == [{"document_id": doc.document_id, "customer_id": "C-1",
+                                              "read_at": (NOW + timedelta(minutes=7)).isoformat()}]
+    assert client.get(url, headers=TOKEN).get_json()["delivery"]["download_count"] == 1

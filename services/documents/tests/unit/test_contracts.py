@@ -31,6 +31,22 @@ def test_document_available_payload_validates():
     assert payload["available_until"] == "2027-02-28T09:00:00+00:00"
 
 
+def test_document_read_payload_validates():
+    doc = model.Document.receive(
+        document_id="3f6c2a9e-8b1d-4c7a-9e52-1d0b7a4f6c21", customer_id="C-1", policy_number="KGFB-1",
+        doc_type="claim_letter", title="Kárügyi levél", content_type="application/pdf", size=10, sha256="a" * 64,
+        bucket="portal-documents", key="customers/C-1/x.pdf",
+        uploaded_at=datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc), now=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    doc.events.clear()
+    doc.opened(datetime(2026, 2, 3, 8, 30, tzinfo=timezone.utc), model.DOWNLOAD)
+    [event] = doc.events
+    assert event.name == "document.read"
+    validator = jsonschema.Draft202012Validator(_schema(event.name), format_checker=jsonschema.FormatChecker())
+    validator.validate(json.loads(json.dumps(event.payload())))
+    assert event.payload() == {"document_id": doc.document_id, "customer_id": "C-1",
+                               "read_at": "2026-02-03T08:30:00+00:00"}
+
+
 def test_document_available_example_validates():
     jsonschema.Draft202012Validator(_schema("document.available")).validate(
         json.loads((EVENTS / "examples" / "document.available.v1.json").read_text()))

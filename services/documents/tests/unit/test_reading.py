@@ -113,3 +113,32 @@ def test_policy_projection_ignores_older_updates(uow):
     assert uow.documents.get_policy_owner("KGFB-1").customer_id == "C-1"
     handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-9", NOW + timedelta(days=1)), uow)
     assert uow.documents.get_policy_owner("KGFB-1").customer_id == "C-9"
+
+
+def test_the_first_read_publishes_document_read_once(stocked, store):
+    """Issue 9: the gateway's cached unread count changes with the first read only."""
+    uow, fresh, _old, other = stocked
+    uow.published.clear()
+    later = NOW + timedelta(minutes=5)
+    doc, stored = handlers.open_content(uow, store, "C-1", fresh.document_id, later, purpose="view")
+    stored.close()
+    assert uow.published == [("document.read", {"document_id": fresh.document_id, "customer_id": "C-1",
+                                                "read_at": later.isoformat()})]
+    doc, stored = handlers.open_content(uow, store, "C-1", fresh.document_id, later + timedelta(hours=1))
+    stored.close()
+    handlers.mark_read(uow, "C-1", fresh.document_id, later + timedelta(hours=2))
+    assert len(uow.published) == 1 and doc.read_at == later
+    handlers.mark_read(uow, "C-2", other.document_id, later)  # the read marker without the bytes counts as well
+    assert uow.published[1:] == [("document.read", {"document_id": other.document_id, "customer_id": "C-2",
+                                                    "read_at": later.isoformat()})]
+
+
+def test_a_refused_read_publishes_nothing(stocked, store):
+    uow, fresh, old, other = stocked
+    uow.published.clear()
+    for call in (lambda: handlers.open_content(uow, store, "C-1", old.document_id, NOW),  # expired: 410
+                 lambda: handlers.open_content(uow, store, "C-1", other.document_id, NOW),  # not hers: 404
+                 lambda: handlers.mark_read(uow, "C-1", other.document_id, NOW)):
+        with pytest.raises((handlers.Expired, handlers.NotFound)):
+            call()
+    assert uow.published == [] and not old.read and not other.read

@@ -27,7 +27,8 @@ CONTRACTS = Path(__file__).resolve().parents[4] / "contracts"
 PRODUCED = ("customer.declared", "customer.declaration_withdrawn", "account.activation_requested",
             "account.activated", "account.initial_password_issued", "account.locked", "account.credentials_reset",
             "account.password_changed", "account.closed", "customer.callback_requested",
-            "account.email_change_requested", "account.mobile_change_requested", "customer.contact_changed")
+            "account.email_change_requested", "account.mobile_change_requested", "customer.contact_changed",
+            "account.sessions_ended")
 EVENT_VERSIONS = {c.name: c.version for c in vars(events).values()
                   if isinstance(c, type) and issubclass(c, IntegrationEvent) and c is not IntegrationEvent}
 SECRETS = {"account.activation_requested": ("activation_url_sealed",),
@@ -70,7 +71,7 @@ def emitted() -> list:
             pass
     w.handle(handlers.request_recovery, commands.RequestRecovery("anna@example.com", "+36301234567"))
     otp = unsealed([p for n, p, _ in published if n == "account.credentials_reset"][-1], "one_time_password")
-    w.handle(handlers.login, commands.Login("minta.anna", otp))
+    session_id, _ = w.handle(handlers.login, commands.Login("minta.anna", otp))
     w.handle(handlers.change_password, commands.ChangePassword(account.account_id, otp, "Sajat-Uj-Jelszo-42"))
     w.handle(contact.request_callback, commands.RequestCallback(
         "form-key-0123456789abcdef", "Minta Anna", "+36301234567", "anna@example.com", "claim", "Kérdésem van.",
@@ -89,7 +90,7 @@ def emitted() -> list:
     w.handle(contact.set_language, commands.SetLanguage(account.account_id, "hu"))
     w.handle(handlers.close_account, commands.CloseAccount(account.account_id, "Sajat-Uj-Jelszo-42"))
     assert initial
-    published.secrets = (token, initial, otp, link, code)
+    published.secrets = (token, initial, otp, link, code, session_id, handlers.sha256(session_id))
     return published
 
 

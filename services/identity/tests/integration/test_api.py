@@ -13,6 +13,7 @@ from identity.adapters.hasher import fast_argon2
 from identity.adapters.policy_directory import FakePolicyDirectory, Policyholder
 from identity.domain import commands
 from identity.entrypoints.api import create_app
+from identity.service_layer.common import sha256
 from portal_common.testing import apply_event, caller_headers, require_postgres, unsealed
 
 pytestmark = pytest.mark.database
@@ -299,6 +300,36 @@ def test_password_change(portal):
     assert portal.call("GET", f"/internal/sessions/{elsewhere}").status_code == 404
     assert portal.login(username, "Sajat-Jelszo-2026").status_code == 201
     assert [e for e in portal.outbox("account.password_changed") if e["account_id"] == account_id]
+
+
+def test_every_way_of_ending_sessions_writes_one_sessions_ended_row_without_a_secret(portal):
+    """Issue 9: the gateway forgets what it cached for an account when identity says its sessions ended."""
+    account_id, username, password = portal.active_user()
+    customer_id = portal.call("GET", f"/internal/accounts/{account_id}").get_json()["customer_id"]
+
+    def rows():
+        return [e for e in portal.outbox("account.sessions_ended") if e["account_id"] == account_id]
+
+    sessions = [portal.login(username, password).get_json()["session_id"] for _ in range(3)]
+    assert rows() == []
+    assert portal.call("DELETE", f"/internal/sessions/{sessions[0]}").status_code == 204
+    assert portal.call("DELETE", f"/internal/sessions/{sessions[0]}").status_code == 204  # gone: nothing more
+    new_password = "Sajat-Jelszo-2026"
+    assert portal.call("POST", f"/internal/accounts/{account_id}/password",
+                       {"current_password": password, "new_password": new_password},
+                       headers={"X-Session-ID": sessions[1]}).status_code == 204
+    sessions.append(portal.login(username, new_password).get_json()["session_id"])
+    assert portal.call("POST", "/internal/recovery", {"email": f"{username}@example.com", "mobile": "06 30 123 4567"},
+                       ip="198.51.100.90").status_code == 202
+    sessions.append(portal.login(username, new_password).get_json()["session_id"])
+    assert portal.call("POST", f"/internal/accounts/{account_id}/close", {"password": new_password}).status_code == 204
+    now = portal.clock.now().isoformat()
+    assert rows() == [{"account_id": account_id, "customer_id": customer_id, "reason": reason, "ended_at": now}
+                      for reason in ("logout", "password_changed", "credentials_reset", "account_closed")]
+    with portal.wiring.engine.connect() as conn:
+        stored = conn.execute(text("SELECT payload FROM outbox WHERE event = 'account.sessions_ended'")).scalars().all()
+    for secret in (*sessions, *map(sha256, sessions), password, new_password):
+        assert all(secret not in payload for payload in stored)
 
 
 # ----------------------------------------------------------------------------------------------------- recovery

@@ -65,3 +65,27 @@ def test_client_limits_on_sqlite_too(wiring):
     with pytest.raises(errors.Throttled):
         wiring.handle(handlers.request_recovery, commands.RequestRecovery("x@example.com", "+36301234567",
                                                                           client_ip="10.0.0.13"))
+
+
+def test_a_logout_on_sqlite_says_which_account_ended_a_session_once(wiring):
+    """The session's row is deleted with ``DELETE … RETURNING`` (SQLite 3.35+) to learn whose it was."""
+    import json
+
+    from sqlalchemy import text
+
+    account = wiring.handle(handlers.register, commands.Register(SARA, "sara@example.com", "+36301234567",
+                                                                 "szilard.sara", "hu", "10.0.0.12",
+                                                                 accept_declaration=True))
+    with wiring.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET status = 'active' WHERE account_id = :a"), {"a": account.account_id})
+    with wiring.session_factory() as session, session.begin():
+        from identity.domain import model
+
+        session.add(model.LoginSession(session_hash=handlers.sha256("sid-1"), account_id=account.account_id,
+                                       created_at=wiring.clock.now(), last_seen_at=wiring.clock.now()))
+    for _ in range(2):
+        wiring.handle(handlers.logout, commands.Logout("sid-1"))
+    with wiring.engine.connect() as conn:
+        rows = conn.execute(text("SELECT payload FROM outbox WHERE event = 'account.sessions_ended'")).scalars().all()
+    assert [json.loads(r) for r in rows] == [{"account_id": account.account_id, "customer_id": "C-12",
+                                              "reason": "logout", "ended_at": wiring.clock.now().isoformat()}]

@@ -7,7 +7,7 @@ from sqlalchemy.orm import sessionmaker
 
 from portal_common import config
 from portal_common.db import make_engine, make_session_factory, utcnow
-from portal_common.messagebus import MessageBus, Route
+from portal_common.messagebus import Ignored, MessageBus, Route, ignore
 from portal_common.sealing import default_sealer
 
 from . import SERVICE
@@ -15,7 +15,7 @@ from .adapters.mailer import Mailer, SmtpMailer
 from .adapters.repository import SqlStore
 from .adapters.sms import HttpSmsGateway, SmsGateway
 from .adapters.templates import Renderer
-from .entrypoints.schemas import EVENT_SCHEMAS, EVENT_VERSIONS
+from .entrypoints.schemas import EVENT_SCHEMAS, EVENT_VERSIONS, NothingSchema
 from .service_layer import recording
 from .service_layer.delivery import DeliveryLoop
 from .settings import Settings
@@ -23,9 +23,14 @@ from .settings import Settings
 
 #: The events this service consumes: event -> (schema, command, handler). Every one records the deliveries it asks
 #: for (service_layer/recording.py); the topology routes account.*, customer.*, document.available and
-#: policy.enrolled here, and each needs an entry.
+#: policy.enrolled here, and each needs an entry (tests/unit/test_contracts.py checks every event in contracts/).
 EVENTS = {name: Route(schema, recording.EventFields, recording.record_event, version=EVENT_VERSIONS.get(name, 1))
           for name, schema in EVENT_SCHEMAS.items()}
+
+#: Events the ``account.*`` binding routes here that notify tells nobody about: acknowledged and left alone, not
+#: dead-lettered as unknown. ``account.sessions_ended`` is for the gateway's cache (issue 9).
+IGNORED = ("account.sessions_ended",)
+EVENTS.update({name: Route(NothingSchema, Ignored.from_event, ignore) for name in IGNORED})
 
 
 @dataclass

@@ -65,3 +65,46 @@ def test_our_sample_events_match_the_producers_schemas(samples, event):
 def test_committed_openapi_document_is_current():
     committed = (CONTRACTS / openapi.SPEC.output).read_text(encoding="utf-8")
     assert committed == openapi.SPEC.render(), "run: .venv/bin/python -m notify.entrypoints.openapi"
+
+
+def _routed_here() -> set[str]:
+    """Every event in contracts/ that notify's bindings (topology.json, ``account.*`` included) send to its queue."""
+    from portal_common.bus import load_topology
+
+    bindings = load_topology(CONTRACTS / "topology.json", namespace="").for_service("notify").bindings
+    names = {p.name.rsplit(".v", 1)[0] for p in (CONTRACTS / "events").glob("*.v*.json")}
+
+    def matches(binding: str, name: str) -> bool:
+        b, n = binding.split("."), name.split(".")
+        return len(b) == len(n) and all(x in ("*", y) for x, y in zip(b, n))
+    return {name for name in names if any(matches(b, name) for b in bindings)}
+
+
+def test_every_event_the_bindings_route_here_has_a_route_so_none_is_dead_lettered_as_unknown():
+    """``account.*`` also routes events notify has nothing to say about (``account.sessions_ended``, for the
+    gateway's cache): each needs a route — one that records a delivery, or a deliberate no-op — or every logout
+    would land in notify.dead as an unknown event."""
+    from notify import bootstrap
+
+    routed = _routed_here()
+    assert "account.sessions_ended" in routed and "account.password_changed" in routed
+    assert routed - set(bootstrap.EVENTS) == set()
+
+
+def test_a_sessions_ended_event_is_acknowledged_and_records_nothing():
+    from types import SimpleNamespace
+
+    from notify import bootstrap
+    from notify.adapters.repository import FakeRepository
+    from portal_common.delivery import Limits, decode, identify
+
+    example = newest(CONTRACTS / "events" / "examples", "account.sessions_ended").read_bytes()
+    raw = SimpleNamespace(body=example, headers={"version": 1}, properties={"message_id": "m-ended"},
+                          delivery_info={"routing_key": "account.sessions_ended"},
+                          content_type="application/json", content_encoding="utf-8")
+    message, fields = decode(raw, identify(raw), bootstrap.EVENTS, Limits())
+    route = bootstrap.EVENTS["account.sessions_ended"]  # decoded (not "unknown event"), then deliberately nothing
+    repo = FakeRepository()
+    bootstrap.bootstrap("sqlite://").bus.handle(route.handler, route.command(**fields), uow=SimpleNamespace(repo=repo),
+                                                message=message)
+    assert (repo.deliveries, repo.contacts, repo.events) == ({}, {}, [])

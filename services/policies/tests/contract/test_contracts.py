@@ -108,6 +108,22 @@ def test_policy_enrolled_as_stored_in_the_outbox_validates(sqlite_wiring):
                        "previous_payment_method": "cheque"}
 
 
+def test_policy_changed_as_stored_in_the_outbox_validates(sqlite_wiring):
+    """Issue 9: the customer's second policy, then a change to it (in another offset: sent in UTC)."""
+    apply_upserted(sqlite_wiring, upserted("HOME-3", "cheque"))
+    apply_upserted(sqlite_wiring, upserted("HOME-4", "cheque"))
+    apply_upserted(sqlite_wiring, upserted("HOME-4", "direct_debit", updated_at="2026-12-01T10:00:00+01:00"))
+    with sqlite_wiring.engine.connect() as conn:
+        rows = conn.execute(text("SELECT event, version, payload FROM outbox")).mappings().all()
+    customer_id = example_of("policy.upserted")["policyholder"]["customer_id"]
+    payloads = [json.loads(r["payload"]) for r in rows]
+    assert [(r["event"], r["version"]) for r in rows] == [("policy.changed", 1)] * 2
+    assert [errors("policy.changed", p) for p in payloads] == [[], []]
+    assert payloads[1] == {"policy_number": "HOME-4", "customer_id": customer_id,
+                           "changed_at": "2026-12-01T09:00:00+00:00"}
+    assert errors("policy.changed", example_of("policy.changed")) == []
+
+
 # ---------------------------------------------------------------------------------------------------- consumed
 def test_policies_has_a_handler_for_exactly_the_events_its_bindings_route_to_it():
     bindings = load_topology(CONTRACTS / "topology.json", namespace="").for_service(SERVICE).bindings

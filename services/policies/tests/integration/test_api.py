@@ -96,6 +96,28 @@ def test_each_route_answers_only_the_callers_it_expects(api):
     assert api.call("GET", f"/internal/customers/{customer}/policies").status_code == 200
 
 
+# ----------------------------------------------------------------------------------- policy.changed (issue 9)
+def test_an_upsert_that_changes_a_customers_policy_list_writes_one_policy_changed_row(api):
+    first = api.core_publishes(payment_method="cheque")
+    number, customer_id = first["policy_number"], first["policyholder"]["customer_id"]
+    assert api.outbox(number) == []  # the customer's first policy: nobody can have seen their list yet
+
+    def again(**changes):
+        event = {**first, **changes}
+        apply_event(api.wiring.bus, api.wiring.session_factory, "policy.upserted", event,
+                    message_id=f"m-{uuid.uuid4().hex}")
+
+    again(status="suspended", updated_at="2026-11-02T10:00:00+00:00")
+    again(status="terminated", updated_at="2026-10-01T10:00:00+00:00")  # stale: ignored
+    again(status="suspended", updated_at="2026-11-02T10:00:00+00:00")  # the same again: changes nothing
+    again(status="suspended", updated_at="2026-11-03T10:00:00+00:00")  # a newer time only
+    assert [(r["event"], r["payload"]) for r in api.outbox(number)] == [
+        ("policy.changed", {"policy_number": number, "customer_id": customer_id,
+                            "changed_at": "2026-11-02T10:00:00+00:00"})]
+    second = api.core_publishes(customer_id=customer_id)
+    assert [r["payload"]["customer_id"] for r in api.outbox(second["policy_number"])] == [customer_id]
+
+
 # ------------------------------------------------------------------------------------------------ reading
 def test_get_policy(api):
     event = api.core_publishes(product="home", payment_method="cheque")

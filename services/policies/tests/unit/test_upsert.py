@@ -1,6 +1,10 @@
 """policy.upserted carries the core system's full current state; messages may arrive late or out of order."""
 from __future__ import annotations
 
+from datetime import date
+
+import pytest
+
 from policies.service_layer import handlers
 from policies.service_layer.unit_of_work import FakeUnitOfWork
 
@@ -77,3 +81,53 @@ def test_upserting_publishes_nothing(b):
     uow = FakeUnitOfWork()
     handlers.upsert_policy(b.upsert(), uow)
     assert uow.published == []
+
+
+# ------------------------------------------------------------------------------- policy.changed (issue 9)
+def changed(uow) -> list[dict]:
+    return [payload for name, payload in uow.published if name == "policy.changed"]
+
+
+def test_a_change_to_a_stored_policy_publishes_policy_changed_once(b):
+    uow = FakeUnitOfWork()
+    handlers.upsert_policy(b.upsert(at=b.later(10)), uow)
+    assert changed(uow) == []  # the customer's first policy: no portal user can have seen a list of theirs
+    assert handlers.upsert_policy(b.upsert(at=b.later(20), status="suspended"), uow) is True
+    assert changed(uow) == [{"policy_number": "KGFB-1001", "customer_id": "C-1001",
+                             "changed_at": b.later(20).isoformat()}]
+
+
+@pytest.mark.parametrize("shown", [dict(product="casco"), dict(payment_method="cheque"), dict(premium_amount=1),
+                                   dict(premium_frequency="monthly"), dict(start_date=date(2025, 1, 1))])
+def test_every_field_the_policy_list_shows_counts(b, shown):
+    uow = FakeUnitOfWork()
+    handlers.upsert_policy(b.upsert(at=b.later(10)), uow)
+    handlers.upsert_policy(b.upsert(at=b.later(20), **shown), uow)
+    assert len(changed(uow)) == 1
+
+
+def test_a_stale_or_duplicate_or_unshown_update_publishes_nothing(b):
+    uow = FakeUnitOfWork()
+    handlers.upsert_policy(b.upsert(at=b.later(10)), uow)
+    assert handlers.upsert_policy(b.upsert(at=b.later(5), status="terminated"), uow) is False  # stale: ignored
+    assert handlers.upsert_policy(b.upsert(at=b.later(10)), uow) is True  # a duplicate: applies, changes nothing
+    handlers.upsert_policy(b.upsert(at=b.later(30)), uow)  # re-sent by the core system with a newer time only
+    handlers.upsert_policy(b.upsert(at=b.later(40), email="anna.uj@example.com"), uow)  # the holder, not the list
+    assert changed(uow) == []
+
+
+def test_a_new_policy_of_a_customer_who_has_one_changes_their_list(b):
+    uow = FakeUnitOfWork()
+    handlers.upsert_policy(b.upsert("KGFB-1001", at=b.later(10)), uow)
+    handlers.upsert_policy(b.upsert("HOME-2002", at=b.later(20), product="home"), uow)
+    handlers.upsert_policy(b.upsert("CASCO-1", at=b.later(20), customer_id="C-9"), uow)  # C-9's first: nothing
+    assert changed(uow) == [{"policy_number": "HOME-2002", "customer_id": "C-1001",
+                             "changed_at": b.later(20).isoformat()}]
+
+
+def test_a_policy_that_changes_hands_changes_both_lists(b):
+    uow = FakeUnitOfWork()
+    handlers.upsert_policy(b.upsert("KGFB-1001", at=b.later(10)), uow)
+    handlers.upsert_policy(b.upsert("KGFB-1001", at=b.later(20), customer_id="C-2002"), uow)
+    assert [(p["policy_number"], p["customer_id"]) for p in changed(uow)] == [("KGFB-1001", "C-1001"),
+                                                                              ("KGFB-1001", "C-2002")]

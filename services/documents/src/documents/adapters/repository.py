@@ -54,6 +54,10 @@ class AbstractRepository(abc.ABC):
     @abc.abstractmethod
     def delete(self, doc: model.Document) -> None: ...
 
+    def lock(self, doc: model.Document) -> None:
+        """Lock the document's row until the transaction ends and read it again: of two simultaneous first reads
+        the second waits, then finds it read (one ``document.read``). Nothing to lock in memory."""
+
     @abc.abstractmethod
     def list(self, where: DocumentFilter, limit: int, offset: int = 0) -> list[model.Document]:
         """Newest first (by ``uploaded_at``, then ``document_id``: a stable order to page through)."""
@@ -112,6 +116,9 @@ class SqlAlchemyRepository(AbstractRepository):
 
     def delete(self, doc):
         self.session.delete(doc)
+
+    def lock(self, doc):
+        self.session.refresh(doc, with_for_update=True)  # SQLite: no row locks; its one writer serialises
 
     def _filtered(self, query, where: DocumentFilter):
         D = model.Document

@@ -7,6 +7,10 @@ from typing import ClassVar
 
 from portal_common.events import IntegrationEvent
 
+#: Events only live subscribers take (the gateway's per-process queues; no queue of topology.json is bound for
+#: them): while no gateway is subscribed the relay lets them go unrouted (portal_common.outbox.OutboxRelay).
+LIVE_SUBSCRIBERS_ONLY = ("document.read",)
+
 
 @dataclass(frozen=True)
 class DocumentAvailable(IntegrationEvent):
@@ -29,3 +33,14 @@ class DocumentExpiring(DocumentAvailable):
 
     name: ClassVar[str] = "document.expiring"
     reminded_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentRead(IntegrationEvent):
+    """``document.read`` v1: the customer opened or downloaded the document for the first time (it no longer counts
+    as unread). Once per document."""
+
+    name: ClassVar[str] = "document.read"
+    document_id: str
+    customer_id: str
+    read_at: datetime

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from .events import DocumentAvailable, DocumentExpiring
+from .events import DocumentAvailable, DocumentExpiring, DocumentRead
 
 RETENTION_MONTHS = 13
 #: The customers' calendar: the 13 months are counted here, where the portal shows its dates.
@@ -139,8 +139,11 @@ class Document:
         return self.read_at is not None
 
     def mark_read(self, now: datetime) -> None:
+        """The first read raises ``document.read`` (the unread count changed); later ones change nothing."""
         if self.read_at is None:
             self.read_at = now
+            self.events.append(DocumentRead(document_id=self.document_id, customer_id=self.customer_id,
+                                            read_at=now))
 
     def opened(self, now: datetime, purpose: str) -> None:
         """The customer got the bytes: ``view`` (in the browser) or ``download`` (the file, alone or in a ZIP)."""

@@ -21,6 +21,7 @@ from portal_common import config, logs, runner
 
 from .. import SERVICE
 from ..bootstrap import bootstrap
+from ..domain.events import LIVE_SUBSCRIBERS_ONLY
 from ..service_layer.retention import RetentionSweeper
 
 
@@ -35,7 +36,7 @@ def main() -> None:
     # The embedded file bus is for one consumer (the worker applies one batch at a time there).
     consumers = settings.consumers if config.amqp_url() else 1
     runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory, extra_threads=(sweeper,),
-               batch_size=settings.consumer_batch_size, consumers=consumers)
+               batch_size=settings.consumer_batch_size, consumers=consumers, unrouted_ok=LIVE_SUBSCRIBERS_ONLY)
 
 
 if __name__ == "__main__":

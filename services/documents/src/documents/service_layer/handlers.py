@@ -274,17 +274,27 @@ def _owned(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model
     return doc
 
 
+def _lock_if_unread(uow: AbstractUnitOfWork, doc: model.Document) -> None:
+    """The first read publishes ``document.read``: only then is the row locked (two simultaneous first reads
+    publish once); a document already read is not locked again."""
+    if not doc.read:
+        uow.documents.lock(doc)
+
+
 def mark_read(uow: AbstractUnitOfWork, customer_id: str, document_id: str, now: datetime) -> None:
+    """Mark the document read; the first time, ``document.read`` goes to the outbox in the same transaction."""
     with uow:
         doc = _owned(uow, customer_id, document_id)
+        _lock_if_unread(uow, doc)
         doc.mark_read(now)
         uow.commit()
 
 
 def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_id: str, document_id: str,
                  now: datetime, purpose: str = model.DOWNLOAD) -> tuple[model.Document, StoredObject]:
-    """Open the document's bytes for streaming, mark it read and write the delivery record (``purpose``: ``view``
-    in the browser or ``download``). Raises NotFound, Expired or ContentMissing."""
+    """Open the document's bytes for streaming, mark it read (the first time: ``document.read``) and write the
+    delivery record (``purpose``: ``view`` in the browser or ``download``). Raises NotFound, Expired or
+    ContentMissing."""
     with uow:
         doc = _owned(uow, customer_id, document_id)
         if doc.expired(now):
@@ -294,6 +304,7 @@ def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_i
             log.error("document_content_missing", document_id=doc.document_id, bucket=doc.bucket, key=doc.key)
             raise ContentMissing(document_id)
         try:
+            _lock_if_unread(uow, doc)
             doc.opened(now, purpose)
             uow.commit()
         except Exception:

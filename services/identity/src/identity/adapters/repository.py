@@ -78,7 +78,8 @@ class AbstractRepository(abc.ABC):
     def delete_sessions(self, account_id: str, keep: str | None = None) -> int: ...
 
     @abc.abstractmethod
-    def delete_session(self, session_hash: str) -> None: ...
+    def delete_session(self, session_hash: str) -> str | None:
+        """Delete one session; returns its ``account_id``, or None when there was no such session (any more)."""
 
     # ------------------------------------------------------------------------------------------ declarations
     @abc.abstractmethod
@@ -225,8 +226,9 @@ class SqlAlchemyRepository(AbstractRepository):
     def delete_session(self, session_hash):
         t = orm.login_sessions
         self.session.flush()
-        self.session.execute(delete(t).where(t.c.session_hash == session_hash)
-                             .execution_options(synchronize_session=False))
+        # RETURNING: of two transactions deleting the same row only the one that deleted it gets it back
+        return self.session.execute(delete(t).where(t.c.session_hash == session_hash).returning(t.c.account_id)
+                                    .execution_options(synchronize_session=False)).scalar()
 
     def add_declaration(self, declaration):
         self.session.add(declaration)
@@ -377,7 +379,8 @@ class FakeRepository(AbstractRepository):
         return len(doomed)
 
     def delete_session(self, session_hash):
-        self.sessions.pop(session_hash, None)
+        gone = self.sessions.pop(session_hash, None)
+        return gone and gone.account_id
 
     def add_declaration(self, declaration):
         self.declarations.append(declaration)

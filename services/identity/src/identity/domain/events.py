@@ -70,6 +70,27 @@ class AccountPasswordChanged(IntegrationEvent):
     changed_at: datetime
 
 
+#: Why ``account.sessions_ended`` was published (its ``reason``). Consumers must tolerate values added later.
+LOGOUT, PASSWORD_CHANGED, CREDENTIALS_RESET, ACCOUNT_CLOSED, ACCOUNT_LOCKED = (
+    "logout", "password_changed", "credentials_reset", "account_closed", "account_locked")
+SESSIONS_ENDED_REASONS = (LOGOUT, PASSWORD_CHANGED, CREDENTIALS_RESET, ACCOUNT_CLOSED, ACCOUNT_LOCKED)
+#: Events only live subscribers take (the gateway's per-process queues): the relay lets them go unrouted
+#: (portal_common.outbox.OutboxRelay ``unrouted_ok``). notify's ``account.*`` binding routes this one today anyway.
+LIVE_SUBSCRIBERS_ONLY = ("account.sessions_ended",)
+
+
+@dataclass(frozen=True)
+class AccountSessionsEnded(IntegrationEvent):
+    """``account.sessions_ended`` v1: identity ended sessions of the account on purpose (never an idle one), so
+    whoever remembers a session check of this account forgets it. Never a session id, its hash or a secret."""
+
+    name: ClassVar[str] = "account.sessions_ended"
+    account_id: str
+    customer_id: str
+    reason: str
+    ended_at: datetime
+
+
 @dataclass(frozen=True)
 class AccountLocked(IntegrationEvent):
     """``account.locked`` v1: the attempt that locked (notify e-mails the owner, once per lock)."""

@@ -218,7 +218,7 @@ def get_session(session_id: str):
     """A live session (slides its idle timer): 200 ``{"session_id", "account_id", "customer_id", "username",
     "must_change_password", "idle_timeout_s", "declaration_active": true}`` | 404 ``{"error": "expired"}``.
     ``declaration_active``: the customer has an active declaration on electronic communication (the gateway asks
-    this on every page, so ``/home`` needs no call of its own for it)."""
+    this for the pages, so ``/home`` needs no call of its own for it)."""
     found = _wiring().handle(handlers.touch_session, commands.TouchSession(session_id))
     answer = _session_json(session_id, found)
     answer["declaration_active"] = found.declaration_active

@@ -6,6 +6,7 @@ from ..adapters import housekeeping
 from ..adapters.policy_directory import PolicyDirectory
 from ..bootstrap import bootstrap
 from ..domain.errors import DirectoryUnavailable
+from ..domain.events import LIVE_SUBSCRIBERS_ONLY
 from ..settings import Settings
 
 
@@ -20,7 +21,7 @@ class NoDirectory(PolicyDirectory):
 def main() -> None:
     wiring = bootstrap(directory=NoDirectory(), settings=Settings.from_env(with_username_hash_key=False))
     runner.run(SERVICE, wiring.bus, wiring.engine, wiring.session_factory,
-               housekeeping=tuple(housekeeping.rules(wiring.settings)))
+               housekeeping=tuple(housekeeping.rules(wiring.settings)), unrouted_ok=LIVE_SUBSCRIBERS_ONLY)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 from ..adapters.clock import Clock
-from ..domain import errors
+from ..domain import errors, events, model
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
 
@@ -66,3 +66,10 @@ def _spend_recovery_allowance(client_ip: str, *, uow: AbstractUnitOfWork, clock:
     """Recovery and resend requests: every request counts (matched or not), one allowance for both, checked before
     anything is looked up, so a 429 says nothing about any address."""
     _take_allowance(uow, RECOVERY, client_ip, settings.recovery_max_per_client, settings.client_window, clock.now())
+
+
+def _sessions_ended(uow: AbstractUnitOfWork, account: model.Account, reason: str, now: datetime) -> None:
+    """``account.sessions_ended`` in the caller's transaction: the gateway forgets the session checks it keeps for
+    this account (every one of them, also the session a password change kept: its answer changed)."""
+    uow.publish(events.AccountSessionsEnded(account_id=account.account_id, customer_id=account.customer_id,
+                                            reason=reason, ended_at=now))

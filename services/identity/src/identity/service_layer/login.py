@@ -11,7 +11,7 @@ from ..adapters.hasher import PasswordHasher
 from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import LOGIN_FAILURE, _give_back, _take_allowance, iso, sha256
+from .common import LOGIN_FAILURE, _give_back, _sessions_ended, _take_allowance, iso, sha256
 
 log = logs.get_logger(__name__)
 
@@ -95,7 +95,8 @@ def _check_current_password(uow: AbstractUnitOfWork, account: model.Account, pas
                             hasher: PasswordHasher, now: datetime, settings: Settings) -> bool:
     """A password confirmation on a logged-in page (change password, close account). A wrong one counts towards the
     lockout like a wrong login (a stolen session must not become a way to guess the password): the attempt that
-    locks ends every session of the account, commits and raises :class:`Locked`. A locked account is refused
+    locks ends every session of the account (``account.sessions_ended``, reason ``account_locked``), commits and
+    raises :class:`Locked`. A locked account is refused
     even with the right password, as at login."""
     if account.is_locked(now):
         raise errors.Locked(account.locked_until)
@@ -104,7 +105,10 @@ def _check_current_password(uow: AbstractUnitOfWork, account: model.Account, pas
         return True
     result = account.record_failed_login(now, settings.lockout_threshold, settings.lockout)
     if result.locked_now:
-        _tell_the_owner(uow, account, result, sessions_ended=uow.repo.delete_sessions(account.account_id))
+        ended = uow.repo.delete_sessions(account.account_id)
+        _tell_the_owner(uow, account, result, sessions_ended=ended)
+        if ended:
+            _sessions_ended(uow, account, events.ACCOUNT_LOCKED, now)
         uow.commit()
         raise errors.Locked(result.locked_until)
     log.info("password_confirmation_failed", account_id=account.account_id, failed_attempts=result.failed_attempts)

@@ -8,7 +8,7 @@ from ..adapters.hasher import PasswordHasher
 from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import sha256
+from .common import _sessions_ended, sha256
 from .login import _check_current_password
 
 log = logs.get_logger(__name__)
@@ -19,12 +19,14 @@ def touch_session(cmd: commands.TouchSession, *, uow: AbstractUnitOfWork, clock:
     """A live session slides its idle timer; an idle or orphaned one is deleted. Returns the session with its
     account and whether the customer has an active declaration (what a page needs, in one answer).
 
-    Every page view asks this, so it must be cheap: one read (the session joined with its account and the
-    declaration's existence, all by key) and a write of the new ``last_seen_at`` only when the stored one is
-    ``session_touch`` (60 s) old or older. The stored time is then at most 60 s behind the last real use, so a
-    session ends between 14 and 15 minutes of idleness — never later than the rule's 15. Logout, a password change,
-    recovery and closing delete the row, so the next page view after them (the gateway asks on every one) already
-    finds no session.
+    Page views ask this (each gateway process at least every 10 s of a session's use: gateway/cache.py), so it
+    must be cheap: one read (the session joined with its account and the declaration's existence, all by key) and a
+    write of the new ``last_seen_at`` only when the stored one is ``session_touch`` (60 s) old or older. The stored
+    time is then at most 60 s (+ the gateway's 10 s) behind the last real use, so a session ends between 13 min 50 s
+    and 15 minutes of idleness — never later than the rule's 15. Logout, a password change, recovery and closing
+    delete the row, so the next check after them finds no session; they publish ``account.sessions_ended``, on which
+    every gateway process forgets its copy of the check. An idle session deleted here publishes nothing: it
+    had ended already, and whoever remembers its check keeps the same idle rule.
     """
     now = clock.now()
     with uow:
@@ -41,15 +43,21 @@ def touch_session(cmd: commands.TouchSession, *, uow: AbstractUnitOfWork, clock:
         return found
 
 
-def logout(cmd: commands.Logout, *, uow: AbstractUnitOfWork) -> None:
+def logout(cmd: commands.Logout, *, uow: AbstractUnitOfWork, clock: Clock) -> None:
+    """Ends the session (``account.sessions_ended``, reason ``logout``); a session already gone ends nothing and
+    publishes nothing (of two simultaneous logouts, the one whose DELETE found the row publishes)."""
     with uow:
-        uow.repo.delete_session(sha256(cmd.session_id))
+        account_id = uow.repo.delete_session(sha256(cmd.session_id))
+        account = uow.repo.get_account(account_id) if account_id is not None else None
+        if account is not None:
+            _sessions_ended(uow, account, events.LOGOUT, clock.now())
         uow.commit()
 
 
 def change_password(cmd: commands.ChangePassword, *, uow: AbstractUnitOfWork, hasher: PasswordHasher, clock: Clock,
                     settings: Settings) -> None:
-    """Checks the current password and the policy; ends every other session of the account.
+    """Checks the current password and the policy; ends every other session of the account
+    (``account.sessions_ended``, reason ``password_changed``, always: the kept session's answer changes too).
 
     The session kept is ``keep_session_id`` when given, else the most recently used one (the one that asked).
     """
@@ -76,6 +84,8 @@ def change_password(cmd: commands.ChangePassword, *, uow: AbstractUnitOfWork, ha
             sessions = sorted(uow.repo.sessions_of(account.account_id), key=lambda s: s.last_seen_at)
             keep = sessions[-1].session_hash if sessions else None
         uow.repo.delete_sessions(account.account_id, keep=keep)
+        # Also when no other session ended: the kept one's check answers differently now (must_change_password).
+        _sessions_ended(uow, account, events.PASSWORD_CHANGED, now)
         uow.publish(events.AccountPasswordChanged(
             account_id=account.account_id, username=account.username, email=account.email,
             language=account.language, changed_at=now))

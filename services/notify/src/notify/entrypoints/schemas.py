@@ -165,6 +165,10 @@ class ContactChangedSchema(_Lenient):
     changed_at = fields.AwareDateTime(**_str)
 
 
+class NothingSchema(_Lenient):
+    """An event notify receives but does not read (see ``bootstrap.IGNORED``): no field is needed."""
+
+
 #: Event name -> the schema notify reads it with.
 #: The contract version notify reads where it is not 1: v2 carries the secret sealed for notify (issue 8); a v1
 #: message (secret in clear) is dead-lettered as an unsupported version.

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
-from .events import PolicyEnrolled
+from .events import PolicyChanged, PolicyEnrolled
 
 PRODUCTS = ("kgfb", "casco", "home", "business", "other")
 #: Products whose policyholders may use the portal (compulsory motor liability, casco, home, business property and
@@ -42,6 +42,11 @@ class Policyholder:
         return self.birth_date == birth_date and all(normalise(a) == normalise(b) for a, b in pairs)
 
 
+#: The fields of a policy that GET /internal/customers/<id>/policies shows (enrollable and
+#: qualifies_for_registration follow from them; epost only changes by an enrolment, which has its own event).
+SHOWN = ("product", "status", "payment_method", "premium_amount", "premium_frequency", "start_date", "customer_id")
+
+
 @dataclass(eq=False)  # an entity: identity is the policy number, instances go into sets
 class Policy:
     policy_number: str
@@ -67,6 +72,15 @@ class Policy:
 
     def is_newer_than(self, updated_at: datetime) -> bool:
         return self.updated_at > updated_at
+
+    def shown(self) -> tuple:
+        """What a customer's policy list shows of it (``updated_at`` aside): a change here is worth telling."""
+        return tuple(getattr(self, name) for name in SHOWN)
+
+    def changed(self, customer_id: str, at: datetime) -> None:
+        """``policy.changed`` for ``customer_id``, whose policy list is no longer what it was."""
+        self.events.append(PolicyChanged(policy_number=self.policy_number, customer_id=customer_id,
+                                         changed_at=at.astimezone(timezone.utc)))
 
     def enrol_in_epost(self) -> str | None:
         """Join ePosta. A cheque-paid policy switches to bank transfer; direct debit and transfer stay as they are.

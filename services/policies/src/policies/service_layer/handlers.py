@@ -13,11 +13,18 @@ class PolicyNotFound(Exception):
 
 def upsert_policy(cmd: commands.UpsertPolicy, uow: AbstractUnitOfWork) -> bool:
     """Store the core system's view of a policy and its holder. An update older than the stored one is ignored
-    (messages can arrive out of order). Returns whether anything was applied."""
+    (messages can arrive out of order). Returns whether anything was applied.
+
+    ``policy.changed`` (for the gateway's cache, issue 9) when the message changes what a customer's policy list
+    shows: a stored policy's shown fields (for its new and, when it changed hands, its former customer), or a new
+    policy of a customer who already had one. A customer's first policy tells nobody: no portal user can have seen
+    a list of theirs yet. A stale message, and one that changes nothing shown (a duplicate, a newer ``updated_at``
+    alone, the holder's data), publish nothing."""
     with uow:
         policy = uow.policies.get_policy(cmd.policy_number)
         if policy is not None and policy.is_newer_than(cmd.updated_at):
             return False
+        before = policy.shown() if policy is not None else None
         holder = uow.policies.get_policyholder(cmd.customer_id)
         holder_fields = dict(name=cmd.name, birth_name=cmd.birth_name, birth_date=cmd.birth_date,
                              birth_place=cmd.birth_place, mother_name=cmd.mother_name, email=cmd.email,
@@ -31,10 +38,17 @@ def upsert_policy(cmd: commands.UpsertPolicy, uow: AbstractUnitOfWork) -> bool:
                              premium_amount=cmd.premium_amount, premium_frequency=cmd.premium_frequency,
                              start_date=cmd.start_date, customer_id=cmd.customer_id, updated_at=cmd.updated_at)
         if policy is None:
-            uow.policies.add_policy(model.Policy(policy_number=cmd.policy_number, **policy_fields))
+            policy = model.Policy(policy_number=cmd.policy_number, **policy_fields)
+            uow.policies.add_policy(policy)
+            if holder is not None:  # the customer's list had other policies: it gains one
+                policy.changed(cmd.customer_id, cmd.updated_at)
         else:
             for key, value in policy_fields.items():
                 setattr(policy, key, value)
+            if policy.shown() != before:
+                former = before[model.SHOWN.index("customer_id")]
+                for customer_id in dict.fromkeys([former, cmd.customer_id]):
+                    policy.changed(customer_id, cmd.updated_at)
         uow.commit()
         return True
 
