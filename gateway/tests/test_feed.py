@@ -75,11 +75,13 @@ def test_a_delivery_goes_to_the_cache_decoded(a_feed, recorder):
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b'["a list"]', b'"a string"', b""])
-def test_an_undecodable_body_is_logged_without_its_content_counted_and_ignored(a_feed, recorder, body):
+def test_an_undecodable_body_is_logged_without_its_content_counted_and_the_cache_forgets_everything(
+        a_feed, recorder, body):
     before = counted("account.sessions_ended", "undecodable")
     with capture_logs() as logs:
         a_feed._on_message(Delivery("account.sessions_ended", body))
-    assert recorder.calls == []  # neither handled nor the cache dropped
+    # whom it was about cannot be read: an event without ids, on which the cache forgets everything
+    assert recorder.calls == [("account.sessions_ended", {})]
     assert counted("account.sessions_ended", "undecodable") == before + 1
     [entry] = logs
     assert entry["event"] == "gateway_feed_undecodable_event" and entry["log_level"] == "warning"

@@ -15,7 +15,8 @@ What it does, in a daemon thread:
    the feed goes down);
 3. only then calls ``cache().set_live(True)``; every delivery's JSON object goes to
    ``cache().handle_event(routing_key, body)``. A body that is not a JSON object is logged at warning (never its
-   content) and counted, and otherwise ignored;
+   content) and counted, and the cache forgets everything (``handle_event(routing_key, {})``: whom it was about
+   cannot be read);
 4. the connection or channel lost (reset, closed by the broker, the queue deleted, heartbeats missed):
    ``cache().set_live(False)`` at once, then reconnects with back-off (0.5 s doubling to 15 s).
 
@@ -221,6 +222,9 @@ class Feed:
             # the reason's kind only: the body may hold personal data
             log.warning("gateway_feed_undecodable_event", event_type=label, error=type(exc).__name__,
                         size=len(message.body or b""))
+            # Whom it was about cannot be read: the cache forgets everything (as for an event without ids), so a
+            # garbled account.sessions_ended cannot leave a session standing until its recheck.
+            self.cache.handle_event(event, {})
             return
         try:
             self.cache.handle_event(event, body)
