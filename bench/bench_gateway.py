@@ -113,7 +113,8 @@ class Stack:
         self.floor_url = f"http://127.0.0.1:{8091 + offset}" if floor else None
         # The real gateway again, on the same services, without (part of) its cache (postgres only: the embedded
         # run has no feed, so its gateway never keeps anything anyway)
-        self.variants = ({"session asked on every page": (8094 + offset, {"PORTAL_GATEWAY_SESSION_RECHECK_SECONDS": "0"}),
+        every_page = {"PORTAL_GATEWAY_CACHE": "on", "PORTAL_GATEWAY_SESSION_RECHECK_SECONDS": "0"}
+        self.variants = ({"session asked on every page": (8094 + offset, every_page),
                           "no cache": (8096 + offset, {"PORTAL_GATEWAY_CACHE": "off"})}
                          if cache_rows and config == "postgres" else {})
         self.internal = {name: f"http://127.0.0.1:{port + offset}" for name, port in
@@ -172,7 +173,10 @@ class Stack:
         self._start([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "--chdir", str(ROOT / "bench"), app],
                     {**self.env, "PORTAL_API_PORT": str(port), "PORTAL_API_HOST": "127.0.0.1",
                      "PORTAL_HEALTH_PORT": str(ops_port), "PORTAL_HEALTH_HOST": "127.0.0.1",
-                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / f"prometheus-{name}"), **(extra or {})})
+                     "PROMETHEUS_MULTIPROC_DIR": str(self.var / f"prometheus-{name}"),
+                     # gateway/gunicorn.conf.py subscribes each worker to the cache's feed: not the baseline's or the
+                     # floor's (the gateway's variants say what they want)
+                     "PORTAL_GATEWAY_CACHE": "off", **(extra or {})})
 
     def _start(self, cmd: list[str], env: dict) -> None:
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
