@@ -1,16 +1,23 @@
 """The gateway's cache on the whole portal: what a customer sees again is never older than what the services say.
 
-The e2e stack runs its gateway with the cache's bounds at 10 minutes (conftest.py), so everything here can only pass
-through the services' events on real RabbitMQ reaching every gateway process: a session ended in one browser ends
-in every other, a new document and a changed policy show on a page that was shown (and kept) before.
+The e2e stack runs its gateway with the cache's bounds at 10 minutes (conftest.py), and these tests start a second
+gateway process on the same services: a change made through the first one, or by the core system, reaches the
+second one only through the services' events on real RabbitMQ. So a session ended in one browser ends in every
+other, and a new document and a changed policy show on a page that was shown (and kept) before.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import boto3
 import pika
@@ -19,6 +26,7 @@ from botocore.config import Config
 
 from portal_common.testing import wait_until
 
+from .conftest import ROOT, _ready
 from .test_journeys import change_password, login, register_and_activate
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
@@ -69,6 +77,48 @@ class Core:
         self.connection.close()
 
 
+@pytest.fixture(scope="module")
+def second_gateway(portal):
+    """Another gateway process (its own gunicorn, 1 worker, its own feed) on the same services: its URL."""
+    offset = int(portal.env["PORTAL_DEVSTACK_PORT_OFFSET"])
+    port, ops_port = 8097 + offset, 9197 + offset
+    url = f"http://127.0.0.1:{port}"
+    env = {**portal.env, "PORTAL_API_PORT": str(port), "PORTAL_API_HOST": "127.0.0.1", "PORTAL_PUBLIC_URL": url,
+           "PORTAL_HEALTH_PORT": str(ops_port), "PORTAL_HEALTH_HOST": "127.0.0.1", "PORTAL_GATEWAY_WORKERS": "1",
+           "PROMETHEUS_MULTIPROC_DIR": str(portal.var / "prometheus-second-gateway"),
+           **{f"PORTAL_{name.upper()}_URL": f"http://127.0.0.1:{base + offset}"
+              for name, base in {"identity": 8101, "policies": 8102, "documents": 8103, "notify": 8104}.items()}}
+    log = open(portal.var / "second-gateway.log", "wb")
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([gunicorn, "-c", str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:create_app()"],
+                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is None and _ready(url), 60,
+                   message=f"the second gateway (log: {portal.var / 'second-gateway.log'})")
+        wait_until(lambda: "portal_gateway_feed_live 1.0" in _metrics(ops_port), 60,
+                   message="the second gateway's feed to be live")
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _metrics(port: int) -> str:
+    import requests
+
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except requests.RequestException:
+        return ""
+    return "\n".join(re.sub(r"\{[^}]*\}", "", line) for line in text.splitlines()
+                     if line.startswith("portal_gateway_feed_live"))
+
+
 @pytest.fixture()
 def customer(portal, browser):
     """A new policyholder with a motor liability policy, registered and logged in (password changed) in ``page``."""
@@ -111,17 +161,23 @@ def _try_register(portal, page, who, username):
         return None
 
 
-def _home(page, portal) -> str:
-    page.goto(portal.url + "/home")
+def _home(page, url: str) -> str:
+    page.goto(url + "/home")
     return page.url
 
 
-def test_a_session_ended_in_one_browser_ends_in_every_other_through_the_bus(portal, customer):
+class At:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def test_a_session_ended_in_one_browser_ends_in_every_other_through_the_bus(portal, customer, second_gateway):
     first, second = customer["page"], customer["new_page"]()
-    login(second, portal, customer["username"], PASSWORD)
+    elsewhere = At(second_gateway)  # the second browser uses the second gateway
+    login(second, elsewhere, customer["username"], PASSWORD)
     second.wait_for_url("**/home")
-    for _ in range(6):  # both sessions seen, and kept, by the gateway's processes
-        assert _home(first, portal).endswith("/home") and _home(second, portal).endswith("/home")
+    for _ in range(3):  # the second session seen, and kept, by the second gateway
+        assert _home(second, second_gateway).endswith("/home")
 
     # A password change in the first browser ends the second one's session (identity: account.sessions_ended)
     first.goto(portal.url + "/account/password")
@@ -130,43 +186,44 @@ def test_a_session_ended_in_one_browser_ends_in_every_other_through_the_bus(port
     first.fill("#new_password_confirm", NEW_PASSWORD)
     first.click("#submit")
     first.wait_for_url("**/home")
-    wait_until(lambda: "/login" in _home(second, portal), 20, message="the second browser's session to end")
-    assert _home(first, portal).endswith("/home")  # the browser that changed it stays logged in
+    wait_until(lambda: "/login" in _home(second, second_gateway), 20,
+               message="the second browser's session to end on the second gateway")
+    assert _home(first, portal.url).endswith("/home")  # the browser that changed it stays logged in
 
-    # A cookie copied before logging out opens nothing afterwards, whichever gateway process gets it
-    cookies = first.context.cookies()
+    # A cookie copied before logging out opens nothing afterwards, on the other gateway either
     thief = customer["new_page"]()
-    thief.context.add_cookies(cookies)
-    for _ in range(4):
-        assert _home(thief, portal).endswith("/home")
+    thief.context.add_cookies(first.context.cookies())
+    for _ in range(3):
+        assert _home(thief, second_gateway).endswith("/home")
     first.goto(portal.url + "/home")
     first.click("#logout")
     first.wait_for_url("**/login")
-    wait_until(lambda: "/login" in _home(thief, portal), 20, message="the copied cookie to stop working")
-    for _ in range(4):
-        assert "/login" in _home(thief, portal)
+    wait_until(lambda: "/login" in _home(thief, second_gateway), 20, message="the copied cookie to stop working")
 
 
-def test_a_new_document_and_a_changed_policy_show_on_pages_seen_before(portal, customer):
+def test_a_new_document_and_a_changed_policy_show_on_pages_seen_before(portal, customer, second_gateway):
     page, who, core = customer["page"], customer["who"], customer["core"]
-    for _ in range(4):
-        page.goto(portal.url + "/home")
-        page.goto(portal.url + "/policies")
+    for url in (portal.url, second_gateway):  # one host, two ports: the browser sends the same cookie to both
+        for _ in range(2):
+            page.goto(url + "/home")
+            page.goto(url + "/policies")
     assert re.search(r"41\s?000", page.inner_text("main"))  # the premium, 41 000 Ft
 
     title = "Friss kötvény " + uuid.uuid4().hex[:4]
     core.document(who["customer_id"], who["policy_number"], title)
 
-    def listed():
-        page.goto(portal.url + "/home")
+    def listed(url: str):
+        page.goto(url + "/home")
         return title in page.inner_text("main")
 
-    wait_until(listed, 40, message="the new document on the home page")
+    for url in (portal.url, second_gateway):
+        wait_until(lambda: listed(url), 40, message=f"the new document on the home page of {url}")
 
     core.policy(customer["holder"], who["policy_number"], "kgfb", "bank_transfer", 47500)
 
-    def changed():
-        page.goto(portal.url + "/policies")
+    def changed(url: str):
+        page.goto(url + "/policies")
         return re.search(r"47\s?500", page.inner_text("main"))
 
-    wait_until(changed, 40, message="the changed premium on the policies page")
+    for url in (portal.url, second_gateway):
+        wait_until(lambda: changed(url), 40, message=f"the changed premium on the policies page of {url}")
