@@ -78,15 +78,21 @@ def portal(tmp_path_factory):
                                interval=1, message=f"the portal to start (log: {var / 'devstack.log'})")
             yield Portal(url, var, env)
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_group(proc, signal.SIGINT, 40)
             log.close()
             with connect(amqp) as conn:
                 delete_topology(conn, load_topology(namespace=namespace))
+
+
+def stop_group(proc: subprocess.Popen, sig: int, grace: float) -> None:
+    """Stop a process started with ``start_new_session=True`` and its children: ``sig``, then SIGKILL after
+    ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _ready(url: str) -> bool:

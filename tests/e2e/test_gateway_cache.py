@@ -7,10 +7,8 @@ other, and a new document and a changed policy show on a page that was shown (an
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -26,7 +24,7 @@ from botocore.config import Config
 
 from portal_common.testing import wait_until
 
-from .conftest import ROOT, _ready
+from .conftest import ROOT, _ready, stop_group
 from .test_journeys import change_password, login, register_and_activate
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.database, pytest.mark.slow]
@@ -99,12 +97,7 @@ def second_gateway(portal):
                    message="the second gateway's feed to be live")
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, signal.SIGTERM, 30)
         log.close()
 
 

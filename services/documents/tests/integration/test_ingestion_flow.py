@@ -59,14 +59,19 @@ def listed(stack, customer_id, document_id):
     return next((d for d in got["documents"] if d["document_id"] == document_id), None)
 
 
-def outbox_count(stack, document_id) -> int:
+def outbox_rows(stack, event: str, document_id: str) -> list:
+    """The outbox rows of ``event`` about ``document_id``: ``published_at``, ``attempts``."""
     engine = create_engine(stack.database_url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM outbox WHERE event = 'document.available' "
-                                     "AND payload LIKE :p"), {"p": f'%"{document_id}"%'}).scalar_one()
+            return conn.execute(text("SELECT published_at, attempts FROM outbox WHERE event = :e AND payload LIKE :p"),
+                                {"e": event, "p": f'%"{document_id}"%'}).all()
     finally:
         engine.dispose()
+
+
+def outbox_count(stack, document_id) -> int:
+    return len(outbox_rows(stack, "document.available", document_id))
 
 
 def inbox_has(stack, key) -> bool:
@@ -363,15 +368,9 @@ def test_a_first_read_with_no_gateway_subscribed_is_relayed_and_done(stack, cust
     assert stack.api.get(url + "/content", headers=TOKEN).status_code == 200
     assert stack.api.post(url + "/read", headers=TOKEN).status_code == 204  # read already: no second event
 
-    def rows():
-        engine = create_engine(stack.database_url)
-        try:
-            with engine.connect() as conn:
-                return conn.execute(text("SELECT published_at, attempts FROM outbox WHERE event = 'document.read' "
-                                         "AND payload LIKE :p"), {"p": f'%"{event["document_id"]}"%'}).all()
-        finally:
-            engine.dispose()
+    def relayed():
+        return [r for r in outbox_rows(stack, "document.read", event["document_id"]) if r.published_at is not None]
 
-    assert wait_for(lambda: [r for r in rows() if r.published_at is not None], what="document.read relayed")
+    assert wait_for(relayed, what="document.read relayed")
     [row] = rows()
     assert row.attempts == 0  # done at the first attempt: not a failure waiting for its back-off

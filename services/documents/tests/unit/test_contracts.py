@@ -18,12 +18,16 @@ def _schema(name):
     return json.loads((EVENTS / f"{name}.v1.json").read_text())
 
 
-def test_document_available_payload_validates():
-    doc = model.Document.receive(
+def _received() -> model.Document:
+    return model.Document.receive(
         document_id="3f6c2a9e-8b1d-4c7a-9e52-1d0b7a4f6c21", customer_id="C-1", policy_number="KGFB-1",
         doc_type="claim_letter", title="Kárügyi levél", content_type="application/pdf", size=10, sha256="a" * 64,
         bucket="portal-documents", key="customers/C-1/x.pdf",
         uploaded_at=datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc), now=datetime(2026, 2, 1, tzinfo=timezone.utc))
+
+
+def test_document_available_payload_validates():
+    doc = _received()
     [event] = doc.events
     name, payload = event.name, event.payload()
     validator = jsonschema.Draft202012Validator(_schema(name), format_checker=jsonschema.FormatChecker())
@@ -32,11 +36,7 @@ def test_document_available_payload_validates():
 
 
 def test_document_read_payload_validates():
-    doc = model.Document.receive(
-        document_id="3f6c2a9e-8b1d-4c7a-9e52-1d0b7a4f6c21", customer_id="C-1", policy_number="KGFB-1",
-        doc_type="claim_letter", title="Kárügyi levél", content_type="application/pdf", size=10, sha256="a" * 64,
-        bucket="portal-documents", key="customers/C-1/x.pdf",
-        uploaded_at=datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc), now=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    doc = _received()
     doc.events.clear()
     doc.opened(datetime(2026, 2, 3, 8, 30, tzinfo=timezone.utc), model.DOWNLOAD)
     [event] = doc.events
