@@ -372,5 +372,5 @@ def test_a_first_read_with_no_gateway_subscribed_is_relayed_and_done(stack, cust
         return [r for r in outbox_rows(stack, "document.read", event["document_id"]) if r.published_at is not None]
 
     assert wait_for(relayed, what="document.read relayed")
-    [row] = rows()
+    [row] = outbox_rows(stack, "document.read", event["document_id"])
     assert row.attempts == 0  # done at the first attempt: not a failure waiting for its back-off
