@@ -10,6 +10,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.app import create_app
 from gateway.cache import ROUTING_KEYS, SESSION_EVENTS, GatewayCache, Settings
@@ -94,6 +95,21 @@ def test_an_expired_session_is_not_kept(kept):
         with pytest.raises(SessionExpired):
             kept.session("s-1", ask)
     assert ask.count == 2 and len(kept) == 0
+
+
+def test_operators_see_hits_and_misses(kept):
+    def seen(kind, outcome):
+        return REGISTRY.get_sample_value("portal_gateway_cache_lookups_total",
+                                         {"kind": kind, "outcome": outcome}) or 0.0
+
+    before = {(kind, outcome): seen(kind, outcome) for kind in ("session", "list") for outcome in ("hit", "miss")}
+    ask = Asker(SESSION)
+    for _ in range(3):
+        kept.session("s-1", ask)
+    kept.listing("C-1", ("policies",), Asker([]))
+    assert seen("session", "miss") - before["session", "miss"] == 1
+    assert seen("session", "hit") - before["session", "hit"] == 2
+    assert seen("list", "miss") - before["list", "miss"] == 1
 
 
 def test_a_session_id_is_kept_only_as_its_hash(kept):

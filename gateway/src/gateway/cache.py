@@ -35,13 +35,21 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
+
+from prometheus_client import Counter
 
 from portal_common import config, logs
 
 log = logs.get_logger(__name__)
+
+# Counted while the feed is live (otherwise nothing is looked up): the hit ratio is what the cache saves.
+LOOKUPS = Counter("portal_gateway_cache_lookups_total", "Session checks and customer lists the gateway looked up in "
+                  "its cache while its feed was live", ["kind", "outcome"])
+FORGOTTEN = Counter("portal_gateway_cache_forgotten_total", "Entries the gateway's cache dropped on an event or on the "
+                    "customer's own change")
 
 #: The events that change what the gateway shows a customer (routing keys on the ``portal`` exchange).
 ROUTING_KEYS = (
@@ -85,14 +93,6 @@ class Settings:
                    max_entries=config.env_int("PORTAL_GATEWAY_CACHE_ENTRIES", 20_000))
 
 
-@dataclass
-class Stats:
-    hits: int = 0
-    misses: int = 0
-    forgotten: int = 0
-    by_event: dict = field(default_factory=dict)
-
-
 class GatewayCache:
     def __init__(self, settings: Settings | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
@@ -107,7 +107,6 @@ class GatewayCache:
         self._seq = 0
         self._changed: dict[str, tuple[int, float]] = {}  # "a:<account>" / "c:<customer>" -> (change no., when)
         self._all_changed = 0  # the number of the change that last dropped everything
-        self.stats = Stats()
 
     # The feed's side
     @property
@@ -129,7 +128,6 @@ class GatewayCache:
             return
         customer_id = body.get("customer_id") if isinstance(body, dict) else None
         account_id = body.get("account_id") if isinstance(body, dict) else None
-        self.stats.by_event[event] = self.stats.by_event.get(event, 0) + 1
         if not customer_id and not account_id:  # a known event without whom it is about: forget everything
             log.warning("gateway_cache_event_without_ids", event_name=event)
             with self._lock:
@@ -153,7 +151,7 @@ class GatewayCache:
                 doomed.update(key for key in self._by_owner.get(owner, ()) if sessions or key[0] != "session")
             for key in doomed:
                 self._remove(key)
-            self.stats.forgotten += len(doomed)
+            FORGOTTEN.inc(len(doomed))
             if len(self._changed) > 4 * self.settings.max_entries:
                 horizon = now - CHANGE_MEMORY_S
                 self._changed = {k: v for k, v in self._changed.items() if v[1] >= horizon}
@@ -197,16 +195,13 @@ class GatewayCache:
             return None
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                self.stats.misses += 1
-                return None
-            if entry.until <= self._clock():
+            if entry is not None and entry.until <= self._clock():
                 self._remove(key)
-                self.stats.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.stats.hits += 1
-            return entry.value
+                entry = None
+            if entry is not None:
+                self._entries.move_to_end(key)
+        LOOKUPS.labels(key[0], "miss" if entry is None else "hit").inc()
+        return None if entry is None else entry.value
 
     def _started(self) -> tuple[int, float]:
         """When an answer is asked: (the last change's number, the clock)."""
