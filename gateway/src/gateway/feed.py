@@ -44,7 +44,7 @@ from kombu import Connection
 from prometheus_client import Counter, Gauge
 
 from portal_common import logs
-from portal_common.bus import Topology, gateway_feed_queue_name, load_topology, main_exchange
+from portal_common.bus import Topology, declare_or_verify, gateway_feed_queue_name, load_topology, main_exchange
 from portal_common.errors import describe
 
 from . import settings
@@ -159,7 +159,9 @@ class Feed:
         try:
             conn.connect()
             channel = conn.channel()
-            self._ensure_exchange(conn)
+            # The portal exchange must exist to bind to: portal-gateway may not declare it (the definitions
+            # create it) and checks it passively; a user that may (the embedded guest, tests) declares it.
+            declare_or_verify(conn, main_exchange(self.topology))
             queue = gateway_feed_queue_name(self.topology)
             channel.queue_declare(queue=queue, durable=False, exclusive=True, auto_delete=True,
                                   arguments={"x-queue-type": "classic"})
@@ -189,26 +191,6 @@ class Feed:
                 conn.release() if clean else conn.collect()
             except Exception:  # noqa: BLE001 - a connection that is already dead
                 pass
-
-    def _ensure_exchange(self, conn: Connection) -> None:
-        """The ``portal`` exchange must exist to bind to. ``portal-gateway`` may not declare it (the definitions
-        create it) and checks it passively; a user that may (the embedded guest, tests) declares it as every
-        process does."""
-        from amqp.exceptions import AccessRefused
-
-        channel = conn.channel()
-        try:
-            main_exchange(self.topology)(channel).declare()
-            return
-        except AccessRefused:
-            pass
-        finally:
-            _close_quietly(channel)
-        channel = conn.channel()
-        try:
-            main_exchange(self.topology)(channel).declare(passive=True)  # NotFound: retried with back-off
-        finally:
-            _close_quietly(channel)
 
     def _on_message(self, message) -> None:
         event = (message.delivery_info or {}).get("routing_key", "")
@@ -243,13 +225,6 @@ class Feed:
         self.live = live
         feed_live_gauge().set(1 if live else 0)
         self.cache.set_live(live)
-
-
-def _close_quietly(channel) -> None:
-    try:
-        channel.close()
-    except Exception:  # noqa: BLE001 - a channel the broker already closed
-        pass
 
 
 # ------------------------------------------------------------------------------------------------- per process

@@ -210,10 +210,12 @@ def declare_topology(conn: Connection, topology: Topology) -> None:
         entities.extend(service_queues(topology, service, amqp_broker))
         entities.extend(retry_queues(topology, service, amqp_broker))
     for entity in entities:
-        _declare_or_verify(conn, entity)
+        declare_or_verify(conn, entity)
 
 
-def _declare_or_verify(conn: Connection, entity) -> None:
+def declare_or_verify(conn: Connection, entity) -> None:
+    """Declare ``entity`` (an exchange or a queue with its bindings) if this broker user may, else check passively
+    that it exists (ConfigError when it does not)."""
     from amqp.exceptions import AccessRefused, NotFound
 
     channel = conn.channel()
@@ -223,7 +225,7 @@ def _declare_or_verify(conn: Connection, entity) -> None:
     except AccessRefused:
         pass  # not ours to declare (or to bind): it must already exist
     finally:
-        _close_quietly(channel)
+        close_quietly(channel)
     channel = conn.channel()
     try:
         bound = entity(channel)
@@ -235,10 +237,10 @@ def _declare_or_verify(conn: Connection, entity) -> None:
         raise config.ConfigError(f"{entity.name} does not exist on the broker and this user may not create it: "
                                  "load deploy/rabbitmq/definitions.json (make definitions)") from exc
     finally:
-        _close_quietly(channel)
+        close_quietly(channel)
 
 
-def _close_quietly(channel) -> None:
+def close_quietly(channel) -> None:
     try:
         channel.close()
     except Exception:  # noqa: BLE001 - a channel the broker already closed
