@@ -8,7 +8,7 @@ from ..adapters.hasher import PasswordHasher
 from ..domain import commands, errors, events, model
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import _sessions_ended
+from .common import _end_sessions
 from .declarations import _withdraw
 from .login import _check_current_password
 
@@ -28,8 +28,7 @@ def close_account(cmd: commands.CloseAccount, *, uow: AbstractUnitOfWork, hasher
             uow.commit()  # the wrong password counts towards the lockout
             raise errors.InvalidFields({"password": ["wrong_password"]})
         account.close(now)
-        if uow.repo.delete_sessions(account.account_id):
-            _sessions_ended(uow, account, events.ACCOUNT_CLOSED, now)
+        _end_sessions(uow, account, events.ACCOUNT_CLOSED, now)
         uow.publish(events.AccountClosed(
             account_id=account.account_id, customer_id=account.customer_id, email=account.email,
             language=account.language, closed_at=now))

@@ -73,3 +73,13 @@ def _sessions_ended(uow: AbstractUnitOfWork, account: model.Account, reason: str
     this account (every one of them, also the session a password change kept: its answer changed)."""
     uow.publish(events.AccountSessionsEnded(account_id=account.account_id, customer_id=account.customer_id,
                                             reason=reason, ended_at=now))
+
+
+def _end_sessions(uow: AbstractUnitOfWork, account: model.Account, reason: str, now: datetime,
+                  keep: str | None = None, always: bool = False) -> int:
+    """End the account's sessions (all but ``keep``) and say so (:func:`_sessions_ended`) when any ended, or
+    ``always``. Returns how many ended."""
+    ended = uow.repo.delete_sessions(account.account_id, keep=keep)
+    if ended or always:
+        _sessions_ended(uow, account, reason, now)
+    return ended

@@ -11,7 +11,7 @@ from ..adapters.hasher import PasswordHasher
 from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import LOGIN_FAILURE, _give_back, _sessions_ended, _take_allowance, iso, sha256
+from .common import LOGIN_FAILURE, _end_sessions, _give_back, _take_allowance, iso, sha256
 
 log = logs.get_logger(__name__)
 
@@ -105,10 +105,8 @@ def _check_current_password(uow: AbstractUnitOfWork, account: model.Account, pas
         return True
     result = account.record_failed_login(now, settings.lockout_threshold, settings.lockout)
     if result.locked_now:
-        ended = uow.repo.delete_sessions(account.account_id)
+        ended = _end_sessions(uow, account, events.ACCOUNT_LOCKED, now)
         _tell_the_owner(uow, account, result, sessions_ended=ended)
-        if ended:
-            _sessions_ended(uow, account, events.ACCOUNT_LOCKED, now)
         uow.commit()
         raise errors.Locked(result.locked_until)
     log.info("password_confirmation_failed", account_id=account.account_id, failed_attempts=result.failed_attempts)

@@ -8,7 +8,7 @@ from ..adapters.clock import Clock
 from ..domain import commands, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import _sessions_ended, _spend_recovery_allowance, sha256
+from .common import _end_sessions, _spend_recovery_allowance, sha256
 
 log = logs.get_logger(__name__)
 
@@ -30,9 +30,7 @@ def request_recovery(cmd: commands.RequestRecovery, *, uow: AbstractUnitOfWork, 
             otp = rules.generate_password()
             expires_at = now + settings.otp_ttl
             account.issue_otp(sha256(otp), expires_at)
-            ended = uow.repo.delete_sessions(account.account_id)
-            if ended:
-                _sessions_ended(uow, account, events.CREDENTIALS_RESET, now)
+            ended = _end_sessions(uow, account, events.CREDENTIALS_RESET, now)
             uow.publish(events.AccountCredentialsReset(
                 account_id=account.account_id, username=account.username, email=account.email,
                 mobile=account.mobile, language=account.language,

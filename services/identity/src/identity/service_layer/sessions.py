@@ -8,7 +8,7 @@ from ..adapters.hasher import PasswordHasher
 from ..domain import commands, errors, events, model, rules
 from ..settings import Settings
 from .unit_of_work import AbstractUnitOfWork
-from .common import _sessions_ended, sha256
+from .common import _end_sessions, _sessions_ended, sha256
 from .login import _check_current_password
 
 log = logs.get_logger(__name__)
@@ -83,9 +83,8 @@ def change_password(cmd: commands.ChangePassword, *, uow: AbstractUnitOfWork, ha
         else:
             sessions = sorted(uow.repo.sessions_of(account.account_id), key=lambda s: s.last_seen_at)
             keep = sessions[-1].session_hash if sessions else None
-        uow.repo.delete_sessions(account.account_id, keep=keep)
-        # Also when no other session ended: the kept one's check answers differently now (must_change_password).
-        _sessions_ended(uow, account, events.PASSWORD_CHANGED, now)
+        # Said also when no other session ended: the kept one's check answers differently now (must_change_password).
+        _end_sessions(uow, account, events.PASSWORD_CHANGED, now, keep=keep, always=True)
         uow.publish(events.AccountPasswordChanged(
             account_id=account.account_id, username=account.username, email=account.email,
             language=account.language, changed_at=now))
