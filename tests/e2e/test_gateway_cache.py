@@ -148,9 +148,11 @@ def customer(portal, browser):
 
 
 def _try_register(portal, page, who, username):
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     try:
         return register_and_activate(portal, page, who, username)
-    except Exception:  # the policy may not have reached identity yet: the form says it does not know it
+    except PageTimeout:  # the policy had not reached identity yet: the form stayed, saying it does not know it
         return None
 
 
