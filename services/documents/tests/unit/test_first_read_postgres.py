@@ -1,6 +1,7 @@
 """Two simultaneous first reads of one document on PostgreSQL (the customer double-clicks, or views and downloads
 at once): both find it unread, but only one writes ``document.read`` — the first read locks the row, the second
-waits for that commit and finds the document read."""
+waits for that commit and finds the document read. Two simultaneous downloads of a document already read are both
+counted in its delivery record."""
 from __future__ import annotations
 
 import threading
@@ -53,5 +54,39 @@ def test_two_simultaneous_first_reads_publish_one_document_read(monkeypatch):
             with wiring.engine.connect() as conn:
                 rows = conn.execute(text("SELECT count(*) FROM outbox WHERE event = 'document.read'")).scalar_one()
             assert rows == 1
+        finally:
+            wiring.engine.dispose()
+
+
+def test_two_simultaneous_downloads_of_a_read_document_are_both_counted(monkeypatch):
+    with testing.temp_postgres_database("documents_downloads") as url:
+        store = FakeObjectStore()
+        wiring = bootstrap(url, store=store, settings=Settings(), clock=lambda: NOW)
+        try:
+            orm.metadata.create_all(wiring.engine)
+            handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-1", NOW), wiring.uow())
+            doc = handlers.ingest_document(upload(store), wiring.uow(), store, WHERE, NOW)
+            handlers.mark_read(wiring.uow(), "C-1", doc.document_id, NOW)  # read before: no first-read lock
+            both_loaded = threading.Barrier(2, timeout=30)
+            owned = handlers._owned
+
+            def owned_then_wait(uow, customer_id, document_id):
+                found = owned(uow, customer_id, document_id)
+                assert found.read and found.download_count == 0  # each request loaded the count before either wrote
+                both_loaded.wait()
+                return found
+
+            monkeypatch.setattr(handlers, "_owned", owned_then_wait)
+
+            def download():
+                _doc, stored = handlers.open_content(wiring.uow(), store, "C-1", doc.document_id, NOW, "download")
+                stored.close()
+
+            with ThreadPoolExecutor(2) as pool:
+                for done in [pool.submit(download), pool.submit(download)]:
+                    done.result(timeout=60)
+            monkeypatch.undo()
+            [record] = handlers.delivery_records(wiring.uow(), "C-1")
+            assert record.download_count == 2
         finally:
             wiring.engine.dispose()

@@ -274,10 +274,12 @@ def _owned(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model
     return doc
 
 
-def _lock_if_unread(uow: AbstractUnitOfWork, doc: model.Document) -> None:
+def _lock_if_unread(uow: AbstractUnitOfWork, doc: model.Document, purpose: str | None = None) -> None:
     """The first read publishes ``document.read``: only then is the row locked (two simultaneous first reads
-    publish once); a document already read is not locked again."""
-    if not doc.read:
+    publish once). A download is counted, so it always locks the row: of two simultaneous downloads the second
+    waits for the first's commit and counts on top of it (none is lost). Viewing a document already read locks
+    nothing."""
+    if not doc.read or purpose == model.DOWNLOAD:
         uow.documents.lock(doc)
 
 
@@ -304,7 +306,7 @@ def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_i
             log.error("document_content_missing", document_id=doc.document_id, bucket=doc.bucket, key=doc.key)
             raise ContentMissing(document_id)
         try:
-            _lock_if_unread(uow, doc)
+            _lock_if_unread(uow, doc, purpose)
             doc.opened(now, purpose)
             uow.commit()
         except Exception:
