@@ -4,7 +4,9 @@ server, in the same run.
 
 ``make bench-documents`` / ``.venv/bin/python bench/bench_documents.py [--count N] [--size-kb K] [--workers W]``
 
-1. Starts moto's S3 server (``ThreadedMotoServer``) in a process of its own, uses RabbitMQ when reachable (a fresh
+1. Starts moto's S3 server (``ThreadedMotoServer``) in a process of its own — or, with ``--s3-url``, uses an
+   S3-compatible server that is already running (MinIO, Ceph RGW, AWS: buckets of the run's own, emptied and deleted
+   at the end) — uses RabbitMQ when reachable (a fresh
    bus namespace) or else the embedded file bus, and two throwaway databases — documents and notify, each a PostgreSQL
    temp database (a SQLite file when PostgreSQL is not reachable) — and runs each service's migrations.
 2. Starts the real notify worker (``python -m notify.entrypoints.worker``, e-mail to an aiosmtpd sink started here)
@@ -44,17 +46,27 @@ from procstat import cpu_seconds, pids_named, stop
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-INBOX, DOCUMENTS, RAW_DST = "portal-inbox", "portal-documents", "bench-raw-copies"
 POLICIES = 50
 TARGET = 0.8  # issue 9 (the documents issue asked 0.7)
 
 
-def s3_client(endpoint: str):
+#: moto takes any key; another server takes these from the environment (``--s3-url``)
+S3_CREDENTIALS = {"PORTAL_S3_ACCESS_KEY_ID": "portal", "PORTAL_S3_SECRET_ACCESS_KEY": "portal-secret",
+                  "PORTAL_S3_REGION": "us-east-1"}
+
+
+def s3_credentials() -> dict[str, str]:
+    return {name: os.environ.get(name.replace("PORTAL_", "PORTAL_BENCH_"), default)
+            for name, default in S3_CREDENTIALS.items()}
+
+
+def s3_client(endpoint: str, credentials: dict[str, str]):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="portal", aws_secret_access_key="portal-secret",
-                        region_name="us-east-1",
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=credentials["PORTAL_S3_ACCESS_KEY_ID"],
+                        aws_secret_access_key=credentials["PORTAL_S3_SECRET_ACCESS_KEY"],
+                        region_name=credentials["PORTAL_S3_REGION"],
                         config=Config(s3={"addressing_style": "path"}, max_pool_connections=16))
 
 
@@ -145,8 +157,40 @@ class S3Server:
                                          stderr=subprocess.STDOUT)
         wait_until(lambda: reachable(self.endpoint), 60, "moto's S3 server")
 
+    name = "moto"
+
     def stop(self) -> None:
         stop(self.proc)
+
+
+class ExternalS3:
+    """An S3-compatible server that runs already (``--s3-url``): its CPU is not on this script's meter (it may not
+    even be on this machine), so only the client side's CPU is shown. The run's buckets are its own and are emptied
+    and deleted at the end."""
+
+    name = None
+    proc = None
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        if not reachable(endpoint):
+            raise SystemExit(f"--s3-url {endpoint}: nothing answers there")
+
+    def stop(self) -> None:
+        pass
+
+
+def delete_buckets(s3, buckets) -> None:
+    """Empty and delete the run's buckets (a shared server keeps nothing of the run)."""
+    for bucket in buckets:
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            s3.delete_bucket(Bucket=bucket)
+        except Exception as exc:  # noqa: BLE001 - cleanup
+            print(f"(could not delete the bench bucket {bucket}: {exc})", file=sys.stderr)
 
 
 class CpuMeter:
@@ -293,6 +337,10 @@ def main() -> int:
                         "moto, the workers and this script during the ingestion into DIR (slows the run down)")
     parser.add_argument("--profile-mode", choices=("cpu", "wall"), default="cpu",
                         help="--profile records CPU (py-spy --gil; default) or wall time (--idle: waits too)")
+    parser.add_argument("--s3-url", default=os.environ.get("PORTAL_BENCH_S3_URL"),
+                        help="an S3-compatible server that runs already (MinIO, Ceph RGW, AWS) instead of moto; "
+                             "keys from PORTAL_BENCH_S3_ACCESS_KEY_ID / PORTAL_BENCH_S3_SECRET_ACCESS_KEY / "
+                             "PORTAL_BENCH_S3_REGION; the run makes buckets bench-<id>-* and deletes them")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     args = parser.parse_args()
     n, size = args.count, args.size_kb * 1024
@@ -300,15 +348,20 @@ def main() -> int:
     from portal_common.bus import Publisher, connect, declare_topology, delete_topology, load_topology
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-documents-"))
-    server = S3Server(tmp / "s3-server.log")
+    server = ExternalS3(args.s3_url) if args.s3_url else S3Server(tmp / "s3-server.log")
     endpoint = server.endpoint
-    s3 = s3_client(endpoint)
+    credentials = s3_credentials()
+    s3 = s3_client(endpoint, credentials)
+    run_id = uuid.uuid4().hex[:8]
+    INBOX, DOCUMENTS, RAW_DST = (f"bench-{run_id}-{name}" for name in ("inbox", "documents", "raw-copies"))
+    buckets_made: list[str] = []
     sink = db = notify_db = None
 
     amqp_url = os.environ.get("PORTAL_BENCH_AMQP_URL", DEFAULT_AMQP)
     amqp_url = amqp_url if reachable(amqp_url) else None
-    namespace = "bench" + uuid.uuid4().hex[:8]
+    namespace = "bench" + run_id
     env = dict(os.environ, PORTAL_BUS_NAMESPACE=namespace, PORTAL_S3_ENDPOINT_URL=endpoint,
+               PORTAL_S3_INBOX_BUCKET=INBOX, PORTAL_S3_DOCUMENTS_BUCKET=DOCUMENTS, **credentials,
                PORTAL_VAR_DIR=str(tmp), PORTAL_DOCUMENTS_BATCH_SIZE=str(args.batch_size),
                PORTAL_RETENTION_SWEEP_SECONDS="3600", PYTHONUNBUFFERED="1",
                PORTAL_SMS_URL=f"http://127.0.0.1:{free_port()}/sms")
@@ -331,7 +384,8 @@ def main() -> int:
         notify_db = Database(tmp, "notify")
         env["PORTAL_DOCUMENTS_DATABASE_URL"] = db.url
         env["PORTAL_NOTIFY_DATABASE_URL"] = notify_db.url
-        print(f"S3: moto on {endpoint} (a process of its own) | bus: {'RabbitMQ ' + namespace if amqp_url else 'embedded file bus'} | "
+        where = f"moto on {endpoint} (a process of its own)" if server.name else f"{endpoint} (already running)"
+        print(f"S3: {where} | bus: {'RabbitMQ ' + namespace if amqp_url else 'embedded file bus'} | "
               f"databases: {db.kind} | {n} documents of {args.size_kb} KB | {args.workers} documents worker "
               f"process(es) + 1 notify worker (SMTP: {'aiosmtpd sink' if args.smtp == 'sink' else 'tarpit'})",
               flush=True)
@@ -347,6 +401,7 @@ def main() -> int:
         publish(publisher, [("policy.upserted", policy_event(i, now)) for i in range(POLICIES)])
         for bucket in (INBOX, DOCUMENTS, RAW_DST):
             s3.create_bucket(Bucket=bucket)
+            buckets_made.append(bucket)
 
         def put(i: int) -> dict:
             data = fake_pdf(size, i)
@@ -371,15 +426,17 @@ def main() -> int:
 
         # ---- timed: raw CopyObject, first half now and second half after the ingestion, so that both
         # measurements see the same machine (a shared VM's load moves during a run)
-        raw_cpu = {"moto": 0.0, "this script (boto3 client)": 0.0}
+        server_pids = [server.proc.pid] if server.proc else []
+        raw_cpu = dict.fromkeys([server.name] if server.name else [], 0.0) | {"this script (boto3 client)": 0.0}
 
         def raw_copies(sources: list[tuple[str, str]], offset: int) -> float:
-            before = cpu_seconds(server.proc.pid), cpu_seconds(os.getpid())
+            before = sum(map(cpu_seconds, server_pids)), cpu_seconds(os.getpid())
             t = time.perf_counter()
             for i, (bucket, key) in enumerate(sources):
                 s3.copy_object(Bucket=RAW_DST, Key=f"raw/{offset + i}.pdf", CopySource={"Bucket": bucket, "Key": key})
             elapsed = time.perf_counter() - t
-            raw_cpu["moto"] += cpu_seconds(server.proc.pid) - before[0]
+            if server.name:
+                raw_cpu[server.name] += sum(map(cpu_seconds, server_pids)) - before[0]
             raw_cpu["this script (boto3 client)"] += cpu_seconds(os.getpid()) - before[1]
             return elapsed
 
@@ -414,8 +471,9 @@ def main() -> int:
                 state["t_stored"] = time.perf_counter() - t0
             return stored + dead >= n and queued >= stored
 
-        roles = {"moto": [server.proc.pid], "documents worker": [w.pid for w in workers[1:]],
-                 "notify worker": [workers[0].pid], "smtp server": [sink.proc.pid], "this script": [os.getpid()]}
+        roles = ({server.name: server_pids} if server.name else {}) | {
+            "documents worker": [w.pid for w in workers[1:]], "notify worker": [workers[0].pid],
+            "smtp server": [sink.proc.pid], "this script": [os.getpid()]}
         meter = CpuMeter(roles)
         spies = start_profiles(args.profile, roles, args.profile_mode) if args.profile else []
         meter.start()
@@ -459,12 +517,13 @@ def main() -> int:
               + ", ".join(f"{k} {v:.1f}" for k, v in raw_cpu.items()) + ")", flush=True)
         verdict = "meets" if ratio >= TARGET else "BELOW"
         print(f"ratio ingestion / raw copy = {ratio:.2f} ({verdict} the target {TARGET})", flush=True)
-        print(cpu_budget(cpu_used, n, raw_rate), flush=True)
+        print(cpu_budget(cpu_used, n, raw_rate) + ("" if server.name else "; the S3 server's own CPU is not counted"),
+              flush=True)
         print(f"(not timed: notify had sent {sent_at_stop} of the {queued} queued document e-mails to the SMTP server "
               f"when the clock stopped)", flush=True)
         if args.json:
             print(json.dumps({"count": n, "size_kb": args.size_kb, "workers": args.workers, "database": db.kind,
-                              "smtp": args.smtp,
+                              "smtp": args.smtp, "s3": server.name or endpoint,
                               "bus": "rabbitmq" if amqp_url else "file", "ingest_per_s": round(ingest_rate, 1),
                               "raw_copy_per_s": round(raw_rate, 1), "ratio": round(ratio, 3), "stored": stored,
                               "emails_queued": queued, "dead_lettered": dead}))
@@ -485,6 +544,8 @@ def main() -> int:
                 resource.drop()
         if sink is not None:
             sink.stop()
+        if not server.name:
+            delete_buckets(s3, buckets_made)
         server.stop()
         print(f"worker logs: {tmp}", flush=True)
 
