@@ -178,6 +178,56 @@ def test_an_event_it_knows_without_ids_drops_everything_and_others_are_ignored(k
     assert ask.count == 2
 
 
+class Identity:
+    """identity for CachedIdentity: ``during_logout`` runs while the logout is on its way (before it ended the
+    session), ``during_check`` while a check's answer (given while the session lived) is on its way."""
+
+    def __init__(self) -> None:
+        self.ended, self.checks = False, 0
+        self.during_logout = self.during_check = None
+
+    def get_session(self, session_id):
+        self.checks += 1
+        if self.ended:
+            raise SessionExpired("identity", 404, {"error": "expired"})
+        answer, during, self.during_check = dict(SESSION), self.during_check, None
+        if during:
+            during()
+        return answer
+
+    def logout(self, session_id):
+        during, self.during_logout = self.during_logout, None
+        if during:
+            during()
+        self.ended = True
+
+
+def test_a_check_answered_before_this_process_served_the_logout_is_not_kept(kept):
+    from gateway.cache import CachedIdentity
+
+    identity = Identity()
+    cached = CachedIdentity(identity, kept)
+    # another tab's check: identity answered, and the logout was served here while the answer travelled
+    identity.during_check = lambda: cached.logout("s-1")
+    cached.get_session("s-1")
+    with pytest.raises(SessionExpired):  # the cookie saved before the logout opens nothing
+        cached.get_session("s-1")
+    assert identity.checks == 2
+
+
+def test_a_check_answered_while_the_logout_was_on_its_way_is_not_kept(kept):
+    from gateway.cache import CachedIdentity
+
+    identity = Identity()
+    cached = CachedIdentity(identity, kept)
+    # another tab's check, asked and answered after the logout left this process, before identity ended the session
+    identity.during_logout = lambda: cached.get_session("s-1")
+    cached.logout("s-1")
+    with pytest.raises(SessionExpired):
+        cached.get_session("s-1")
+    assert identity.checks == 2
+
+
 def test_a_documents_listing_is_kept_no_longer_than_its_next_expiry(kept, clock):
     listing = {"documents": [
         {"document_id": "D-1", "available_until": (T0 + timedelta(seconds=30)).isoformat(), "expired": False},

@@ -105,7 +105,8 @@ class GatewayCache:
         self._by_owner: dict[str, set[tuple]] = {}  # "a:<account>" / "c:<customer>" -> keys of its entries
         # Changes are numbered, so that an answer asked before a change is recognised whatever the clock says:
         self._seq = 0
-        self._changed: dict[str, tuple[int, float]] = {}  # "a:<account>" / "c:<customer>" -> (change no., when)
+        # "a:<account>" / "c:<customer>" / "s:<session hash>" (this process's logout) -> (change no., when)
+        self._changed: dict[str, tuple[int, float]] = {}
         self._all_changed = 0  # the number of the change that last dropped everything
 
     # The feed's side
@@ -157,8 +158,13 @@ class GatewayCache:
                 self._changed = {k: v for k, v in self._changed.items() if v[1] >= horizon}
 
     def forget_session(self, session_id: str) -> None:
+        """This process ended the session (its logout): drop its check, and an answer for it on its way now (given
+        before the logout) is not kept."""
+        key = ("session", session_key(session_id))
         with self._lock:
-            self._remove(("session", session_key(session_id)))
+            self._seq += 1
+            self._changed[f"s:{key[1]}"] = (self._seq, self._clock())
+            self._remove(key)
 
     def session(self, session_id: str, ask: Callable[[], dict]) -> dict:
         """identity's answer for ``session_id``: the kept one while it is fresh, else ``ask()``'s (kept when the
@@ -216,7 +222,8 @@ class GatewayCache:
         with self._lock:
             if not self._live or self._all_changed > seq:
                 return
-            for changed in (f"c:{customer_id}" if customer_id else None, f"a:{account_id}" if account_id else None):
+            for changed in (f"c:{customer_id}" if customer_id else None, f"a:{account_id}" if account_id else None,
+                            f"s:{key[1]}" if key[0] == "session" else None):  # forget_session
                 if changed and self._changed.get(changed, (0, 0.0))[0] > seq:
                     return
             self._remove(key)
@@ -307,7 +314,11 @@ class CachedIdentity(_Through):
 
     def logout(self, session_id: str) -> None:
         self._kept.forget_session(session_id)
-        return self._inner.logout(session_id)
+        try:
+            return self._inner.logout(session_id)
+        finally:
+            # Again once identity ended it: an answer identity gave before, still on its way, is not kept.
+            self._kept.forget_session(session_id)
 
 
 class CachedPolicies(_Through):
