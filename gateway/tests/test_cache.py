@@ -178,6 +178,17 @@ def test_an_event_it_knows_without_ids_drops_everything_and_others_are_ignored(k
     assert ask.count == 2
 
 
+@pytest.mark.parametrize("body", [{"account_id": ["A-1"], "customer_id": 7}, {"account_id": {"id": "A-1"}},
+                                  {"account_id": 1, "customer_id": None, "reason": "logout"}])
+def test_an_event_whose_ids_are_not_ids_forgets_everything(kept, body):
+    """An id of the wrong type matches no key: forgetting "it" would leave the ended session standing."""
+    ask = Asker(SESSION)
+    kept.session("s-1", ask)
+    kept.handle_event("account.sessions_ended", body)
+    kept.session("s-1", ask)
+    assert ask.count == 2
+
+
 class Identity:
     """identity for CachedIdentity: ``during_logout`` runs while the logout is on its way (before it ended the
     session), ``during_check`` while a check's answer (given while the session lived) is on its way."""

@@ -129,7 +129,10 @@ class GatewayCache:
             return
         customer_id = body.get("customer_id") if isinstance(body, dict) else None
         account_id = body.get("account_id") if isinstance(body, dict) else None
-        if not customer_id and not account_id:  # a known event without whom it is about: forget everything
+        given = [value for value in (customer_id, account_id) if value is not None]
+        # A known event without whom it is about, or with an id that is not one (a number, a list, ""): forget
+        # everything. Such an id matches no key, so forgetting "it" would silently leave the session standing.
+        if not given or not all(isinstance(value, str) and value for value in given):
             log.warning("gateway_cache_event_without_ids", event_name=event)
             with self._lock:
                 self._drop_all()
