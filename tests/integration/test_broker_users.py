@@ -163,17 +163,29 @@ def test_the_cache_invalidation_events_are_published_by_their_owners_only(login)
     per-process queues take them); here a queue of the administrator's stands in for one."""
     admin = login("admin")
     queue = admin.ch.queue_declare("", exclusive=True).method.queue
-    for key in ("document.read", "policy.changed", "account.sessions_ended"):
+    for key in ("document.read", "policy.changed", "account.sessions_ended", "document.delivery_recorded"):
         admin.ch.queue_bind(queue, "portal", routing_key=key)
     login("documents").publish("document.read")
+    login("documents").publish("document.delivery_recorded")
     login("policies").publish("policy.changed")
     login("identity").publish("account.sessions_ended")
-    assert admin.ch.queue_declare(queue, passive=True).method.message_count == 3
+    assert admin.ch.queue_declare(queue, passive=True).method.message_count == 4
     for who, key in (("documents", "policy.changed"), ("policies", "document.read"), ("core", "document.read"),
-                     ("core", "policy.changed"), ("core", "account.sessions_ended"), ("notify", "document.read")):
+                     ("core", "policy.changed"), ("core", "account.sessions_ended"), ("notify", "document.read"),
+                     ("core", "document.delivery_recorded"), ("notify", "document.delivery_recorded"),
+                     ("policies", "document.delivery_recorded")):
         session = login(who)
         assert session.refused(lambda s: s.publish(key)), f"{who} published {key}"
-    assert admin.ch.queue_declare(queue, passive=True).method.message_count == 3
+    assert admin.ch.queue_declare(queue, passive=True).method.message_count == 4
+
+
+def test_no_queue_of_the_topology_takes_the_delivery_record_events(login):
+    """``document.delivery_recorded`` is for the gateways' feed queues only: notify (``document.available``,
+    ``document.expiring``), documents and every other queue of the production topology leave it unrouted, so the
+    broker returns it (the relay then marks it done: LIVE_SUBSCRIBERS_ONLY) and no consumer dead-letters it."""
+    documents = login("documents")
+    with pytest.raises(pika.exceptions.UnroutableError):
+        documents.publish("document.delivery_recorded")
 
 
 def test_a_service_reads_only_its_own_queue_and_cannot_widen_or_bypass_its_bindings(login):

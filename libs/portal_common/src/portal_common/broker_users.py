@@ -6,9 +6,9 @@ exchanges, topic permissions on the routing key of a publish ("write") and on th
 
 - each user may PUBLISH on ``portal`` only the routing keys it owns (the core system: ``policy.upserted`` and
   ``document.uploaded``; identity: ``account.*`` and ``customer.*``; documents: ``document.available``,
-  ``document.expiring``, ``document.read``; policies: ``policy.enrolled``, ``policy.changed``; notify:
-  ``notification.failed``, ``document.announced``) — a forged ``account.closed`` from the core system's
-  credential is refused by the broker;
+  ``document.expiring``, ``document.read``, ``document.delivery_recorded``; policies: ``policy.enrolled``,
+  ``policy.changed``; notify: ``notification.failed``, ``document.announced``) — a forged ``account.closed`` from
+  the core system's credential is refused by the broker;
 - each service may BIND its own queue on ``portal`` only with the keys of contracts/topology.json (documents cannot
   bind its queue to ``#`` and read the initial passwords' events), and read only its own queues;
 - each service may configure only its own queues and exchanges (``<svc>.events``, ``<svc>.dead``,
@@ -37,7 +37,7 @@ CORE = "core"
 PUBLISHES: dict[str, tuple[str, ...]] = {
     CORE: ("policy.upserted", "document.uploaded"),
     "identity": ("account.*", "customer.*"),
-    "documents": ("document.available", "document.expiring", "document.read"),
+    "documents": ("document.available", "document.expiring", "document.read", "document.delivery_recorded"),
     "policies": ("policy.enrolled", "policy.changed"),
     "notify": ("notification.failed", "document.announced"),
 }

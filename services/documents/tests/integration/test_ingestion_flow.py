@@ -374,3 +374,11 @@ def test_a_first_read_with_no_gateway_subscribed_is_relayed_and_done(stack, cust
     assert wait_for(relayed, what="document.read relayed")
     [row] = outbox_rows(stack, "document.read", event["document_id"])
     assert row.attempts == 0  # done at the first attempt: not a failure waiting for its back-off
+    # the download's document.delivery_recorded is for the gateways too: done at once as well
+    def recorded_relayed():
+        rows = outbox_rows(stack, "document.delivery_recorded", event["document_id"])
+        return rows and all(r.published_at is not None for r in rows)
+
+    assert wait_for(recorded_relayed, what="document.delivery_recorded relayed")
+    [recorded] = outbox_rows(stack, "document.delivery_recorded", event["document_id"])
+    assert recorded.attempts == 0

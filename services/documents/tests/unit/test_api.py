@@ -257,3 +257,28 @@ def test_the_first_read_writes_one_document_read_outbox_row(app):
     assert [json.loads(r) for r in rows] == [{"document_id": doc.document_id, "customer_id": "C-1",
                                               "read_at": (NOW + timedelta(minutes=7)).isoformat()}]
     assert client.get(url, headers=TOKEN).get_json()["delivery"]["download_count"] == 1
+
+
+def test_each_change_of_the_delivery_record_writes_a_delivery_recorded_outbox_row(app):
+    """Issue 9 follow-up (both databases): the first view, every download, the announcement; the row is written with
+    the record, and a later view or a later announcement writes none."""
+    import json
+
+    from sqlalchemy import text
+
+    doc = ingest(app)
+    client = app.test_client()
+    url = f"/internal/customers/C-1/documents/{doc.document_id}"
+    for minutes, purpose in ((1, "view"), (2, "view"), (3, "download"), (4, "download")):
+        app.clock["now"] = NOW + timedelta(minutes=minutes)
+        assert client.get(url + f"/content?purpose={purpose}", headers=TOKEN).status_code == 200
+    for seconds in (7, 9):  # notify's announcement, then a later (repeated) one
+        handlers.record_announced(commands.RecordAnnounced(doc.document_id, "C-1", NOW + timedelta(seconds=seconds)),
+                                  app.extensions["documents"].uow())
+    with app.extensions["documents"].engine.connect() as conn:
+        rows = conn.execute(text("SELECT payload FROM outbox WHERE event = 'document.delivery_recorded' "
+                                 "ORDER BY seq")).scalars().all()
+    assert [(p["what"], p["happened_at"]) for p in map(json.loads, rows)] == [
+        ("viewed", (NOW + timedelta(minutes=1)).isoformat()), ("downloaded", (NOW + timedelta(minutes=3)).isoformat()),
+        ("downloaded", (NOW + timedelta(minutes=4)).isoformat()), ("announced", (NOW + timedelta(seconds=7)).isoformat())]
+    assert {json.loads(r)["customer_id"] for r in rows} == {"C-1"}

@@ -39,12 +39,30 @@ def test_document_read_payload_validates():
     doc = _received()
     doc.events.clear()
     doc.opened(datetime(2026, 2, 3, 8, 30, tzinfo=timezone.utc), model.DOWNLOAD)
-    [event] = doc.events
+    [event, _recorded] = doc.events
     assert event.name == "document.read"
     validator = jsonschema.Draft202012Validator(_schema(event.name), format_checker=jsonschema.FormatChecker())
     validator.validate(json.loads(json.dumps(event.payload())))
     assert event.payload() == {"document_id": doc.document_id, "customer_id": "C-1",
                                "read_at": "2026-02-03T08:30:00+00:00"}
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda doc, at: doc.opened(at, model.VIEW), "viewed"),
+    (lambda doc, at: doc.opened(at, model.DOWNLOAD), "downloaded"),
+    (lambda doc, at: doc.announced(at), "announced"),
+    (lambda doc, at: doc.remind(at), "reminded"),
+])
+def test_document_delivery_recorded_payload_validates(change, what):
+    doc = _received()
+    doc.events.clear()
+    change(doc, datetime(2026, 2, 3, 8, 30, tzinfo=timezone.utc))
+    [event] = [e for e in doc.events if e.name == "document.delivery_recorded"]
+    validator = jsonschema.Draft202012Validator(_schema(event.name), format_checker=jsonschema.FormatChecker())
+    validator.validate(json.loads(json.dumps(event.payload())))
+    # whom and what only: no title, no content, no address
+    assert event.payload() == {"document_id": doc.document_id, "customer_id": "C-1", "what": what,
+                               "happened_at": "2026-02-03T08:30:00+00:00"}
 
 
 def test_document_available_example_validates():

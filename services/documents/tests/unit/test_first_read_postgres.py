@@ -90,3 +90,39 @@ def test_two_simultaneous_downloads_of_a_read_document_are_both_counted(monkeypa
             assert record.download_count == 2
         finally:
             wiring.engine.dispose()
+
+
+def test_two_simultaneous_first_views_of_a_read_document_publish_one_delivery_recorded(monkeypatch):
+    """Read already (the marker), never viewed: the first view changes the delivery record, so it locks the row as
+    a first read does; the second view waits, finds it viewed and publishes nothing. One first-view time kept."""
+    with testing.temp_postgres_database("documents_first_view") as url:
+        store = FakeObjectStore()
+        wiring = bootstrap(url, store=store, settings=Settings(), clock=lambda: NOW)
+        try:
+            orm.metadata.create_all(wiring.engine)
+            handlers.record_policy_owner(commands.RecordPolicyOwner("KGFB-1", "C-1", NOW), wiring.uow())
+            doc = handlers.ingest_document(upload(store), wiring.uow(), store, WHERE, NOW)
+            handlers.mark_read(wiring.uow(), "C-1", doc.document_id, NOW)
+            both_loaded = threading.Barrier(2, timeout=30)
+            owned = handlers._owned
+
+            def owned_then_wait(uow, customer_id, document_id):
+                found = owned(uow, customer_id, document_id)
+                assert found.read and found.first_opened_at is None  # both loaded it before either viewed it
+                both_loaded.wait()
+                return found
+
+            monkeypatch.setattr(handlers, "_owned", owned_then_wait)
+
+            def view():
+                _doc, stored = handlers.open_content(wiring.uow(), store, "C-1", doc.document_id, NOW, "view")
+                stored.close()
+
+            with ThreadPoolExecutor(2) as pool:
+                for done in [pool.submit(view), pool.submit(view)]:
+                    done.result(timeout=60)
+            with wiring.engine.connect() as conn:
+                rows = conn.execute(text("SELECT count(*) FROM outbox WHERE event = 'document.delivery_recorded'"))
+                assert rows.scalar_one() == 1
+        finally:
+            wiring.engine.dispose()

@@ -122,15 +122,75 @@ def test_the_first_read_publishes_document_read_once(stocked, store):
     later = NOW + timedelta(minutes=5)
     doc, stored = handlers.open_content(uow, store, "C-1", fresh.document_id, later, purpose="view")
     stored.close()
-    assert uow.published == [("document.read", {"document_id": fresh.document_id, "customer_id": "C-1",
-                                                "read_at": later.isoformat()})]
+    assert read_events(uow) == [("document.read", {"document_id": fresh.document_id, "customer_id": "C-1",
+                                                   "read_at": later.isoformat()})]
     doc, stored = handlers.open_content(uow, store, "C-1", fresh.document_id, later + timedelta(hours=1))
     stored.close()
     handlers.mark_read(uow, "C-1", fresh.document_id, later + timedelta(hours=2))
-    assert len(uow.published) == 1 and doc.read_at == later
+    assert len(read_events(uow)) == 1 and doc.read_at == later
     handlers.mark_read(uow, "C-2", other.document_id, later)  # the read marker without the bytes counts as well
-    assert uow.published[1:] == [("document.read", {"document_id": other.document_id, "customer_id": "C-2",
-                                                    "read_at": later.isoformat()})]
+    assert read_events(uow)[1:] == [("document.read", {"document_id": other.document_id, "customer_id": "C-2",
+                                                       "read_at": later.isoformat()})]
+
+
+def read_events(uow):
+    return [(name, payload) for name, payload in uow.published if name == "document.read"]
+
+
+def recorded(uow) -> list[tuple[str, str, str]]:
+    """The ``document.delivery_recorded`` events written: (document id, what, happened_at)."""
+    return [(p["document_id"], p["what"], p["happened_at"]) for name, p in uow.published
+            if name == "document.delivery_recorded"]
+
+
+def test_every_change_of_the_delivery_record_is_published_and_nothing_else(stocked, store):
+    """The gateways' cached listings show the delivery record: each change reaches them as an event, written in
+    the transaction that changes the record. Whom and what only (no title, no content)."""
+    uow, fresh, _old, _other = stocked
+    uow.published.clear()
+    at = [NOW + timedelta(minutes=n) for n in range(6)]
+
+    def opened(when, purpose):
+        handlers.open_content(uow, store, "C-1", fresh.document_id, when, purpose=purpose)[1].close()
+
+    opened(at[0], "view")  # the first view: first_opened_at
+    opened(at[1], "view")  # a later view changes nothing the record shows
+    opened(at[2], "download")  # every download: the count, the last download
+    opened(at[3], "download")
+    handlers.mark_read(uow, "C-1", fresh.document_id, at[4])  # the read marker is no delivery (document.read only)
+    d = fresh.document_id
+    assert recorded(uow) == [(d, "viewed", at[0].isoformat()), (d, "downloaded", at[2].isoformat()),
+                             (d, "downloaded", at[3].isoformat())]
+    assert [p for name, p in uow.published if name == "document.delivery_recorded"][0] == {
+        "document_id": d, "customer_id": "C-1", "what": "viewed", "happened_at": at[0].isoformat()}
+    assert (fresh.first_opened_at, fresh.download_count, fresh.last_downloaded_at) == (at[0], 2, at[3])
+
+
+def test_a_download_first_then_the_first_view_is_recorded_too(stocked, store):
+    uow, fresh, _old, _other = stocked
+    uow.published.clear()
+    handlers.open_content(uow, store, "C-1", fresh.document_id, NOW, purpose="download")[1].close()
+    handlers.open_content(uow, store, "C-1", fresh.document_id, NOW + timedelta(hours=1), purpose="view")[1].close()
+    assert [what for _d, what, _at in recorded(uow)] == ["downloaded", "viewed"]
+    assert len(read_events(uow)) == 1
+
+
+def test_the_announcement_is_published_when_recorded_or_moved_earlier_only(stocked):
+    uow, fresh, _old, other = stocked
+    uow.published.clear()
+    sent = NOW + timedelta(seconds=7)
+
+    def announced(when, customer_id="C-1", document_id=fresh.document_id):
+        return handlers.record_announced(commands.RecordAnnounced(document_id, customer_id, when), uow)
+
+    assert announced(sent)
+    assert announced(sent + timedelta(minutes=1))  # a later sending (a redelivery): the first one counts
+    assert announced(sent)  # the same again
+    assert not announced(sent, customer_id="C-2")  # not C-2's: nothing recorded
+    assert recorded(uow) == [(fresh.document_id, "announced", sent.isoformat())]
+    assert announced(sent - timedelta(seconds=5))  # an earlier sending than recorded moves it
+    assert recorded(uow)[1:] == [(fresh.document_id, "announced", (sent - timedelta(seconds=5)).isoformat())]
+    assert fresh.announced_at == sent - timedelta(seconds=5) and other.announced_at is None
 
 
 def test_a_refused_read_publishes_nothing(stocked, store):

@@ -29,6 +29,10 @@ def test_an_unread_document_is_reminded_once_30_days_before_its_end(uow, store):
     assert payload["available_until"] == end.isoformat() and payload["title"] == unread.title
     assert handlers.send_expiry_reminders(lambda: uow, end - timedelta(days=1), 30) == []  # once
     assert reminders(uow) == [unread.document_id]
+    # the reminder is part of the delivery record the gateways show: they hear of it (once)
+    assert [(p["document_id"], p["what"], p["happened_at"]) for name, p in uow.published
+            if name == "document.delivery_recorded" and p["what"] == "reminded"] == [
+        (unread.document_id, "reminded", (end - timedelta(days=29)).isoformat())]
 
 
 def test_no_reminder_after_the_end_or_for_a_closed_registration(uow, store):

@@ -9,7 +9,7 @@ from portal_common.events import IntegrationEvent
 
 #: Events only live subscribers take (the gateway's per-process queues; no queue of topology.json is bound for
 #: them): while no gateway is subscribed the relay lets them go unrouted (portal_common.outbox.OutboxRelay).
-LIVE_SUBSCRIBERS_ONLY = ("document.read",)
+LIVE_SUBSCRIBERS_ONLY = ("document.read", "document.delivery_recorded")
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,20 @@ class DocumentRead(IntegrationEvent):
     document_id: str
     customer_id: str
     read_at: datetime
+
+
+#: ``what`` of ``document.delivery_recorded``: the part of the delivery record that changed.
+VIEWED, DOWNLOADED, ANNOUNCED, REMINDED = "viewed", "downloaded", "announced", "reminded"
+
+
+@dataclass(frozen=True)
+class DocumentDeliveryRecorded(IntegrationEvent):
+    """``document.delivery_recorded`` v1: the document's delivery record changed (``what``: viewed for the first
+    time, downloaded, announced earlier than recorded, reminded). The gateway's pages show the record; no content,
+    title or address in it."""
+
+    name: ClassVar[str] = "document.delivery_recorded"
+    document_id: str
+    customer_id: str
+    what: str
+    happened_at: datetime

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from .events import DocumentAvailable, DocumentExpiring, DocumentRead
+from .events import (ANNOUNCED, DOWNLOADED, REMINDED, VIEWED, DocumentAvailable, DocumentDeliveryRecorded,
+                     DocumentExpiring, DocumentRead)
 
 RETENTION_MONTHS = 13
 #: The customers' calendar: the 13 months are counted here, where the portal shows its dates.
@@ -146,19 +147,30 @@ class Document:
                                             read_at=now))
 
     def opened(self, now: datetime, purpose: str) -> None:
-        """The customer got the bytes: ``view`` (in the browser) or ``download`` (the file, alone or in a ZIP)."""
+        """The customer got the bytes: ``view`` (in the browser) or ``download`` (the file, alone or in a ZIP).
+        Raises ``document.delivery_recorded`` when the record changed: every download, the first view only."""
         self.mark_read(now)
         if purpose == VIEW:
-            self.first_opened_at = self.first_opened_at or now
+            if self.first_opened_at is None:
+                self.first_opened_at = now
+                self._delivery_recorded(VIEWED, now)
         else:
             self.first_downloaded_at = self.first_downloaded_at or now
             self.last_downloaded_at = now
             self.download_count = (self.download_count or 0) + 1
+            self._delivery_recorded(DOWNLOADED, now)
 
     def announced(self, at: datetime) -> None:
-        """notify e-mailed the announcement (``document.announced``); the first sending counts."""
+        """notify e-mailed the announcement (``document.announced``); the first sending counts, so only an earlier
+        one than recorded changes the record (and raises ``document.delivery_recorded``)."""
         if self.announced_at is None or at < self.announced_at:
             self.announced_at = at
+            self._delivery_recorded(ANNOUNCED, at)
+
+    def _delivery_recorded(self, what: str, at: datetime) -> None:
+        """The gateways forget the customer's listings, which show the delivery record."""
+        self.events.append(DocumentDeliveryRecorded(document_id=self.document_id, customer_id=self.customer_id,
+                                                    what=what, happened_at=at))
 
     def due_for_reminder(self, now: datetime, days_before: int) -> bool:
         """Unread, still open, its window ends within ``days_before`` days, and not reminded yet: remind once."""
@@ -168,6 +180,7 @@ class Document:
     def remind(self, now: datetime) -> None:
         self.reminder_sent_at = now
         self.events.append(DocumentExpiring(**self.available().fields(), reminded_at=now))
+        self._delivery_recorded(REMINDED, now)  # the record shows the reminder too
 
     def available(self) -> DocumentAvailable:
         """``document.available`` v1 (contracts/events/document.available.v1.json)."""

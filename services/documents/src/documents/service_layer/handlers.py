@@ -274,12 +274,12 @@ def _owned(uow: AbstractUnitOfWork, customer_id: str, document_id: str) -> model
     return doc
 
 
-def _lock_if_unread(uow: AbstractUnitOfWork, doc: model.Document, purpose: str | None = None) -> None:
-    """The first read publishes ``document.read``: only then is the row locked (two simultaneous first reads
-    publish once). A download is counted, so it always locks the row: of two simultaneous downloads the second
-    waits for the first's commit and counts on top of it (none is lost). Viewing a document already read locks
-    nothing."""
-    if not doc.read or purpose == model.DOWNLOAD:
+def _lock_if_recording(uow: AbstractUnitOfWork, doc: model.Document, purpose: str | None = None) -> None:
+    """The first read publishes ``document.read``, the first view ``document.delivery_recorded``: only then is the
+    row locked (two simultaneous first reads or views publish once, and the first view's time is the one kept). A
+    download is counted, so it always locks the row: of two simultaneous downloads the second waits for the first's
+    commit and counts on top of it (none is lost). Viewing a document already read and viewed locks nothing."""
+    if not doc.read or purpose == model.DOWNLOAD or (purpose == model.VIEW and doc.first_opened_at is None):
         uow.documents.lock(doc)
 
 
@@ -287,7 +287,7 @@ def mark_read(uow: AbstractUnitOfWork, customer_id: str, document_id: str, now: 
     """Mark the document read; the first time, ``document.read`` goes to the outbox in the same transaction."""
     with uow:
         doc = _owned(uow, customer_id, document_id)
-        _lock_if_unread(uow, doc)
+        _lock_if_recording(uow, doc)
         doc.mark_read(now)
         uow.commit()
 
@@ -295,8 +295,8 @@ def mark_read(uow: AbstractUnitOfWork, customer_id: str, document_id: str, now: 
 def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_id: str, document_id: str,
                  now: datetime, purpose: str = model.DOWNLOAD) -> tuple[model.Document, StoredObject]:
     """Open the document's bytes for streaming, mark it read (the first time: ``document.read``) and write the
-    delivery record (``purpose``: ``view`` in the browser or ``download``). Raises NotFound, Expired or
-    ContentMissing."""
+    delivery record (``purpose``: ``view`` in the browser or ``download``; when it changes:
+    ``document.delivery_recorded``). Raises NotFound, Expired or ContentMissing."""
     with uow:
         doc = _owned(uow, customer_id, document_id)
         if doc.expired(now):
@@ -306,7 +306,7 @@ def open_content(uow: AbstractUnitOfWork, store: AbstractObjectStore, customer_i
             log.error("document_content_missing", document_id=doc.document_id, bucket=doc.bucket, key=doc.key)
             raise ContentMissing(document_id)
         try:
-            _lock_if_unread(uow, doc, purpose)
+            _lock_if_recording(uow, doc, purpose)
             doc.opened(now, purpose)
             uow.commit()
         except Exception:
@@ -322,8 +322,9 @@ def delivery_records(uow: AbstractUnitOfWork, customer_id: str) -> list[model.Do
 
 
 def record_announced(cmd: commands.RecordAnnounced, uow: AbstractUnitOfWork) -> bool:
-    """``document.announced`` from notify: the new-document e-mail went out at ``sent_at``. Unknown (already swept,
-    or another customer's id): nothing to record."""
+    """``document.announced`` from notify: the new-document e-mail went out at ``sent_at`` (recorded, with
+    ``document.delivery_recorded``, unless an earlier sending is). Unknown (already swept, or another customer's
+    id): nothing to record."""
     with uow:
         doc = uow.documents.get(cmd.document_id)
         if doc is None or doc.customer_id != cmd.customer_id:
