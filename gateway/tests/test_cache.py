@@ -148,12 +148,13 @@ def test_list_events_drop_that_customers_lists_only(kept):
     kept.session("s-1", session)
     kept.listing("C-1", ("policies",), policies_1)
     kept.listing("C-2", ("policies",), policies_2)
-    for event in ("document.available", "document.read", "policy.enrolled", "policy.changed"):
+    for event in ("document.available", "document.read", "document.delivery_recorded", "policy.enrolled",
+                  "policy.changed"):
         kept.handle_event(event, {"customer_id": "C-1", "document_id": "D", "policy_number": "KGFB-1"})
         kept.listing("C-1", ("policies",), policies_1)
         kept.listing("C-2", ("policies",), policies_2)
         kept.session("s-1", session)
-    assert policies_1.count == 5  # asked again after each of the four events
+    assert policies_1.count == 6  # asked again after each of the five events
     assert policies_2.count == 1  # another customer's list stays
     assert session.count == 1  # a list event does not end a session
 
@@ -366,6 +367,29 @@ def test_opening_a_document_shows_the_new_unread_count_at_once(live_app, fakes):
     listings = calls(fakes, "list")
     unread_count()
     assert calls(fakes, "list") == listings  # and kept again afterwards
+
+
+@pytest.mark.parametrize("what", ["downloaded", "viewed", "a_value_added_later"])
+def test_a_delivery_record_changed_elsewhere_shows_here_with_the_event(live_app, fakes, what):
+    """Another gateway process served the download (or notify's announcement was recorded): this process's kept
+    documents page still says "not yet" until documents' ``document.delivery_recorded`` arrives — whatever its
+    ``what``, also one this gateway does not know yet."""
+    client = live_app.test_client()
+    login(client)
+    document_id = next(iter(fakes.documents.docs))
+
+    def downloaded() -> str:
+        page = client.get("/documents")
+        assert page.status_code == 200
+        found = re.search(r'class="record-downloaded">(.*?)</dd>', page.get_data(as_text=True), re.DOTALL)
+        return found.group(1).strip()
+
+    not_yet = downloaded()
+    fakes.documents.open_content("C-1", document_id, purpose="download")  # elsewhere: not through this cache
+    assert downloaded() == not_yet  # kept: this process has not heard of it
+    live_app.extensions["cache"].handle_event("document.delivery_recorded", {
+        "document_id": document_id, "customer_id": "C-1", "what": what, "happened_at": "2026-12-05T10:00:00+00:00"})
+    assert downloaded() != not_yet and "1" in downloaded()
 
 
 def test_enrolling_a_policy_shows_it_enrolled_at_once(live_app, fakes):

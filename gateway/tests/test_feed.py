@@ -74,6 +74,26 @@ def test_a_delivery_goes_to_the_cache_decoded(a_feed, recorder):
     assert counted("document.read", "applied") == before + 1
 
 
+def test_a_delivery_record_event_is_bound_and_makes_the_real_cache_forget_that_customers_lists():
+    """The documents page shows each document's delivery record: documents' ``document.delivery_recorded`` (a
+    download served by another process, notify's announcement recorded) reaches every process's cache."""
+    kept = cache_module.GatewayCache()
+    kept.set_live(True)
+    a_feed = feed.Feed("amqp://guest:guest@127.0.0.1:1//", load_topology(namespace="t"), kept)
+    assert "document.delivery_recorded" in a_feed.keys
+    asked = []
+    kept.listing("C-1", ("documents",), lambda: asked.append(1) or {"documents": []})
+    kept.listing("C-2", ("documents",), lambda: asked.append(2) or {"documents": []})
+    before = counted("document.delivery_recorded", "applied")
+    a_feed._on_message(Delivery("document.delivery_recorded", json.dumps({
+        "document_id": "D-1", "customer_id": "C-1", "what": "downloaded",
+        "happened_at": "2026-12-05T10:00:00+00:00"}).encode()))
+    assert counted("document.delivery_recorded", "applied") == before + 1
+    kept.listing("C-1", ("documents",), lambda: asked.append(1) or {"documents": []})
+    kept.listing("C-2", ("documents",), lambda: asked.append(2) or {"documents": []})
+    assert asked == [1, 2, 1]  # C-1's list asked again, C-2's kept
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b'["a list"]', b'"a string"', b""])
 def test_an_undecodable_body_is_logged_without_its_content_counted_and_the_cache_forgets_everything(
         a_feed, recorder, body):

@@ -388,11 +388,13 @@ def test_the_gateway_may_not_widen_its_feed_publish_or_read_other_queues(login):
     gateway.ch.queue_declare(own, durable=False, exclusive=True, auto_delete=True)
     for key in GATEWAY_FEED_KEYS:
         gateway.ch.queue_bind(own, "portal", routing_key=key)
+    assert "document.delivery_recorded" in GATEWAY_FEED_KEYS  # the documents page shows the delivery record
     # Wider or other keys: the initial passwords' and credential events, everything, a whole aggregate.
-    for key in ("#", "account.credentials_reset", "account.initial_password_issued", "account.*", "policy.upserted"):
+    for key in ("#", "account.credentials_reset", "account.initial_password_issued", "account.*", "policy.upserted",
+                "document.*", "document.expiring"):
         assert gateway.refused(lambda s: s.ch.queue_bind(own, "portal", routing_key=key)), key
     # Publishes nothing: not its keys, not others', not through the default exchange or a service's back doors.
-    for key in ("document.read", "account.closed", "policy.upserted"):
+    for key in ("document.read", "document.delivery_recorded", "account.closed", "policy.upserted"):
         assert gateway.refused(lambda s: s.publish(key)), key
     assert gateway.refused(lambda s: s.publish(own, exchange=""))
     assert gateway.refused(lambda s: s.publish("document.uploaded", exchange="documents.requeue"))

@@ -15,9 +15,11 @@ documents: three internal requests, ~1.9 ms of CPU each on top of the gateway's 
   idleness instead of 14 to 15.)
 - **Lists** (the customer's policies and document listings): reused for at most
   ``PORTAL_GATEWAY_LIST_CACHE_SECONDS`` (300 s) and never past the moment a listed document's 13 months end;
-  forgotten when the services say they changed (``document.available``, ``document.read``, ``policy.enrolled``,
-  ``policy.changed``, the declaration's events, ``account.sessions_ended``) and at once after the customer's own
-  change on this process (any form the customer sends, opening a document).
+  forgotten when the services say they changed (``document.available``, ``document.read``,
+  ``document.delivery_recorded`` — the documents page shows each document's delivery record, which a download on
+  another process or notify's announcement changes —, ``policy.enrolled``, ``policy.changed``, the declaration's
+  events, ``account.sessions_ended``) and at once after the customer's own change on this process (any form the
+  customer sends, opening a document).
 
 **Only while the feed is live.** ``gateway.feed`` subscribes this process to :data:`ROUTING_KEYS` and calls
 :meth:`GatewayCache.set_live`; while it is not subscribed (RabbitMQ unreachable, the embedded ``make run`` on the
@@ -58,6 +60,7 @@ ROUTING_KEYS = (
     "customer.declaration_withdrawn",  # ... or withdrawn: the session answer's declaration_active changes
     "document.available",             # documents: a new document in the customer's list
     "document.read",                  # documents: a document was opened for the first time (unread count)
+    "document.delivery_recorded",     # documents: a delivery record changed (viewed, downloaded, announced, ...)
     "policy.enrolled",                # policies: a policy joined ePosta
     "policy.changed",                 # policies: a registered customer's policy changed (from policy.upserted)
 )

@@ -362,7 +362,8 @@ class FakeDocuments(_Fake):
         return document_id
 
     def _public(self, doc: dict) -> dict:
-        return {k: v for k, v in doc.items() if k != "customer_id"}
+        """A copy, as an HTTP answer is: a kept answer must not change with the fake's later state."""
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items() if k != "customer_id"}
 
     def list(self, customer_id: str, policy_number: str | None = None, doc_type: str | None = None,
              limit: int | None = None, offset: int | None = None, sort: str | None = None,
@@ -405,6 +406,8 @@ class FakeDocuments(_Fake):
         if purpose == "view":
             record["first_opened_at"] = record["first_opened_at"] or _now().isoformat()
         else:
+            record["first_downloaded_at"] = record["first_downloaded_at"] or _now().isoformat()
+            record["last_downloaded_at"] = _now().isoformat()
             record["download_count"] += 1
 
         def chunks(size: int = 4) -> Iterator[bytes]:

@@ -51,6 +51,7 @@ GATEWAY_FEED_KEYS: tuple[str, ...] = (
     "customer.declaration_withdrawn",
     "document.available",
     "document.read",
+    "document.delivery_recorded",
     "policy.enrolled",
     "policy.changed",
 )
