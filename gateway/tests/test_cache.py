@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.app import create_app
-from gateway.cache import ROUTING_KEYS, SESSION_EVENTS, GatewayCache, Settings
+from gateway.cache import LISTS_PER_CUSTOMER, ROUTING_KEYS, SESSION_EVENTS, GatewayCache, Settings
 from gateway.clients.http import SessionExpired
 
 from .conftest import PASSWORD, login, text
@@ -273,6 +273,28 @@ def test_at_most_max_entries_the_least_recently_used_go_first(kept):
     kept.listing("C-149", ("policies",), again)
     kept.listing("C-0", ("policies",), again)
     assert again.count == 1  # C-149 was kept, C-0 was dropped
+
+
+def test_one_customer_s_made_up_filters_push_out_their_own_lists_not_others(clock):
+    kept = GatewayCache(Settings(max_entries=1000), clock=lambda: clock.mono, wall=lambda: clock.wall)
+    kept.set_live(True)
+    others = Asker({"documents": []})
+    for n in range(10):
+        kept.listing(f"C-{n}", ("documents", None), others)
+    mine = Asker({"documents": []})
+    kept.listing("C-1", ("documents", "KGFB-1"), mine)  # the customer's real filter, used again below
+    for n in range(LISTS_PER_CUSTOMER * 3):
+        kept.listing("C-1", ("documents", f"made-up-{n}"), Asker({"documents": []}))
+        if n % 10 == 0:
+            kept.listing("C-1", ("documents", "KGFB-1"), mine)
+    assert len(kept) == 10 + LISTS_PER_CUSTOMER - 1  # C-1's own listing without a filter was pushed out
+    for n in range(10):
+        if n != 1:
+            kept.listing(f"C-{n}", ("documents", None), others)
+    assert others.count == 10 + 0  # everybody else's lists are all still kept
+    assert mine.count == 1  # and the one the customer keeps using too
+    kept.listing("C-1", ("documents", None), others)
+    assert others.count == 11
 
 
 def test_every_routing_key_changes_something(kept):

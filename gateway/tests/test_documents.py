@@ -249,3 +249,23 @@ def test_anything_announced_as_another_type_is_never_served_inline(logged_in, fa
         assert response.headers["Content-Disposition"].startswith("attachment;"), path
         assert "sandbox" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("what, disposition", [("download", "attachment;"), ("view", "inline;")])
+def test_a_head_request_answers_the_headers_and_neither_reads_nor_counts(logged_in, fakes, what, disposition):
+    """A link checker's (or a proxy's) HEAD is not the customer's download: the same headers, no bytes, and the
+    document stays unread with no download in its delivery record."""
+    doc = fakes.documents.add_document(title="Díjértesítő", content=PDF)
+    head = logged_in.head(f"/documents/{doc}/{what}")
+    assert head.status_code == 200 and head.get_data() == b""
+    assert head.headers["Content-Type"] == "application/pdf"
+    assert head.headers["Content-Length"] == str(len(PDF))
+    assert head.headers["Content-Disposition"].startswith(disposition)
+    assert head.headers["X-Document-SHA256"] == hashlib.sha256(PDF).hexdigest()
+    assert head.headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in head.headers["Content-Security-Policy"]
+    stored = fakes.documents.docs[doc]
+    assert stored["read"] is False and stored["delivery"]["download_count"] == 0
+    assert stored["delivery"]["first_opened_at"] is None
+    assert fakes.documents.chunks_served == 0
+    logged_in.get(f"/documents/{doc}/{what}").get_data()  # the GET does both
+    assert stored["read"] is True

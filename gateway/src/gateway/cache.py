@@ -69,6 +69,9 @@ SESSION_EVENTS = frozenset({"account.sessions_ended", "customer.declared", "cust
 #: How long to remember that a customer's data changed: longer than any service call may take (the clients'
 #: read timeout is 10 s), so an answer that left the service before the change is never kept.
 CHANGE_MEMORY_S = 60.0
+#: At most this many lists are kept for one customer (a page of the documents list per filter, sort and page number
+#: is one each): a customer sending made-up filters pushes out their own lists, not everybody else's.
+LISTS_PER_CUSTOMER = 50
 
 
 def session_key(session_id: str) -> str:
@@ -81,6 +84,7 @@ class _Entry:
     until: float  # monotonic deadline
     account_id: str | None = None
     customer_id: str | None = None
+    used: int = 0  # when last kept or found (the cache's use counter): the customer's least recently used goes first
 
 
 @dataclass
@@ -111,6 +115,7 @@ class GatewayCache:
         # "a:<account>" / "c:<customer>" / "s:<session hash>" (this process's logout) -> (change no., when)
         self._changed: dict[str, tuple[int, float]] = {}
         self._all_changed = 0  # the number of the change that last dropped everything
+        self._uses = 0
 
     # The feed's side
     @property
@@ -212,6 +217,8 @@ class GatewayCache:
                 entry = None
             if entry is not None:
                 self._entries.move_to_end(key)
+                self._uses += 1
+                entry.used = self._uses
         LOOKUPS.labels(key[0], "miss" if entry is None else "hit").inc()
         return None if entry is None else entry.value
 
@@ -233,9 +240,15 @@ class GatewayCache:
                 if changed and self._changed.get(changed, (0, 0.0))[0] > seq:
                     return
             self._remove(key)
-            self._entries[key] = _Entry(value, asked_at + ttl, account_id=account_id, customer_id=customer_id)
+            self._uses += 1
+            self._entries[key] = _Entry(value, asked_at + ttl, account_id=account_id, customer_id=customer_id,
+                                        used=self._uses)
             for owner in self._owners(self._entries[key]):
                 self._by_owner.setdefault(owner, set()).add(key)
+            if key[0] == "list" and customer_id:
+                lists = [k for k in self._by_owner[f"c:{customer_id}"] if k[0] == "list"]
+                if len(lists) > LISTS_PER_CUSTOMER:
+                    self._remove(min(lists, key=lambda k: self._entries[k].used))
             while len(self._entries) > self.settings.max_entries:
                 self._remove(next(iter(self._entries)))  # the least recently used
 

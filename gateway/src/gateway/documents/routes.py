@@ -139,6 +139,11 @@ def _stream(document_id: str, disposition: str):
     document = documents.get(customer_id, document_id)  # NotFound (unknown or another customer's) -> 404 page
     if document.get("expired"):
         return _not_available(document)
+    if request.method == "HEAD":
+        # The headers only, from the listing's metadata: nothing is opened, so the document is not marked read and
+        # no download is counted in its delivery record (a link checker's HEAD is not the customer's download).
+        return _document_headers(Response(mimetype=PDF), document.get("content_type"), document.get("size"),
+                                 document.get("sha256"), document, disposition)
     try:
         content = documents.open_content(customer_id, document_id,
                                          purpose="view" if disposition == "inline" else "download")
@@ -152,16 +157,21 @@ def _stream(document_id: str, disposition: str):
         finally:
             content.close()
 
-    is_pdf = (content.content_type or "").split(";")[0].strip().lower() == PDF
+    return _document_headers(Response(stream_with_context(generate()), direct_passthrough=True),
+                             content.content_type, content.length, content.sha256, document, disposition)
+
+
+def _document_headers(response: Response, content_type: str | None, length: int | None, sha256: str | None,
+                      document: dict, disposition: str) -> Response:
+    is_pdf = (content_type or "").split(";")[0].strip().lower() == PDF
     if not is_pdf:
         disposition = "attachment"  # nothing but a PDF is ever shown inline, whatever the stored type says
-    response = Response(stream_with_context(generate()), mimetype=PDF if is_pdf else "application/octet-stream",
-                        direct_passthrough=True)
-    if content.length is not None:
-        response.headers["Content-Length"] = str(content.length)
+    response.mimetype = PDF if is_pdf else "application/octet-stream"
+    if length is not None:
+        response.headers["Content-Length"] = str(length)
     response.headers["Content-Disposition"] = content_disposition(disposition, document.get("title", ""))
-    if content.sha256:
-        response.headers["X-Document-SHA256"] = content.sha256
+    if sha256:
+        response.headers["X-Document-SHA256"] = sha256
     response.headers["Cache-Control"] = "no-store"
     # Rendered in a sandbox (no scripts, an opaque origin) even if a browser took it for something active; framed
     # by our own print page only.
