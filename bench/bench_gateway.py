@@ -144,6 +144,7 @@ class Stack:
         self.log_file = open(self.var / "devstack.log", "wb")
         stack.callback(self.log_file.close)
         self.procs = []
+        self.masters: dict[int, int | None] = {}  # port -> gunicorn master pid (the apps of bench/)
         stack.callback(self.stop)
         self._start([sys.executable, "-m", "portal_devstack"], self.env)
         self._start_gateway_shaped("baseline_app:app", 8090 + offset, 8093 + offset, "baseline")
@@ -177,6 +178,7 @@ class Stack:
                      # gateway/gunicorn.conf.py subscribes each worker to the cache's feed: not the baseline's or the
                      # floor's (the gateway's variants say what they want)
                      "PORTAL_GATEWAY_CACHE": "off", **(extra or {})})
+        self.masters[port] = self.procs[-1].pid
 
     def _start(self, cmd: list[str], env: dict) -> None:
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
@@ -229,6 +231,21 @@ class Stack:
             if int(ppid) == self.procs[0].pid and "gunicorn" in cmd:  # an API's or the gateway's master
                 masters[int(pid)] = cmd.split()[-1].split(".")[0]
         return {int(pid): masters[int(ppid)] for pid, ppid, _cmd in rows if int(ppid) in masters}
+
+    def server_workers(self, url: str) -> list[int]:
+        """The gunicorn worker pids that serve ``url`` (the gateway's, a variant's, the baseline's or the floor's):
+        the children of the master listening on its port."""
+        port = int(url.split(":")[2].split("/")[0])
+        master = self.masters.get(port)
+        if master is None:  # the portal's gateway: devstack's gunicorn child running gateway.app
+            rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True,
+                                                                   text=True).stdout.splitlines()[1:]]
+            master = next((int(pid) for pid, ppid, cmd in rows if int(ppid) == self.procs[0].pid
+                           and "gunicorn" in cmd and "gateway" in cmd), None)
+        if master is None:
+            return []
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
 
     def pids(self) -> list[int]:
         """Every process of this stack: its children (devstack, the baseline's and the floor's gunicorn) and all their
@@ -439,13 +456,30 @@ def measure(stack: Stack, cookies: dict, args, script: Path) -> dict[str, list[d
     for url, cookie in targets.values():  # warm up every process (imports, template compilation, pools)
         wrk(url, cookie, 2, script)
     results: dict[str, list[dict]] = {name: [] for name in targets}
+    servers = {name: stack.server_workers(url) for name, (url, _cookie) in targets.items()}
     for round_ in range(args.rounds):
         for name, (url, cookie) in targets.items():
+            before = {pid: cpu_seconds(pid) for pid in servers[name]}
             result = wrk(url, cookie, args.duration, script)
+            result["split"] = worker_split(before)
             results[name].append(result)
             log(f"{stack.config} round {round_ + 1}: {name}: {result['rps']:.0f} req/s, p50 "
-                f"{result['p50_us'] / 1000:.1f} ms, p99 {result['p99_us'] / 1000:.1f} ms, not 200: {result['not_200']}")
+                f"{result['p50_us'] / 1000:.1f} ms, p99 {result['p99_us'] / 1000:.1f} ms, not 200: {result['not_200']}; "
+                f"its workers' CPU {'/'.join(f'{share:.0%}' for share in result['split']) or '?'}")
     return results
+
+
+def worker_split(before: dict[int, float]) -> list[float]:
+    """Each gunicorn worker's share of the CPU its server used since ``before``, largest first. gthread workers
+    accept connections from one shared socket as they wake, so with wrk's 32 keep-alive connections one worker can
+    end up holding all of them for a round (about a third of the balanced throughput on two cores)."""
+    used = [max(cpu_seconds(pid) - start, 0.0) for pid, start in before.items()]
+    total = sum(used)
+    return sorted((u / total for u in used), reverse=True) if total > 0 else []
+
+
+#: A round where one worker of several used at least this share of the server's CPU held (nearly) every connection.
+LOPSIDED = 0.9
 
 
 def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> bool:
@@ -467,6 +501,12 @@ def report(stack: Stack, results: dict[str, list[dict]], load: str, args) -> boo
         ok = ok and bad == 0
         if name == HOME:  # the target is the real page's, as the portal runs
             home = (rps / base, p99)
+    lopsided = [f"{name} round {n}" for name, runs in results.items() for n, r in enumerate(runs, 1)
+                if len(r.get("split", [])) > 1 and r["split"][0] >= LOPSIDED]
+    if lopsided:
+        print(f"one gunicorn worker did >= {LOPSIDED:.0%} of its server's work (it held the connections; the others "
+              f"idled) in: {'; '.join(lopsided)}: those rounds ran at about a third of a balanced one, and the "
+              "medians above include them", flush=True)
     verdict = home[0] >= TARGET_RATIO and home[1] <= TARGET_P99_MS
     print(f"target for /home: ratio >= {TARGET_RATIO} and p99 <= {TARGET_P99_MS:.0f} ms -> ratio {home[0]:.3f}, "
           f"p99 {home[1]:.0f} ms  [{'OK' if verdict else 'BELOW TARGET'}]"
