@@ -11,7 +11,6 @@ from structlog.testing import capture_logs
 
 from gateway import cache as cache_module, feed
 from gateway.app import create_app
-from portal_common.broker_users import GATEWAY_FEED_KEYS
 from portal_common.bus import load_topology
 from portal_common.config import ConfigError
 
@@ -59,12 +58,6 @@ def fresh_process(monkeypatch):
     monkeypatch.setattr(feed, "_feed", None)
     for name in ("PORTAL_AMQP_URL", "PORTAL_GATEWAY_CACHE", "PORTAL_ENV"):
         monkeypatch.delenv(name, raising=False)
-
-
-def test_the_broker_user_may_bind_exactly_the_keys_the_cache_needs():
-    """portal_common cannot import the gateway: its copy of the list (the broker user's topic read rights) must be the
-    cache's. A key missing there would be refused by the broker and the feed would never go live."""
-    assert GATEWAY_FEED_KEYS == cache_module.ROUTING_KEYS
 
 
 def test_a_delivery_goes_to_the_cache_decoded(a_feed, recorder):

@@ -44,6 +44,7 @@ from typing import Any, Callable
 from prometheus_client import Counter
 
 from portal_common import config, logs
+from portal_common.broker_users import GATEWAY_FEED_KEYS
 
 log = logs.get_logger(__name__)
 
@@ -53,17 +54,9 @@ LOOKUPS = Counter("portal_gateway_cache_lookups_total", "Session checks and cust
 FORGOTTEN = Counter("portal_gateway_cache_forgotten_total", "Entries the gateway's cache dropped on an event or on the "
                     "customer's own change")
 
-#: The events that change what the gateway shows a customer (routing keys on the ``portal`` exchange).
-ROUTING_KEYS = (
-    "account.sessions_ended",         # identity: sessions of an account ended (logout, password, recovery, closure)
-    "customer.declared",              # identity: the declaration (step 0) was made ...
-    "customer.declaration_withdrawn",  # ... or withdrawn: the session answer's declaration_active changes
-    "document.available",             # documents: a new document in the customer's list
-    "document.read",                  # documents: a document was opened for the first time (unread count)
-    "document.delivery_recorded",     # documents: a delivery record changed (viewed, downloaded, announced, ...)
-    "policy.enrolled",                # policies: a policy joined ePosta
-    "policy.changed",                 # policies: a registered customer's policy changed (from policy.upserted)
-)
+#: The events that change what the gateway shows a customer (routing keys on the ``portal`` exchange). One list
+#: with the broker user's binding rights (portal_common.broker_users, which must not import the gateway).
+ROUTING_KEYS = GATEWAY_FEED_KEYS
 #: Events after which the account's or customer's sessions are asked again (the others change only lists).
 SESSION_EVENTS = frozenset({"account.sessions_ended", "customer.declared", "customer.declaration_withdrawn"})
 #: How long to remember that a customer's data changed: longer than any service call may take (the clients'

@@ -43,17 +43,17 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 }
 USER_PREFIX = "portal-"
 GATEWAY = "gateway"
-#: The routing keys the gateway's invalidation feed binds (gateway.cache.ROUTING_KEYS: portal_common must not import
-#: the gateway, so the list is kept here too and gateway/tests/test_feed.py checks that the two are equal).
+#: The routing keys the gateway's invalidation feed binds: the events that change what the gateway shows a customer
+#: (gateway.cache.ROUTING_KEYS is this list; it lives here because portal_common must not import the gateway).
 GATEWAY_FEED_KEYS: tuple[str, ...] = (
-    "account.sessions_ended",
-    "customer.declared",
-    "customer.declaration_withdrawn",
-    "document.available",
-    "document.read",
-    "document.delivery_recorded",
-    "policy.enrolled",
-    "policy.changed",
+    "account.sessions_ended",          # identity: sessions of an account ended (logout, password, recovery, closure)
+    "customer.declared",               # identity: the declaration (step 0) was made ...
+    "customer.declaration_withdrawn",  # ... or withdrawn: the session answer's declaration_active changes
+    "document.available",              # documents: a new document in the customer's list
+    "document.read",                   # documents: a document was opened for the first time (unread count)
+    "document.delivery_recorded",      # documents: a delivery record changed (viewed, downloaded, announced, ...)
+    "policy.enrolled",                 # policies: a policy joined ePosta
+    "policy.changed",                  # policies: a registered customer's policy changed (from policy.upserted)
 )
 NOTHING = "^$"
 
