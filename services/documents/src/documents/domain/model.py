@@ -146,6 +146,11 @@ class Document:
             self.events.append(DocumentRead(document_id=self.document_id, customer_id=self.customer_id,
                                             read_at=now))
 
+    def records_when_opened(self, purpose: str | None) -> bool:
+        """Whether opening it for ``purpose`` (None: only marking it read) changes what is recorded of it and so
+        raises an event: the first read, every download, the first view."""
+        return not self.read or purpose == DOWNLOAD or (purpose == VIEW and self.first_opened_at is None)
+
     def opened(self, now: datetime, purpose: str) -> None:
         """The customer got the bytes: ``view`` (in the browser) or ``download`` (the file, alone or in a ZIP).
         Raises ``document.delivery_recorded`` when the record changed: every download, the first view only."""

@@ -279,7 +279,7 @@ def _lock_if_recording(uow: AbstractUnitOfWork, doc: model.Document, purpose: st
     row locked (two simultaneous first reads or views publish once, and the first view's time is the one kept). A
     download is counted, so it always locks the row: of two simultaneous downloads the second waits for the first's
     commit and counts on top of it (none is lost). Viewing a document already read and viewed locks nothing."""
-    if not doc.read or purpose == model.DOWNLOAD or (purpose == model.VIEW and doc.first_opened_at is None):
+    if doc.records_when_opened(purpose):
         uow.documents.lock(doc)
 
 
