@@ -144,7 +144,7 @@ class Stack:
         self.log_file = open(self.var / "devstack.log", "wb")
         stack.callback(self.log_file.close)
         self.procs = []
-        self.masters: dict[int, int | None] = {}  # port -> gunicorn master pid (the apps of bench/)
+        self.apps: dict[int, tuple[int, str]] = {}  # port -> (gunicorn master pid, role) of the apps started here
         stack.callback(self.stop)
         self._start([sys.executable, "-m", "portal_devstack"], self.env)
         self._start_gateway_shaped("baseline_app:app", 8090 + offset, 8093 + offset, "baseline")
@@ -178,7 +178,7 @@ class Stack:
                      # gateway/gunicorn.conf.py subscribes each worker to the cache's feed: not the baseline's or the
                      # floor's (the gateway's variants say what they want)
                      "PORTAL_GATEWAY_CACHE": "off", **(extra or {})})
-        self.masters[port] = self.procs[-1].pid
+        self.apps[port] = (self.procs[-1].pid, name)
 
     def _start(self, cmd: list[str], env: dict) -> None:
         self.procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log_file, stderr=subprocess.STDOUT,
@@ -226,26 +226,17 @@ class Stack:
         """gunicorn worker pids of this stack -> role (gateway, identity, ..., baseline, floor), for py-spy."""
         rows = [line.split(None, 2) for line in
                 subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()[1:]]
-        masters = {proc.pid: role for proc, role in zip(self.procs[1:], ("baseline", "floor"))}
+        masters = {pid: role for pid, role in self.apps.values()}
         for pid, ppid, cmd in rows:
             if int(ppid) == self.procs[0].pid and "gunicorn" in cmd:  # an API's or the gateway's master
                 masters[int(pid)] = cmd.split()[-1].split(".")[0]
         return {int(pid): masters[int(ppid)] for pid, ppid, _cmd in rows if int(ppid) in masters}
 
     def server_workers(self, url: str) -> list[int]:
-        """The gunicorn worker pids that serve ``url`` (the gateway's, a variant's, the baseline's or the floor's):
-        the children of the master listening on its port."""
+        """The gunicorn worker pids that serve ``url``: the gateway's, a variant's, the baseline's or the floor's."""
         port = int(url.split(":")[2].split("/")[0])
-        master = self.masters.get(port)
-        if master is None:  # the portal's gateway: devstack's gunicorn child running gateway.app
-            rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True,
-                                                                   text=True).stdout.splitlines()[1:]]
-            master = next((int(pid) for pid, ppid, cmd in rows if int(ppid) == self.procs[0].pid
-                           and "gunicorn" in cmd and "gateway" in cmd), None)
-        if master is None:
-            return []
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in out.split()]
+        role = self.apps[port][1] if port in self.apps else "gateway"
+        return [pid for pid, found in self.workers().items() if found == role]
 
     def pids(self) -> list[int]:
         """Every process of this stack: its children (devstack, the baseline's and the floor's gunicorn) and all their
