@@ -426,18 +426,18 @@ def main() -> int:
 
         # ---- timed: raw CopyObject, first half now and second half after the ingestion, so that both
         # measurements see the same machine (a shared VM's load moves during a run)
-        server_pids = [server.proc.pid] if server.proc else []
-        raw_cpu = dict.fromkeys([server.name] if server.name else [], 0.0) | {"this script (boto3 client)": 0.0}
+        server_role = {server.name: [server.proc.pid]} if server.proc else {}  # an external server: not metered
+        raw_roles = server_role | {"this script (boto3 client)": [os.getpid()]}
+        raw_cpu = dict.fromkeys(raw_roles, 0.0)
 
         def raw_copies(sources: list[tuple[str, str]], offset: int) -> float:
-            before = sum(map(cpu_seconds, server_pids)), cpu_seconds(os.getpid())
+            before = {role: sum(map(cpu_seconds, pids)) for role, pids in raw_roles.items()}
             t = time.perf_counter()
             for i, (bucket, key) in enumerate(sources):
                 s3.copy_object(Bucket=RAW_DST, Key=f"raw/{offset + i}.pdf", CopySource={"Bucket": bucket, "Key": key})
             elapsed = time.perf_counter() - t
-            if server.name:
-                raw_cpu[server.name] += sum(map(cpu_seconds, server_pids)) - before[0]
-            raw_cpu["this script (boto3 client)"] += cpu_seconds(os.getpid()) - before[1]
+            for role, pids in raw_roles.items():
+                raw_cpu[role] += sum(map(cpu_seconds, pids)) - before[role]
             return elapsed
 
         s3.copy_object(Bucket=RAW_DST, Key="warm-up", CopySource={"Bucket": INBOX, "Key": events[0]["key"]})
@@ -471,7 +471,7 @@ def main() -> int:
                 state["t_stored"] = time.perf_counter() - t0
             return stored + dead >= n and queued >= stored
 
-        roles = ({server.name: server_pids} if server.name else {}) | {
+        roles = server_role | {
             "documents worker": [w.pid for w in workers[1:]], "notify worker": [workers[0].pid],
             "smtp server": [sink.proc.pid], "this script": [os.getpid()]}
         meter = CpuMeter(roles)
