@@ -142,7 +142,7 @@ def _stream(document_id: str, disposition: str):
     if request.method == "HEAD":
         # The headers only, from the listing's metadata: nothing is opened, so the document is not marked read and
         # no download is counted in its delivery record (a link checker's HEAD is not the customer's download).
-        return _document_headers(Response(mimetype=PDF), document.get("content_type"), document.get("size"),
+        return _document_headers(Response(), document.get("content_type"), document.get("size"),
                                  document.get("sha256"), document, disposition)
     try:
         content = documents.open_content(customer_id, document_id,
